@@ -1,0 +1,34 @@
+"""openmodule-hookspecs: the contract between openmodule-host and its plugins.
+
+A plugin is a distribution with an entry point in the group ``openmodule.plugins`` pointing at a module
+(or object) that holds ``@hookimpl`` functions named after the hooks in :mod:`openmodule_hookspecs.specs`.
+"""
+
+from . import _specs as specs
+from ._core import MessageFilter, Messages, PluginConfig, PluginCore, Subscription
+from ._events import EventListener
+from ._markers import PROJECT_NAME, hookimpl, hookspec
+from ._models import Datetime, OpenModuleModel, ZMQMessage, datetime_to_timestamp, dumps, utcnow
+
+#: The entry point group plugins register under.
+ENTRY_POINT_GROUP = "openmodule.plugins"
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PROJECT_NAME",
+    "Datetime",
+    "EventListener",
+    "MessageFilter",
+    "Messages",
+    "OpenModuleModel",
+    "PluginConfig",
+    "PluginCore",
+    "Subscription",
+    "ZMQMessage",
+    "datetime_to_timestamp",
+    "dumps",
+    "hookimpl",
+    "hookspec",
+    "specs",
+    "utcnow",
+]

@@ -1,0 +1,120 @@
+"""Wire models with openmodule 18.5.0's exact JSON encoding (wire-protocol.md section 2).
+
+Encoding rules, all applied by :meth:`OpenModuleModel.json_bytes`:
+
+* ``model_dump`` with ``by_alias=True`` and ``exclude_none=True`` (``None`` fields are omitted);
+* ``orjson.dumps`` with ``Decimal`` turned into ``str``;
+* every character outside printable ASCII escaped as ``\\uXXXX`` (lowercase hex, surrogate pairs for
+  astral characters), so the body is pure ASCII and byte-identical to what openmodule sends.
+
+The envelope :class:`ZMQMessage` sends its ``timestamp`` as float unix seconds (UTC) and reads it back
+as a naive UTC datetime; every other datetime travels as a naive ISO-8601 string.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Datetime",
+    "OpenModuleModel",
+    "ZMQMessage",
+    "datetime_to_timestamp",
+    "dumps",
+    "utcnow",
+]
+
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_NON_ASCII = re.compile(r"[^ -~]")
+
+
+def utcnow() -> datetime:
+    """The current time as a naive UTC datetime, the form openmodule keeps datetimes in."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _to_naive_utc(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+#: A datetime that is always naive UTC: aware input is converted, as openmodule does.
+Datetime = Annotated[datetime, AfterValidator(_to_naive_utc)]
+
+
+def datetime_to_timestamp(value: datetime) -> float:
+    """Unix seconds of a datetime; naive values are taken as UTC whatever the local time zone is."""
+    if value.tzinfo is None:
+        return (value - _EPOCH_NAIVE).total_seconds()
+    return value.timestamp()
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def dumps(data: Any) -> bytes:
+    """Serialise plain data exactly as openmodule does: orjson, Decimal as str, ASCII-only output."""
+    body = orjson.dumps(data, default=_default)
+    # Fast path: orjson already escapes control characters, so only DEL and non-ASCII need work.
+    if body.isascii() and b"\x7f" not in body:
+        return body
+    return _NON_ASCII.sub(_escape_char, body.decode()).encode("ascii")
+
+
+class OpenModuleModel(BaseModel):
+    """Base of every wire model: openmodule's dump defaults and JSON encoding.
+
+    Unknown keys are ignored on input (pydantic's default), as openmodule does; assignments are
+    validated so a model that is built up field by field cannot go out invalid.
+    """
+
+    model_config = ConfigDict(validate_assignment=True, validate_default=True)
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        kwargs.setdefault("by_alias", True)
+        kwargs.setdefault("exclude_none", True)
+        return super().model_dump(**kwargs)
+
+    def json_bytes(self, **kwargs: Any) -> bytes:
+        """The message body as openmodule puts it on the wire."""
+        return dumps(self.model_dump(**kwargs))
+
+
+class ZMQMessage(OpenModuleModel):
+    """The envelope every message carries.
+
+    ``name`` is the sender's service name; the host fills it in with the publishing plugin's NAME, and
+    a receiver fills in its own NAME when the field is missing (openmodule's behaviour).
+    """
+
+    timestamp: Datetime = Field(default_factory=utcnow)
+    name: str = ""
+    type: str
+    baggage: str | None = None
+    sentry_trace: str | None = Field(
+        default=None, validation_alias="sentry-trace", serialization_alias="sentry-trace"
+    )
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        data = super().model_dump(**kwargs)
+        if isinstance(data.get("timestamp"), datetime):
+            data["timestamp"] = datetime_to_timestamp(data["timestamp"])
+        return data

@@ -1,0 +1,64 @@
+"""Hook specifications: what a plugin may implement (with ``@hookimpl``).
+
+Every hook receives the plugin's own core as ``core``. A plugin implements only the hooks it needs,
+but at least one; the host calls each plugin's hooks separately, so one plugin's exception or hang is
+recorded against that plugin alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from ._core import PluginCore
+from ._markers import hookspec
+
+__all__ = [
+    "check_access",
+    "check_in",
+    "check_out",
+    "config_model",
+    "health",
+    "register_handlers",
+    "shutdown",
+]
+
+
+@hookspec(firstresult=True)
+def config_model() -> type[BaseModel] | None:  # type: ignore[empty-body]
+    """Return a pydantic model for the plugin's own settings (its ``[plugins.<name>]`` table).
+
+    Called before the core is built; the host validates the table against it and refuses to start the
+    plugin with a clear error when a setting is missing or has the wrong type.
+    """
+
+
+@hookspec
+def register_handlers(core: PluginCore) -> None:
+    """Called once at start, in the plugin's worker: register message handlers, RPCs and metrics."""
+
+
+@hookspec
+def shutdown(core: PluginCore) -> None:
+    """Called once at stop, in reverse load order, with a per-plugin timeout."""
+
+
+@hookspec(firstresult=True)
+def health(core: PluginCore) -> Any:
+    """Return the plugin's health result; called with a timeout."""
+
+
+@hookspec(firstresult=True)
+def check_access(core: PluginCore, request: Any) -> Any:
+    """Answer an access check (``access_service``/``auth``) for this plugin."""
+
+
+@hookspec
+def check_in(core: PluginCore, message: Any) -> None:
+    """A vehicle checked in (legacy ``count`` message with direction ``in``)."""
+
+
+@hookspec
+def check_out(core: PluginCore, message: Any) -> None:
+    """A vehicle checked out (legacy ``count`` message with any other direction)."""

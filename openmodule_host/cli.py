@@ -1,0 +1,184 @@
+"""The ``openmodule-host`` command.
+
+    openmodule-host --plugins hello,backend_x     run the chosen plugins (``run`` is the default command)
+    openmodule-host --all-plugins                 run every installed plugin
+    openmodule-host plugins                       list installed plugins and their load problems
+    openmodule-host broker                        run a standalone broker (for several machines)
+
+Exit status: 0 after a clean stop; 1 when a plugin failed under ``--strict`` or the host failed at run
+time; 2 for usage and configuration errors (unknown plugin names included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+import zmq
+
+from . import __version__
+from .config import HostConfig, check_plugin_tables, load_host_config
+from .errors import ConfigError, HostError, PluginLoadError, UnknownPluginError
+from .host import Host
+from .loader import discover, hookimpl_names, make_plugin_manager, select
+from .wire import Broker
+
+__all__ = ["main"]
+
+_COMMANDS = ("run", "plugins", "broker")
+_LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
+
+
+def _add_broker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker-sub", metavar="ADDRESS",
+                        help="the broker's XSUB address, where publishers connect (env BROKER_SUB; "
+                             "default tcp://127.0.0.1:10100)")
+    parser.add_argument("--broker-pub", metavar="ADDRESS",
+                        help="the broker's XPUB address, where subscribers connect (env BROKER_PUB; "
+                             "default tcp://127.0.0.1:10200)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="openmodule-host",
+        description="Run openmodule services as plugins in one process. Without a command, runs plugins "
+                    "(`openmodule-host --plugins NAME[,NAME...]`).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run plugins (the default command)",
+                              description="Run the selected plugins on one broker connection.")
+    chosen = run.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--plugins", metavar="NAMES", help="comma-separated plugin names, e.g. hello,backend_x")
+    chosen.add_argument("--all-plugins", action="store_true", help="run every installed plugin")
+    run.add_argument("--config", metavar="FILE", help="TOML file with [host] and [plugins.<name>] tables")
+    run.add_argument("--broker", choices=("embedded", "external"),
+                     help="embedded: run the broker inside the host (default); external: join a running one")
+    _add_broker_options(run)
+    run.add_argument("--strict", action="store_true", help="exit 1 if any plugin fails to load or start")
+    run.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (env LOG_LEVEL; default INFO)")
+
+    plugins = commands.add_parser("plugins", help="list installed plugins",
+                                  description="List installed plugins: name, distribution, version, module, "
+                                              "hookimpls and load problems. Imports every plugin.")
+    plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    broker = commands.add_parser("broker", help="run a standalone broker",
+                                 description="Run only the XSUB/XPUB broker, for hosts and services on "
+                                             "several machines to share.")
+    _add_broker_options(broker)
+    broker.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] not in _COMMANDS and args_list[0] not in ("-h", "--help", "--version"):
+        args_list.insert(0, "run")
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "plugins":
+            return _list_plugins(args.json)
+        config = load_host_config(
+            getattr(args, "config", None),
+            overrides={
+                "broker": getattr(args, "broker", None),
+                "broker_sub": args.broker_sub,
+                "broker_pub": args.broker_pub,
+                "log_level": args.log_level,
+            },
+        )
+        logging.basicConfig(level=config.log_level, stream=sys.stderr, format=_LOG_FORMAT)
+        if args.command == "broker":
+            return _run_broker(config)
+        return _run(args, config)
+    except (ConfigError, UnknownPluginError) as error:
+        print(f"openmodule-host: error: {error}", file=sys.stderr)
+        return 2
+    except PluginLoadError as error:
+        print(f"openmodule-host: error: {error} (--strict)", file=sys.stderr)
+        return 1
+    except HostError as error:
+        print(f"openmodule-host: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _on_signals(stop: threading.Event | Host) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger("openmodule_host").info("received %s, stopping", signal.Signals(signum).name)
+        if isinstance(stop, Host):
+            stop.request_stop()
+        else:
+            stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _run(args: argparse.Namespace, config: HostConfig) -> int:
+    installed = discover()
+    check_plugin_tables(config, list(installed))
+    names = args.plugins.split(",") if args.plugins else None
+    candidates = select(installed, names, all_plugins=args.all_plugins)
+    host = Host(config, candidates, strict=args.strict)
+    _on_signals(host)
+    with host:
+        while not host.wait(0.5):  # wake up regularly so signals are handled promptly
+            pass
+    return 0
+
+
+def _run_broker(config: HostConfig) -> int:
+    stop = threading.Event()
+    _on_signals(stop)
+    context = zmq.Context()
+    broker = Broker(context, config.broker_sub, config.broker_pub)
+    try:
+        broker.start()
+        print(f"broker ready: XSUB {config.broker_sub} XPUB {config.broker_pub}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        broker.stop()
+        context.destroy(linger=0)
+    return 0
+
+
+def _list_plugins(as_json: bool) -> int:
+    rows = []
+    for candidate in discover().values():
+        try:
+            hooks, problem = hookimpl_names(make_plugin_manager(candidate)), ""
+        except PluginLoadError as error:
+            hooks, problem = [], error.reason
+        rows.append({
+            "name": candidate.name,
+            "distribution": candidate.distribution,
+            "version": candidate.version,
+            "module": candidate.target,
+            "hookimpls": hooks,
+            "problem": problem,
+        })
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no plugins installed (entry point group 'openmodule.plugins')")
+        return 0
+    for row in rows:
+        status = f"PROBLEM: {row['problem']}" if row["problem"] else "ok"
+        print(f"{row['name']}  {row['distribution']} {row['version']}  {row['module']}")
+        print(f"    hookimpls: {', '.join(row['hookimpls']) or '-'}")
+        print(f"    {status}")
+    return 0

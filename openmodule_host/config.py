@@ -1,0 +1,262 @@
+"""Host and plugin configuration: defaults < TOML file < environment < command line.
+
+The environment uses openmodule's names (``BROKER_SUB``, ``BROKER_PUB``, the legacy ``BROKER_HOST``
+with ``BROKER_SUB_PORT``/``BROKER_PUB_PORT``, ``LOG_LEVEL``, ``AUTH_RESOURCE``, ``DEBUG``, ``TESTING``,
+``COMPUTE_ID``). The optional TOML file has a ``[host]`` table and one ``[plugins.<name>]`` table per
+plugin::
+
+    [host]
+    broker = "embedded"
+    mailbox_size = 10000
+
+    [plugins.hello]
+    NAME = "om_hello_1"      # the service name on the wire; defaults to the plugin name
+    LOG_LEVEL = "DEBUG"
+    greeting = "Hi"          # a plugin setting, read as core.config.greeting
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+__all__ = [
+    "LOG_LEVELS",
+    "HostConfig",
+    "PluginConfig",
+    "build_plugin_config",
+    "check_plugin_tables",
+    "env_bool",
+    "env_string",
+    "load_host_config",
+]
+
+#: openmodule's level names (VERBOSE and WARN are its aliases).
+LOG_LEVELS: dict[str, str] = {
+    "DEBUG": "DEBUG",
+    "VERBOSE": "DEBUG",
+    "INFO": "INFO",
+    "WARN": "WARNING",
+    "WARNING": "WARNING",
+    "ERROR": "ERROR",
+    "CRITICAL": "CRITICAL",
+}
+
+_TRUE = {"T", "TRUE", "1", "Y", "YES", "J", "JA", "ON"}
+
+
+def env_string(env: Mapping[str, str], key: str, default: str = "") -> str:
+    """An env value with quotes and whitespace stripped, as openmodule reads it."""
+    return env.get(key, default).strip("\"' \r\n\t")
+
+
+def env_bool(env: Mapping[str, str], key: str, default: bool = False) -> bool:
+    value = env.get(key, "").upper().strip("'\" .,;-_")
+    return value in _TRUE if value else default
+
+
+def _normalise_level(value: str) -> str:
+    level = LOG_LEVELS.get(str(value).upper())
+    if level is None:
+        raise ValueError(f"unknown log level {value!r}; use one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+class HostConfig(BaseModel):
+    """Settings of the host itself (the ``[host]`` table, env and flags)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: the host's own service name (its connection checks; later its health answers).
+    name: str = Field("openmodule_host", min_length=1)
+    broker: Literal["embedded", "external"] = "embedded"
+    broker_sub: str = "tcp://127.0.0.1:10100"
+    broker_pub: str = "tcp://127.0.0.1:10200"
+    log_level: str = "INFO"
+    #: messages queued per plugin before further ones are dropped (and counted).
+    mailbox_size: int = Field(10_000, ge=1)
+    #: bodies above this size are dropped (and counted) before they are parsed.
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    #: the broker connection check gives up after this long (openmodule: 100 s).
+    connect_timeout: float = Field(100.0, gt=0)
+    #: each plugin's register_handlers must return within this time.
+    start_timeout: float = Field(30.0, gt=0)
+    #: at stop, queued messages are handled for at most this long in total.
+    drain_timeout: float = Field(5.0, ge=0)
+    #: each plugin's shutdown hook gets at most this long.
+    shutdown_timeout: float = Field(5.0, gt=0)
+    #: the plugin tables, by plugin (entry point) name.
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        return _normalise_level(value)
+
+
+def _broker_from_env(env: Mapping[str, str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    host = env_string(env, "BROKER_HOST")
+    for key, port_key, default_port in (("BROKER_SUB", "BROKER_SUB_PORT", "10100"),
+                                        ("BROKER_PUB", "BROKER_PUB_PORT", "10200")):
+        address = env_string(env, key)
+        if not address and host:
+            address = f"tcp://{host}:{env_string(env, port_key, default_port)}"
+        if address:
+            values[key.lower()] = address
+    return values
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    unknown = sorted(set(data) - {"host", "plugins"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level table(s) {', '.join(unknown)}; allowed: [host], [plugins.<name>]")
+    values: dict[str, Any] = dict(data.get("host", {}))
+    plugins = data.get("plugins", {})
+    for name, table in plugins.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: plugins.{name} must be a table ([plugins.{name}])")
+    values["plugins"] = plugins
+    return values
+
+
+def load_host_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> HostConfig:
+    """Merge the layers into a validated :class:`HostConfig`; raises :class:`ConfigError`."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = _read_toml(Path(path)) if path is not None else {}
+    values.update(_broker_from_env(env))
+    if level := env_string(env, "LOG_LEVEL"):
+        values["log_level"] = level
+    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    try:
+        return HostConfig.model_validate(values)
+    except ValidationError as error:
+        where = f"config file {path}" if path is not None else "configuration"
+        raise ConfigError(f"invalid {where}:\n{_describe(error, 'host')}") from None
+
+
+def _describe(error: ValidationError, table: str) -> str:
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"])
+        lines.append(f"  [{table}] {location}: {item['msg']} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+class _StandardSettings(BaseModel):
+    """The openmodule names every plugin has; anything else in its table is a plugin setting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    NAME: str = Field(min_length=1)
+    VERSION: str
+    RESOURCE: str
+    DEBUG: bool = False
+    TESTING: bool = False
+    LOG_LEVEL: str
+    COMPUTE_ID: int = 1
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        return _normalise_level(value)
+
+
+_STANDARD = frozenset(_StandardSettings.model_fields)
+
+
+class PluginConfig:
+    """What ``core.config`` is: openmodule's standard names plus the plugin's own settings.
+
+    A setting reads as an attribute (``core.config.greeting``); :attr:`settings` is the validated
+    settings model when the plugin declared one (``config_model`` hook), else a plain dict.
+    """
+
+    __slots__ = ("COMPUTE_ID", "DEBUG", "LOG_LEVEL", "NAME", "RESOURCE", "TESTING", "VERSION", "settings")
+
+    NAME: str
+    VERSION: str
+    RESOURCE: str
+    DEBUG: bool
+    TESTING: bool
+    LOG_LEVEL: str
+    COMPUTE_ID: int
+    settings: Any
+
+    def __init__(self, standard: _StandardSettings, settings: Any) -> None:
+        for key, value in standard.model_dump().items():
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "settings", settings)
+
+    def __getattr__(self, name: str) -> Any:
+        settings = object.__getattribute__(self, "settings")
+        if isinstance(settings, dict):
+            if name in settings:
+                return settings[name]
+        elif name in type(settings).model_fields:
+            return getattr(settings, name)
+        raise AttributeError(f"plugin {self.NAME!r} has no setting {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("plugin config is read-only")
+
+    def __repr__(self) -> str:
+        return f"PluginConfig(NAME={self.NAME!r}, VERSION={self.VERSION!r}, settings={self.settings!r})"
+
+
+def build_plugin_config(
+    plugin: str,
+    version: str,
+    table: Mapping[str, Any],
+    host: HostConfig,
+    settings_model: type[BaseModel] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> PluginConfig:
+    """Validate one plugin's table into its :class:`PluginConfig`; raises :class:`ConfigError`."""
+    env = os.environ if env is None else env
+    standard_values: dict[str, Any] = {
+        "NAME": plugin,
+        "VERSION": version,
+        "RESOURCE": env_string(env, "AUTH_RESOURCE") or socket.gethostname(),
+        "DEBUG": env_bool(env, "DEBUG"),
+        "TESTING": env_bool(env, "TESTING"),
+        "LOG_LEVEL": host.log_level,
+        "COMPUTE_ID": env_string(env, "COMPUTE_ID") or 1,
+    }
+    standard_values.update({key: value for key, value in table.items() if key in _STANDARD})
+    own = {key: value for key, value in table.items() if key not in _STANDARD}
+    try:
+        standard = _StandardSettings.model_validate(standard_values)
+        settings: Any = settings_model.model_validate(own) if settings_model is not None else dict(own)
+    except ValidationError as error:
+        raise ConfigError(f"invalid settings for plugin {plugin!r}:\n{_describe(error, f'plugins.{plugin}')}") from None
+    return PluginConfig(standard, settings)
+
+
+def check_plugin_tables(config: HostConfig, known: list[str]) -> None:
+    """A ``[plugins.<name>]`` table for a plugin that is not installed is a typo: refuse it."""
+    unknown = sorted(set(config.plugins) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"config has table(s) for unknown plugin(s): {', '.join(f'[plugins.{name}]' for name in unknown)}; "
+            f"installed plugins: {', '.join(known) or '(none)'}"
+        )

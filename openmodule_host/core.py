@@ -1,0 +1,127 @@
+"""The scoped core each plugin is handed (it satisfies ``openmodule_hookspecs.PluginCore``).
+
+A core carries the plugin's own name, config, logger and message dispatch over infrastructure that the
+host shares: the single intake (subscriptions) and the single publisher. Handlers registered through it
+run on the plugin's worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from openmodule_hookspecs import MessageFilter, ZMQMessage, dumps
+
+from .config import PluginConfig
+from .isolation import Mailbox
+from .stats import PluginStats
+from .wire import Intake, Listener, Publisher, Route
+
+__all__ = ["HostedCore", "PluginMessages"]
+
+M = TypeVar("M", bound=ZMQMessage)
+
+
+class PluginMessages:
+    """``core.messages``: register and unregister message handlers of one plugin."""
+
+    def __init__(
+        self, plugin: str, service_name: str, intake: Intake, mailbox: Mailbox, stats: PluginStats, log: logging.Logger
+    ) -> None:
+        self._plugin = plugin
+        self._service_name = service_name
+        self._intake = intake
+        self._mailbox = mailbox
+        self._stats = stats
+        self._log = log
+        self._routes: dict[Listener, Route] = {}
+        self._lock = threading.Lock()
+
+    def register_handler(
+        self,
+        topic: str,
+        message_class: type[M],
+        handler: Callable[[M], Any],
+        *,
+        filter_: MessageFilter | None = None,
+        match_type: bool = True,
+    ) -> Listener:
+        if not isinstance(topic, str) or not topic:
+            raise TypeError(f"topic must be a non-empty string, got {topic!r}")
+        if not (isinstance(message_class, type) and issubclass(message_class, ZMQMessage)):
+            raise TypeError(f"message_class must be a ZMQMessage subclass, got {message_class!r}")
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, got {handler!r}")
+        listener = Listener(
+            self._plugin, self._service_name, topic, message_class, handler, filter_, match_type, self._stats, self._log
+        )
+        offer, deliver = self._mailbox.offer, listener.deliver
+        route = Route(type=listener.type, post=lambda body: offer((deliver, body)))
+        with self._lock:
+            self._routes[listener] = route
+        self._intake.add(topic, route)
+        return listener
+
+    def unregister_handler(self, listener: Listener) -> None:
+        with self._lock:
+            route = self._routes.pop(listener, None)
+        if route is None:
+            raise ValueError(f"handler {listener!r} is not registered with plugin {self._plugin!r}")
+        self._intake.remove(listener.topic, route)
+
+    def unregister_all(self) -> None:
+        """Remove every handler of the plugin (when it fails or stops)."""
+        with self._lock:
+            routes, self._routes = self._routes, {}
+        for listener, route in routes.items():
+            self._intake.remove(listener.topic, route)
+
+    @property
+    def topics(self) -> list[str]:
+        with self._lock:
+            return sorted({listener.topic for listener in self._routes})
+
+
+class HostedCore:
+    """One plugin's core. Build it through the host; plugins only use its public attributes."""
+
+    def __init__(
+        self, plugin: str, config: PluginConfig, log: logging.Logger, messages: PluginMessages, publisher: Publisher
+    ) -> None:
+        self._plugin = plugin
+        self._config = config
+        self._log = log
+        self._messages = messages
+        self._publisher = publisher
+
+    @property
+    def plugin(self) -> str:
+        """The plugin (entry point) name."""
+        return self._plugin
+
+    @property
+    def name(self) -> str:
+        return self._config.NAME
+
+    @property
+    def config(self) -> PluginConfig:
+        return self._config
+
+    @property
+    def log(self) -> logging.Logger:
+        return self._log
+
+    @property
+    def messages(self) -> PluginMessages:
+        return self._messages
+
+    def publish(self, message: ZMQMessage, topic: str) -> None:
+        if not isinstance(topic, str) or not topic:
+            raise TypeError(f"topic must be a non-empty string, got {topic!r}")
+        if not isinstance(message, ZMQMessage):
+            raise TypeError(f"message must be a ZMQMessage, got {type(message).__name__}")
+        data = message.model_dump()
+        data["name"] = self._config.NAME
+        self._publisher.send(topic, dumps(data))

@@ -1,0 +1,283 @@
+"""The host: shared infrastructure, plugin start-up, and an orderly, bounded stop.
+
+Start order:
+  1. the ZeroMQ context; the embedded broker (``broker = "embedded"``);
+  2. the shared publisher and the single intake;
+  3. each plugin in load order (sorted by name): import and check against the contract, validate its
+     config, start its worker, call ``register_handlers(core)`` on that worker (bounded by
+     ``start_timeout``). A plugin that fails is marked failed with the reason; the rest go on
+     (``strict`` makes any failure fatal);
+  4. the broker connection check (``__ping_``), then one line per plugin and ``ready``.
+
+Stop order (each stage bounded; the sum is the stop deadline):
+  1. stop the intake (no new messages);                               <= 2 s
+  2. drain the mailboxes: queued messages are still handled;          <= drain_timeout (total)
+  3. ``shutdown(core)`` in reverse load order on each plugin's worker; <= shutdown_timeout per plugin
+  4. close mailboxes, join workers, close the publisher and broker.   <= 0.2 s per plugin + 1 s
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import pluggy
+import zmq
+
+from .config import HostConfig, build_plugin_config
+from .core import HostedCore, PluginMessages
+from .errors import ConfigError, PluginLoadError
+from .isolation import Mailbox, Worker
+from .loader import PluginCandidate, hookimpl_names, make_plugin_manager
+from .stats import PluginStats
+from .wire import Broker, Intake, Publisher, wait_for_connection
+
+__all__ = ["Host", "HostedPlugin", "PluginState"]
+
+log = logging.getLogger("openmodule_host")
+
+_INTAKE_STOP_TIMEOUT = 2.0
+_WORKER_JOIN_TIMEOUT = 0.2
+
+
+class PluginState(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass
+class HostedPlugin:
+    """The host's record of one plugin."""
+
+    candidate: PluginCandidate
+    state: PluginState = PluginState.STARTING
+    reason: str = ""
+    stats: PluginStats = field(default_factory=PluginStats)
+    manager: pluggy.PluginManager | None = None
+    core: HostedCore | None = None
+    worker: Worker | None = None
+
+    @property
+    def name(self) -> str:
+        return self.candidate.name
+
+    @property
+    def topics(self) -> list[str]:
+        return self.core.messages.topics if self.core is not None else []
+
+    @property
+    def hookimpls(self) -> list[str]:
+        return hookimpl_names(self.manager) if self.manager is not None else []
+
+    def describe(self) -> str:
+        """The start-up line: name, version, state, topics (or the reason it failed)."""
+        line = f"plugin {self.name} {self.candidate.version} {self.state}"
+        if self.core is not None and self.core.name != self.name:
+            line += f" NAME={self.core.name}"
+        if self.state is PluginState.FAILED:
+            return f"{line}: {self.reason}"
+        return f"{line} topics={','.join(self.topics) or '-'}"
+
+
+def _stdout(line: str) -> None:
+    print(line, file=sys.stdout, flush=True)
+
+
+class Host:
+    """Runs the given plugins on one broker connection. Use as a context manager or start()/stop()."""
+
+    def __init__(
+        self,
+        config: HostConfig,
+        candidates: Sequence[PluginCandidate],
+        *,
+        strict: bool = False,
+        report: Callable[[str], None] = _stdout,
+    ) -> None:
+        self.config = config
+        self.strict = strict
+        self.plugins: dict[str, HostedPlugin] = {}
+        self._candidates = sorted(candidates, key=lambda candidate: candidate.name)
+        self._report = report
+        self._stop_requested = threading.Event()
+        self._started = False
+        self._stopped = False
+        self.context: zmq.Context | None = None
+        self.broker: Broker | None = None
+        self.publisher: Publisher | None = None
+        self.intake: Intake | None = None
+
+    # -- start --------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start everything and return once the host is ready; raises on fatal errors (after cleaning up)."""
+        if self._started:
+            raise RuntimeError("host already started")
+        self._started = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        config = self.config
+        self.context = zmq.Context()
+        if config.broker == "embedded":
+            self.broker = Broker(self.context, config.broker_sub, config.broker_pub)
+            self.broker.start()
+            log.info("embedded broker on %s (XSUB) / %s (XPUB)", config.broker_sub, config.broker_pub)
+        self.publisher = Publisher(self.context, config.broker_sub)
+        self.intake = Intake(self.context, config.broker_pub, max_body_bytes=config.max_message_bytes, log=log)
+        self.intake.start()
+
+        for candidate in self._candidates:
+            self._start_plugin(candidate)
+        self._check_unique_names()
+        failed = [plugin for plugin in self.plugins.values() if plugin.state is PluginState.FAILED]
+        if failed and self.strict:
+            raise PluginLoadError(failed[0].name, failed[0].reason)
+
+        took = wait_for_connection(self.intake, self.publisher, config.name, config.connect_timeout)
+        log.debug("broker connection check took %.1f ms", took * 1000)
+        for plugin in self.plugins.values():
+            self._report(plugin.describe())
+        running = sum(plugin.state is PluginState.RUNNING for plugin in self.plugins.values())
+        self._report(f"ready: {running} running, {len(failed)} failed")
+
+    def _start_plugin(self, candidate: PluginCandidate) -> None:
+        plugin = HostedPlugin(candidate)
+        self.plugins[candidate.name] = plugin
+        try:
+            plugin.manager = make_plugin_manager(candidate)
+        except PluginLoadError as error:
+            self._fail(plugin, error.reason)
+            return
+        try:
+            settings_model = plugin.manager.hook.config_model()
+        except Exception as error:
+            self._fail(plugin, f"config_model raised {type(error).__name__}: {error}")
+            return
+        plugin_config = build_plugin_config(
+            candidate.name, candidate.version, self.config.plugins.get(candidate.name, {}), self.config, settings_model
+        )
+        plugin_log = logging.getLogger(candidate.name)
+        plugin_log.setLevel(plugin_config.LOG_LEVEL)
+        assert self.intake is not None and self.publisher is not None
+        mailbox = Mailbox(candidate.name, self.config.mailbox_size, plugin_log)
+        plugin.worker = Worker(mailbox, plugin_log)
+        messages = PluginMessages(candidate.name, plugin_config.NAME, self.intake, mailbox, plugin.stats, plugin_log)
+        plugin.core = HostedCore(candidate.name, plugin_config, plugin_log, messages, self.publisher)
+        plugin.worker.start()
+
+        manager, core = plugin.manager, plugin.core
+        future = plugin.worker.submit(lambda: manager.hook.register_handlers(core=core))
+        try:
+            future.result(timeout=self.config.start_timeout)
+        except FutureTimeout:
+            self._fail(plugin, f"register_handlers did not return within {self.config.start_timeout:g} s")
+            return
+        except Exception as error:
+            self._fail(plugin, f"register_handlers raised {type(error).__name__}: {error}", error)
+            return
+        plugin.state = PluginState.RUNNING
+        log.info("plugin %s running as %s", candidate.name, plugin_config.NAME)
+
+    def _fail(self, plugin: HostedPlugin, reason: str, error: BaseException | None = None) -> None:
+        plugin.state = PluginState.FAILED
+        plugin.reason = reason
+        log.error("plugin %s failed: %s", plugin.name, reason, exc_info=error)
+        if plugin.core is not None:
+            plugin.core.messages.unregister_all()
+        if plugin.worker is not None:
+            plugin.worker.mailbox.close()
+
+    def _check_unique_names(self) -> None:
+        seen: dict[str, str] = {}
+        for plugin in self.plugins.values():
+            if plugin.core is None:
+                continue
+            other = seen.setdefault(plugin.core.name, plugin.name)
+            if other != plugin.name:
+                raise ConfigError(
+                    f"plugins {other!r} and {plugin.name!r} both use NAME={plugin.core.name!r}; "
+                    f"set a distinct NAME in [plugins.{plugin.name}]"
+                )
+
+    # -- run ----------------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask :meth:`wait` to return (safe from signal handlers and other threads)."""
+        self._stop_requested.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a stop is requested; returns whether one was."""
+        return self._stop_requested.wait(timeout)
+
+    def __enter__(self) -> Host:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- stop ---------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop in the documented order; every stage is bounded, so this always returns."""
+        if self._stopped:
+            return
+        self._stopped = True
+        started = time.monotonic()
+        if self.intake is not None and not self.intake.stop(_INTAKE_STOP_TIMEOUT):
+            log.warning("intake did not stop within %.1f s", _INTAKE_STOP_TIMEOUT)
+        running = [plugin for plugin in self.plugins.values() if plugin.state is PluginState.RUNNING]
+        self._drain(running)
+        for plugin in reversed(running):
+            self._call_shutdown(plugin)
+        for plugin in running:
+            assert plugin.worker is not None
+            plugin.worker.mailbox.close()
+            if not plugin.worker.join(_WORKER_JOIN_TIMEOUT):
+                log.warning("plugin %s: worker still busy at stop; abandoning it", plugin.name)
+            plugin.state = PluginState.STOPPED
+        if self.publisher is not None:
+            self.publisher.close()
+        if self.broker is not None:
+            self.broker.stop()
+        if self.context is not None:
+            self.context.destroy(linger=0)
+        log.info("host stopped in %.2f s", time.monotonic() - started)
+
+    def _drain(self, plugins: list[HostedPlugin]) -> None:
+        deadline = time.monotonic() + self.config.drain_timeout
+        for plugin in plugins:
+            worker = plugin.worker
+            assert worker is not None
+            while (len(worker.mailbox) or worker.busy_since is not None) and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if discarded := worker.mailbox.discard():
+                log.warning(
+                    "plugin %s: drain deadline passed, %d queued message(s) dropped", plugin.name, discarded
+                )
+
+    def _call_shutdown(self, plugin: HostedPlugin) -> None:
+        assert plugin.worker is not None and plugin.manager is not None
+        manager, core = plugin.manager, plugin.core
+        future = plugin.worker.submit(lambda: manager.hook.shutdown(core=core))
+        try:
+            future.result(timeout=self.config.shutdown_timeout)
+        except FutureTimeout:
+            log.error("plugin %s: shutdown did not return within %g s", plugin.name, self.config.shutdown_timeout)
+        except Exception:
+            log.exception("plugin %s: shutdown raised", plugin.name)
+        if plugin.core is not None:
+            plugin.core.messages.unregister_all()

@@ -1,0 +1,159 @@
+"""A plugin's bounded mailbox and the worker thread that empties it.
+
+Everything a plugin runs (its message handlers, its hooks) goes through its own mailbox and runs on
+its own worker, in arrival order. A handler that blocks therefore stalls only its plugin: the mailbox
+fills, further deliveries to that plugin are dropped and counted, and every other plugin goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+__all__ = ["Mailbox", "Worker"]
+
+T = TypeVar("T")
+
+#: A unit of work: ``function(argument)``. Deliveries are (listener.deliver, body) pairs.
+Item = tuple[Callable[[Any], Any], Any]
+
+_BATCH = 64
+_DROP_LOG_INTERVAL = 5.0
+
+
+class Mailbox:
+    """A bounded FIFO with a drop counter. ``offer`` never blocks: a full mailbox drops the item."""
+
+    def __init__(self, owner: str, capacity: int, log: logging.Logger) -> None:
+        if capacity < 1:
+            raise ValueError("mailbox capacity must be at least 1")
+        self.owner = owner
+        self.capacity = capacity
+        self.dropped = 0
+        self._log = log
+        self._items: deque[Item] = deque()
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._closed = False
+        self._waiting = False
+        self._last_drop_log = 0.0
+        self._dropped_at_last_log = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def offer(self, item: Item, *, force: bool = False) -> bool:
+        """Queue an item; returns False (and counts a drop) when the mailbox is full or closed.
+
+        ``force`` queues past the capacity: for the host's own calls (hooks), never for messages.
+        """
+        with self._lock:
+            if self._closed or (len(self._items) >= self.capacity and not force):
+                self.dropped += 1
+                self._log_drop()
+                return False
+            self._items.append(item)
+            if self._waiting:
+                self._ready.notify()
+        return True
+
+    def _log_drop(self) -> None:
+        # Drops are never silent, but a flood must not turn into a flood of log lines either.
+        now = time.monotonic()
+        if now - self._last_drop_log >= _DROP_LOG_INTERVAL:
+            self._log.warning(
+                "mailbox of plugin %s is full (capacity %d): dropped %d message(s) since the last report, "
+                "%d in total",
+                self.owner,
+                self.capacity,
+                self.dropped - self._dropped_at_last_log,
+                self.dropped,
+            )
+            self._last_drop_log = now
+            self._dropped_at_last_log = self.dropped
+
+    def take(self) -> list[Item] | None:
+        """Block until items are there and return up to a batch of them; None once closed and empty."""
+        with self._lock:
+            while not self._items:
+                if self._closed:
+                    return None
+                self._waiting = True
+                self._ready.wait()
+                self._waiting = False
+            count = min(len(self._items), _BATCH)
+            return [self._items.popleft() for _ in range(count)]
+
+    def close(self) -> None:
+        """Refuse new items; the worker finishes what is queued and then stops."""
+        with self._lock:
+            self._closed = True
+            self._ready.notify_all()
+
+    def discard(self) -> int:
+        """Drop everything still queued (after a drain deadline); returns how many items were dropped."""
+        with self._lock:
+            count = len(self._items)
+            self._items.clear()
+            self.dropped += count
+            return count
+
+
+class Worker:
+    """The thread that runs one plugin's work, item by item."""
+
+    def __init__(self, mailbox: Mailbox, log: logging.Logger) -> None:
+        self.mailbox = mailbox
+        self._log = log
+        self._thread = threading.Thread(target=self._run, name=f"omh-plugin-{mailbox.owner}", daemon=True)
+        #: the time the current item started, or None while idle: lets a watchdog see a hang.
+        self.busy_since: float | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        take = self.mailbox.take
+        while (batch := take()) is not None:
+            for function, argument in batch:
+                self.busy_since = time.monotonic()
+                try:
+                    function(argument)
+                except Exception:  # deliveries handle their own errors; this is the last line of defence
+                    self._log.exception("plugin %s: unexpected error in its worker", self.mailbox.owner)
+                finally:
+                    self.busy_since = None
+
+    def submit(self, function: Callable[[], T]) -> Future[T]:
+        """Run ``function`` on this worker after everything already queued; the future has its result.
+
+        Hook calls go this way so that they run on the plugin's thread, never concurrently with its
+        handlers. Once the mailbox is closed the future fails at once.
+        """
+        future: Future[T] = Future()
+
+        def run(_: object) -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(function())
+            except BaseException as error:
+                future.set_exception(error)
+
+        if not self.mailbox.offer((run, None), force=True):
+            future.set_exception(RuntimeError(f"plugin {self.mailbox.owner} is stopped"))
+        return future
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the worker to finish; returns False if it is still busy after ``timeout``."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()

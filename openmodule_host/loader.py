@@ -1,0 +1,120 @@
+"""Finding plugins (entry points) and turning one into a validated pluggy plugin.
+
+Discovery reads entry point metadata only: a plugin that is not selected is never imported. Loading
+imports the selected plugin's object and registers it with its own :class:`pluggy.PluginManager`
+against the contract's hook specifications, so an unknown hook name or a wrong argument name is caught
+here, with the plugin named, before any of its code runs.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+from openmodule_hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, specs
+
+from .errors import PluginLoadError, UnknownPluginError
+
+__all__ = ["PluginCandidate", "discover", "hookimpl_names", "make_plugin_manager", "select"]
+
+
+@dataclass(frozen=True)
+class PluginCandidate:
+    """A plugin the host may load: where it comes from and how to import it."""
+
+    name: str
+    distribution: str
+    version: str
+    #: the entry point's target, e.g. ``hello_plugin.plugin`` (or a description for in-process plugins).
+    target: str
+    load: Callable[[], Any] = field(compare=False, repr=False)
+    #: problems found without importing (e.g. two distributions claiming one name).
+    problems: tuple[str, ...] = ()
+
+    @classmethod
+    def from_object(cls, name: str, plugin: Any, version: str = "0.0.0") -> PluginCandidate:
+        """A plugin that is not installed: a module or object holding hookimpls (tests, embedding)."""
+        target = getattr(plugin, "__name__", None) or type(plugin).__qualname__
+        return cls(name=name, distribution="(in-process)", version=version, target=target, load=lambda: plugin)
+
+
+def discover(entry_points: Iterable[metadata.EntryPoint] | None = None) -> dict[str, PluginCandidate]:
+    """Every installed plugin, sorted by name, without importing any of them."""
+    if entry_points is None:
+        entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    found: dict[str, PluginCandidate] = {}
+    for entry_point in entry_points:
+        dist = entry_point.dist
+        candidate = PluginCandidate(
+            name=entry_point.name,
+            distribution=dist.name if dist is not None else "(unknown)",
+            version=dist.version if dist is not None else "0.0.0",
+            target=entry_point.value,
+            load=entry_point.load,
+        )
+        previous = found.get(candidate.name)
+        if previous is not None and previous.distribution != candidate.distribution:
+            problem = (
+                f"the name is claimed by more than one distribution: {previous.distribution} and "
+                f"{candidate.distribution}"
+            )
+            candidate = PluginCandidate(**{**candidate.__dict__, "problems": (*previous.problems, problem)})
+        found[candidate.name] = candidate
+    return dict(sorted(found.items()))
+
+
+def select(
+    installed: dict[str, PluginCandidate], names: Iterable[str] | None, all_plugins: bool = False
+) -> list[PluginCandidate]:
+    """The chosen plugins in load order (sorted by name); unknown names raise :class:`UnknownPluginError`."""
+    if all_plugins:
+        return list(installed.values())
+    wanted = sorted({name.strip() for name in names or () if name.strip()})
+    unknown = [name for name in wanted if name not in installed]
+    if unknown:
+        raise UnknownPluginError(unknown, list(installed))
+    return [installed[name] for name in wanted]
+
+
+def make_plugin_manager(candidate: PluginCandidate) -> pluggy.PluginManager:
+    """Import the plugin and check it against the contract; raises :class:`PluginLoadError` with the reason."""
+    if candidate.problems:
+        raise PluginLoadError(candidate.name, "; ".join(candidate.problems))
+    try:
+        plugin = candidate.load()
+    except Exception as error:
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        raise PluginLoadError(
+            candidate.name,
+            f"import of {candidate.target} failed: {type(error).__name__}: {error} "
+            f"({where.filename}:{where.lineno})",
+        ) from error
+    manager = pluggy.PluginManager(PROJECT_NAME)
+    manager.add_hookspecs(specs)
+    try:
+        manager.register(plugin, name=candidate.name)
+        manager.check_pending()  # a hookimpl whose name is no hook of the contract
+    except pluggy.PluginValidationError as error:
+        raise PluginLoadError(
+            candidate.name, f"does not implement the contract: {error} (known hooks: {', '.join(specs.__all__)})"
+        ) from error
+    except ValueError as error:
+        raise PluginLoadError(candidate.name, str(error)) from error
+    if not hookimpl_names(manager):
+        raise PluginLoadError(
+            candidate.name,
+            f"does not implement the contract: {candidate.target} has no @hookimpl functions "
+            f"(known hooks: {', '.join(specs.__all__)})",
+        )
+    return manager
+
+
+def hookimpl_names(manager: pluggy.PluginManager) -> list[str]:
+    """The hooks a loaded plugin implements."""
+    return sorted(
+        name for name in specs.__all__ if getattr(manager.hook, name).get_hookimpls()
+    )

@@ -1,0 +1,45 @@
+"""Counters the host keeps about its traffic.
+
+Each counter has a single writer thread (the intake thread, or one plugin's worker), so plain integer
+fields are enough; readers (health, logs, tests) may see a value one step old.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+__all__ = ["IntakeStats", "PluginStats"]
+
+
+@dataclass
+class IntakeStats:
+    """Written by the intake thread."""
+
+    received: int = 0
+    #: messages that were no openmodule message at all, by reason (see ``wire.codec``).
+    malformed: Counter[str] = field(default_factory=Counter)
+    #: well-formed messages that no listener wanted (unknown type, prefix-only topic match).
+    unrouted: int = 0
+
+
+@dataclass
+class PluginStats:
+    """Written by the plugin's worker, except ``dropped`` (written by the intake thread)."""
+
+    handled: int = 0
+    handler_errors: int = 0
+    filter_errors: int = 0
+    invalid: int = 0
+    dropped: int = 0
+    handler_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "handled": self.handled,
+            "handler_errors": self.handler_errors,
+            "filter_errors": self.filter_errors,
+            "invalid": self.invalid,
+            "dropped": self.dropped,
+            "handler_seconds": round(self.handler_seconds, 6),
+        }

@@ -1,0 +1,10 @@
+"""Test support for plugin authors: a private broker, a test client, a host with chosen plugins.
+
+Installed as a pytest plugin (fixtures ``om_broker``, ``om_client``, ``om_host``); the classes work
+without pytest too.
+"""
+
+from .client import TestClient
+from .harness import PrivateBroker, free_tcp_address, start_host
+
+__all__ = ["PrivateBroker", "TestClient", "free_tcp_address", "start_host"]

@@ -1,0 +1,142 @@
+"""A test peer on the broker: publishes like an outside service and waits for messages.
+
+Single-threaded on purpose: the test's own thread owns both sockets, so there is nothing to lock and
+no background thread to leak between tests.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import zmq
+from openmodule_hookspecs import ZMQMessage, dumps
+
+__all__ = ["TestClient"]
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+class TestClient:
+    """Connects a PUB and a SUB socket to a broker, checks both are through, then waits for traffic."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self, context: zmq.Context, broker_sub: str, broker_pub: str, *, name: str = "testclient",
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.name = name
+        self._pub = context.socket(zmq.PUB)
+        self._pub.setsockopt(zmq.LINGER, 0)
+        self._pub.setsockopt(zmq.SNDHWM, 0)
+        self._pub.connect(broker_sub)
+        self._sub = context.socket(zmq.SUB)
+        self._sub.setsockopt(zmq.LINGER, 0)
+        self._sub.setsockopt(zmq.RCVHWM, 0)
+        self._sub.connect(broker_pub)
+        self._topics: set[str] = set()
+        self._inbox: list[tuple[str, dict[str, Any]]] = []
+        self._private = f"_testclient_{uuid.uuid4().hex}"
+        self._handshake(connect_timeout)
+
+    def _handshake(self, timeout: float) -> None:
+        """Prove that our PUB reaches the broker and the broker reaches our SUB, with every
+        subscription made so far: one message on a private topic must come back."""
+        self._sub.setsockopt_string(zmq.SUBSCRIBE, self._private)
+        ping = orjson.dumps({"name": self.name, "type": "connection-check"})
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                self._pub.send_multipart((self._private.encode(), ping))
+                if self._poll_until(lambda topic, _body: topic == self._private, 0.05):
+                    return
+            raise TimeoutError(f"test client could not reach the broker within {timeout} s")
+        finally:
+            self._sub.setsockopt_string(zmq.UNSUBSCRIBE, self._private)
+            self._inbox = [(topic, body) for topic, body in self._inbox if topic != self._private]
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    def publish(self, topic: str, message: ZMQMessage | dict[str, Any]) -> None:
+        """Send a model (openmodule's encoding) or a dict (plain orjson, as openmodule-test does)."""
+        if isinstance(message, ZMQMessage):
+            data = message.model_dump()
+            data["name"] = data.get("name") or self.name
+            body = dumps(data)
+        else:
+            body = orjson.dumps({"name": self.name, "timestamp": time.time(), **message})
+        self._pub.send_multipart((topic.encode(), body))
+
+    def send_frames(self, *frames: bytes) -> None:
+        """Send raw frames, e.g. malformed messages."""
+        self._pub.send_multipart(frames)
+
+    # -- receiving ----------------------------------------------------------------------------------
+
+    def subscribe(self, *topics: str, timeout: float = 10.0) -> None:
+        """Subscribe and return once the subscription is through the broker."""
+        for topic in topics:
+            if topic not in self._topics:
+                self._topics.add(topic)
+                self._sub.setsockopt_string(zmq.SUBSCRIBE, topic)
+        self._handshake(timeout)
+
+    def wait_for_message(
+        self, topic: str, predicate: Predicate | None = None, timeout: float = 3.0
+    ) -> dict[str, Any]:
+        """The first message on ``topic`` (already received or arriving within ``timeout``) that matches
+        ``predicate``; it is removed from the inbox. Raises ``AssertionError`` listing what did arrive."""
+        if topic not in self._topics:
+            raise ValueError(f"subscribe({topic!r}) first")
+
+        def wanted(message_topic: str, body: dict[str, Any]) -> bool:
+            return message_topic == topic and (predicate is None or predicate(body))
+
+        for index, (message_topic, body) in enumerate(self._inbox):
+            if wanted(message_topic, body):
+                del self._inbox[index]
+                return body
+        found = self._poll_until(wanted, timeout)
+        if found is None:
+            seen = [body for message_topic, body in self._inbox if message_topic == topic]
+            raise AssertionError(f"no matching message on {topic!r} within {timeout} s; received there: {seen!r}")
+        self._inbox.remove((topic, found))
+        return found
+
+    def assert_no_message(self, topic: str, predicate: Predicate | None = None, timeout: float = 0.5) -> None:
+        try:
+            message = self.wait_for_message(topic, predicate, timeout)
+        except AssertionError:
+            return
+        raise AssertionError(f"unexpected message on {topic!r}: {message!r}")
+
+    def received(self, topic: str) -> list[dict[str, Any]]:
+        """Everything received on ``topic`` so far and not yet taken (reads pending messages first)."""
+        self._poll_until(lambda _topic, _body: False, 0)
+        return [body for message_topic, body in self._inbox if message_topic == topic]
+
+    def _poll_until(self, wanted: Callable[[str, dict[str, Any]], bool], timeout: float) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            if not self._sub.poll(int(remaining * 1000)):
+                return None
+            while True:
+                try:
+                    topic_bytes, raw = self._sub.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                except ValueError:  # not two frames: not ours to judge here
+                    continue
+                topic, body = topic_bytes.decode(), orjson.loads(raw)
+                self._inbox.append((topic, body))
+                if wanted(topic, body):
+                    return body
+
+    def close(self) -> None:
+        self._pub.close()
+        self._sub.close()

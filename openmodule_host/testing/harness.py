@@ -1,0 +1,92 @@
+"""Building blocks of the pytest plugin, usable without pytest too."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import zmq
+
+from ..config import HostConfig
+from ..host import Host
+from ..loader import PluginCandidate, discover, select
+from ..wire import Broker
+
+__all__ = ["PrivateBroker", "free_tcp_address", "start_host"]
+
+
+def free_tcp_address() -> str:
+    """A loopback TCP address whose port is free right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+class PrivateBroker:
+    """A broker on free loopback ports, in its own ZeroMQ context."""
+
+    def __init__(self) -> None:
+        self.context = zmq.Context()
+        for attempt in range(5):  # a freed port may be taken again before we bind it
+            self.sub_address, self.pub_address = free_tcp_address(), free_tcp_address()
+            self._broker = Broker(self.context, self.sub_address, self.pub_address)
+            try:
+                self._broker.start()
+                break
+            except Exception:
+                if attempt == 4:
+                    raise
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment that points an openmodule service (or a host subprocess) at this broker."""
+        return {"BROKER_SUB": self.sub_address, "BROKER_PUB": self.pub_address}
+
+    def close(self) -> None:
+        self._broker.stop()
+        self.context.destroy(linger=0)
+
+
+PluginSpec = str | tuple[str, Any]
+
+
+def _candidates(plugins: Iterable[PluginSpec] | Mapping[str, Any]) -> list[PluginCandidate]:
+    items = plugins.items() if isinstance(plugins, Mapping) else plugins
+    installed: dict[str, PluginCandidate] | None = None
+    candidates = []
+    for item in items:
+        if isinstance(item, str):
+            installed = installed if installed is not None else discover()
+            candidates.extend(select(installed, [item]))
+        else:
+            name, plugin = item
+            candidates.append(PluginCandidate.from_object(name, plugin))
+    return candidates
+
+
+def start_host(
+    broker: PrivateBroker,
+    plugins: Iterable[PluginSpec] | Mapping[str, Any],
+    *,
+    config: Mapping[str, Mapping[str, Any]] | None = None,
+    strict: bool = False,
+    lines: list[str] | None = None,
+    **host_settings: Any,
+) -> Host:
+    """Start a host on ``broker`` (as an external broker) with the given plugins and return it, ready.
+
+    ``plugins`` holds installed plugin names and/or ``(name, module_or_object)`` pairs for plugins
+    defined in the test itself; ``config`` maps plugin names to their settings tables.
+    """
+    host_config = HostConfig(
+        broker="external",
+        broker_sub=broker.sub_address,
+        broker_pub=broker.pub_address,
+        plugins={name: dict(table) for name, table in (config or {}).items()},
+        **host_settings,
+    )
+    sink = lines if lines is not None else []
+    host = Host(host_config, _candidates(plugins), strict=strict, report=sink.append)
+    host.start()
+    return host

@@ -1,0 +1,54 @@
+"""The pytest plugin (entry point ``pytest11``): fixtures for testing openmodule-host plugins.
+
+Fixtures:
+
+``om_broker``
+    a private broker on free loopback ports (:class:`PrivateBroker`).
+``om_client``
+    a :class:`TestClient` on that broker: ``publish``, ``subscribe``, ``wait_for_message``.
+``om_host``
+    a factory: ``om_host("hello")``, ``om_host(("mine", my_module), config={"mine": {...}})`` starts a
+    host with those plugins on the private broker and returns it, ready; it is stopped after the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import zmq
+
+from ..host import Host
+from .client import TestClient
+from .harness import PrivateBroker, start_host
+
+
+@pytest.fixture
+def om_broker() -> Iterator[PrivateBroker]:
+    broker = PrivateBroker()
+    yield broker
+    broker.close()
+
+
+@pytest.fixture
+def om_client(om_broker: PrivateBroker) -> Iterator[TestClient]:
+    context = zmq.Context()
+    client = TestClient(context, om_broker.sub_address, om_broker.pub_address)
+    yield client
+    client.close()
+    context.destroy(linger=0)
+
+
+@pytest.fixture
+def om_host(om_broker: PrivateBroker) -> Iterator[Callable[..., Host]]:
+    hosts: list[Host] = []
+
+    def factory(*plugins: Any, **kwargs: Any) -> Host:
+        host = start_host(om_broker, plugins, **kwargs)
+        hosts.append(host)
+        return host
+
+    yield factory
+    for host in reversed(hosts):
+        host.stop()

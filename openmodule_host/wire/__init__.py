@@ -1,0 +1,20 @@
+"""The wire: broker, the shared publisher, the single intake, and openmodule's framing."""
+
+from .broker import Broker
+from .codec import DecodeError, decode
+from .connection_check import wait_for_connection
+from .intake import Intake, Route
+from .listener import Listener, message_type_of
+from .publisher import Publisher
+
+__all__ = [
+    "Broker",
+    "DecodeError",
+    "Intake",
+    "Listener",
+    "Publisher",
+    "Route",
+    "decode",
+    "message_type_of",
+    "wait_for_connection",
+]

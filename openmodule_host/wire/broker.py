@@ -1,0 +1,85 @@
+"""The broker: libzmq's own XSUB/XPUB forwarder, as openmodule deployments run it.
+
+Publishers connect to the XSUB side (``BROKER_SUB``), subscribers to the XPUB side (``BROKER_PUB``);
+subscriptions travel upstream so publishers filter by topic. The proxy loop runs in C
+(``zmq.proxy_steerable``), so an embedded broker costs the host no GIL time; a control socket lets
+:meth:`Broker.stop` end it cleanly.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+import uuid
+
+import zmq
+
+from ..errors import BrokerAddressInUse
+
+__all__ = ["Broker"]
+
+
+class Broker:
+    """An XSUB/XPUB proxy bound on ``sub_address`` (XSUB) and ``pub_address`` (XPUB)."""
+
+    def __init__(self, context: zmq.Context, sub_address: str, pub_address: str) -> None:
+        self.context = context
+        self.sub_address = sub_address
+        self.pub_address = pub_address
+        self._control_address = f"inproc://omh-broker-control-{uuid.uuid4().hex}"
+        self._thread: threading.Thread | None = None
+        self._control: zmq.Socket | None = None
+
+    def start(self) -> None:
+        """Bind both sides and start forwarding; raises :class:`BrokerAddressInUse` on a taken address."""
+        xsub = self.context.socket(zmq.XSUB)
+        xpub = self.context.socket(zmq.XPUB)
+        control_in = self.context.socket(zmq.PAIR)
+        for sock in (xsub, xpub, control_in):
+            sock.setsockopt(zmq.LINGER, 0)
+        # Messages in flight must not be dropped by the broker's own high-water marks under a burst.
+        xpub.setsockopt(zmq.SNDHWM, 100_000)
+        xsub.setsockopt(zmq.RCVHWM, 100_000)
+        try:
+            self._bind(xsub, self.sub_address)
+            self._bind(xpub, self.pub_address)
+        except BrokerAddressInUse:
+            for sock in (xsub, xpub, control_in):
+                sock.close()
+            raise
+        control_in.bind(self._control_address)
+        self._control = self.context.socket(zmq.PAIR)
+        self._control.setsockopt(zmq.LINGER, 0)
+        self._control.connect(self._control_address)
+
+        def run() -> None:
+            try:
+                zmq.proxy_steerable(xsub, xpub, None, control_in)
+            except zmq.ContextTerminated:
+                pass
+            finally:
+                for sock in (xsub, xpub, control_in):
+                    sock.close()
+
+        self._thread = threading.Thread(target=run, name="omh-broker", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _bind(sock: zmq.Socket, address: str) -> None:
+        try:
+            sock.bind(address)
+        except zmq.ZMQError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise BrokerAddressInUse(address, error.strerror) from None
+            raise
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop forwarding and close the sockets."""
+        if self._control is not None:
+            self._control.send(b"TERMINATE")
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._control is not None:
+            self._control.close()  # only now: closing at once could discard the TERMINATE
+            self._control = None

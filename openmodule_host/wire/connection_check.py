@@ -1,0 +1,48 @@
+"""openmodule's "slow joiner" handshake (wire-protocol.md 1.5).
+
+A SUB socket is only trusted once a message we published came back through the broker: subscribe to a
+random ``__ping_<10 letters>`` topic, publish the same message on it every 0.1 s until our own intake
+receives it, then unsubscribe.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import threading
+import time
+
+from openmodule_hookspecs import ZMQMessage
+
+from ..errors import BrokerUnreachable
+from .intake import Intake, Route
+from .publisher import Publisher
+
+__all__ = ["wait_for_connection"]
+
+_INTERVAL = 0.1
+
+
+def wait_for_connection(intake: Intake, publisher: Publisher, name: str, timeout: float = 100.0) -> float:
+    """Block until a ping published by ``publisher`` comes back through ``intake``.
+
+    Returns the seconds it took; raises :class:`BrokerUnreachable` after ``timeout``.
+    """
+    topic = "__ping_" + "".join(random.choices(string.ascii_letters, k=10))
+    arrived = threading.Event()
+    route = Route(type=None, post=lambda _body: arrived.set())
+    body = ZMQMessage(name=name, type="connection-check").json_bytes()  # one message, one timestamp
+    started = time.monotonic()
+    intake.add(topic, route)
+    try:
+        while True:
+            publisher.send(topic, body)
+            if arrived.wait(_INTERVAL):
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise BrokerUnreachable(
+                    f"could not connect to the message broker in time: no answer through "
+                    f"{intake.broker_pub} within {timeout:.0f} s (is the broker running?)"
+                )
+    finally:
+        intake.remove(topic, route)

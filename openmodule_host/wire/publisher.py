@@ -1,0 +1,40 @@
+"""The one PUB socket of a host process, shared by every plugin and the host itself.
+
+openmodule also funnels everything through one PUB socket per process: a second, idle PUB socket
+would collect subscriptions and hold them forever. ZeroMQ sockets are not thread-safe, so sends are
+serialised by a lock; any plugin worker may publish.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import zmq
+
+__all__ = ["Publisher"]
+
+
+class Publisher:
+    def __init__(self, context: zmq.Context, broker_sub: str, send_hwm: int = 100_000) -> None:
+        self._socket = context.socket(zmq.PUB)
+        self._socket.setsockopt(zmq.LINGER, 1000)
+        self._socket.setsockopt(zmq.TCP_KEEPALIVE, 1)
+        self._socket.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 3600)
+        # libzmq's default of 1000 drops silently under a burst; keep a deeper queue.
+        self._socket.setsockopt(zmq.SNDHWM, send_hwm)
+        self._socket.connect(broker_sub)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def send(self, topic: str, body: bytes) -> None:
+        """Send one two-frame message. Raises ``RuntimeError`` once the publisher is closed."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("publisher is closed: the host is shutting down")
+            self._socket.send_multipart((topic.encode(), body))
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._socket.close()

@@ -1,0 +1,32 @@
+"""The example plugins, installed as real distributions, running on a private broker."""
+
+from backend_x import VehicleEnterMessage
+from hello_plugin import HelloMessage
+
+
+def test_hello_answers_with_its_configured_greeting(om_host, om_client):
+    om_host("hello", config={"hello": {"NAME": "om_hello_1", "greeting": "Servus"}})
+    om_client.subscribe("hello_reply")
+
+    om_client.publish("hello", HelloMessage(name="om_demo_1", text="garage"))
+
+    reply = om_client.wait_for_message("hello_reply")
+    assert reply["name"] == "om_hello_1"
+    assert reply["to"] == "om_demo_1"
+    assert reply["reply"] == "Servus, garage!"
+
+
+def test_backend_x_accepts_whitelisted_plates_and_rejects_others(om_host, om_client):
+    om_host("backend_x", config={"backend_x": {"whitelist": ["G-ARIVO 1"]}})
+    om_client.subscribe("access_accept", "access_reject")
+
+    om_client.publish("present_vehicle", VehicleEnterMessage(
+        vehicle_id="1", gate="entry1", lpr_front={"plate": "GARIVO1", "country": "A"}))
+    om_client.publish("present_vehicle", VehicleEnterMessage(
+        vehicle_id="2", gate="entry1", lpr_front={"plate": "W 12345", "country": "A"}))
+
+    accepted = om_client.wait_for_message("access_accept")
+    rejected = om_client.wait_for_message("access_reject")
+    assert (accepted["vehicle_id"], accepted["gateway"]) == ("1", {"gate": "entry1", "direction": "in"})
+    assert (rejected["vehicle_id"], rejected["plate"]) == ("2", "W 12345")
+    assert accepted["name"] == rejected["name"] == "backend_x"

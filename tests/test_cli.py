@@ -1,0 +1,66 @@
+"""The real ``openmodule-host`` command in a subprocess."""
+
+import signal
+import time
+
+from tests.support import HostProcess, run_cli
+
+
+def test_version_and_help():
+    assert run_cli("--version").stdout.startswith("openmodule-host ")
+    for args in (["--help"], ["run", "--help"], ["plugins", "--help"], ["broker", "--help"]):
+        result = run_cli(*args)
+        assert result.returncode == 0, result.stderr
+        assert "usage: openmodule-host" in result.stdout
+
+
+def test_run_prints_a_line_per_plugin_then_ready_and_stops_cleanly_on_sigterm(broker_env):
+    with HostProcess(["--plugins", "hello,backend_x"], env=broker_env) as host:
+        assert host.wait_for_line("plugin backend_x").startswith("plugin backend_x 0.1.0 running topics=present_vehicle")
+        assert host.wait_for_line("plugin hello") == "plugin hello 0.1.0 running topics=hello"
+        host.wait_ready()
+        started = time.monotonic()
+        assert host.stop(signal.SIGTERM) == 0
+        assert time.monotonic() - started < 5
+    assert any("backend_x stopped" in line for line in host.stderr)
+
+
+def test_sigint_stops_cleanly_too(broker_env):
+    with HostProcess(["--plugins", "hello"], env=broker_env) as host:
+        host.wait_ready()
+        assert host.stop(signal.SIGINT) == 0
+
+
+def test_unknown_plugin_exits_2_and_lists_installed_plugins(broker_env):
+    result = run_cli("--plugins", "hello,no_such_plugin", env=broker_env)
+    assert result.returncode == 2
+    assert "unknown plugin(s): no_such_plugin" in result.stderr
+    assert "installed plugins: " in result.stderr and "hello" in result.stderr
+
+
+def test_broker_address_in_use_suggests_external_broker(standalone_broker):
+    result = run_cli("--plugins", "hello", env=standalone_broker.env)
+    assert result.returncode == 1
+    assert "already runs there: use `--broker external`" in result.stderr
+
+
+def test_external_broker_joins_a_running_one(standalone_broker):
+    with HostProcess(["--plugins", "hello", "--broker", "external"], env=standalone_broker.env) as host:
+        host.wait_ready()
+        assert host.stop() == 0
+
+
+def test_standalone_broker_command(broker_env):
+    with HostProcess(["broker"], env=broker_env) as broker:
+        broker.wait_for_line("broker ready")
+        with HostProcess(["--plugins", "hello", "--broker", "external"], env=broker_env) as host:
+            host.wait_ready()
+            assert host.stop() == 0
+        assert broker.stop() == 0
+
+
+def test_plugins_lists_installed_plugins_with_their_hookimpls():
+    result = run_cli("plugins")
+    assert result.returncode == 0
+    assert "hello  openmodule-plugin-hello 0.1.0  hello_plugin.plugin" in result.stdout
+    assert "hookimpls: config_model, register_handlers, shutdown" in result.stdout

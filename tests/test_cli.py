@@ -16,7 +16,7 @@ def test_version_and_help():
 
 def test_run_prints_a_line_per_plugin_then_ready_and_stops_cleanly_on_sigterm(broker_env):
     with HostProcess(["--plugins", "hello,backend_x"], env=broker_env) as host:
-        assert host.wait_for_line("plugin backend_x").startswith("plugin backend_x 0.1.0 running topics=present_vehicle")
+        assert host.wait_for_line("plugin backend_x") == "plugin backend_x 0.1.0 running topics=present_vehicle"
         assert host.wait_for_line("plugin hello") == "plugin hello 0.1.0 running topics=hello"
         host.wait_ready()
         started = time.monotonic()

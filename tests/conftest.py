@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from openmodule_host.testing import PrivateBroker, free_tcp_address
@@ -14,3 +18,20 @@ def standalone_broker():
     broker = PrivateBroker()
     yield broker
     broker.close()
+
+
+FIXTURE_PLUGINS = Path(__file__).parent / "fixtures" / "plugins"
+
+
+@pytest.fixture(scope="session")
+def test_plugins_env(tmp_path_factory) -> dict[str, str]:
+    """The fixture plugin distributions (tests/fixtures/plugins), really installed with pip into a
+    private target folder; the returned env puts that folder on a subprocess's path."""
+    target = tmp_path_factory.mktemp("site")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+         "--no-build-isolation", "--target", str(target), *sorted(str(path) for path in FIXTURE_PLUGINS.iterdir())],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return {"PYTHONPATH": str(target)}

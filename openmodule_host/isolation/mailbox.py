@@ -15,6 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from ..throttle import LogThrottle
+
 __all__ = ["Mailbox", "Worker"]
 
 T = TypeVar("T")
@@ -22,7 +24,6 @@ T = TypeVar("T")
 #: A unit of work: ``function(argument)``. Deliveries are (listener.deliver, body) pairs.
 Item = tuple[Callable[[Any], Any], Any]
 
-_BATCH = 64
 _DROP_LOG_INTERVAL = 5.0
 
 
@@ -41,8 +42,7 @@ class Mailbox:
         self._ready = threading.Condition(self._lock)
         self._closed = False
         self._waiting = False
-        self._last_drop_log = 0.0
-        self._dropped_at_last_log = 0
+        self._drop_log = LogThrottle(_DROP_LOG_INTERVAL)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -64,21 +64,22 @@ class Mailbox:
 
     def _log_drop(self) -> None:
         # Drops are never silent, but a flood must not turn into a flood of log lines either.
-        now = time.monotonic()
-        if now - self._last_drop_log >= _DROP_LOG_INTERVAL:
+        if (quiet := self._drop_log.allow()) is not None:
             self._log.warning(
-                "mailbox of plugin %s is full (capacity %d): dropped %d message(s) since the last report, "
-                "%d in total",
+                "mailbox of plugin %s is full (capacity %d): dropped a message (%d more since the last report, "
+                "%d in total)",
                 self.owner,
                 self.capacity,
-                self.dropped - self._dropped_at_last_log,
+                quiet,
                 self.dropped,
             )
-            self._last_drop_log = now
-            self._dropped_at_last_log = self.dropped
 
-    def take(self) -> list[Item] | None:
-        """Block until items are there and return up to a batch of them; None once closed and empty."""
+    def take(self) -> Item | None:
+        """Block until an item is there and return it; None once closed and empty.
+
+        One item at a time, so that what is queued is always in the mailbox: its length is the backlog,
+        and :meth:`discard` at a drain deadline really drops everything not yet started.
+        """
         with self._lock:
             while not self._items:
                 if self._closed:
@@ -86,8 +87,7 @@ class Mailbox:
                 self._waiting = True
                 self._ready.wait()
                 self._waiting = False
-            count = min(len(self._items), _BATCH)
-            return [self._items.popleft() for _ in range(count)]
+            return self._items.popleft()
 
     def close(self) -> None:
         """Refuse new items; the worker finishes what is queued and then stops."""
@@ -119,15 +119,15 @@ class Worker:
 
     def _run(self) -> None:
         take = self.mailbox.take
-        while (batch := take()) is not None:
-            for function, argument in batch:
-                self.busy_since = time.monotonic()
-                try:
-                    function(argument)
-                except Exception:  # deliveries handle their own errors; this is the last line of defence
-                    self._log.exception("plugin %s: unexpected error in its worker", self.mailbox.owner)
-                finally:
-                    self.busy_since = None
+        while (item := take()) is not None:
+            function, argument = item
+            self.busy_since = time.monotonic()
+            try:
+                function(argument)
+            except Exception:  # deliveries handle their own errors; this is the last line of defence
+                self._log.exception("plugin %s: unexpected error in its worker", self.mailbox.owner)
+            finally:
+                self.busy_since = None
 
     def submit(self, function: Callable[[], T]) -> Future[T]:
         """Run ``function`` on this worker after everything already queued; the future has its result.

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import zmq
 
 from ..stats import IntakeStats
+from ..throttle import LogThrottle
 from .codec import DecodeError, decode
 
 __all__ = ["Intake", "Route"]
@@ -48,6 +49,7 @@ class Intake:
         self._log = log
         self._routes: dict[str, tuple[Route, ...]] = {}
         self._routes_lock = threading.Lock()
+        self._malformed_log = LogThrottle(5.0)
 
         self._sub = context.socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
@@ -162,7 +164,11 @@ class Intake:
                 topic, body = decode(frames, self.max_body_bytes)
             except DecodeError as error:
                 stats.malformed[error.reason] += 1
-                self._log.error("dropped a malformed message (%s)", error)
+                if (quiet := self._malformed_log.allow()) is not None:
+                    self._log.error(
+                        "dropped a malformed message (%s); %d more dropped since the last report, counts: %s",
+                        error, quiet, dict(stats.malformed),
+                    )
                 continue
             self._route(topic, body)
 

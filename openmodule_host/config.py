@@ -126,8 +126,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
     unknown = sorted(set(data) - {"host", "plugins"})
     if unknown:
         raise ConfigError(f"{path}: unknown top-level table(s) {', '.join(unknown)}; allowed: [host], [plugins.<name>]")
-    values: dict[str, Any] = dict(data.get("host", {}))
-    plugins = data.get("plugins", {})
+    host, plugins = data.get("host", {}), data.get("plugins", {})
+    for key, value in (("host", host), ("plugins", plugins)):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {key} must be a table ([{key}]), not {type(value).__name__}")
+    values: dict[str, Any] = dict(host)
     for name, table in plugins.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: plugins.{name} must be a table ([plugins.{name}])")

@@ -1,0 +1,86 @@
+"""openmodule 18.5.0's exact JSON encoding (wire-protocol.md section 2)."""
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from uuid import UUID
+
+import orjson
+import pytest
+from openmodule_hookspecs import Datetime, EventListener, OpenModuleModel, ZMQMessage, dumps
+
+
+class Sample(ZMQMessage):
+    type: str = "sample"
+    text: str = ""
+    price: Decimal | None = None
+    when: Datetime | None = None
+    ident: UUID | None = None
+    ratio: float = 0
+    optional: str | None = None
+
+
+def test_non_ascii_is_escaped_lowercase_with_surrogate_pairs():
+    assert dumps({"t": "äöü €😀"}) == b'{"t":"\\u00e4\\u00f6\\u00fc \\u20ac\\ud83d\\ude00"}'
+    assert dumps({"t": "\x7f"}) == b'{"t":"\\u007f"}'
+    assert dumps({"t": "plain"}) == b'{"t":"plain"}'
+
+
+def test_none_fields_are_omitted_and_aliases_applied():
+    body = orjson.loads(Sample(name="om_x_1", sentry_trace=None).json_bytes())
+    assert "optional" not in body and "baggage" not in body and "sentry-trace" not in body
+    traced = orjson.loads(Sample.model_validate({"name": "n", "sentry-trace": "abc-def"}).json_bytes())
+    assert traced["sentry-trace"] == "abc-def"
+
+
+def test_envelope_comes_first_and_timestamp_is_float_unix_seconds():
+    message = Sample(name="om_x_1", timestamp=datetime(2024, 6, 1, 10, 0, 0, 125000))
+    body = orjson.loads(message.json_bytes())
+    assert list(body)[:3] == ["timestamp", "name", "type"]
+    assert body["timestamp"] == 1717236000.125
+
+
+def test_other_datetimes_are_naive_iso_strings_with_microseconds_only_when_non_zero():
+    assert orjson.loads(Sample(name="n", when=datetime(2024, 5, 1, 8)).json_bytes())["when"] == "2024-05-01T08:00:00"
+    body = orjson.loads(Sample(name="n", when=datetime(2024, 1, 2, 3, 4, 5, 678000)).json_bytes())
+    assert body["when"] == "2024-01-02T03:04:05.678000"
+
+
+def test_aware_datetimes_are_read_as_naive_utc():
+    plus_two = timezone(timedelta(hours=2))
+    assert Sample(name="n", when="2024-01-01T10:00:00+02:00").when == datetime(2024, 1, 1, 8)
+    assert Sample(name="n", when=datetime(2024, 1, 1, 10, tzinfo=plus_two)).when == datetime(2024, 1, 1, 8)
+    assert Sample.model_validate({"timestamp": 1717236000.125, "name": "n"}).timestamp == datetime(
+        2024, 6, 1, 10, 0, 0, 125000
+    )
+    assert Sample(name="n", timestamp=datetime(2024, 1, 1, tzinfo=UTC)).timestamp.tzinfo is None
+
+
+def test_decimal_uuid_and_float_values():
+    body = orjson.loads(
+        Sample(name="n", price=Decimal("12.30"), ident=UUID("6f1c2b9e-8d1a-4c0e-9a57-3f0b5a1d2e44"), ratio=0)
+        .json_bytes()
+    )
+    assert body["price"] == "12.30"
+    assert body["ident"] == "6f1c2b9e-8d1a-4c0e-9a57-3f0b5a1d2e44"
+    assert body["ratio"] == 0.0 and isinstance(body["ratio"], float)
+
+
+def test_unknown_keys_are_ignored_on_input():
+    assert not hasattr(Sample.model_validate({"name": "n", "surprise": 1}), "surprise")
+
+
+def test_none_inside_plain_dict_fields_stays_null():
+    class KV(OpenModuleModel):
+        kvs: dict[str, str | None]
+
+    assert KV(kvs={"k2": None}).json_bytes() == b'{"kvs":{"k2":null}}'
+
+
+def test_event_listener_calls_every_callback_and_logs_exceptions(caplog):
+    calls = []
+    listener = EventListener(lambda x: calls.append(("a", x)), lambda x: 1 / 0, lambda x: calls.append(("c", x)))
+    listener(5)
+    assert calls == [("a", 5), ("c", 5)]
+    assert "ZeroDivisionError" in caplog.text
+    with pytest.raises(ZeroDivisionError):
+        EventListener(lambda: 1 / 0, raise_exceptions=True)()

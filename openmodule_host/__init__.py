@@ -1,6 +1,6 @@
 """openmodule-host: runs openmodule-style services as plugins in one process."""
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib import metadata as _metadata
 
 from .config import HostConfig, PluginConfig, load_host_config
 from .core import HostedCore, PluginMessages
@@ -16,8 +16,8 @@ from .host import Host, HostedPlugin, PluginState
 from .loader import PluginCandidate, discover, select
 
 try:
-    __version__ = version("openmodule-host")
-except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = _metadata.version("openmodule-host")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 __all__ = [

@@ -43,6 +43,15 @@ class TestClient:
         self._private = f"_testclient_{uuid.uuid4().hex}"
         self._handshake(connect_timeout)
 
+    def sync(self, timeout: float = 10.0) -> None:
+        """Make sure our PUB knows every subscription the broker knows now (call after a host started).
+
+        The broker forwards subscriptions to each publisher in order; a fresh subscription of ours that
+        comes back to us proves that every subscription forwarded before it reached our PUB too, so the
+        next publish is not dropped by ZeroMQ's slow-joiner effect.
+        """
+        self._handshake(timeout)
+
     def _handshake(self, timeout: float) -> None:
         """Prove that our PUB reaches the broker and the broker reaches our SUB, with every
         subscription made so far: one message on a private topic must come back."""

@@ -41,12 +41,15 @@ def om_client(om_broker: PrivateBroker) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def om_host(om_broker: PrivateBroker) -> Iterator[Callable[..., Host]]:
+def om_host(om_broker: PrivateBroker, request: pytest.FixtureRequest) -> Iterator[Callable[..., Host]]:
     hosts: list[Host] = []
 
     def factory(*plugins: Any, **kwargs: Any) -> Host:
         host = start_host(om_broker, plugins, **kwargs)
         hosts.append(host)
+        if "om_client" in request.fixturenames:
+            # the client connected before the host subscribed: let the new subscriptions reach it
+            request.getfixturevalue("om_client").sync()
         return host
 
     yield factory

@@ -16,6 +16,7 @@ from openmodule_hookspecs import MessageFilter, ZMQMessage, dumps
 
 from .config import PluginConfig
 from .isolation import Mailbox
+from .rpc import PluginRPCClient, PluginRPCServer
 from .stats import PluginStats
 from .wire import Intake, Listener, Publisher, Route
 
@@ -88,12 +89,21 @@ class HostedCore:
     """One plugin's core. Build it through the host; plugins only use its public attributes."""
 
     def __init__(
-        self, plugin: str, config: PluginConfig, log: logging.Logger, messages: PluginMessages, publisher: Publisher
+        self,
+        plugin: str,
+        config: PluginConfig,
+        log: logging.Logger,
+        messages: PluginMessages,
+        rpc_server: PluginRPCServer,
+        rpc_client: PluginRPCClient,
+        publisher: Publisher,
     ) -> None:
         self._plugin = plugin
         self._config = config
         self._log = log
         self._messages = messages
+        self._rpc_server = rpc_server
+        self._rpc_client = rpc_client
         self._publisher = publisher
 
     @property
@@ -116,6 +126,19 @@ class HostedCore:
     @property
     def messages(self) -> PluginMessages:
         return self._messages
+
+    @property
+    def rpc_server(self) -> PluginRPCServer:
+        return self._rpc_server
+
+    @property
+    def rpc_client(self) -> PluginRPCClient:
+        return self._rpc_client
+
+    def detach(self) -> None:
+        """Remove everything the plugin registered (message handlers, RPCs): when it fails or stops."""
+        self._messages.unregister_all()
+        self._rpc_server.unregister_all()
 
     def publish(self, message: ZMQMessage, topic: str) -> None:
         if not isinstance(topic, str) or not topic:

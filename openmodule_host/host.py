@@ -35,6 +35,7 @@ from .core import HostedCore, PluginMessages
 from .errors import ConfigError, PluginLoadError
 from .isolation import Mailbox, Worker
 from .loader import PluginCandidate, hookimpl_names, make_plugin_manager
+from .rpc import PluginRPCClient, PluginRPCServer, RPCCalls, RPCRouter
 from .stats import PluginStats
 from .wire import Broker, Intake, Publisher, wait_for_connection
 
@@ -114,6 +115,8 @@ class Host:
         self.broker: Broker | None = None
         self.publisher: Publisher | None = None
         self.intake: Intake | None = None
+        self.rpc_router: RPCRouter | None = None
+        self.rpc_calls: RPCCalls | None = None
 
     # -- start --------------------------------------------------------------------------------------
 
@@ -138,6 +141,8 @@ class Host:
         self.publisher = Publisher(self.context, config.broker_sub)
         self.intake = Intake(self.context, config.broker_pub, max_body_bytes=config.max_message_bytes, log=log)
         self.intake.start()
+        self.rpc_router = RPCRouter(self.intake, log)
+        self.rpc_calls = RPCCalls(self.intake, self.publisher, config.name, config.connect_timeout, log)
 
         for candidate in self._candidates:
             self._start_plugin(candidate)
@@ -171,11 +176,18 @@ class Host:
         )
         plugin_log = logging.getLogger(candidate.name)
         plugin_log.setLevel(plugin_config.LOG_LEVEL)
-        assert self.intake is not None and self.publisher is not None
+        assert self.intake and self.publisher and self.rpc_router and self.rpc_calls
         mailbox = Mailbox(candidate.name, self.config.mailbox_size, plugin_log)
         plugin.worker = Worker(mailbox, plugin_log)
         messages = PluginMessages(candidate.name, plugin_config.NAME, self.intake, mailbox, plugin.stats, plugin_log)
-        plugin.core = HostedCore(candidate.name, plugin_config, plugin_log, messages, self.publisher)
+        rpc_server = PluginRPCServer(
+            candidate.name, plugin_config.NAME, plugin_config.RESOURCE, self.rpc_router, self.publisher, mailbox,
+            plugin.stats, plugin_log,
+        )
+        rpc_client = PluginRPCClient(self.rpc_calls, plugin_config.NAME)
+        plugin.core = HostedCore(
+            candidate.name, plugin_config, plugin_log, messages, rpc_server, rpc_client, self.publisher
+        )
         plugin.worker.start()
 
         manager, core = plugin.manager, plugin.core
@@ -196,7 +208,7 @@ class Host:
         plugin.reason = reason
         log.error("plugin %s failed: %s", plugin.name, reason, exc_info=error)
         if plugin.core is not None:
-            plugin.core.messages.unregister_all()
+            plugin.core.detach()
         if plugin.worker is not None:
             plugin.worker.mailbox.close()
 
@@ -239,6 +251,8 @@ class Host:
         started = time.monotonic()
         if self.intake is not None and not self.intake.stop(_INTAKE_STOP_TIMEOUT):
             log.warning("intake did not stop within %.1f s", _INTAKE_STOP_TIMEOUT)
+        if self.rpc_calls is not None:
+            self.rpc_calls.close()
         running = [plugin for plugin in self.plugins.values() if plugin.state is PluginState.RUNNING]
         self._drain(running)
         for plugin in reversed(running):
@@ -280,4 +294,4 @@ class Host:
         except Exception:
             log.exception("plugin %s: shutdown raised", plugin.name)
         if plugin.core is not None:
-            plugin.core.messages.unregister_all()
+            plugin.core.detach()

@@ -32,6 +32,8 @@ class PluginStats:
     filter_errors: int = 0
     invalid: int = 0
     dropped: int = 0
+    rpcs_served: int = 0
+    rpcs_failed: int = 0
     handler_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
@@ -41,5 +43,7 @@ class PluginStats:
             "filter_errors": self.filter_errors,
             "invalid": self.invalid,
             "dropped": self.dropped,
+            "rpcs_served": self.rpcs_served,
+            "rpcs_failed": self.rpcs_failed,
             "handler_seconds": round(self.handler_seconds, 6),
         }

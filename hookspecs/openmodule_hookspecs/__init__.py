@@ -5,10 +5,39 @@ A plugin is a distribution with an entry point in the group ``openmodule.plugins
 """
 
 from . import _specs as specs
-from ._core import MessageFilter, Messages, PluginConfig, PluginCore, Subscription
+from ._core import (
+    MessageFilter,
+    Messages,
+    PluginConfig,
+    PluginCore,
+    RPCClient,
+    RPCEntry,
+    RPCFilter,
+    RPCHandler,
+    RPCServer,
+    Subscription,
+)
 from ._events import EventListener
 from ._markers import PROJECT_NAME, hookimpl, hookspec
 from ._models import Datetime, OpenModuleModel, ZMQMessage, datetime_to_timestamp, dumps, utcnow
+from ._rpc import (
+    RPCCancelError,
+    RPCError,
+    RPCErrorResult,
+    RPCErrorStatus,
+    RPCRequest,
+    RPCResponse,
+    RPCServerError,
+    RPCTimeoutError,
+    RPCValidationError,
+    ServerFilterError,
+    ServerHandlerError,
+    ServerUnknownError,
+    ServerValidationError,
+    gateway_filter,
+    request_topic,
+    response_topic,
+)
 
 #: The entry point group plugins register under.
 ENTRY_POINT_GROUP = "openmodule.plugins"
@@ -23,12 +52,33 @@ __all__ = [
     "OpenModuleModel",
     "PluginConfig",
     "PluginCore",
+    "RPCCancelError",
+    "RPCClient",
+    "RPCEntry",
+    "RPCError",
+    "RPCErrorResult",
+    "RPCErrorStatus",
+    "RPCFilter",
+    "RPCHandler",
+    "RPCRequest",
+    "RPCResponse",
+    "RPCServer",
+    "RPCServerError",
+    "RPCTimeoutError",
+    "RPCValidationError",
+    "ServerFilterError",
+    "ServerHandlerError",
+    "ServerUnknownError",
+    "ServerValidationError",
     "Subscription",
     "ZMQMessage",
     "datetime_to_timestamp",
     "dumps",
+    "gateway_filter",
     "hookimpl",
     "hookspec",
+    "request_topic",
+    "response_topic",
     "specs",
     "utcnow",
 ]

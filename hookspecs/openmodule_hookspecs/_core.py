@@ -11,11 +11,43 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from ._models import ZMQMessage
+from pydantic import BaseModel
 
-__all__ = ["MessageFilter", "Messages", "PluginConfig", "PluginCore", "Subscription"]
+from ._models import ZMQMessage
+from ._rpc import (
+    RPCCancelError,
+    RPCError,
+    RPCRequest,
+    RPCServerError,
+    RPCTimeoutError,
+    RPCValidationError,
+    ServerFilterError,
+    ServerHandlerError,
+    ServerUnknownError,
+    ServerValidationError,
+)
+
+__all__ = [
+    "MessageFilter",
+    "Messages",
+    "PluginConfig",
+    "PluginCore",
+    "RPCClient",
+    "RPCEntry",
+    "RPCFilter",
+    "RPCHandler",
+    "RPCServer",
+    "Subscription",
+]
 
 M = TypeVar("M", bound=ZMQMessage)
+Req = TypeVar("Req", bound=BaseModel)
+Res = TypeVar("Res", bound=BaseModel)
+
+#: An RPC handler: ``handler(request_model, request_envelope)`` returns a response model, a dict or None.
+RPCHandler = Callable[[Any, RPCRequest], Any]
+#: An RPC filter: ``filter(request_model, request_envelope, handler)`` returns whether to serve the call.
+RPCFilter = Callable[[Any, RPCRequest, Any], bool]
 
 #: A message filter sees the raw decoded body (a dict) before validation and returns whether to deliver.
 MessageFilter = Callable[[dict[str, Any]], bool]
@@ -49,6 +81,68 @@ class Messages(Protocol):
 
     def unregister_handler(self, subscription: Subscription) -> None:
         """Stop delivering to a handler; the topic is unsubscribed when no handler needs it."""
+        ...
+
+
+class RPCServer(Protocol):
+    """RPCs this plugin serves (openmodule's ``RPCServer``), on the host's one shared server."""
+
+    def register_handler(
+        self,
+        channel: str,
+        type: str,
+        request_class: type[Req],
+        response_class: type[Res],
+        handler: Callable[[Req, RPCRequest], Res | dict[str, Any] | None],
+    ) -> None:
+        """Serve ``type`` on ``channel``; the handler runs on the plugin's worker. A (channel, type)
+        that another plugin of the host already serves raises ``ValueError`` naming both plugins."""
+        ...
+
+    def add_filter(self, filter: RPCFilter, channel: str | None = None, type: str | None = None) -> None:
+        """Add a filter for this plugin's RPCs (all, one channel's, one type's). When filters apply and
+        none passes, the call gets no reply; a filter that raises gives a ``filter_error`` reply."""
+        ...
+
+
+class RPCEntry(Protocol):
+    """A call in flight (``rpc_non_blocking``)."""
+
+    def result(self, response_class: type[Res], timeout: float | None = None) -> Res: ...
+
+    def done(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+
+class RPCClient(Protocol):
+    """Calls RPCs as this plugin (openmodule's ``core.rpc_client``); errors keep openmodule's names."""
+
+    Exception: type[RPCError]
+    TimeoutError: type[RPCTimeoutError]
+    CancelError: type[RPCCancelError]
+    ValidationError: type[RPCValidationError]
+    ServerHandlerError: type[ServerHandlerError]
+    ServerValidationError: type[ServerValidationError]
+    ServerFilterError: type[ServerFilterError]
+    RPCServerError: type[RPCServerError]
+    ServerUnknownError: type[ServerUnknownError]
+
+    def rpc(
+        self,
+        channel: str,
+        type: str,
+        request: BaseModel | dict[str, Any],
+        response_class: type[Res],
+        timeout: float | None = None,
+    ) -> Res:
+        """Call and wait for the reply (default timeout 3 s)."""
+        ...
+
+    def rpc_non_blocking(
+        self, channel: str, type: str, request: BaseModel | dict[str, Any], timeout: float | None = None
+    ) -> RPCEntry:
+        """Send the call and return at once; read the reply with ``entry.result(response_class)``."""
         ...
 
 
@@ -91,6 +185,12 @@ class PluginCore(Protocol):
 
     @property
     def messages(self) -> Messages: ...
+
+    @property
+    def rpc_server(self) -> RPCServer: ...
+
+    @property
+    def rpc_client(self) -> RPCClient: ...
 
     def publish(self, message: ZMQMessage, topic: str) -> None:
         """Send ``message`` on ``topic`` with ``name`` set to this plugin's NAME. Safe from any thread."""

@@ -80,6 +80,13 @@ class Mailbox:
         One item at a time, so that what is queued is always in the mailbox: its length is the backlog,
         and :meth:`discard` at a drain deadline really drops everything not yet started.
         """
+        # Fast path without the lock, the common case under load: deque.popleft is atomic, and an item that
+        # is there needs no wake-up. Only an empty mailbox waits, under the lock that offer() notifies with.
+        if self._items:
+            try:
+                return self._items.popleft()
+            except IndexError:  # emptied by discard() in between
+                pass
         with self._lock:
             while not self._items:
                 if self._closed:
@@ -97,11 +104,18 @@ class Mailbox:
 
     def discard(self) -> int:
         """Drop everything still queued (after a drain deadline); returns how many items were dropped."""
+        count = 0
         with self._lock:
-            count = len(self._items)
-            self._items.clear()
+            # Item by item: the worker may take one at the same moment (without the lock), and each item
+            # must be either run or counted as dropped, never both.
+            while True:
+                try:
+                    self._items.popleft()
+                except IndexError:
+                    break
+                count += 1
             self.dropped += count
-            return count
+        return count
 
 
 class Worker:

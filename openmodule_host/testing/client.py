@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 import zmq
-from openmodule_hookspecs import ZMQMessage, dumps
+from openmodule_hookspecs import ZMQMessage, dumps, request_topic, response_topic
+from pydantic import BaseModel
 
 __all__ = ["TestClient"]
 
@@ -21,7 +22,13 @@ Predicate = Callable[[dict[str, Any]], bool]
 
 
 class TestClient:
-    """Connects a PUB and a SUB socket to a broker, checks both are through, then waits for traffic."""
+    """Connects a PUB and a SUB socket to a broker, checks both are through, then waits for traffic.
+
+    The SUB socket subscribes to everything once, at construction, and :meth:`subscribe` only selects
+    locally what to keep. A ZeroMQ subscription must reach every *publisher* before it sends, and a
+    test cannot see when another process's PUB socket got it; a subscription made before the host
+    connects is handed to the host's PUB socket when it attaches, before it sends anything.
+    """
 
     __test__ = False  # not a pytest test class
 
@@ -41,6 +48,7 @@ class TestClient:
         self._topics: set[str] = set()
         self._inbox: list[tuple[str, dict[str, Any]]] = []
         self._private = f"_testclient_{uuid.uuid4().hex}"
+        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
         self._handshake(connect_timeout)
 
     def sync(self, timeout: float = 10.0) -> None:
@@ -55,6 +63,7 @@ class TestClient:
     def _handshake(self, timeout: float) -> None:
         """Prove that our PUB reaches the broker and the broker reaches our SUB, with every
         subscription made so far: one message on a private topic must come back."""
+        self._topics.add(self._private)
         self._sub.setsockopt_string(zmq.SUBSCRIBE, self._private)
         ping = orjson.dumps({"name": self.name, "type": "connection-check"})
         deadline = time.monotonic() + timeout
@@ -66,6 +75,7 @@ class TestClient:
             raise TimeoutError(f"test client could not reach the broker within {timeout} s")
         finally:
             self._sub.setsockopt_string(zmq.UNSUBSCRIBE, self._private)
+            self._topics.discard(self._private)
             self._inbox = [(topic, body) for topic, body in self._inbox if topic != self._private]
 
     # -- sending ------------------------------------------------------------------------------------
@@ -80,19 +90,61 @@ class TestClient:
             body = orjson.dumps({"name": self.name, "timestamp": time.time(), **message})
         self._pub.send_multipart((topic.encode(), body))
 
+    def rpc(
+        self,
+        channel: str,
+        type: str,
+        request: BaseModel | dict[str, Any] | None,
+        *,
+        timeout: float = 3.0,
+        resource: str | None = None,
+        envelope: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Call an RPC as an outside service and return the whole reply envelope (a dict).
+
+        ``envelope`` replaces fields of the request envelope (e.g. ``{"rpc_id": None}`` to drop it).
+        Raises ``AssertionError`` when no reply arrives in time (see :meth:`rpc_no_response`).
+        """
+        rpc_id = self.rpc_send(channel, type, request, resource=resource, envelope=envelope)
+        return self.wait_for_message(response_topic(channel), lambda body: body.get("rpc_id") == rpc_id, timeout)
+
+    def rpc_send(
+        self,
+        channel: str,
+        type: str,
+        request: BaseModel | dict[str, Any] | None,
+        *,
+        resource: str | None = None,
+        envelope: dict[str, Any] | None = None,
+    ) -> str:
+        """Send an RPC request (after subscribing its reply topic) and return its ``rpc_id``."""
+        self.subscribe(response_topic(channel))
+        rpc_id = str(uuid.uuid4())
+        data = request.model_dump(by_alias=True, exclude_none=True) if isinstance(request, BaseModel) else request
+        body: dict[str, Any] = {"timestamp": time.time(), "name": self.name, "type": type, "rpc_id": rpc_id,
+                                "request": data}
+        if resource is not None:
+            body["resource"] = resource
+        body.update(envelope or {})
+        self._pub.send_multipart((request_topic(channel).encode(), dumps({k: v for k, v in body.items()
+                                                                          if v is not None})))
+        return rpc_id
+
+    def rpc_no_response(self, channel: str, type: str, request: BaseModel | dict[str, Any] | None, *,
+                        timeout: float = 1.0, **kwargs: Any) -> None:
+        """Assert that an RPC gets no reply within ``timeout``."""
+        rpc_id = self.rpc_send(channel, type, request, **kwargs)
+        self.assert_no_message(response_topic(channel), lambda body: body.get("rpc_id") == rpc_id, timeout)
+
     def send_frames(self, *frames: bytes) -> None:
         """Send raw frames, e.g. malformed messages."""
         self._pub.send_multipart(frames)
 
     # -- receiving ----------------------------------------------------------------------------------
 
-    def subscribe(self, *topics: str, timeout: float = 10.0) -> None:
-        """Subscribe and return once the subscription is through the broker."""
-        for topic in topics:
-            if topic not in self._topics:
-                self._topics.add(topic)
-                self._sub.setsockopt_string(zmq.SUBSCRIBE, topic)
-        self._handshake(timeout)
+    def subscribe(self, *topics: str) -> None:
+        """Keep the messages on these topics (exact match) from now on."""
+        self._topics.update(topics)
 
     def wait_for_message(
         self, topic: str, predicate: Predicate | None = None, timeout: float = 3.0
@@ -141,7 +193,13 @@ class TestClient:
                     break
                 except ValueError:  # not two frames: not ours to judge here
                     continue
-                topic, body = topic_bytes.decode(), orjson.loads(raw)
+                topic = topic_bytes.decode(errors="replace")
+                if topic not in self._topics:
+                    continue
+                try:
+                    body = orjson.loads(raw)
+                except orjson.JSONDecodeError:  # someone else's bad input: not ours to judge here
+                    continue
                 self._inbox.append((topic, body))
                 if wanted(topic, body):
                     return body

@@ -8,11 +8,18 @@ from collections.abc import Callable
 from typing import Any
 
 from openmodule_hookspecs import MessageFilter, ZMQMessage
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..stats import PluginStats
 
 __all__ = ["Listener", "message_type_of"]
+
+_PYDANTIC_MODEL_VALIDATE = BaseModel.model_validate.__func__
+
+
+def _has_own_model_validate(message_class: type[ZMQMessage]) -> bool:
+    """Whether the class overrides ``model_validate`` (then it must be called, not bypassed)."""
+    return getattr(message_class.model_validate, "__func__", None) is not _PYDANTIC_MODEL_VALIDATE
 
 
 def message_type_of(message_class: type[ZMQMessage]) -> str:
@@ -35,6 +42,7 @@ class Listener:
     """
 
     __slots__ = (
+        "custom_validate",
         "filter",
         "handler",
         "log",
@@ -64,6 +72,7 @@ class Listener:
         self.service_name = service_name
         self.topic = topic
         self.message_class = message_class
+        self.custom_validate = _has_own_model_validate(message_class)
         self.handler = handler
         self.filter = filter_
         #: the required ``type`` value, or None to accept every type.
@@ -86,7 +95,12 @@ class Listener:
             # openmodule fills in the receiver's own NAME when the sender left it out.
             body = {**body, "name": self.service_name}
         try:
-            message = self.message_class.model_validate(body)
+            if self.custom_validate:
+                message = self.message_class.model_validate(body)
+            else:
+                # What model_validate does, without its Python wrapper (0.5 us of a 2.7 us validation). Looked
+                # up per message: pydantic replaces the validator when a model is rebuilt.
+                message = self.message_class.__pydantic_validator__.validate_python(body)
         except ValidationError as error:
             stats.invalid += 1
             self.log.error(

@@ -1,0 +1,6 @@
+"""openmodule's RPC for plugins: one shared server and call table, a scoped view per plugin."""
+
+from .client import PluginRPCClient, RPCCall, RPCCalls
+from .server import PluginRPCServer, RPCRouter
+
+__all__ = ["PluginRPCClient", "PluginRPCServer", "RPCCall", "RPCCalls", "RPCRouter"]

@@ -1,0 +1,239 @@
+"""RPC for plugins: one shared server, a client per plugin, openmodule's semantics."""
+
+import threading
+import time
+import uuid
+
+import pytest
+from openmodule_hookspecs import (
+    RPCCancelError,
+    RPCTimeoutError,
+    RPCValidationError,
+    ServerFilterError,
+    ServerHandlerError,
+    ServerValidationError,
+    gateway_filter,
+)
+
+from tests.rpc_plugins import Caller, Lookup, LookupRequest, LookupResponse
+
+
+@pytest.fixture
+def served(om_host):
+    lookup, caller = Lookup(), Caller()
+    host = om_host(("lookup", lookup), ("caller", caller), config={"lookup": {"NAME": "om_lookup_1"}})
+    return host, lookup, caller.core.rpc_client
+
+
+def test_a_plugin_calls_another_plugins_rpc_through_the_broker(served):
+    _, _, client = served
+    response = client.rpc("plates", "lookup", LookupRequest(plate="GARIVO1"), LookupResponse)
+    assert response == LookupResponse(known=True, owner="om_lookup_1")
+
+
+def test_replies_have_openmoduls_shape(served, om_client):
+    reply = om_client.rpc("plates", "lookup", {"plate": "W1"})
+    assert list(reply) == ["timestamp", "name", "type", "rpc_id", "response"]
+    assert (reply["name"], reply["type"]) == ("om_lookup_1", "lookup")
+    assert reply["response"] == {"known": False, "owner": "om_lookup_1", "status": "ok"}
+
+
+def test_a_returned_dict_is_validated_and_its_status_key_dropped(served, om_client):
+    assert om_client.rpc("plates", "lookup", {"plate": "DICT"})["response"] == {
+        "known": True, "owner": "testclient", "status": "ok"}
+
+
+def test_none_gives_the_response_defaults(served, om_client):
+    assert om_client.rpc("plates", "lookup", {"plate": "NONE"})["response"] == {"known": False, "status": "ok"}
+
+
+def test_a_request_that_does_not_validate_gets_validation_error(served, om_client):
+    host, _, client = served
+    reply = om_client.rpc("plates", "lookup", {"plates": "typo"})
+    assert reply["response"]["status"] == "validation_error"
+    assert '"loc":["plate"]' in reply["response"]["exception"]
+    with pytest.raises(ServerValidationError, match="plate"):
+        client.rpc("plates", "lookup", {"wrong": 1}, LookupResponse)
+    assert host.plugins["lookup"].stats.rpcs_failed == 2
+
+
+def test_a_missing_or_null_request_gets_validation_error(served, om_client):
+    assert om_client.rpc("plates", "lookup", None)["response"]["status"] == "validation_error"
+
+
+def test_a_raising_handler_gets_handler_error_and_the_server_keeps_serving(served, om_client):
+    _, _, client = served
+    assert om_client.rpc("plates", "lookup", {"plate": "RAISE"})["response"] == {
+        "status": "handler_error", "exception": "plate database locked"}
+    with pytest.raises(ServerHandlerError, match="plate database locked"):
+        client.rpc("plates", "lookup", LookupRequest(plate="RAISE"), LookupResponse)
+    assert client.rpc("plates", "lookup", LookupRequest(plate="G1"), LookupResponse).known
+
+
+def test_an_invalid_handler_result_or_a_status_field_is_a_handler_error(served, om_client):
+    assert om_client.rpc("plates", "lookup", {"plate": "WRONG"})["response"]["status"] == "handler_error"
+    reply = om_client.rpc("plates", "lookup_bad", {})
+    assert reply["response"]["status"] == "handler_error"
+    assert '"status" must not be a top-level field' in reply["response"]["exception"]
+
+
+def test_an_invalid_envelope_gets_validation_error_with_type_unknown_and_no_rpc_id(served, om_client):
+    om_client.subscribe("rpc-rep-plates")
+    om_client.publish("rpc-req-plates", {"type": "lookup", "request": {"plate": "G1"}})
+    reply = om_client.wait_for_message("rpc-rep-plates")
+    assert reply["type"] == "unknown" and "rpc_id" not in reply
+    assert reply["name"] == "om_lookup_1"
+    assert reply["response"]["status"] == "validation_error"
+    assert '"loc":["rpc_id"]' in reply["response"]["exception"]
+
+
+def test_an_unknown_type_gets_no_reply_and_the_caller_times_out(served, om_client):
+    host, _, client = served
+    om_client.rpc_no_response("plates", "no_such_type", {"plate": "G1"}, timeout=0.5)
+    with pytest.raises(RPCTimeoutError):
+        client.rpc("plates", "no_such_type", {}, LookupResponse, timeout=0.3)
+    assert host.rpc_router.unknown == 2
+
+
+def test_a_request_for_another_resource_gets_no_reply(served, om_client):
+    om_client.rpc_no_response("plates", "lookup", {"plate": "G1"}, resource="some-other-device", timeout=0.5)
+    host = served[0]
+    mine = host.plugins["lookup"].core.config.RESOURCE
+    assert om_client.rpc("plates", "lookup", {"plate": "G1"}, resource=mine)["response"]["status"] == "ok"
+
+
+def test_filters_rejecting_mean_no_reply_passing_means_served_raising_means_filter_error(om_host, om_client):
+    lookup = Lookup(filters=[
+        (lambda request, message, handler: request.plate != "BLOCKED", {"type": "lookup"}),
+        (lambda request, message, handler: 1 / 0, {"channel": "other"}),  # never applies to "plates"
+    ])
+    failing = Lookup(channel="failing", filters=[(lambda request, message, handler: 1 / 0, {})])
+    caller = Caller()
+    om_host(("lookup", lookup), ("failing", failing), ("caller", caller))
+
+    assert om_client.rpc("plates", "lookup", {"plate": "G1"})["response"]["status"] == "ok"
+    om_client.rpc_no_response("plates", "lookup", {"plate": "BLOCKED"}, timeout=0.5)
+    assert om_client.rpc("plates", "lookup_bad", {})["response"]["status"] == "handler_error"  # filter by type
+    assert om_client.rpc("failing", "lookup", {"plate": "G1"})["response"] == {
+        "status": "filter_error", "exception": "division by zero"}
+    with pytest.raises(ServerFilterError, match="division by zero"):
+        caller.core.rpc_client.rpc("failing", "lookup", LookupRequest(plate="G1"), LookupResponse)
+
+
+def test_gateway_filter():
+    check = gateway_filter("entry1", "in")
+    assert check({"gateway": {"gate": "entry1", "direction": "in"}}, None, None)
+    assert not check({"gateway": {"gate": "exit1", "direction": "in"}}, None, None)
+    assert not check({}, None, None)
+    assert gateway_filter()({"gateway": {"gate": "x"}}, None, None)
+
+
+def test_the_second_plugin_claiming_a_channel_and_type_fails_naming_both_and_the_first_keeps_serving(om_host):
+    caller = Caller()
+    host = om_host(("first", Lookup()), ("second", Lookup()), ("caller", caller))
+    assert host.plugins["second"].state == "failed"
+    assert host.plugins["second"].reason == (
+        "register_handlers raised ValueError: RPC plates/lookup is already served by plugin 'first'; "
+        "plugin 'second' cannot register it too"
+    )
+    assert caller.core.rpc_client.rpc("plates", "lookup", {"plate": "G1"}, LookupResponse).owner == "first"
+
+
+def test_plugins_share_a_channel_with_different_types(om_host):
+    caller = Caller()
+    om_host(("a", Lookup(type="get_a")), ("b", Lookup(type="get_b")), ("caller", caller))
+    client = caller.core.rpc_client
+    assert client.rpc("plates", "get_a", {"plate": "G"}, LookupResponse).owner == "a"
+    assert client.rpc("plates", "get_b", {"plate": "G"}, LookupResponse).owner == "b"
+
+
+def test_a_hung_handler_delays_only_its_own_plugins_rpcs(om_host):
+    slow, same_channel, other_channel, caller = Lookup(), Lookup(type="fast"), Lookup(channel="other"), Caller()
+    om_host(("slow", slow), ("same", same_channel), ("other", other_channel), ("caller", caller))
+    client = caller.core.rpc_client
+    baseline = _round_trips(client, "other", "lookup", 20)
+
+    hung = client.rpc_non_blocking("plates", "lookup", {"plate": "HANG"}, timeout=30)
+    assert slow.entered.wait(5)
+    try:
+        same = _round_trips(client, "plates", "fast", 50)
+        other = _round_trips(client, "other", "lookup", 50)
+    finally:
+        slow.hold.set()
+    assert hung.result(LookupResponse, timeout=5).owner == "slow"
+    limit = max(0.05, 10 * sorted(baseline)[len(baseline) // 2])
+    assert max(same) < limit and max(other) < limit, (max(same), max(other), limit)
+
+
+def _round_trips(client, channel, type, count):
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        client.rpc(channel, type, {"plate": "G1"}, LookupResponse)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def test_non_blocking_calls_done_result_and_cancel(served):
+    _, lookup, client = served
+    entry = client.rpc_non_blocking("plates", "lookup", LookupRequest(plate="G2"))
+    assert entry.result(LookupResponse).known
+    assert entry.done()
+
+    hanging = client.rpc_non_blocking("plates", "lookup", {"plate": "HANG"}, timeout=5)
+    assert lookup.entered.wait(5)
+    assert not hanging.done()
+    threading.Timer(0.1, hanging.cancel).start()
+    with pytest.raises(RPCCancelError):
+        hanging.result(LookupResponse)
+    lookup.hold.set()
+
+
+def test_the_timeout_cannot_be_extended_after_sending(served):
+    _, lookup, client = served
+    entry = client.rpc_non_blocking("plates", "lookup", {"plate": "HANG"}, timeout=0.3)
+    started = time.monotonic()
+    with pytest.warns(UserWarning, match="cannot be extended"), pytest.raises(RPCTimeoutError):
+        entry.result(LookupResponse, timeout=10)
+    assert time.monotonic() - started < 1
+    lookup.hold.set()
+
+
+def test_a_reply_after_the_timeout_is_logged(served, caplog):
+    _, lookup, client = served
+    with pytest.raises(client.TimeoutError):
+        client.rpc("plates", "lookup", {"plate": "HANG"}, LookupResponse, timeout=0.2)
+    lookup.hold.set()
+    deadline = time.monotonic() + 3
+    while "Received response after timeout from om_lookup_1" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "Received response after timeout from om_lookup_1, type: lookup" in caplog.text
+
+
+def test_a_reply_that_does_not_validate_raises_the_clients_validation_error(served):
+    _, _, client = served
+    with pytest.raises(RPCValidationError) as error:
+        client.rpc("plates", "lookup", {"plate": "G1"}, LookupRequest)  # reply has no "plate"
+    assert isinstance(error.value, client.ValidationError)
+
+
+def test_bookkeeping_stays_flat_with_use(served):
+    host, _, client = served
+    for _ in range(300):
+        client.rpc("plates", "lookup", {"plate": "G1"}, LookupResponse)
+    assert host.rpc_calls.in_flight == 0
+    entries = [client.rpc_non_blocking("plates", "lookup", {"plate": "G1"}, timeout=0.05) for _ in range(50)]
+    time.sleep(0.1)
+    client.rpc("plates", "lookup", {"plate": "G1"}, LookupResponse)  # a call expires what is due
+    assert host.rpc_calls.in_flight == 0
+    assert all(entry.done() for entry in entries[:1])
+
+
+def test_the_client_sends_openmodules_request_envelope(served, om_client):
+    om_client.subscribe("rpc-req-plates")
+    _, _, client = served
+    client.rpc("plates", "lookup", LookupRequest(plate="G1"), LookupResponse)
+    request = om_client.wait_for_message("rpc-req-plates")
+    assert list(request) == ["timestamp", "name", "type", "rpc_id", "request"]
+    assert request["name"] == "caller" and "resource" not in request
+    assert uuid.UUID(request["rpc_id"]).version == 4

@@ -103,3 +103,17 @@ def test_a_raising_filter_is_counted_and_the_message_skipped(om_host, om_client)
 
     assert [message.seq for message, _ in recorder.take(1)] == [1]
     assert host.plugins["recorder"].stats.filter_errors == 1
+
+
+def test_match_type_false_or_an_empty_type_default_takes_every_type(om_host, om_client):
+    from openmodule_hookspecs import ZMQMessage
+
+    class AnyType(ZMQMessage):
+        type: str = ""
+
+    every, empty_default = Recorder(match_type=False), Recorder(message_class=AnyType)
+    om_host(("every", every), ("empty", empty_default))
+    om_client.publish("t", {"type": "input", "seq": 1})
+    om_client.publish("t", {"type": "output", "seq": 2})
+    assert [message.type for message, _ in every.take(2)] == ["input", "output"]
+    assert [message.type for message, _ in empty_default.take(2)] == ["input", "output"]

@@ -75,8 +75,9 @@ class Listener:
         self.custom_validate = _has_own_model_validate(message_class)
         self.handler = handler
         self.filter = filter_
-        #: the required ``type`` value, or None to accept every type.
-        self.type = message_type_of(message_class) if match_type else None
+        #: the required ``type`` value, or None to accept every type (an empty default accepts every type
+        #: too, as in openmodule).
+        self.type = (message_type_of(message_class) or None) if match_type else None
         self.stats = stats
         self.log = log
 

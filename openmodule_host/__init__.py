@@ -1,7 +1,5 @@
 """openmodule-host: runs openmodule-style services as plugins in one process."""
 
-from importlib import metadata as _metadata
-
 from .config import HostConfig, PluginConfig, load_host_config
 from .core import HostedCore, PluginMessages
 from .errors import (
@@ -12,13 +10,10 @@ from .errors import (
     PluginLoadError,
     UnknownPluginError,
 )
-from .host import Host, HostedPlugin, PluginState
+from .host import Host
 from .loader import PluginCandidate, discover, select
-
-try:
-    __version__ = _metadata.version("openmodule-host")
-except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+from .plugin import HostedPlugin, PluginState
+from .version import __version__
 
 __all__ = [
     "BrokerAddressInUse",

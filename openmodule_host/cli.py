@@ -22,11 +22,11 @@ from types import FrameType
 
 import zmq
 
-from . import __version__
 from .config import HostConfig, check_plugin_tables, load_host_config
 from .errors import ConfigError, HostError, PluginLoadError, UnknownPluginError
 from .host import Host
 from .loader import discover, hookimpl_names, make_plugin_manager, select
+from .version import __version__
 from .wire import Broker
 
 __all__ = ["main"]

@@ -93,6 +93,12 @@ class HostConfig(BaseModel):
     drain_timeout: float = Field(5.0, ge=0)
     #: each plugin's shutdown hook gets at most this long.
     shutdown_timeout: float = Field(5.0, gt=0)
+    #: a plugin's health hook must answer within this time, or the plugin is reported unhealthy.
+    health_timeout: float = Field(1.0, gt=0)
+    #: a running plugin whose handler has been busy this long is reported degraded.
+    stall_after: float = Field(10.0, gt=0)
+    #: metric values carry this ``compute_id`` label (env COMPUTE_ID).
+    compute_id: int = 1
     #: the plugin tables, by plugin (entry point) name.
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -149,6 +155,8 @@ def load_host_config(
     values.update(_broker_from_env(env))
     if level := env_string(env, "LOG_LEVEL"):
         values["log_level"] = level
+    if compute_id := env_string(env, "COMPUTE_ID"):
+        values["compute_id"] = compute_id
     values.update({key: value for key, value in (overrides or {}).items() if value is not None})
     try:
         return HostConfig.model_validate(values)
@@ -177,6 +185,9 @@ class _StandardSettings(BaseModel):
     TESTING: bool = False
     LOG_LEVEL: str
     COMPUTE_ID: int = 1
+    PARENT: str = ""
+    #: a required plugin that is not running makes /healthz answer 503.
+    REQUIRED: bool = True
 
     @field_validator("LOG_LEVEL")
     @classmethod
@@ -194,7 +205,9 @@ class PluginConfig:
     settings model when the plugin declared one (``config_model`` hook), else a plain dict.
     """
 
-    __slots__ = ("COMPUTE_ID", "DEBUG", "LOG_LEVEL", "NAME", "RESOURCE", "TESTING", "VERSION", "settings")
+    __slots__ = (
+        "COMPUTE_ID", "DEBUG", "LOG_LEVEL", "NAME", "PARENT", "REQUIRED", "RESOURCE", "TESTING", "VERSION", "settings"
+    )
 
     NAME: str
     VERSION: str
@@ -203,6 +216,8 @@ class PluginConfig:
     TESTING: bool
     LOG_LEVEL: str
     COMPUTE_ID: int
+    PARENT: str
+    REQUIRED: bool
     settings: Any
 
     def __init__(self, standard: _StandardSettings, settings: Any) -> None:
@@ -244,6 +259,7 @@ def build_plugin_config(
         "TESTING": env_bool(env, "TESTING"),
         "LOG_LEVEL": host.log_level,
         "COMPUTE_ID": env_string(env, "COMPUTE_ID") or 1,
+        "PARENT": env_string(env, "PARENT"),
     }
     standard_values.update({key: value for key, value in table.items() if key in _STANDARD})
     own = {key: value for key, value in table.items() if key not in _STANDARD}

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from openmodule_hookspecs import MessageFilter, ZMQMessage, dumps
 
 from .config import PluginConfig
+from .health import PluginHealth
 from .isolation import Mailbox
 from .rpc import PluginRPCClient, PluginRPCServer
 from .stats import PluginStats
@@ -96,6 +97,7 @@ class HostedCore:
         messages: PluginMessages,
         rpc_server: PluginRPCServer,
         rpc_client: PluginRPCClient,
+        health: PluginHealth,
         publisher: Publisher,
     ) -> None:
         self._plugin = plugin
@@ -104,6 +106,7 @@ class HostedCore:
         self._messages = messages
         self._rpc_server = rpc_server
         self._rpc_client = rpc_client
+        self._health = health
         self._publisher = publisher
 
     @property
@@ -134,6 +137,10 @@ class HostedCore:
     @property
     def rpc_client(self) -> PluginRPCClient:
         return self._rpc_client
+
+    @property
+    def health(self) -> PluginHealth:
+        return self._health
 
     def detach(self) -> None:
         """Remove everything the plugin registered (message handlers, RPCs): when it fails or stops."""

@@ -24,68 +24,25 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
-from enum import StrEnum
 
-import pluggy
 import zmq
+from openmodule_hookspecs import HealthCheck, HealthMetric
 
 from .config import HostConfig, build_plugin_config
-from .core import HostedCore, PluginMessages
 from .errors import ConfigError, PluginLoadError
-from .isolation import Mailbox, Worker
-from .loader import PluginCandidate, hookimpl_names, make_plugin_manager
-from .rpc import PluginRPCClient, PluginRPCServer, RPCCalls, RPCRouter
-from .stats import PluginStats
+from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
+from .loader import PluginCandidate, make_plugin_manager
+from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
+from .rpc import RPCCalls, RPCRouter
+from .version import __version__
 from .wire import Broker, Intake, Publisher, wait_for_connection
 
-__all__ = ["Host", "HostedPlugin", "PluginState"]
+__all__ = ["Host"]
 
 log = logging.getLogger("openmodule_host")
 
 _INTAKE_STOP_TIMEOUT = 2.0
 _WORKER_JOIN_TIMEOUT = 0.2
-
-
-class PluginState(StrEnum):
-    STARTING = "starting"
-    RUNNING = "running"
-    FAILED = "failed"
-    STOPPED = "stopped"
-
-
-@dataclass
-class HostedPlugin:
-    """The host's record of one plugin."""
-
-    candidate: PluginCandidate
-    state: PluginState = PluginState.STARTING
-    reason: str = ""
-    stats: PluginStats = field(default_factory=PluginStats)
-    manager: pluggy.PluginManager | None = None
-    core: HostedCore | None = None
-    worker: Worker | None = None
-
-    @property
-    def name(self) -> str:
-        return self.candidate.name
-
-    @property
-    def topics(self) -> list[str]:
-        return self.core.messages.topics if self.core is not None else []
-
-    @property
-    def hookimpls(self) -> list[str]:
-        return hookimpl_names(self.manager) if self.manager is not None else []
-
-    def describe(self) -> str:
-        """The start-up line: name, version, state, topics (or the reason it failed)."""
-        line = f"plugin {self.name} {self.candidate.version} {self.state}"
-        if self.core is not None and self.core.name != self.name:
-            line += f" NAME={self.core.name}"
-        if self.state is PluginState.FAILED:
-            return f"{line}: {self.reason}"
-        return f"{line} topics={','.join(self.topics) or '-'}"
 
 
 def _stdout(line: str) -> None:
@@ -117,6 +74,8 @@ class Host:
         self.intake: Intake | None = None
         self.rpc_router: RPCRouter | None = None
         self.rpc_calls: RPCCalls | None = None
+        self.health: HealthResponder | None = None
+        self._shared: SharedInfrastructure | None = None
 
     # -- start --------------------------------------------------------------------------------------
 
@@ -143,6 +102,9 @@ class Host:
         self.intake.start()
         self.rpc_router = RPCRouter(self.intake, log)
         self.rpc_calls = RPCCalls(self.intake, self.publisher, config.name, config.connect_timeout, log)
+        self._shared = SharedInfrastructure(
+            self.intake, self.publisher, self.rpc_router, self.rpc_calls, config.mailbox_size
+        )
 
         for candidate in self._candidates:
             self._start_plugin(candidate)
@@ -151,6 +113,13 @@ class Host:
         if failed and self.strict:
             raise PluginLoadError(failed[0].name, failed[0].reason)
 
+        self.health = HealthResponder(
+            config.name, __version__, lambda: list(self.plugins.values()),
+            self.health_checks, self.health_metrics,
+            self.publisher, log, config.health_timeout,
+        )
+        self.health.start()
+        self.intake.add("healthz", self.health.route)
         took = wait_for_connection(self.intake, self.publisher, config.name, config.connect_timeout)
         log.debug("broker connection check took %.1f ms", took * 1000)
         for plugin in self.plugins.values():
@@ -159,7 +128,8 @@ class Host:
         self._report(f"ready: {running} running, {len(failed)} failed")
 
     def _start_plugin(self, candidate: PluginCandidate) -> None:
-        plugin = HostedPlugin(candidate)
+        table = self.config.plugins.get(candidate.name, {})
+        plugin = HostedPlugin(candidate, required=bool(table.get("REQUIRED", True)))
         self.plugins[candidate.name] = plugin
         try:
             plugin.manager = make_plugin_manager(candidate)
@@ -171,23 +141,10 @@ class Host:
         except Exception as error:
             self._fail(plugin, f"config_model raised {type(error).__name__}: {error}")
             return
-        plugin_config = build_plugin_config(
-            candidate.name, candidate.version, self.config.plugins.get(candidate.name, {}), self.config, settings_model
-        )
-        plugin_log = logging.getLogger(candidate.name)
-        plugin_log.setLevel(plugin_config.LOG_LEVEL)
-        assert self.intake and self.publisher and self.rpc_router and self.rpc_calls
-        mailbox = Mailbox(candidate.name, self.config.mailbox_size, plugin_log)
-        plugin.worker = Worker(mailbox, plugin_log)
-        messages = PluginMessages(candidate.name, plugin_config.NAME, self.intake, mailbox, plugin.stats, plugin_log)
-        rpc_server = PluginRPCServer(
-            candidate.name, plugin_config.NAME, plugin_config.RESOURCE, self.rpc_router, self.publisher, mailbox,
-            plugin.stats, plugin_log,
-        )
-        rpc_client = PluginRPCClient(self.rpc_calls, plugin_config.NAME)
-        plugin.core = HostedCore(
-            candidate.name, plugin_config, plugin_log, messages, rpc_server, rpc_client, self.publisher
-        )
+        plugin_config = build_plugin_config(candidate.name, candidate.version, table, self.config, settings_model)
+        assert self._shared is not None
+        assemble_core(plugin, plugin_config, self._shared)
+        assert plugin.worker is not None
         plugin.worker.start()
 
         manager, core = plugin.manager, plugin.core
@@ -224,6 +181,18 @@ class Host:
                     f"set a distinct NAME in [plugins.{plugin.name}]"
                 )
 
+    # -- health -----------------------------------------------------------------------------------
+
+    def statuses(self) -> list[PluginStatus]:
+        """Each plugin's state as health reports it (running may show as degraded)."""
+        return [plugin_status(plugin, self.config.stall_after) for plugin in self.plugins.values()]
+
+    def health_checks(self) -> list[HealthCheck]:
+        return host_checks(self.config.name, self.statuses())
+
+    def health_metrics(self) -> list[HealthMetric]:
+        return host_metrics(self.config.name, self.config.compute_id, self.plugins.values())
+
     # -- run ----------------------------------------------------------------------------------------
 
     def request_stop(self) -> None:
@@ -251,6 +220,8 @@ class Host:
         started = time.monotonic()
         if self.intake is not None and not self.intake.stop(_INTAKE_STOP_TIMEOUT):
             log.warning("intake did not stop within %.1f s", _INTAKE_STOP_TIMEOUT)
+        if self.health is not None:
+            self.health.stop()
         if self.rpc_calls is not None:
             self.rpc_calls.close()
         running = [plugin for plugin in self.plugins.values() if plugin.state is PluginState.RUNNING]
@@ -263,6 +234,8 @@ class Host:
             if not plugin.worker.join(_WORKER_JOIN_TIMEOUT):
                 log.warning("plugin %s: worker still busy at stop; abandoning it", plugin.name)
             plugin.state = PluginState.STOPPED
+            if plugin.hook_health is not None:
+                plugin.hook_health.close()
         if self.publisher is not None:
             self.publisher.close()
         if self.broker is not None:

@@ -80,11 +80,11 @@ def test_unregistering_the_last_handler_of_a_topic_unsubscribes_it(om_host, om_c
     recorder = Recorder()
     host = om_host(("recorder", recorder))
     listener = recorder.core.messages.register_handler("other", Ping, recorder.on_message)
-    assert host.intake.topics == ["other", "t"]
+    assert {"other", "t"} <= set(host.intake.topics)
 
     recorder.core.messages.unregister_handler(listener)
 
-    assert host.intake.topics == ["t"]
+    assert "other" not in host.intake.topics and "t" in host.intake.topics
     om_client.publish("other", Ping(seq=1))
     om_client.publish("t", Ping(seq=2))
     assert [message.seq for message, _ in recorder.take(1)] == [2]

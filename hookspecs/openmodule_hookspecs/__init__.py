@@ -18,6 +18,18 @@ from ._core import (
     Subscription,
 )
 from ._events import EventListener
+from ._health import (
+    HealthCheck,
+    HealthCheckState,
+    HealthMetric,
+    HealthMetricType,
+    HealthPingMessage,
+    HealthPongMessage,
+    HealthPongPayload,
+    HealthResult,
+    health_error,
+    health_ok,
+)
 from ._markers import PROJECT_NAME, hookimpl, hookspec
 from ._models import Datetime, OpenModuleModel, ZMQMessage, datetime_to_timestamp, dumps, utcnow
 from ._rpc import (
@@ -47,6 +59,14 @@ __all__ = [
     "PROJECT_NAME",
     "Datetime",
     "EventListener",
+    "HealthCheck",
+    "HealthCheckState",
+    "HealthMetric",
+    "HealthMetricType",
+    "HealthPingMessage",
+    "HealthPongMessage",
+    "HealthPongPayload",
+    "HealthResult",
     "MessageFilter",
     "Messages",
     "OpenModuleModel",
@@ -75,6 +95,8 @@ __all__ = [
     "datetime_to_timestamp",
     "dumps",
     "gateway_filter",
+    "health_error",
+    "health_ok",
     "hookimpl",
     "hookspec",
     "request_topic",

@@ -136,6 +136,15 @@ class TestClient:
         rpc_id = self.rpc_send(channel, type, request, **kwargs)
         self.assert_no_message(response_topic(channel), lambda body: body.get("rpc_id") == rpc_id, timeout)
 
+    def get_health(self, name: str, timeout: float = 3.0) -> dict[str, Any]:
+        """Ping (topic ``healthz``) and return the ``healthpong`` of the service called ``name``."""
+        self.subscribe("healthpong")
+        sent = time.time()
+        self.publish("healthz", {"type": "ping", "ping": "ping"})
+        return self.wait_for_message(
+            "healthpong", lambda body: body.get("name") == name and body.get("timestamp", 0) >= sent - 1, timeout
+        )
+
     def send_frames(self, *frames: bytes) -> None:
         """Send raw frames, e.g. malformed messages."""
         self._pub.send_multipart(frames)

@@ -1,0 +1,190 @@
+"""Answers ``healthz``/``ping``: one ``healthpong`` per running plugin, then one for the host itself.
+
+Pings are served on the host's own health thread, never on a plugin's worker, so a stuck handler does
+not stop the answers (as in openmodule, where pings have their own socket and thread). A plugin's
+``health(core)`` hook runs on a health thread of that plugin, bounded by ``hook_timeout``; a hook that
+raises, returns an error or is still running from an earlier ping marks that plugin's ``health`` check
+as failed, and the other plugins' pongs go out on time regardless.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from openmodule_hookspecs import (
+    HealthCheck,
+    HealthCheckState,
+    HealthMetric,
+    HealthResult,
+    dumps,
+    health_error,
+    utcnow,
+)
+
+from ..wire import Publisher, Route
+
+if TYPE_CHECKING:
+    from ..plugin import HostedPlugin
+
+__all__ = ["HealthResponder", "HookHealth"]
+
+_PING_QUEUE = 16
+
+
+class HookHealth:
+    """Calls one plugin's ``health`` hook on a thread of its own, never twice at the same time."""
+
+    def __init__(self, plugin: str, call: Callable[[], Any]) -> None:
+        self._call = call
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"omh-health-{plugin}")
+        self._running: Future[Any] | None = None
+        self.last: HealthResult | None = None
+
+    def start(self) -> Future[Any] | None:
+        """Start a call unless the previous one is still running (then None: the hook hangs)."""
+        if self._running is not None and not self._running.done():
+            return None
+        self._running = self._executor.submit(self._call)
+        return self._running
+
+    def finish(self, future: Future[Any] | None, timeout: float) -> HealthResult:
+        if future is None:
+            result = health_error("the health hook is still running since an earlier ping")
+        else:
+            try:
+                value = future.result(timeout=max(0.0, timeout))
+            except FutureTimeout:
+                result = health_error(f"the health hook did not return within {timeout:.1f} s")
+            except Exception as error:
+                result = health_error(f"the health hook raised {type(error).__name__}: {error}")
+            else:
+                result = _as_result(value)
+        self.last = result
+        return result
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _as_result(value: Any) -> HealthResult:
+    if value is None:
+        return HealthResult("ok")
+    if isinstance(value, HealthResult):
+        return value
+    if isinstance(value, tuple) and value and value[0] in ("ok", "error"):
+        return HealthResult(*value)
+    return health_error(f"the health hook returned {value!r}, expected health_ok() or health_error(...)")
+
+
+class HealthResponder:
+    def __init__(
+        self,
+        host_name: str,
+        host_version: str,
+        plugins: Callable[[], Sequence[HostedPlugin]],
+        host_checks: Callable[[], list[HealthCheck]],
+        host_metrics: Callable[[], list[HealthMetric]],
+        publisher: Publisher,
+        log: logging.Logger,
+        hook_timeout: float = 1.0,
+    ) -> None:
+        self.host_name = host_name
+        self.host_version = host_version
+        self.startup = utcnow()
+        self._plugins = plugins
+        self._host_checks = host_checks
+        self._host_metrics = host_metrics
+        self._publisher = publisher
+        self._log = log
+        self.hook_timeout = hook_timeout
+        self._pings: queue.Queue[dict[str, Any] | None] = queue.Queue(_PING_QUEUE)
+        self._thread = threading.Thread(target=self._run, name="omh-health", daemon=True)
+        #: pings answered; pings dropped because the responder was behind.
+        self.answered = 0
+        self.dropped = 0
+        self.route = Route(type="ping", post=self._on_ping)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        if self._thread.is_alive():
+            try:
+                self._pings.put(None, timeout=timeout)
+            except queue.Full:
+                return
+            self._thread.join(timeout)
+
+    def _on_ping(self, body: dict[str, Any]) -> None:
+        """On the intake thread: queue the ping, never block."""
+        try:
+            self._pings.put_nowait(body)
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self) -> None:
+        while self._pings.get() is not None:
+            try:
+                self.answer()
+            except Exception:
+                self._log.exception("could not answer a health ping")
+
+    def answer(self) -> None:
+        """Send one pong per running plugin, then the host's."""
+        from ..plugin import PluginState
+
+        running = [plugin for plugin in self._plugins() if plugin.state is PluginState.RUNNING]
+        started = {plugin.name: plugin.hook_health.start() for plugin in running if plugin.hook_health}
+        deadline = time.monotonic() + self.hook_timeout
+        for plugin in running:
+            if plugin.hook_health is not None:
+                plugin.hook_health.finish(started[plugin.name], deadline - time.monotonic())
+            self._send_pong(plugin)
+        checks, metrics = self._host_checks(), self._host_metrics()
+        self._send(self.host_name, self.host_version, self.startup, checks, metrics)
+        self.answered += 1
+
+    def _send_pong(self, plugin: HostedPlugin) -> None:
+        assert plugin.core is not None
+        checks, metrics = plugin.core.health.snapshot()
+        if plugin.hook_health is not None and plugin.hook_health.last is not None:
+            checks.append(hook_check(plugin.core.name, plugin.hook_health.last))
+        config = plugin.core.config
+        self._send(config.NAME, config.VERSION, plugin.started_at, checks, metrics)
+
+    def _send(self, name: str, version: str, startup: datetime, checks: list[HealthCheck],
+              metrics: list[HealthMetric]) -> None:
+        status, message = "ok", None
+        for check in checks:
+            if check.state is HealthCheckState.fail:
+                status, message = "error", check.message  # the last failing check's message, as openmodule
+        pong: dict[str, Any] = {"status": status, "version": version, "name": name, "startup": startup}
+        if message is not None:
+            pong["message"] = message
+        body = {
+            "timestamp": time.time(),
+            "name": name,
+            "type": "healthz",
+            "pong": pong,
+            "metrics": [metric.model_dump() for metric in metrics],
+            "checks": [check.model_dump() for check in checks],
+        }
+        self._publisher.send("healthpong", dumps(body))
+
+
+def hook_check(package: str, result: HealthResult) -> HealthCheck:
+    """The check that carries a plugin's ``health`` hook result in its pong."""
+    return HealthCheck(
+        id="health", package=package, name="Plugin health", description="the plugin's own health hook",
+        state=HealthCheckState.ok if result.ok else HealthCheckState.fail,
+        message=None if result.ok else (result.message or "unhealthy"),
+    )
+

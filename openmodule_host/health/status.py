@@ -1,0 +1,98 @@
+"""The host's view of its plugins' health: states, the host's checks and metrics.
+
+A running plugin is *degraded* while one of its handlers has been busy for longer than ``stall_after``
+seconds, or while its ``health`` hook reports an error (or hangs).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, NamedTuple
+
+import orjson
+from openmodule_hookspecs import HealthCheck, HealthCheckState, HealthMetric, HealthMetricType
+
+if TYPE_CHECKING:
+    from ..plugin import HostedPlugin
+
+__all__ = ["PLUGIN_METRICS", "PluginStatus", "host_checks", "host_metrics", "plugin_status", "plugin_values"]
+
+
+class PluginStatus(NamedTuple):
+    name: str
+    state: str  # starting, running, degraded, failed, stopped
+    message: str | None
+    required: bool
+
+
+def plugin_status(plugin: HostedPlugin, stall_after: float) -> PluginStatus:
+    from ..plugin import PluginState
+
+    state, message = plugin.state.value, plugin.reason or None
+    if plugin.state is PluginState.RUNNING:
+        busy_since = plugin.worker.busy_since if plugin.worker is not None else None
+        if busy_since is not None and time.monotonic() - busy_since > stall_after:
+            state, message = "degraded", f"a handler has been running for {time.monotonic() - busy_since:.0f} s"
+        elif plugin.hook_health is not None and plugin.hook_health.last is not None and not plugin.hook_health.last.ok:
+            state, message = "degraded", plugin.hook_health.last.message
+    return PluginStatus(plugin.name, state, message, plugin.required)
+
+
+_CHECK_STATE = {"running": HealthCheckState.ok, "degraded": HealthCheckState.fail, "failed": HealthCheckState.fail}
+
+
+def host_checks(host_name: str, statuses: Iterable[PluginStatus]) -> list[HealthCheck]:
+    """One check per plugin: ok while running, fail while degraded or failed, no-data otherwise."""
+    checks = []
+    for status in statuses:
+        state = _CHECK_STATE.get(status.state, HealthCheckState.no_data)
+        checks.append(HealthCheck(
+            id=f"plugin_{status.name}", package=host_name, name=f"Plugin {status.name}",
+            description=f"plugin {status.name} is running", state=state,
+            message=f"{status.state}: {status.message}" if state is HealthCheckState.fail else None,
+        ))
+    return sorted(checks, key=lambda check: (check.id, check.package))
+
+
+#: (metric id, type, description, how to read it from a plugin)
+PLUGIN_METRICS: list[tuple[str, HealthMetricType, str]] = [
+    ("plugin_messages_handled", HealthMetricType.count, "messages handled by the plugin"),
+    ("plugin_handler_errors", HealthMetricType.count, "message handlers that raised"),
+    ("plugin_invalid_messages", HealthMetricType.count, "messages that failed validation"),
+    ("plugin_mailbox_depth", HealthMetricType.gauge, "messages waiting in the plugin's mailbox"),
+    ("plugin_mailbox_dropped", HealthMetricType.count, "messages dropped because the mailbox was full"),
+    ("plugin_rpcs_served", HealthMetricType.count, "RPCs answered successfully"),
+    ("plugin_rpcs_failed", HealthMetricType.count, "RPCs answered with an error status"),
+    ("plugin_handler_seconds", HealthMetricType.count, "time spent in handlers, seconds"),
+]
+
+
+def plugin_values(plugin: HostedPlugin) -> dict[str, float]:
+    stats = plugin.stats
+    mailbox = plugin.worker.mailbox if plugin.worker is not None else None
+    return {
+        "plugin_messages_handled": stats.handled,
+        "plugin_handler_errors": stats.handler_errors,
+        "plugin_invalid_messages": stats.invalid,
+        "plugin_mailbox_depth": len(mailbox) if mailbox is not None else 0,
+        "plugin_mailbox_dropped": mailbox.dropped if mailbox is not None else 0,
+        "plugin_rpcs_served": stats.rpcs_served,
+        "plugin_rpcs_failed": stats.rpcs_failed,
+        "plugin_handler_seconds": round(stats.handler_seconds, 6),
+    }
+
+
+def host_metrics(host_name: str, compute_id: int, plugins: Iterable[HostedPlugin]) -> list[HealthMetric]:
+    """The host's per-plugin metrics, labelled by plugin, in openmodule's metric shape."""
+    values: dict[str, dict[str, float]] = {metric_id: {} for metric_id, _, _ in PLUGIN_METRICS}
+    for plugin in plugins:
+        label_key = orjson.dumps({"compute_id": str(compute_id), "plugin": plugin.name},
+                                 option=orjson.OPT_SORT_KEYS).decode()
+        for metric_id, value in plugin_values(plugin).items():
+            values[metric_id][label_key] = value
+    return [
+        HealthMetric(id=metric_id, name=metric_id.replace("_", " ").capitalize(), description=description,
+                     type=metric_type, labels=["plugin"], values=values[metric_id], package=host_name)
+        for metric_id, metric_type, description in PLUGIN_METRICS
+    ]

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from openmodule_hookspecs import MessageFilter, ZMQMessage, dumps
 
+from .alerts import PluginAlerts
 from .config import PluginConfig
 from .health import PluginHealth
 from .isolation import Mailbox
@@ -21,9 +22,18 @@ from .rpc import PluginRPCClient, PluginRPCServer
 from .stats import PluginStats
 from .wire import Intake, Listener, Publisher, Route
 
-__all__ = ["HostedCore", "PluginMessages"]
+__all__ = ["HostedCore", "PluginMessages", "message_body"]
 
 M = TypeVar("M", bound=ZMQMessage)
+
+
+def message_body(message: ZMQMessage, name: str) -> bytes:
+    """The wire body of ``message`` sent by the service ``name``."""
+    if not isinstance(message, ZMQMessage):
+        raise TypeError(f"message must be a ZMQMessage, got {type(message).__name__}")
+    data = message.model_dump()
+    data["name"] = name
+    return dumps(data)
 
 
 class PluginMessages:
@@ -108,6 +118,7 @@ class HostedCore:
         self._rpc_client = rpc_client
         self._health = health
         self._publisher = publisher
+        self._alerts = PluginAlerts(config.NAME, config.VERSION, self.publish, log)
 
     @property
     def plugin(self) -> str:
@@ -142,6 +153,10 @@ class HostedCore:
     def health(self) -> PluginHealth:
         return self._health
 
+    @property
+    def alerts(self) -> PluginAlerts:
+        return self._alerts
+
     def detach(self) -> None:
         """Remove everything the plugin registered (message handlers, RPCs): when it fails or stops."""
         self._messages.unregister_all()
@@ -150,8 +165,4 @@ class HostedCore:
     def publish(self, message: ZMQMessage, topic: str) -> None:
         if not isinstance(topic, str) or not topic:
             raise TypeError(f"topic must be a non-empty string, got {topic!r}")
-        if not isinstance(message, ZMQMessage):
-            raise TypeError(f"message must be a ZMQMessage, got {type(message).__name__}")
-        data = message.model_dump()
-        data["name"] = self._config.NAME
-        self._publisher.send(topic, dumps(data))
+        self._publisher.send(topic, message_body(message, self._config.NAME))

@@ -28,7 +28,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import zmq
 from openmodule_hookspecs import HealthCheck, HealthMetric
 
+from .alerts import PluginAlerts
 from .config import HostConfig, build_plugin_config
+from .core import message_body
 from .errors import ConfigError, PluginLoadError
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
 from .loader import PluginCandidate, make_plugin_manager
@@ -75,6 +77,8 @@ class Host:
         self.rpc_router: RPCRouter | None = None
         self.rpc_calls: RPCCalls | None = None
         self.health: HealthResponder | None = None
+        #: the host's own alerts (a plugin failed, or is degraded), sent under the host's name.
+        self.alerts: PluginAlerts | None = None
         self._shared: SharedInfrastructure | None = None
 
     # -- start --------------------------------------------------------------------------------------
@@ -98,6 +102,11 @@ class Host:
             self.broker.start()
             log.info("embedded broker on %s (XSUB) / %s (XPUB)", config.broker_sub, config.broker_pub)
         self.publisher = Publisher(self.context, config.broker_sub)
+        publisher = self.publisher
+        self.alerts = PluginAlerts(
+            config.name, __version__, lambda message, topic: publisher.send(topic, message_body(message, config.name)),
+            log,
+        )
         self.intake = Intake(self.context, config.broker_pub, max_body_bytes=config.max_message_bytes, log=log)
         self.intake.start()
         self.rpc_router = RPCRouter(self.intake, log)
@@ -164,6 +173,7 @@ class Host:
         plugin.state = PluginState.FAILED
         plugin.reason = reason
         log.error("plugin %s failed: %s", plugin.name, reason, exc_info=error)
+        self._alert_state(plugin.name, "failed", reason)
         if plugin.core is not None:
             plugin.core.detach()
         if plugin.worker is not None:
@@ -188,7 +198,24 @@ class Host:
         return [plugin_status(plugin, self.config.stall_after) for plugin in self.plugins.values()]
 
     def health_checks(self) -> list[HealthCheck]:
-        return host_checks(self.config.name, self.statuses())
+        statuses = self.statuses()
+        for status in statuses:
+            self._alert_state(status.name, status.state, status.message)
+        return host_checks(self.config.name, statuses)
+
+    def _alert_state(self, plugin: str, state: str, message: str | None) -> None:
+        """Alert ``plugin_state`` (source: the plugin) on error while failed or degraded, back to ok after."""
+        if self.alerts is None:
+            return
+        meta = {"plugin": plugin, "state": state, "message": message or ""}
+        if state in ("failed", "degraded"):
+            self.alerts.send("plugin_state", "state_change", source=plugin, status="error", meta=meta)
+        elif state == "running" and self._alerted(plugin):
+            self.alerts.send("plugin_state", "state_change", source=plugin, status="ok", meta=meta)
+
+    def _alerted(self, plugin: str) -> bool:
+        assert self.alerts is not None
+        return self.alerts.has_alert("plugin_state", "state_change", source=plugin)
 
     def health_metrics(self) -> list[HealthMetric]:
         return host_metrics(self.config.name, self.config.compute_id, self.plugins.values())

@@ -5,6 +5,7 @@ A plugin is a distribution with an entry point in the group ``openmodule.plugins
 """
 
 from . import _specs as specs
+from ._alerts import AlertHandleType, AlertMessage, AlertStatus
 from ._core import (
     MessageFilter,
     Messages,
@@ -57,6 +58,9 @@ ENTRY_POINT_GROUP = "openmodule.plugins"
 __all__ = [
     "ENTRY_POINT_GROUP",
     "PROJECT_NAME",
+    "AlertHandleType",
+    "AlertMessage",
+    "AlertStatus",
     "Datetime",
     "EventListener",
     "HealthCheck",

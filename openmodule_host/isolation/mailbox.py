@@ -28,7 +28,10 @@ _DROP_LOG_INTERVAL = 5.0
 
 
 class Mailbox:
-    """A bounded FIFO with a drop counter. ``offer`` never blocks: a full mailbox drops the item."""
+    """A bounded FIFO with a drop counter. ``offer`` never blocks: a full mailbox drops the item.
+
+    Any thread may offer; exactly one thread (the plugin's :class:`Worker`) takes.
+    """
 
     def __init__(self, owner: str, capacity: int, log: logging.Logger) -> None:
         if capacity < 1:
@@ -59,6 +62,9 @@ class Mailbox:
                 return False
             self._items.append(item)
             if self._waiting:
+                # Once is enough: the only waiter is the worker. Clearing the flag spares the offers that follow
+                # before it runs (a whole intake batch) a notify() each.
+                self._waiting = False
                 self._ready.notify()
         return True
 

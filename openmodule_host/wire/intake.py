@@ -152,23 +152,35 @@ class Intake:
                 return False
 
     def _receive_batch(self) -> None:
+        """Read what is waiting (up to a batch), then route all of it.
+
+        Reading first keeps plugin workers asleep while the socket is read. pyzmq releases the GIL in every
+        ``recv``; once a worker woken by a post waits for the GIL, each release hands it over or at least
+        wakes that worker, so routing message by message made the two threads trade the GIL (across cores)
+        up to twice per message. This way a worker is woken once per batch, and runs while we poll.
+        """
+        for topic, body in self._read_batch():
+            self._route(topic, body)
+
+    def _read_batch(self) -> list[tuple[str, dict[str, Any]]]:
         # Not recv_multipart: it asks for RCVMORE through getsockopt after every frame, which in pyzmq costs
         # more than the frame itself (2.1 us against 1.2 us per two-frame message). A zero-copy Frame
         # carries that flag already.
         recv = self._sub.recv
         stats = self.stats
+        decoded: list[tuple[str, dict[str, Any]]] = []
         for _ in range(_RECV_BATCH):
             try:
                 frame = recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
-                return
+                break
             frames = [frame.bytes]
             while frame.more:  # the other frames of a multipart message arrive together with the first
                 frame = recv(zmq.NOBLOCK, copy=False)
                 frames.append(frame.bytes)
             stats.received += 1
             try:
-                topic, body = decode(frames, self.max_body_bytes)
+                decoded.append(decode(frames, self.max_body_bytes))
             except DecodeError as error:
                 stats.malformed[error.reason] += 1
                 if (quiet := self._malformed_log.allow()) is not None:
@@ -176,8 +188,7 @@ class Intake:
                         "dropped a malformed message (%s); %d more dropped since the last report, counts: %s",
                         error, quiet, dict(stats.malformed),
                     )
-                continue
-            self._route(topic, body)
+        return decoded
 
     def _route(self, topic: str, body: dict[str, Any]) -> None:
         routes = self._routes.get(topic)

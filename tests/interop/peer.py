@@ -57,6 +57,7 @@ class OpenModulePeer:
         self._pending: list[Event] = []  # received and not yet taken by a wait
         self._changed = threading.Condition()
         self._stdout_done = False
+        self._rpc_calls = 0
         self.proc = subprocess.Popen(
             [str(openmodule_python()), str(SERVICE_SCRIPT)],
             stdin=subprocess.PIPE,
@@ -180,6 +181,55 @@ class OpenModulePeer:
     def publish(self, topic: str, message: Mapping[str, Any], model: str | None = None) -> Event:
         """Publish ``message`` through ``core().publish``; the answer's ``body`` is the JSON openmodule sent."""
         return self.command("publish", "published", topic=topic, message=dict(message), model=model)
+
+    # -- RPC -------------------------------------------------------------------------------------------
+
+    def rpc(
+        self,
+        channel: str,
+        type: str,
+        request: Mapping[str, Any],
+        *,
+        response_model: str = "AnyResponse",
+        request_model: str = "AnyRequest",
+        timeout: float | None = None,
+        blocking: bool = True,
+    ) -> Event:
+        """Call an RPC with openmodule's ``core().rpc_client`` (``rpc`` or, unless ``blocking``,
+        ``rpc_non_blocking(...).result(...)``) and return the ``rpc_result`` event: ``ok`` with ``response``
+        (the ``response_model`` dumped; ``raw`` is the reply's ``response`` when not ``blocking``), or
+        ``error`` (openmodule's exception class, e.g. ``RPCClient.TimeoutError``) with ``message``.
+        ``timeout`` None is openmodule's default (3 s)."""
+        self._rpc_calls += 1
+        tag = f"rpc-{self._rpc_calls}"
+        self.send({"cmd": "rpc", "tag": tag, "channel": channel, "type": type, "request": dict(request),
+                   "request_model": request_model, "response_model": response_model, "timeout": timeout,
+                   "blocking": blocking})
+        event = self.wait_for_event(
+            lambda event: (event["event"] == "rpc_result" and event["tag"] == tag)
+            or (event["event"] == "error" and event.get("cmd") == "rpc"),
+            (timeout or 3.0) + 5.0,  # openmodule's first call on a channel runs its connection check first
+            f"result of RPC {channel}/{type}",
+        )
+        if event["event"] == "error":
+            raise AssertionError(self._report(f"openmodule service {self.name}: rpc failed: {event['error']}"))
+        return event
+
+    def serve_rpc(self, channel: str, type: str = "lookup", *, filter_resource: bool = True) -> Event:
+        """Start an openmodule ``RPCServer`` serving ``type`` on ``channel`` like the ``Lookup`` test plugin
+        with ``plate_filter`` (see the service's docstring); returns ``rpc_server_ready``, which comes once
+        the server answered a probe RPC through the broker."""
+        return self.command("rpc_server", "rpc_server_ready", channel=channel, type=type,
+                            filter_resource=filter_resource)
+
+    def wait_for_rpc_request(self, rpc_id: str, timeout: float = 3.0) -> dict[str, Any]:
+        """The request ``rpc_id`` as the service's RPC server handler got it: the ``RPCRequest`` envelope as
+        openmodule validated it (``name``, ``type``, ``resource``, ``rpc_id``, ``request``, ...)."""
+        return self.wait_for_event(
+            lambda event: event["event"] == "rpc_request" and event["message"]["rpc_id"] == rpc_id,
+            timeout,
+            f"RPC request {rpc_id}",
+        )["message"]
 
     # -- stop ------------------------------------------------------------------------------------------
 

@@ -6,9 +6,9 @@ separate processes on one broker; openmodule is never imported here (see ``peer.
 
 from __future__ import annotations
 
-import re
-
 import pytest
+
+from .wire_tap import without_envelope
 
 pytestmark = pytest.mark.interop
 
@@ -27,18 +27,6 @@ def present_vehicle_enter(vehicle_id: str, plate: str) -> dict:
         "enter_direction": "forward",
         "enter_time": "2024-06-01T10:00:06",
     }
-
-
-_ENVELOPE_HEAD = re.compile(rb'\{"timestamp":\d+(?:\.\d+)?(?:e[+-]?\d+)?,"name":"(?:[^"\\]|\\.)*",')
-_TRACE_FIELDS = re.compile(rb',"(?:baggage|sentry-trace)":"(?:[^"\\]|\\.)*"')
-
-
-def without_envelope(body: bytes) -> bytes:
-    """The body with the per-sender parts cut out: the leading float ``timestamp`` and ``name`` (which must
-    come first, in that order) and ``baggage``/``sentry-trace``. Everything else stays byte for byte."""
-    head = _ENVELOPE_HEAD.match(body)
-    assert head is not None, f"body does not start with a float timestamp and a name: {body!r}"
-    return b"{" + _TRACE_FIELDS.sub(b"", body[head.end():])
 
 
 # -- openmodule service -> plugin -> openmodule service ------------------------------------------------------

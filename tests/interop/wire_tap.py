@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
 
 import zmq
 
-__all__ = ["WireTap"]
+__all__ = ["WireTap", "without_envelope"]
+
+_ENVELOPE_HEAD = re.compile(rb'\{"timestamp":\d+(?:\.\d+)?(?:e[+-]?\d+)?,"name":"(?:[^"\\]|\\.)*",')
+_TRACE_FIELDS = re.compile(rb',"(?:baggage|sentry-trace)":"(?:[^"\\]|\\.)*"')
+
+
+def without_envelope(body: bytes) -> bytes:
+    """The body with the per-sender parts cut out: the leading float ``timestamp`` and ``name`` (which must
+    come first, in that order) and ``baggage``/``sentry-trace``. Everything else stays byte for byte."""
+    head = _ENVELOPE_HEAD.match(body)
+    assert head is not None, f"body does not start with a float timestamp and a name: {body!r}"
+    return b"{" + _TRACE_FIELDS.sub(b"", body[head.end():])
 
 
 class WireTap:

@@ -2,7 +2,7 @@ import time
 from collections.abc import Callable
 
 
-def eventually(condition: Callable[[], object], timeout: float = 3.0, interval: float = 0.01) -> None:
+def eventually(condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.01) -> None:
     """Wait until ``condition()`` is true; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():

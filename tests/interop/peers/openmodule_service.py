@@ -11,6 +11,10 @@ Commands (stdin)::
 
     {"cmd": "subscribe", "topic": "hello_reply", "type": "hello_reply" | null, "model": "<catalogue name>"?}
     {"cmd": "publish", "topic": "hello", "message": {"type": "hello", ...}, "model": "<catalogue name>"?}
+    {"cmd": "rpc", "tag": ..., "channel": "plates", "type": "lookup", "request": {...},
+     "request_model": "<RPC model name>" | "dict", "response_model": "<RPC model name>",
+     "timeout": 0.5 | null, "blocking": true | false}
+    {"cmd": "rpc_server", "channel": "plates", "type": "lookup", "filter_resource": true}
     {"cmd": "exit"}
 
 Events (stdout)::
@@ -19,6 +23,12 @@ Events (stdout)::
     {"event": "subscribed", "topic": ..., "type": ..., "model": ...}
     {"event": "published", "topic": ..., "body": "<the exact JSON body openmodule sent>"}
     {"event": "message", "topic": ..., "model": ..., "message": <model_dump>, "types": {field: python type}}
+    {"event": "rpc_result", "tag": ..., "ok": true, "response": <model_dump>, "model": ..., "raw": ... | null,
+     "elapsed": seconds}
+    {"event": "rpc_result", "tag": ..., "ok": false, "error": "RPCClient.TimeoutError", "message": ...,
+     "builtin_timeout": bool, "raw": ... | null, "elapsed": seconds}
+    {"event": "rpc_server_ready", "channel": ..., "type": ..., "name": ..., "resource": ... | null}
+    {"event": "rpc_request", "channel": ..., "type": ..., "message": <RPCRequest model_dump, None kept>}
     {"event": "error", "cmd": ..., "error": ...}         a command failed; the service keeps running
     {"event": "bye"}                                     right before the process exits
 
@@ -27,8 +37,34 @@ Events (stdout)::
 came back, so the subscription is known to be through the broker. ``publish`` validates the message into
 an openmodule ``ZMQMessage`` subclass and sends it with ``core().publish``: the bytes on the wire are
 exactly openmodule's. Without ``model``, a generic ``ZMQMessage`` subclass that keeps unknown fields is
-used; with it, one of :data:`MODELS`. To add a command (RPC, health, ...), write a handler taking the
+used; with it, one of :data:`MODELS`. To add a command (health, ...), write a handler taking the
 command dict and add it to :data:`COMMANDS`.
+
+``rpc`` calls through ``core().rpc_client``: ``rpc(...)`` when ``blocking`` (the default), otherwise
+``rpc_non_blocking(...)`` then ``.result(...)``, which also reports ``raw`` (the ``response`` dict as
+openmodule received it). The request is validated into ``request_model`` (one of :data:`RPC_MODELS`, by
+default :class:`AnyRequest`, which keeps every key) and passed as that model; ``"dict"`` passes the dict as
+is (openmodule's deprecated form). The answer is the response validated into ``response_model``, or the
+``RPCClient`` exception openmodule raised (``error`` is its qualified class name, e.g.
+``RPCClient.ServerHandlerError``). Any other exception is an ``error`` event.
+
+``rpc_server`` starts an ``openmodule.rpc.server.RPCServer`` (own SUB socket and thread; NAME and
+RESOURCE from the global settings; the resource filter is on unless ``filter_resource`` is false)
+serving ``type`` on ``channel`` with the same behaviour as the ``Lookup`` test plugin plus its
+``plate_filter`` (tests/rpc_plugins.py, tests/interop/test_rpc_interop.py), picked by the plate:
+
+    "RAISE"     the handler raises RuntimeError(HANDLER_ERROR)           -> handler_error
+    "WRONG"     the handler returns an invalid response                  -> handler_error
+    "EXPLODE"   the filter raises RuntimeError(FILTER_ERROR)             -> filter_error
+    "BLOCKED"   the filter rejects                                       -> no reply
+    "DICT"      {"known": true, "owner": <caller's name>, "status": ...} -> ok (status dropped)
+    "NONE"      None                                                     -> ok, the response defaults
+    other       known = plate starts with "G", owner = NAME              -> ok
+    a request without "plate"                                            -> validation_error
+
+Every request the handler gets is reported as ``rpc_request``. ``rpc_server_ready`` comes once an RPC of
+the core's own client (type :data:`PROBE_TYPE`) was answered by that server, so its subscription is
+through the broker.
 
 Everything openmodule logs goes to stderr; stdout carries only the protocol.
 """
@@ -38,6 +74,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import traceback
 import types
 from collections.abc import Callable
@@ -54,11 +91,17 @@ from openmodule import config as om_config  # noqa: E402
 from openmodule.config import settings  # noqa: E402
 from openmodule.core import core, init_openmodule, shutdown_openmodule  # noqa: E402
 from openmodule.messaging import wait_for_connection  # noqa: E402
-from openmodule.models.base import Gateway, ZMQMessage  # noqa: E402
+from openmodule.models.base import Gateway, OpenModuleModel, ZMQMessage  # noqa: E402
+from openmodule.models.rpc import RPCRequest  # noqa: E402
 from openmodule.models.vehicle_listener import PresentVehicleEnterMessage  # noqa: E402
+from openmodule.rpc import RPCClient, RPCServer  # noqa: E402
 from pydantic import ConfigDict, create_model  # noqa: E402
 
 SUBSCRIBE_CHECK_TIMEOUT = 3.0
+RPC_SERVER_READY_TIMEOUT = 3.0
+PROBE_TYPE = "interop_probe"
+HANDLER_ERROR = "plate database locked"
+FILTER_ERROR = "gate filter exploded"
 
 _emit_lock = threading.Lock()
 
@@ -103,6 +146,50 @@ MODELS: dict[str, type[ZMQMessage]] = {
     model.__name__: model
     for model in (AnyMessage, HelloMessage, HelloReplyMessage, AccessDecisionMessage, PresentVehicleEnterMessage)
 }
+
+
+# -- RPC models -------------------------------------------------------------------------------------------
+
+class AnyRequest(OpenModuleModel):
+    """Any RPC request: every key kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class AnyResponse(OpenModuleModel):
+    """Any RPC response: every key of ``response`` kept, ``status`` included."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class LookupRequest(OpenModuleModel):
+    """tests.rpc_plugins.LookupRequest, written with openmodule."""
+
+    plate: str
+
+
+class LookupResponse(OpenModuleModel):
+    """tests.rpc_plugins.LookupResponse, written with openmodule."""
+
+    known: bool = False
+    owner: str | None = None
+
+
+class Empty(OpenModuleModel):
+    pass
+
+
+#: Models an ``rpc`` command can name as ``request_model`` / ``response_model``.
+RPC_MODELS: dict[str, type[OpenModuleModel]] = {
+    model.__name__: model for model in (AnyRequest, AnyResponse, LookupRequest, LookupResponse, Empty)
+}
+
+
+def rpc_model(name: str) -> type[OpenModuleModel]:
+    cls = RPC_MODELS.get(name)
+    if cls is None:
+        raise ValueError(f"unknown RPC model {name!r}; known: {', '.join(RPC_MODELS)}")
+    return cls
 
 
 def message_class(model: str | None, type_: str | None) -> type[ZMQMessage]:
@@ -154,6 +241,86 @@ def cmd_publish(command: dict[str, Any]) -> None:
     emit("published", topic=topic, body=message.json_bytes().decode("ascii"))
 
 
+def cmd_rpc(command: dict[str, Any]) -> None:
+    channel, type_, tag = command["channel"], command["type"], command.get("tag")
+    request_model = command.get("request_model") or "AnyRequest"
+    request = command["request"] if request_model == "dict" else rpc_model(request_model).model_validate(
+        command["request"])
+    response_class = rpc_model(command.get("response_model") or "AnyResponse")
+    timeout = command.get("timeout")
+    client = core().rpc_client
+    raw = None
+    started = time.monotonic()
+    try:
+        if command.get("blocking", True):
+            response = client.rpc(channel, type_, request, response_class, timeout=timeout)
+        else:
+            entry = client.rpc_non_blocking(channel, type_, request, timeout=timeout)
+            try:
+                response = entry.result(response_class)
+            finally:
+                raw = entry.response
+    except RPCClient.Exception as error:
+        emit("rpc_result", tag=tag, ok=False, error=type(error).__qualname__, message=str(error),
+             builtin_timeout=isinstance(error, TimeoutError), elapsed=time.monotonic() - started, raw=raw)
+        return
+    emit("rpc_result", tag=tag, ok=True, model=type(response).__name__, response=response.model_dump(), raw=raw,
+         elapsed=time.monotonic() - started)
+
+
+#: RPC servers started by ``rpc_server``; shut down before the core.
+rpc_servers: list[RPCServer] = []
+
+
+def plate_filter(request: LookupRequest, _message: RPCRequest, _handler: Any) -> bool:
+    """The filter of the interop tests: "EXPLODE" raises, "BLOCKED" is rejected, the rest passes."""
+    if request.plate == "EXPLODE":
+        raise RuntimeError(FILTER_ERROR)
+    return request.plate != "BLOCKED"
+
+
+def cmd_rpc_server(command: dict[str, Any]) -> None:
+    channel, type_ = command["channel"], command.get("type") or "lookup"
+
+    def lookup(request: LookupRequest, message: RPCRequest) -> Any:
+        """Mirrors tests.rpc_plugins.Lookup.lookup; reports every request it gets."""
+        emit("rpc_request", channel=channel, type=message.type, message=message.model_dump(exclude_none=False))
+        plate = request.plate
+        if plate == "RAISE":
+            raise RuntimeError(HANDLER_ERROR)
+        if plate == "DICT":
+            return {"known": True, "owner": message.name, "status": "ignored"}
+        if plate == "NONE":
+            return None
+        if plate == "WRONG":
+            return {"known": "not a bool"}
+        return LookupResponse(known=plate.startswith("G"), owner=settings.NAME)
+
+    def probe(_request: Empty, _message: RPCRequest) -> Empty:
+        """Answers the readiness probe."""
+        return Empty()
+
+    server = RPCServer(core().context, filter_resource=command.get("filter_resource", True))
+    server.register_handler(channel, type_, LookupRequest, LookupResponse, lookup)
+    server.register_handler(channel, PROBE_TYPE, Empty, Empty, probe)
+    server.add_filter(plate_filter, channel=channel, type=type_)
+    server.run_as_thread()
+    rpc_servers.append(server)
+
+    # The server has its own SUB socket: a probe answered by it proves its subscription reached our PUB
+    # through the broker (and, queued before any later subscription, every other publisher's).
+    deadline = time.monotonic() + RPC_SERVER_READY_TIMEOUT
+    while True:
+        try:
+            core().rpc_client.rpc(channel, PROBE_TYPE, Empty(), Empty, timeout=0.1)
+            break
+        except RPCClient.TimeoutError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"RPC server on {channel!r} not reachable within {RPC_SERVER_READY_TIMEOUT} s") \
+                    from None
+    emit("rpc_server_ready", channel=channel, type=type_, name=server.name, resource=server.resource)
+
+
 def cmd_exit(_command: dict[str, Any]) -> None:
     raise Exit
 
@@ -162,6 +329,8 @@ def cmd_exit(_command: dict[str, Any]) -> None:
 COMMANDS: dict[str, Callable[[dict[str, Any]], None]] = {
     "subscribe": cmd_subscribe,
     "publish": cmd_publish,
+    "rpc": cmd_rpc,
+    "rpc_server": cmd_rpc_server,
     "exit": cmd_exit,
 }
 
@@ -213,6 +382,10 @@ def main() -> int:
     except (Exit, KeyboardInterrupt):  # exit command; SIGTERM (openmodule raises KeyboardInterrupt)
         pass
     finally:
+        for server in rpc_servers:  # each notices within its 1 s poll; stop them all before waiting for one
+            server.running = False
+        for server in rpc_servers:
+            server.shutdown()
         shutdown_openmodule()
         emit("bye")
     return 0

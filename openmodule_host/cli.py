@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_broker_options(run)
     run.add_argument("--strict", action="store_true", help="exit 1 if any plugin fails to load or start")
     run.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (env LOG_LEVEL; default INFO)")
+    run.add_argument("--http", metavar="HOST:PORT",
+                     help="serve /healthz and /metrics over HTTP (off by default), e.g. 127.0.0.1:8080")
 
     plugins = commands.add_parser("plugins", help="list installed plugins",
                                   description="List installed plugins: name, distribution, version, module, "
@@ -97,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "broker_sub": args.broker_sub,
                 "broker_pub": args.broker_pub,
                 "log_level": args.log_level,
+                "http": getattr(args, "http", None),
             },
         )
         logging.basicConfig(level=config.log_level, stream=sys.stderr, format=_LOG_FORMAT)

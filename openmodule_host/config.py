@@ -99,6 +99,8 @@ class HostConfig(BaseModel):
     stall_after: float = Field(10.0, gt=0)
     #: metric values carry this ``compute_id`` label (env COMPUTE_ID).
     compute_id: int = 1
+    #: serve /healthz and /metrics on this HOST:PORT (off when unset).
+    http: str | None = None
     #: the plugin tables, by plugin (entry point) name.
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

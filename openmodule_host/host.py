@@ -34,6 +34,7 @@ from .core import message_body
 from .errors import ConfigError, PluginLoadError
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
 from .loader import PluginCandidate, make_plugin_manager
+from .observability import HTTPEndpoint
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
 from .rpc import RPCCalls, RPCRouter
 from .version import __version__
@@ -77,6 +78,7 @@ class Host:
         self.rpc_router: RPCRouter | None = None
         self.rpc_calls: RPCCalls | None = None
         self.health: HealthResponder | None = None
+        self.http: HTTPEndpoint | None = None
         #: the host's own alerts (a plugin failed, or is degraded), sent under the host's name.
         self.alerts: PluginAlerts | None = None
         self._shared: SharedInfrastructure | None = None
@@ -129,6 +131,9 @@ class Host:
         )
         self.health.start()
         self.intake.add("healthz", self.health.route)
+        if config.http:
+            self.http = HTTPEndpoint(self, config.http)
+            self.http.start()
         took = wait_for_connection(self.intake, self.publisher, config.name, config.connect_timeout)
         log.debug("broker connection check took %.1f ms", took * 1000)
         for plugin in self.plugins.values():
@@ -245,6 +250,8 @@ class Host:
             return
         self._stopped = True
         started = time.monotonic()
+        if self.http is not None:
+            self.http.stop()
         if self.intake is not None and not self.intake.stop(_INTAKE_STOP_TIMEOUT):
             log.warning("intake did not stop within %.1f s", _INTAKE_STOP_TIMEOUT)
         if self.health is not None:

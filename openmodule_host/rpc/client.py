@@ -232,7 +232,9 @@ class PluginRPCClient:
         if not isinstance(data, dict):
             raise TypeError(f"request must be a pydantic model or a dict, got {request.__class__.__name__}")
         self._calls.open_channel(channel)
-        return self._calls.send(self._service_name, channel, type, data, timeout or self.default_timeout)
+        return self._calls.send(
+            self._service_name, channel, type, data, self.default_timeout if timeout is None else timeout
+        )
 
     def rpc(
         self,

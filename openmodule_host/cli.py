@@ -26,13 +26,19 @@ from .config import HostConfig, check_plugin_tables, load_host_config
 from .errors import ConfigError, HostError, PluginLoadError, UnknownPluginError
 from .host import Host
 from .loader import discover, hookimpl_names, make_plugin_manager, select
+from .observability import configure_logging
 from .version import __version__
 from .wire import Broker
 
 __all__ = ["main"]
 
 _COMMANDS = ("run", "plugins", "broker")
-_LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
+
+
+def _add_log_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (env LOG_LEVEL; default INFO)")
+    parser.add_argument("--log-format", choices=("human", "json"),
+                        help="human-readable lines (default) or one JSON object per line (env LOG_FORMAT)")
 
 
 def _add_broker_options(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="embedded: run the broker inside the host (default); external: join a running one")
     _add_broker_options(run)
     run.add_argument("--strict", action="store_true", help="exit 1 if any plugin fails to load or start")
-    run.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (env LOG_LEVEL; default INFO)")
+    _add_log_options(run)
     run.add_argument("--http", metavar="HOST:PORT",
                      help="serve /healthz and /metrics over HTTP (off by default), e.g. 127.0.0.1:8080")
 
@@ -76,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Run only the XSUB/XPUB broker, for hosts and services on "
                                              "several machines to share.")
     _add_broker_options(broker)
-    broker.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    _add_log_options(broker)
     return parser
 
 
@@ -99,10 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "broker_sub": args.broker_sub,
                 "broker_pub": args.broker_pub,
                 "log_level": args.log_level,
+                "log_format": args.log_format,
                 "http": getattr(args, "http", None),
             },
         )
-        logging.basicConfig(level=config.log_level, stream=sys.stderr, format=_LOG_FORMAT)
+        configure_logging(config.log_level, config.log_format)
         if args.command == "broker":
             return _run_broker(config)
         return _run(args, config)

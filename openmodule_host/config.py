@@ -81,6 +81,7 @@ class HostConfig(BaseModel):
     broker_sub: str = "tcp://127.0.0.1:10100"
     broker_pub: str = "tcp://127.0.0.1:10200"
     log_level: str = "INFO"
+    log_format: Literal["human", "json"] = "human"
     #: messages queued per plugin before further ones are dropped (and counted).
     mailbox_size: int = Field(10_000, ge=1)
     #: bodies above this size are dropped (and counted) before they are parsed.
@@ -157,6 +158,8 @@ def load_host_config(
     values.update(_broker_from_env(env))
     if level := env_string(env, "LOG_LEVEL"):
         values["log_level"] = level
+    if log_format := env_string(env, "LOG_FORMAT"):
+        values["log_format"] = log_format
     if compute_id := env_string(env, "COMPUTE_ID"):
         values["compute_id"] = compute_id
     values.update({key: value for key, value in (overrides or {}).items() if value is not None})

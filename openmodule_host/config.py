@@ -102,6 +102,13 @@ class HostConfig(BaseModel):
     compute_id: int = 1
     #: serve /healthz and /metrics on this HOST:PORT (off when unset).
     http: str | None = None
+    #: openmodule's DSGVO step at start: copy each existing source to its target (when the target's folder
+    #: exists), e.g. for the DSGVO service to read the garage config.
+    dsgvo: bool = True
+    dsgvo_files: list[tuple[str, str]] = Field(default_factory=lambda: [
+        ("/data/config.yml", "/data/dsgvo-config.yml"),
+        ("dsgvo-default.yml", "/data/dsgvo-default.yml"),
+    ])
     #: the plugin tables, by plugin (entry point) name.
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -36,6 +36,7 @@ from .health import HealthResponder, PluginStatus, host_checks, host_metrics, pl
 from .loader import PluginCandidate, make_plugin_manager
 from .observability import HTTPEndpoint
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
+from .privacy import copy_dsgvo_files, subscribe_anonymize
 from .rpc import RPCCalls, RPCRouter
 from .version import __version__
 from .wire import Broker, Intake, Publisher, wait_for_connection
@@ -98,6 +99,8 @@ class Host:
 
     def _start(self) -> None:
         config = self.config
+        if config.dsgvo:
+            copy_dsgvo_files(config.dsgvo_files)
         self.context = zmq.Context()
         if config.broker == "embedded":
             self.broker = Broker(self.context, config.broker_sub, config.broker_pub)
@@ -171,6 +174,7 @@ class Host:
         except Exception as error:
             self._fail(plugin, f"register_handlers raised {type(error).__name__}: {error}", error)
             return
+        subscribe_anonymize(plugin)
         plugin.state = PluginState.RUNNING
         log.info("plugin %s running as %s", candidate.name, plugin_config.NAME)
 

@@ -38,5 +38,6 @@ def test_hook_specifications():
     from openmodule_hookspecs import specs
 
     assert specs.__all__ == [
-        "check_access", "check_in", "check_out", "config_model", "health", "register_handlers", "shutdown",
+        "anonymize", "check_access", "check_in", "check_out", "config_model", "health", "register_handlers",
+        "shutdown",
     ]

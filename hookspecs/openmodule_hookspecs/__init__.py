@@ -33,6 +33,7 @@ from ._health import (
 )
 from ._markers import PROJECT_NAME, hookimpl, hookspec
 from ._models import Datetime, OpenModuleModel, ZMQMessage, datetime_to_timestamp, dumps, utcnow
+from ._privacy import AnonymizeMessage, AnonymizeRequest, AnonymizeResponse, PrivacySettings, PrivacyTime
 from ._rpc import (
     RPCCancelError,
     RPCError,
@@ -61,6 +62,9 @@ __all__ = [
     "AlertHandleType",
     "AlertMessage",
     "AlertStatus",
+    "AnonymizeMessage",
+    "AnonymizeRequest",
+    "AnonymizeResponse",
     "Datetime",
     "EventListener",
     "HealthCheck",
@@ -76,6 +80,8 @@ __all__ = [
     "OpenModuleModel",
     "PluginConfig",
     "PluginCore",
+    "PrivacySettings",
+    "PrivacyTime",
     "RPCCancelError",
     "RPCClient",
     "RPCEntry",

@@ -15,6 +15,7 @@ from ._core import PluginCore
 from ._markers import hookspec
 
 __all__ = [
+    "anonymize",
     "check_access",
     "check_in",
     "check_out",
@@ -52,6 +53,15 @@ def health(core: PluginCore) -> Any:
 @hookspec(firstresult=True)
 def check_access(core: PluginCore, request: Any) -> Any:
     """Answer an access check (``access_service``/``auth``) for this plugin."""
+
+
+@hookspec
+def anonymize(core: PluginCore, message: Any) -> None:
+    """Delete personal data for ``message.vehicle_ids`` (and ``message.session_id``).
+
+    Called on the plugin's worker for every ``anonymize`` message on the ``privacy`` topic
+    (an ``AnonymizeMessage``). Implementing it is how a plugin opts in.
+    """
 
 
 @hookspec

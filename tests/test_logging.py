@@ -51,9 +51,9 @@ def test_json_lines_carry_level_logger_message_and_traceback_masked(captured):
 
 def test_the_human_format_masks_too(captured):
     configure_logging("DEBUG", "human", captured)
-    logging.getLogger("hello").debug("dsn=%s", "https://abcdef@o1.ingest.sentry.io/2")
+    logging.getLogger("masking_test").warning("dsn=%s", "https://abcdef@o1.ingest.sentry.io/2")
     line = captured.getvalue()
-    assert "[hello] dsn=https://***@o1.ingest.sentry.io/2" in line
+    assert "WARNING [masking_test] dsn=https://***@o1.ingest.sentry.io/2" in line
 
 
 def test_the_cli_logs_json_when_asked(broker_env):

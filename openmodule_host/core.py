@@ -16,6 +16,7 @@ from openmodule_hookspecs import MessageFilter, ZMQMessage, dumps
 
 from .alerts import PluginAlerts
 from .config import PluginConfig
+from .connection_status import ConnectionStatusListener
 from .health import PluginHealth
 from .isolation import Mailbox
 from .rpc import PluginRPCClient, PluginRPCServer
@@ -108,6 +109,7 @@ class HostedCore:
         rpc_server: PluginRPCServer,
         rpc_client: PluginRPCClient,
         health: PluginHealth,
+        connection_listener: ConnectionStatusListener,
         publisher: Publisher,
     ) -> None:
         self._plugin = plugin
@@ -117,6 +119,7 @@ class HostedCore:
         self._rpc_server = rpc_server
         self._rpc_client = rpc_client
         self._health = health
+        self._connection_listener = connection_listener
         self._publisher = publisher
         self._alerts = PluginAlerts(config.NAME, config.VERSION, self.publish, log)
 
@@ -157,10 +160,15 @@ class HostedCore:
     def alerts(self) -> PluginAlerts:
         return self._alerts
 
+    @property
+    def connection_listener(self) -> ConnectionStatusListener:
+        return self._connection_listener
+
     def detach(self) -> None:
         """Remove everything the plugin registered (message handlers, RPCs): when it fails or stops."""
         self._messages.unregister_all()
         self._rpc_server.unregister_all()
+        self._connection_listener.close()
 
     def publish(self, message: ZMQMessage, topic: str) -> None:
         if not isinstance(topic, str) or not topic:

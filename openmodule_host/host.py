@@ -30,6 +30,7 @@ from openmodule_hookspecs import HealthCheck, HealthMetric
 
 from .alerts import PluginAlerts
 from .config import HostConfig, build_plugin_config
+from .connection_status import ConnectionState
 from .core import message_body
 from .errors import ConfigError, PluginLoadError
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
@@ -37,7 +38,7 @@ from .loader import PluginCandidate, make_plugin_manager
 from .observability import HTTPEndpoint
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
 from .privacy import copy_dsgvo_files, subscribe_anonymize
-from .rpc import RPCCalls, RPCRouter
+from .rpc import PluginRPCClient, RPCCalls, RPCRouter
 from .version import __version__
 from .wire import Broker, Intake, Publisher, wait_for_connection
 
@@ -79,6 +80,8 @@ class Host:
         self.rpc_router: RPCRouter | None = None
         self.rpc_calls: RPCCalls | None = None
         self.health: HealthResponder | None = None
+        self.connection: ConnectionState | None = None
+        self.rpc_client: PluginRPCClient | None = None
         self.http: HTTPEndpoint | None = None
         #: the host's own alerts (a plugin failed, or is degraded), sent under the host's name.
         self.alerts: PluginAlerts | None = None
@@ -116,8 +119,11 @@ class Host:
         self.intake.start()
         self.rpc_router = RPCRouter(self.intake, log)
         self.rpc_calls = RPCCalls(self.intake, self.publisher, config.name, config.connect_timeout, log)
+        #: calls the host makes itself (e.g. the first connection status), under the host's name.
+        self.rpc_client = PluginRPCClient(self.rpc_calls, config.name)
+        self.connection = ConnectionState(self.intake, self.rpc_client.rpc, log)
         self._shared = SharedInfrastructure(
-            self.intake, self.publisher, self.rpc_router, self.rpc_calls, config.mailbox_size
+            self.intake, self.publisher, self.rpc_router, self.rpc_calls, self.connection, config.mailbox_size
         )
 
         for candidate in self._candidates:
@@ -260,6 +266,8 @@ class Host:
             log.warning("intake did not stop within %.1f s", _INTAKE_STOP_TIMEOUT)
         if self.health is not None:
             self.health.stop()
+        if self.connection is not None:
+            self.connection.close()
         if self.rpc_calls is not None:
             self.rpc_calls.close()
         running = [plugin for plugin in self.plugins.values() if plugin.state is PluginState.RUNNING]

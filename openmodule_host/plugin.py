@@ -11,6 +11,7 @@ import pluggy
 from openmodule_hookspecs import utcnow
 
 from .config import PluginConfig
+from .connection_status import ConnectionState, ConnectionStatusListener
 from .core import HostedCore, PluginMessages
 from .health import HookHealth, PluginHealth
 from .isolation import Mailbox, Worker
@@ -75,6 +76,7 @@ class SharedInfrastructure:
     publisher: Publisher
     rpc_router: RPCRouter
     rpc_calls: RPCCalls
+    connection: ConnectionState
     mailbox_size: int
 
 
@@ -92,7 +94,10 @@ def assemble_core(plugin: HostedPlugin, config: PluginConfig, shared: SharedInfr
     rpc_client = PluginRPCClient(shared.rpc_calls, config.NAME)
     health = PluginHealth(config.NAME, config.COMPUTE_ID, strict=config.DEBUG or config.TESTING, log=log,
                           parent=config.PARENT or None)
-    plugin.core = HostedCore(name, config, log, messages, rpc_server, rpc_client, health, shared.publisher)
+    connection_listener = ConnectionStatusListener(shared.connection, mailbox, log)
+    plugin.core = HostedCore(
+        name, config, log, messages, rpc_server, rpc_client, health, connection_listener, shared.publisher
+    )
     if plugin.manager is not None and "health" in plugin.hookimpls:
         manager, core = plugin.manager, plugin.core
         plugin.hook_health = HookHealth(name, lambda: manager.hook.health(core=core))

@@ -6,6 +6,7 @@ A plugin is a distribution with an entry point in the group ``openmodule.plugins
 
 from . import _specs as specs
 from ._alerts import AlertHandleType, AlertMessage, AlertStatus
+from ._connection import BridgeStatus, ConnectionRPCResponse, ConnectionStatus, ConnectionStatusMessage
 from ._core import (
     MessageFilter,
     Messages,
@@ -65,6 +66,10 @@ __all__ = [
     "AnonymizeMessage",
     "AnonymizeRequest",
     "AnonymizeResponse",
+    "BridgeStatus",
+    "ConnectionRPCResponse",
+    "ConnectionStatus",
+    "ConnectionStatusMessage",
     "Datetime",
     "EventListener",
     "HealthCheck",

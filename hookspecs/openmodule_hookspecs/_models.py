@@ -14,7 +14,7 @@ as a naive UTC datetime; every other datetime travels as a naive ISO-8601 string
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -39,10 +39,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+_ZERO = timedelta(0)
+
+
 def _to_naive_utc(value: datetime) -> datetime:
-    if value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
+    if value.tzinfo is None:
+        return value
+    offset = value.utcoffset()
+    # every envelope timestamp arrives as a float, which pydantic reads as UTC: skip astimezone for those
+    if offset == _ZERO:
+        return value.replace(tzinfo=None)
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 #: A datetime that is always naive UTC: aware input is converted, as openmodule does.

@@ -14,7 +14,7 @@ from ..stats import PluginStats
 
 __all__ = ["Listener", "message_type_of"]
 
-_PYDANTIC_MODEL_VALIDATE = BaseModel.model_validate.__func__
+_PYDANTIC_MODEL_VALIDATE = vars(BaseModel)["model_validate"].__func__  # the function under the classmethod
 
 
 def _has_own_model_validate(message_class: type[ZMQMessage]) -> bool:

@@ -1,0 +1,102 @@
+"""Child processes that report through ``@@bench`` control lines on stdout."""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .protocol import parse_line
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ChildFailed(RuntimeError):
+    """A child exited or did not answer in time; the message carries its stderr tail."""
+
+
+class Child:
+    """A process started in the project root whose control lines are collected by a reader thread."""
+
+    def __init__(self, name: str, argv: Sequence[str]) -> None:
+        self.name = name
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in stop()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("PYTHONPATH", None)
+        self.proc = subprocess.Popen(
+            list(argv), cwd=ROOT, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env
+        )
+        self._lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, name=f"bench-read-{name}", daemon=True)
+        self._reader.start()
+        self._closed = False
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            message = parse_line(line.rstrip("\n"))
+            if message is not None:
+                self._lines.put(message)
+
+    def expect(self, kind: str, timeout: float) -> dict[str, Any] | None:
+        """The next control message of ``kind`` within ``timeout`` s; None on timeout; raises if the child died."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                message = self._lines.get(timeout=max(0.0, min(remaining, 0.05)))
+            except queue.Empty:
+                if self.proc.poll() is not None and self._lines.empty():
+                    raise ChildFailed(
+                        f"{self.name} exited with code {self.proc.returncode}\n{self.stderr_tail()}"
+                    ) from None
+                if remaining <= 0:
+                    return None
+                continue
+            if message.get("kind") == kind:
+                return message
+
+    def require(self, kind: str, timeout: float) -> dict[str, Any]:
+        message = self.expect(kind, timeout)
+        if message is None:
+            raise ChildFailed(f"{self.name}: no {kind!r} within {timeout:g} s\n{self.stderr_tail()}")
+        return message
+
+    def stderr_tail(self, lines: int = 30) -> str:
+        self._stderr.seek(0)
+        return "".join(self._stderr.readlines()[-lines:])
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Wait briefly for a voluntary exit, then terminate, then kill."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._stderr.close()
+
+    def kill(self) -> None:
+        """Terminate at once (if still running) and clean up."""
+        if not self._closed and self.proc.poll() is None:
+            self.proc.terminate()
+        self.stop(timeout=5)

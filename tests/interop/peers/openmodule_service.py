@@ -90,8 +90,11 @@ import orjson  # noqa: E402
 from openmodule import config as om_config  # noqa: E402
 from openmodule.config import settings  # noqa: E402
 from openmodule.core import core, init_openmodule, shutdown_openmodule  # noqa: E402
+from openmodule.health import HealthPongMessage  # noqa: E402
 from openmodule.messaging import wait_for_connection  # noqa: E402
+from openmodule.models.alert import AlertMessage  # noqa: E402
 from openmodule.models.base import Gateway, OpenModuleModel, ZMQMessage  # noqa: E402
+from openmodule.models.privacy import AnonymizeMessage  # noqa: E402
 from openmodule.models.rpc import RPCRequest  # noqa: E402
 from openmodule.models.vehicle_listener import PresentVehicleEnterMessage  # noqa: E402
 from openmodule.rpc import RPCClient, RPCServer  # noqa: E402
@@ -144,7 +147,8 @@ class AccessDecisionMessage(ZMQMessage):
 #: Models a command can name with ``"model"``; openmodule's own where it has one.
 MODELS: dict[str, type[ZMQMessage]] = {
     model.__name__: model
-    for model in (AnyMessage, HelloMessage, HelloReplyMessage, AccessDecisionMessage, PresentVehicleEnterMessage)
+    for model in (AnyMessage, HelloMessage, HelloReplyMessage, AccessDecisionMessage, PresentVehicleEnterMessage,
+                  HealthPongMessage, AlertMessage, AnonymizeMessage)
 }
 
 

@@ -64,7 +64,8 @@ def test_openmodule_reads_and_validates_one_pong_per_plugin_and_one_for_the_host
     assert (first["pong"]["status"], first["pong"]["message"]) == ("error", "camera offline")
     assert first["metrics"][0]["values"] == {'{"compute_id":"1","gate":"entry1"}': 3}
     assert pongs["om_cam_2"]["message"]["pong"]["message"] == "lens dirty"
-    assert pongs["openmodule_host"]["message"]["pong"]["status"] == "ok"
+    host = pongs["openmodule_host"]["message"]
+    assert (host["pong"]["status"], host["pong"]["message"]) == ("error", "degraded: lens dirty")
 
 
 def test_alerts_from_a_plugin_validate_against_openmodules_alert_model(garage):

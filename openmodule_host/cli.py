@@ -4,6 +4,7 @@
     openmodule-host --all-plugins                 run every installed plugin
     openmodule-host plugins                       list installed plugins and their load problems
     openmodule-host broker                        run a standalone broker (for several machines)
+    openmodule-host db upgrade --plugin NAME      a plugin's database migrations (upgrade, current, history)
 
 Exit status: 0 after a clean stop; 1 when a plugin failed under ``--strict`` or the host failed at run
 time; 2 for usage and configuration errors (unknown plugin names included).
@@ -21,8 +22,10 @@ from collections.abc import Sequence
 from types import FrameType
 
 import zmq
+from sqlalchemy.exc import SQLAlchemyError
 
 from .config import HostConfig, check_plugin_tables, load_host_config
+from .database.operator import run_database_command
 from .errors import ConfigError, HostError, PluginLoadError, UnknownPluginError
 from .host import Host
 from .loader import discover, hookimpl_names, make_plugin_manager, select
@@ -32,7 +35,7 @@ from .wire import Broker
 
 __all__ = ["main"]
 
-_COMMANDS = ("run", "plugins", "broker")
+_COMMANDS = ("run", "plugins", "broker", "db")
 
 
 def _add_log_options(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
                                              "several machines to share.")
     _add_broker_options(broker)
     _add_log_options(broker)
+
+    database = commands.add_parser("db", help="a plugin's database migrations",
+                                   description="Upgrade a plugin's database to its newest revision, or show the "
+                                               "current revision or the history of its migrations.")
+    database.add_argument("action", choices=("upgrade", "current", "history"))
+    database.add_argument("--plugin", required=True, help="the plugin (entry point name)")
+    database.add_argument("--config", metavar="FILE", help="TOML file with [host] and [plugins.<name>] tables")
+    database.add_argument("--data-dir", metavar="DIR", help="the SQLite folder (env DATABASE_FOLDER; default data)")
+    database.add_argument("--database-url", metavar="URL", help="PostgreSQL instead of SQLite (env DATABASE_URL)")
+    _add_log_options(database)
     return parser
 
 
@@ -102,8 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             getattr(args, "config", None),
             overrides={
                 "broker": getattr(args, "broker", None),
-                "broker_sub": args.broker_sub,
-                "broker_pub": args.broker_pub,
+                "broker_sub": getattr(args, "broker_sub", None),
+                "broker_pub": getattr(args, "broker_pub", None),
+                "data_dir": getattr(args, "data_dir", None),
+                "database_url": getattr(args, "database_url", None),
                 "log_level": args.log_level,
                 "log_format": args.log_format,
                 "http": getattr(args, "http", None),
@@ -112,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(config.log_level, config.log_format)
         if args.command == "broker":
             return _run_broker(config)
+        if args.command == "db":
+            return run_database_command(args.action, args.plugin, config, sys.stdout)
         return _run(args, config)
     except (ConfigError, UnknownPluginError) as error:
         print(f"openmodule-host: error: {error}", file=sys.stderr)
@@ -121,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except HostError as error:
         print(f"openmodule-host: error: {error}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as error:
+        print(f"openmodule-host: database error: {error}", file=sys.stderr)
         return 1
 
 

@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from sentry_sdk.utils import BadDsn, Dsn
 
 from .errors import ConfigError
 
@@ -73,7 +74,8 @@ def _normalise_level(value: str) -> str:
 class HostConfig(BaseModel):
     """Settings of the host itself (the ``[host]`` table, env and flags)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # hide_input_in_errors: a validation error must not print the sentry DSN.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     #: the host's own service name (its connection checks; later its health answers).
     name: str = Field("openmodule_host", min_length=1)
@@ -100,6 +102,12 @@ class HostConfig(BaseModel):
     stall_after: float = Field(10.0, gt=0)
     #: metric values carry this ``compute_id`` label (env COMPUTE_ID).
     compute_id: int = 1
+    #: the folder of the plugins' SQLite files, ``<data_dir>/<NAME>.sqlite3`` (env DATABASE_FOLDER).
+    data_dir: str = "data"
+    #: PostgreSQL for all plugins, one schema each (env DATABASE_URL); unset: one SQLite file per plugin.
+    database_url: str | None = None
+    #: a plugin's migrations are killed after this long (openmodule: 300 s) and the plugin fails.
+    migration_timeout: float = Field(300.0, gt=0)
     #: serve /healthz and /metrics on this HOST:PORT (off when unset).
     http: str | None = None
     #: openmodule's DSGVO step at start: copy each existing source to its target (when the target's folder
@@ -109,6 +117,13 @@ class HostConfig(BaseModel):
         ("/data/config.yml", "/data/dsgvo-config.yml"),
         ("dsgvo-default.yml", "/data/dsgvo-default.yml"),
     ])
+    #: sentry is on when a DSN is set (env SENTRY_DSN); off by default.
+    sentry_dsn: SecretStr | None = None
+    #: sentry's environment (env SENTRY_ENVIRONMENT); unset: openmodule's rule, ``staging`` on a development
+    #: device (DEVICE_HOST contains "test", else DEBUG or TESTING), otherwise ``production``.
+    sentry_environment: str | None = None
+    #: the share of transactions sent (env SENTRY_TRACES_SAMPLE_RATE); openmodule's default.
+    sentry_traces_sample_rate: float = Field(0.0001, ge=0.0, le=1.0)
     #: the plugin tables, by plugin (entry point) name.
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -116,6 +131,21 @@ class HostConfig(BaseModel):
     @classmethod
     def _known_level(cls, value: str) -> str:
         return _normalise_level(value)
+
+    @field_validator("sentry_dsn", mode="before")
+    @classmethod
+    def _valid_dsn(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None  # an empty DSN leaves sentry off
+        if not isinstance(value, str):
+            raise ValueError("the sentry DSN must be a string")
+        try:
+            Dsn(value.strip())
+        except BadDsn as error:  # its message names the part that is wrong, never the key
+            raise ValueError(f"not a valid sentry DSN: {error}") from None
+        return value.strip()
 
 
 def _broker_from_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -165,10 +195,16 @@ def load_host_config(
     values.update(_broker_from_env(env))
     if level := env_string(env, "LOG_LEVEL"):
         values["log_level"] = level
+    for key, env_key in (("data_dir", "DATABASE_FOLDER"), ("database_url", "DATABASE_URL")):
+        if value := env_string(env, env_key):
+            values[key] = value
     if log_format := env_string(env, "LOG_FORMAT"):
         values["log_format"] = log_format
     if compute_id := env_string(env, "COMPUTE_ID"):
         values["compute_id"] = compute_id
+    for key in ("SENTRY_DSN", "SENTRY_ENVIRONMENT", "SENTRY_TRACES_SAMPLE_RATE"):
+        if value := env_string(env, key):
+            values[key.lower()] = value
     values.update({key: value for key, value in (overrides or {}).items() if value is not None})
     try:
         return HostConfig.model_validate(values)
@@ -181,7 +217,8 @@ def _describe(error: ValidationError, table: str) -> str:
     lines = []
     for item in error.errors():
         location = ".".join(str(part) for part in item["loc"])
-        lines.append(f"  [{table}] {location}: {item['msg']} (got {item.get('input')!r})")
+        got = "" if item["loc"][:1] == ("sentry_dsn",) else f" (got {item.get('input')!r})"  # never the DSN
+        lines.append(f"  [{table}] {location}: {item['msg']}{got}")
     return "\n".join(lines)
 
 

@@ -17,8 +17,10 @@ from openmodule_hookspecs import MessageFilter, ZMQMessage, dumps
 from .alerts import PluginAlerts
 from .config import PluginConfig
 from .connection_status import ConnectionStatusListener
+from .database import PluginDatabase
 from .health import PluginHealth
 from .isolation import Mailbox
+from .observability.sentry import IGNORED_TOPICS, add_trace_headers, continued_trace
 from .rpc import PluginRPCClient, PluginRPCServer
 from .stats import PluginStats
 from .wire import Intake, Listener, Publisher, Route
@@ -28,20 +30,41 @@ __all__ = ["HostedCore", "PluginMessages", "message_body"]
 M = TypeVar("M", bound=ZMQMessage)
 
 
-def message_body(message: ZMQMessage, name: str) -> bytes:
-    """The wire body of ``message`` sent by the service ``name``."""
+def message_body(message: ZMQMessage, name: str, trace: bool = False) -> bytes:
+    """The wire body of ``message`` sent by the service ``name``; ``trace`` (sentry on) adds the current span's
+    ``sentry-trace`` and ``baggage``."""
     if not isinstance(message, ZMQMessage):
         raise TypeError(f"message must be a ZMQMessage, got {type(message).__name__}")
     data = message.model_dump()
     data["name"] = name
+    if trace:
+        add_trace_headers(data)
     return dumps(data)
+
+
+def _traced(deliver: Callable[[dict[str, Any]], None], topic: str) -> Callable[[dict[str, Any]], None]:
+    """``deliver`` in a sentry transaction per message that continues the sender's trace."""
+
+    def deliver_traced(body: dict[str, Any]) -> None:
+        with continued_trace(body, f"{topic}/{body.get('type', '')}"):
+            deliver(body)
+
+    return deliver_traced
 
 
 class PluginMessages:
     """``core.messages``: register and unregister message handlers of one plugin."""
 
     def __init__(
-        self, plugin: str, service_name: str, intake: Intake, mailbox: Mailbox, stats: PluginStats, log: logging.Logger
+        self,
+        plugin: str,
+        service_name: str,
+        intake: Intake,
+        mailbox: Mailbox,
+        stats: PluginStats,
+        log: logging.Logger,
+        *,
+        tracing: bool = False,
     ) -> None:
         self._plugin = plugin
         self._service_name = service_name
@@ -49,6 +72,7 @@ class PluginMessages:
         self._mailbox = mailbox
         self._stats = stats
         self._log = log
+        self._tracing = tracing
         self._routes: dict[Listener, Route] = {}
         self._lock = threading.Lock()
 
@@ -71,6 +95,8 @@ class PluginMessages:
             self._plugin, self._service_name, topic, message_class, handler, filter_, match_type, self._stats, self._log
         )
         offer, deliver = self._mailbox.offer, listener.deliver
+        if self._tracing and topic not in IGNORED_TOPICS:
+            deliver = _traced(deliver, topic)
         route = Route(type=listener.type, post=lambda body: offer((deliver, body)))
         with self._lock:
             self._routes[listener] = route
@@ -110,7 +136,10 @@ class HostedCore:
         rpc_client: PluginRPCClient,
         health: PluginHealth,
         connection_listener: ConnectionStatusListener,
+        database: PluginDatabase,
         publisher: Publisher,
+        *,
+        tracing: bool = False,
     ) -> None:
         self._plugin = plugin
         self._config = config
@@ -120,7 +149,9 @@ class HostedCore:
         self._rpc_client = rpc_client
         self._health = health
         self._connection_listener = connection_listener
+        self._database = database
         self._publisher = publisher
+        self._tracing = tracing
         self._alerts = PluginAlerts(config.NAME, config.VERSION, self.publish, log)
 
     @property
@@ -164,13 +195,19 @@ class HostedCore:
     def connection_listener(self) -> ConnectionStatusListener:
         return self._connection_listener
 
+    @property
+    def database(self) -> PluginDatabase:
+        return self._database
+
     def detach(self) -> None:
-        """Remove everything the plugin registered (message handlers, RPCs): when it fails or stops."""
+        """Remove everything the plugin registered (handlers, RPCs, listeners) and close its database:
+        when it fails or stops."""
         self._messages.unregister_all()
         self._rpc_server.unregister_all()
         self._connection_listener.close()
+        self._database.shutdown()
 
     def publish(self, message: ZMQMessage, topic: str) -> None:
         if not isinstance(topic, str) or not topic:
             raise TypeError(f"topic must be a non-empty string, got {topic!r}")
-        self._publisher.send(topic, message_body(message, self._config.NAME))
+        self._publisher.send(topic, message_body(message, self._config.NAME, self._tracing))

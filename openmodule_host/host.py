@@ -14,6 +14,7 @@ Stop order (each stage bounded; the sum is the stop deadline):
   2. drain the mailboxes: queued messages are still handled;          <= drain_timeout (total)
   3. ``shutdown(core)`` in reverse load order on each plugin's worker; <= shutdown_timeout per plugin
   4. close mailboxes, join workers, close the publisher and broker.   <= 0.2 s per plugin + 1 s
+  5. send what sentry still has queued (when the host turned it on).  <= 2 s
 """
 
 from __future__ import annotations
@@ -22,20 +23,32 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
 
 import zmq
 from openmodule_hookspecs import HealthCheck, HealthMetric
+from sqlalchemy.exc import SQLAlchemyError
 
 from .alerts import PluginAlerts
 from .config import HostConfig, build_plugin_config
 from .connection_status import ConnectionState
 from .core import message_body
+from .database import (
+    DatabaseTarget,
+    MigrationError,
+    normalise_url,
+    prepare_postgres_schema,
+    target_for,
+    upgrade_in_child,
+)
 from .errors import ConfigError, PluginLoadError
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
 from .loader import PluginCandidate, make_plugin_manager
-from .observability import HTTPEndpoint
+from .observability import HTTPEndpoint, sentry
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
 from .privacy import copy_dsgvo_files, subscribe_anonymize
 from .rpc import PluginRPCClient, RPCCalls, RPCRouter
@@ -64,12 +77,18 @@ class Host:
         *,
         strict: bool = False,
         report: Callable[[str], None] = _stdout,
+        sentry_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.strict = strict
         self.plugins: dict[str, HostedPlugin] = {}
         self._candidates = sorted(candidates, key=lambda candidate: candidate.name)
         self._report = report
+        #: further ``sentry_sdk.init`` options (e.g. ``transport``), used when a sentry DSN is configured.
+        self._sentry_options = dict(sentry_options or {})
+        #: sentry is on for this host (a DSN is configured); decided at start.
+        self.sentry_enabled = False
+        self._sentry_owned = False
         self._stop_requested = threading.Event()
         self._started = False
         self._stopped = False
@@ -86,6 +105,8 @@ class Host:
         #: the host's own alerts (a plugin failed, or is degraded), sent under the host's name.
         self.alerts: PluginAlerts | None = None
         self._shared: SharedInfrastructure | None = None
+        self._names: dict[str, str] = {}  # NAME -> plugin
+        self._database_url = normalise_url(config.database_url) if config.database_url else None
 
     # -- start --------------------------------------------------------------------------------------
 
@@ -102,6 +123,9 @@ class Host:
 
     def _start(self) -> None:
         config = self.config
+        if config.sentry_dsn is not None:
+            self._sentry_owned = sentry.init_sentry(config, self._sentry_options)
+            self.sentry_enabled = True
         if config.dsgvo:
             copy_dsgvo_files(config.dsgvo_files)
         self.context = zmq.Context()
@@ -123,12 +147,12 @@ class Host:
         self.rpc_client = PluginRPCClient(self.rpc_calls, config.name)
         self.connection = ConnectionState(self.intake, self.rpc_client.rpc, log)
         self._shared = SharedInfrastructure(
-            self.intake, self.publisher, self.rpc_router, self.rpc_calls, self.connection, config.mailbox_size
+            self.intake, self.publisher, self.rpc_router, self.rpc_calls, self.connection, config.mailbox_size,
+            sentry=self.sentry_enabled,
         )
 
         for candidate in self._candidates:
             self._start_plugin(candidate)
-        self._check_unique_names()
         failed = [plugin for plugin in self.plugins.values() if plugin.state is PluginState.FAILED]
         if failed and self.strict:
             raise PluginLoadError(failed[0].name, failed[0].reason)
@@ -165,8 +189,12 @@ class Host:
             self._fail(plugin, f"config_model raised {type(error).__name__}: {error}")
             return
         plugin_config = build_plugin_config(candidate.name, candidate.version, table, self.config, settings_model)
+        self._claim_name(plugin.name, plugin_config.NAME)
+        database = self._migrate(plugin, plugin_config.NAME)
+        if database is None:
+            return
         assert self._shared is not None
-        assemble_core(plugin, plugin_config, self._shared)
+        assemble_core(plugin, plugin_config, self._shared, *database)
         assert plugin.worker is not None
         plugin.worker.start()
 
@@ -184,27 +212,45 @@ class Host:
         plugin.state = PluginState.RUNNING
         log.info("plugin %s running as %s", candidate.name, plugin_config.NAME)
 
+    def _migrate(self, plugin: HostedPlugin, name: str) -> tuple[DatabaseTarget, bool] | None:
+        """Bring the plugin's database to its newest revision; None when that failed (the plugin failed)."""
+        target = target_for(name, Path(self.config.data_dir), self._database_url)
+        assert plugin.manager is not None
+        try:
+            versions = plugin.manager.hook.database_migrations()
+        except Exception as error:
+            self._fail(plugin, f"database_migrations raised {type(error).__name__}: {error}")
+            return None
+        if versions is None:
+            return target, False
+        try:
+            if target.schema is not None:
+                target = prepare_postgres_schema(target)
+            result = upgrade_in_child(Path(versions), target, self.config.migration_timeout)
+        except (MigrationError, SQLAlchemyError, OSError) as error:
+            self._fail(plugin, f"database migration failed: {error}")
+            return None
+        log.info("plugin %s: database (%s) at revision %s (was %s)", plugin.name, target.description,
+                 result.after, result.before)
+        return target, True
+
+    def _claim_name(self, plugin: str, name: str) -> None:
+        other = self._names.setdefault(name, plugin)
+        if other != plugin:
+            raise ConfigError(
+                f"plugins {other!r} and {plugin!r} both use NAME={name!r}; set a distinct NAME in [plugins.{plugin}]"
+            )
+
     def _fail(self, plugin: HostedPlugin, reason: str, error: BaseException | None = None) -> None:
         plugin.state = PluginState.FAILED
         plugin.reason = reason
-        log.error("plugin %s failed: %s", plugin.name, reason, exc_info=error)
+        with self._sentry_scope(plugin):
+            log.error("plugin %s failed: %s", plugin.name, reason, exc_info=error)
         self._alert_state(plugin.name, "failed", reason)
         if plugin.core is not None:
             plugin.core.detach()
         if plugin.worker is not None:
             plugin.worker.mailbox.close()
-
-    def _check_unique_names(self) -> None:
-        seen: dict[str, str] = {}
-        for plugin in self.plugins.values():
-            if plugin.core is None:
-                continue
-            other = seen.setdefault(plugin.core.name, plugin.name)
-            if other != plugin.name:
-                raise ConfigError(
-                    f"plugins {other!r} and {plugin.name!r} both use NAME={plugin.core.name!r}; "
-                    f"set a distinct NAME in [plugins.{plugin.name}]"
-                )
 
     # -- health -----------------------------------------------------------------------------------
 
@@ -282,6 +328,7 @@ class Host:
             plugin.state = PluginState.STOPPED
             if plugin.hook_health is not None:
                 plugin.hook_health.close()
+
         if self.publisher is not None:
             self.publisher.close()
         if self.broker is not None:
@@ -289,6 +336,8 @@ class Host:
         if self.context is not None:
             self.context.destroy(linger=0)
         log.info("host stopped in %.2f s", time.monotonic() - started)
+        if self._sentry_owned:
+            sentry.close_sentry()
 
     def _drain(self, plugins: list[HostedPlugin]) -> None:
         deadline = time.monotonic() + self.config.drain_timeout
@@ -306,11 +355,16 @@ class Host:
         assert plugin.worker is not None and plugin.manager is not None
         manager, core = plugin.manager, plugin.core
         future = plugin.worker.submit(lambda: manager.hook.shutdown(core=core))
-        try:
-            future.result(timeout=self.config.shutdown_timeout)
-        except FutureTimeout:
-            log.error("plugin %s: shutdown did not return within %g s", plugin.name, self.config.shutdown_timeout)
-        except Exception:
-            log.exception("plugin %s: shutdown raised", plugin.name)
+        with self._sentry_scope(plugin):
+            try:
+                future.result(timeout=self.config.shutdown_timeout)
+            except FutureTimeout:
+                log.error("plugin %s: shutdown did not return within %g s", plugin.name, self.config.shutdown_timeout)
+            except Exception:
+                log.exception("plugin %s: shutdown raised", plugin.name)
         if plugin.core is not None:
             plugin.core.detach()
+
+    def _sentry_scope(self, plugin: HostedPlugin) -> AbstractContextManager[object]:
+        """For what the host reports about a plugin from its own threads: tagged as the plugin's events."""
+        return sentry.tagged(plugin.sentry_tags) if self.sentry_enabled else nullcontext()

@@ -13,9 +13,11 @@ from openmodule_hookspecs import utcnow
 from .config import PluginConfig
 from .connection_status import ConnectionState, ConnectionStatusListener
 from .core import HostedCore, PluginMessages
+from .database import DatabaseTarget, PluginDatabase
 from .health import HookHealth, PluginHealth
 from .isolation import Mailbox, Worker
 from .loader import PluginCandidate, hookimpl_names
+from .observability import sentry
 from .rpc import PluginRPCClient, PluginRPCServer, RPCCalls, RPCRouter
 from .stats import PluginStats
 from .wire import Intake, Publisher
@@ -58,6 +60,13 @@ class HostedPlugin:
     def hookimpls(self) -> list[str]:
         return hookimpl_names(self.manager) if self.manager is not None else []
 
+    @property
+    def sentry_tags(self) -> dict[str, str]:
+        """The tags of the sentry events this plugin causes (its NAME is known once its core is built)."""
+        if self.core is None:
+            return {"plugin": self.name, "plugin_version": self.candidate.version}
+        return sentry.plugin_tags(self.name, self.core.config.VERSION, self.core.name)
+
     def describe(self) -> str:
         """The start-up line: name, version, state, topics (or the reason it failed)."""
         line = f"plugin {self.name} {self.candidate.version} {self.state}"
@@ -78,27 +87,41 @@ class SharedInfrastructure:
     rpc_calls: RPCCalls
     connection: ConnectionState
     mailbox_size: int
+    #: sentry is on for this host: plugins get their sentry scope, and trace messages and RPCs.
+    sentry: bool = False
 
 
-def assemble_core(plugin: HostedPlugin, config: PluginConfig, shared: SharedInfrastructure) -> HostedCore:
+def assemble_core(
+    plugin: HostedPlugin, config: PluginConfig, shared: SharedInfrastructure, database: DatabaseTarget,
+    database_prepared: bool = False,
+) -> HostedCore:
     """Give the plugin its logger, mailbox, worker (not started) and scoped core."""
     name = plugin.name
     log = logging.getLogger(name)
     log.setLevel(config.LOG_LEVEL)
     mailbox = Mailbox(name, shared.mailbox_size, log)
-    plugin.worker = Worker(mailbox, log)
-    messages = PluginMessages(name, config.NAME, shared.intake, mailbox, plugin.stats, log)
+    tracing = shared.sentry
+    tags = sentry.plugin_tags(name, config.VERSION, config.NAME)
+    plugin.worker = Worker(mailbox, log, (lambda: sentry.plugin_scope(tags)) if tracing else None)
+    messages = PluginMessages(name, config.NAME, shared.intake, mailbox, plugin.stats, log, tracing=tracing)
     rpc_server = PluginRPCServer(
-        name, config.NAME, config.RESOURCE, shared.rpc_router, shared.publisher, mailbox, plugin.stats, log
+        name, config.NAME, config.RESOURCE, shared.rpc_router, shared.publisher, mailbox, plugin.stats, log,
+        tracing=tracing,
     )
-    rpc_client = PluginRPCClient(shared.rpc_calls, config.NAME)
+    rpc_client = PluginRPCClient(shared.rpc_calls, config.NAME, tracing=tracing)
     health = PluginHealth(config.NAME, config.COMPUTE_ID, strict=config.DEBUG or config.TESTING, log=log,
                           parent=config.PARENT or None)
     connection_listener = ConnectionStatusListener(shared.connection, mailbox, log)
     plugin.core = HostedCore(
-        name, config, log, messages, rpc_server, rpc_client, health, connection_listener, shared.publisher
+        name, config, log, messages, rpc_server, rpc_client, health, connection_listener,
+        PluginDatabase(database, prepared=database_prepared), shared.publisher, tracing=tracing,
     )
     if plugin.manager is not None and "health" in plugin.hookimpls:
         manager, core = plugin.manager, plugin.core
-        plugin.hook_health = HookHealth(name, lambda: manager.hook.health(core=core))
+
+        def call_health() -> object:
+            return manager.hook.health(core=core)
+
+        # the health hook runs on a thread of its own, not on the worker: tag what it reports there
+        plugin.hook_health = HookHealth(name, sentry.with_tags(tags, call_health) if tracing else call_health)
     return plugin.core

@@ -35,3 +35,27 @@ def test_plugins_env(tmp_path_factory) -> dict[str, str]:
     )
     assert result.returncode == 0, result.stderr
     return {"PYTHONPATH": str(target)}
+
+
+def _backend(kind, tmp_path):
+    from tests.databases import Backend
+
+    chosen = Backend(kind, tmp_path / "data")
+    yield chosen
+    chosen.cleanup()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, tmp_path):
+    """Each database test runs against real SQLite files and against the real PostgreSQL server."""
+    yield from _backend(request.param, tmp_path)
+
+
+@pytest.fixture
+def sqlite_backend(tmp_path):
+    yield from _backend("sqlite", tmp_path)
+
+
+@pytest.fixture
+def postgres_backend(tmp_path):
+    yield from _backend("postgresql", tmp_path)

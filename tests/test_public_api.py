@@ -38,6 +38,7 @@ def test_hook_specifications():
     from openmodule_hookspecs import specs
 
     assert specs.__all__ == [
-        "anonymize", "check_access", "check_in", "check_out", "config_model", "health", "register_handlers",
+        "anonymize", "check_access", "check_in", "check_out", "config_model", "database_migrations", "health",
+        "register_handlers",
         "shutdown",
     ]

@@ -8,6 +8,7 @@ from . import _specs as specs
 from ._alerts import AlertHandleType, AlertMessage, AlertStatus
 from ._connection import BridgeStatus, ConnectionRPCResponse, ConnectionStatus, ConnectionStatusMessage
 from ._core import (
+    Database,
     MessageFilter,
     Messages,
     PluginConfig,
@@ -70,6 +71,7 @@ __all__ = [
     "ConnectionRPCResponse",
     "ConnectionStatus",
     "ConnectionStatusMessage",
+    "Database",
     "Datetime",
     "EventListener",
     "HealthCheck",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
@@ -28,6 +29,7 @@ from ._rpc import (
 )
 
 __all__ = [
+    "Database",
     "MessageFilter",
     "Messages",
     "PluginConfig",
@@ -146,6 +148,20 @@ class RPCClient(Protocol):
         ...
 
 
+class Database(Protocol):
+    """``core.database``: the plugin's own database (SQLAlchemy 2)."""
+
+    def __call__(self) -> AbstractContextManager[Any]:
+        """``with core.database() as session:`` a SQLAlchemy ``Session`` that commits when the block ends
+        normally and rolls back when it raises."""
+        ...
+
+    @property
+    def engine(self) -> Any:
+        """The plugin's SQLAlchemy ``Engine``."""
+        ...
+
+
 class PluginConfig(Protocol):
     """A plugin's configuration: openmodule's standard names plus the plugin's own settings.
 
@@ -191,6 +207,9 @@ class PluginCore(Protocol):
 
     @property
     def rpc_client(self) -> RPCClient: ...
+
+    @property
+    def database(self) -> Database: ...
 
     def publish(self, message: ZMQMessage, topic: str) -> None:
         """Send ``message`` on ``topic`` with ``name`` set to this plugin's NAME. Safe from any thread."""

@@ -20,6 +20,7 @@ __all__ = [
     "check_in",
     "check_out",
     "config_model",
+    "database_migrations",
     "health",
     "register_handlers",
     "shutdown",
@@ -32,6 +33,16 @@ def config_model() -> type[BaseModel] | None:  # type: ignore[empty-body]
 
     Called before the core is built; the host validates the table against it and refuses to start the
     plugin with a clear error when a setting is missing or has the wrong type.
+    """
+
+
+@hookspec(firstresult=True)
+def database_migrations() -> Any:
+    """Return the folder of the plugin's Alembic revision files (a ``str`` or ``Path``), or None.
+
+    The host upgrades the plugin's database to the newest revision at start, before
+    ``register_handlers``, in a child process with a timeout; a failing migration fails this plugin only
+    and leaves its database at the previous revision.
     """
 
 

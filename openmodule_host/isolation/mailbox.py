@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from ..throttle import LogThrottle
@@ -125,11 +126,21 @@ class Mailbox:
 
 
 class Worker:
-    """The thread that runs one plugin's work, item by item."""
+    """The thread that runs one plugin's work, item by item.
 
-    def __init__(self, mailbox: Mailbox, log: logging.Logger) -> None:
+    ``context``, if given, is entered once on the thread before the first item and left when it ends
+    (e.g. the plugin's sentry scope): whatever it sets up applies to everything the plugin runs.
+    """
+
+    def __init__(
+        self,
+        mailbox: Mailbox,
+        log: logging.Logger,
+        context: Callable[[], AbstractContextManager[object]] | None = None,
+    ) -> None:
         self.mailbox = mailbox
         self._log = log
+        self._context = context
         self._thread = threading.Thread(target=self._run, name=f"omh-plugin-{mailbox.owner}", daemon=True)
         #: the time the current item started, or None while idle: lets a watchdog see a hang.
         self.busy_since: float | None = None
@@ -138,6 +149,13 @@ class Worker:
         self._thread.start()
 
     def _run(self) -> None:
+        if self._context is None:
+            self._loop()
+        else:
+            with self._context():
+                self._loop()
+
+    def _loop(self) -> None:
         take = self.mailbox.take
         while (item := take()) is not None:
             function, argument = item

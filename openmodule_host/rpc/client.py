@@ -36,6 +36,7 @@ from openmodule_hookspecs import (
 )
 from pydantic import BaseModel, ValidationError
 
+from ..observability.sentry import add_trace_headers
 from ..wire import Intake, Publisher, Route, wait_for_connection
 
 __all__ = ["PluginRPCClient", "RPCCall", "RPCCalls"]
@@ -145,10 +146,18 @@ class RPCCalls:
         elif not ready.wait(self._connect_timeout):
             raise RPCTimeoutError(f"RPC channel {channel} is not connected yet")
 
-    def send(self, name: str, channel: str, type: str, request: dict[str, Any], timeout: float) -> RPCCall:
+    def send(
+        self, name: str, channel: str, type: str, request: dict[str, Any], timeout: float, *, trace: bool = False
+    ) -> RPCCall:
+        """Send a request; ``trace`` (sentry on) adds the current span's ``sentry-trace`` and ``baggage``."""
         rpc_id = str(uuid.uuid4())
         call = RPCCall(self, rpc_id, channel, type, timeout)
-        body = dumps({"timestamp": time.time(), "name": name, "type": type, "rpc_id": rpc_id, "request": request})
+        envelope: dict[str, Any] = {"timestamp": time.time(), "name": name, "type": type}
+        if trace:
+            add_trace_headers(envelope)
+        envelope["rpc_id"] = rpc_id
+        envelope["request"] = request
+        body = dumps(envelope)
         now = time.monotonic()
         with self._lock:
             self._expire(now)
@@ -218,10 +227,13 @@ class PluginRPCClient:
     RPCServerError = RPCServerError
     ServerUnknownError = ServerUnknownError
 
-    def __init__(self, calls: RPCCalls, service_name: str, default_timeout: float = 3.0) -> None:
+    def __init__(
+        self, calls: RPCCalls, service_name: str, default_timeout: float = 3.0, *, tracing: bool = False
+    ) -> None:
         self._calls = calls
         self._service_name = service_name
         self.default_timeout = default_timeout
+        self._tracing = tracing
 
     def rpc_non_blocking(
         self, channel: str, type: str, request: BaseModel | dict[str, Any], timeout: float | None = None
@@ -233,7 +245,8 @@ class PluginRPCClient:
             raise TypeError(f"request must be a pydantic model or a dict, got {request.__class__.__name__}")
         self._calls.open_channel(channel)
         return self._calls.send(
-            self._service_name, channel, type, data, self.default_timeout if timeout is None else timeout
+            self._service_name, channel, type, data, self.default_timeout if timeout is None else timeout,
+            trace=self._tracing,
         )
 
     def rpc(

@@ -21,6 +21,7 @@ from openmodule_hookspecs import RPCErrorStatus, RPCFilter, RPCRequest, dumps, r
 from pydantic import BaseModel, ValidationError
 
 from ..isolation import Mailbox
+from ..observability.sentry import add_trace_headers, continued_trace
 from ..stats import PluginStats
 from ..throttle import LogThrottle
 from ..wire import Intake, Publisher, Route
@@ -98,7 +99,7 @@ class RPCRouter:
                 self._log.warning("no handler found for %s:%s (%d more unknown RPCs not logged)",
                                   channel, message.type, quiet)
             return
-        entry.server.mailbox.offer((entry.server.serve, (channel, message, entry)))
+        entry.server.mailbox.offer((entry.server.handle, (channel, message, entry)))
 
 
 class PluginRPCServer:
@@ -114,6 +115,8 @@ class PluginRPCServer:
         mailbox: Mailbox,
         stats: PluginStats,
         log: logging.Logger,
+        *,
+        tracing: bool = False,
     ) -> None:
         self.plugin = plugin
         self.service_name = service_name
@@ -125,6 +128,9 @@ class PluginRPCServer:
         self._stats = stats
         self._log = log
         self._filters: list[_Filter] = []
+        self._tracing = tracing
+        #: what the router queues on the plugin's worker for each request (traced when sentry is on).
+        self.handle: Callable[[tuple[str, RPCRequest, _Handler]], None] = self._serve_traced if tracing else self.serve
 
     def register_handler(
         self,
@@ -162,6 +168,13 @@ class PluginRPCServer:
                 return True
             result = False
         return result
+
+    def _serve_traced(self, call: tuple[str, RPCRequest, _Handler]) -> None:
+        """:meth:`serve` in a sentry transaction that continues the caller's trace."""
+        channel, message, _ = call
+        fields = {"sentry-trace": message.sentry_trace, "baggage": message.baggage}
+        with continued_trace(fields, f"{request_topic(channel)}/{message.type}"):
+            self.serve(call)
 
     def serve(self, call: tuple[str, RPCRequest, _Handler]) -> None:
         """On the plugin's worker: validate, filter, handle, reply."""
@@ -212,6 +225,8 @@ class PluginRPCServer:
 
     def _send(self, channel: str, type: str, rpc_id: UUID | None, response: dict[str, Any]) -> None:
         envelope: dict[str, Any] = {"timestamp": time.time(), "name": self.service_name, "type": type}
+        if self._tracing:
+            add_trace_headers(envelope)
         if rpc_id is not None:
             envelope["rpc_id"] = str(rpc_id)
         envelope["response"] = response

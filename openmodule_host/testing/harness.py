@@ -72,12 +72,15 @@ def start_host(
     config: Mapping[str, Mapping[str, Any]] | None = None,
     strict: bool = False,
     lines: list[str] | None = None,
+    sentry_options: Mapping[str, Any] | None = None,
     **host_settings: Any,
 ) -> Host:
     """Start a host on ``broker`` (as an external broker) with the given plugins and return it, ready.
 
     ``plugins`` holds installed plugin names and/or ``(name, module_or_object)`` pairs for plugins
-    defined in the test itself; ``config`` maps plugin names to their settings tables.
+    defined in the test itself; ``config`` maps plugin names to their settings tables; ``sentry_options``
+    are further ``sentry_sdk.init`` options (e.g. a ``transport`` that keeps events in memory), used with
+    ``sentry_dsn``.
     """
     host_config = HostConfig(
         broker="external",
@@ -87,6 +90,6 @@ def start_host(
         **host_settings,
     )
     sink = lines if lines is not None else []
-    host = Host(host_config, _candidates(plugins), strict=strict, report=sink.append)
+    host = Host(host_config, _candidates(plugins), strict=strict, report=sink.append, sentry_options=sentry_options)
     host.start()
     return host

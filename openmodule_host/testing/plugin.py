@@ -41,10 +41,14 @@ def om_client(om_broker: PrivateBroker) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def om_host(om_broker: PrivateBroker, request: pytest.FixtureRequest) -> Iterator[Callable[..., Host]]:
+def om_host(
+    om_broker: PrivateBroker, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Host]]:
     hosts: list[Host] = []
 
     def factory(*plugins: Any, **kwargs: Any) -> Host:
+        kwargs.setdefault("data_dir", str(tmp_path_factory.mktemp("data")))
+        kwargs.setdefault("dsgvo", False)
         host = start_host(om_broker, plugins, **kwargs)
         hosts.append(host)
         if "om_client" in request.fixturenames:

@@ -1,8 +1,11 @@
 """backend_x: decides access for vehicles entering a gate by looking their plate up in a whitelist.
 
-It listens for ``present_vehicle``/``enter`` and publishes an ``access_accept`` or ``access_reject``
-message for the gate. Later versions add the ``access_service``/``auth`` RPC and a database table.
+The whitelist is a table in the plugin's own database (created by its migrations, seeded from the
+``whitelist`` setting). It listens for ``present_vehicle``/``enter`` and publishes an ``access_accept``
+or ``access_reject`` message for the gate.
 """
+
+from pathlib import Path
 
 from openmodule_hookspecs import PluginCore, hookimpl
 from pydantic import BaseModel
@@ -23,8 +26,15 @@ def config_model() -> type[BaseModel]:
 
 
 @hookimpl
+def database_migrations() -> Path:
+    return Path(__file__).with_name("migrations")
+
+
+@hookimpl
 def register_handlers(core: PluginCore) -> None:
-    whitelist = Whitelist(core.config.whitelist)
+    whitelist = Whitelist(core.database)
+    if added := whitelist.add(core.config.whitelist, note="from the configuration"):
+        core.log.info("added %d plate(s) from the configuration to the whitelist", added)
 
     def on_enter(message: VehicleEnterMessage) -> None:
         lpr = message.lpr_front or message.lpr_back

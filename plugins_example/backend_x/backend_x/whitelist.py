@@ -1,8 +1,16 @@
-"""Plate normalisation and the whitelist itself."""
+"""Plate normalisation and the whitelist, kept in the plugin's database."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from openmodule_hookspecs import utcnow
+
+from .models import WhitelistEntry
 
 _SEPARATORS = str.maketrans("", "", " -.")
+
+Sessions = Callable[[], AbstractContextManager[Any]]
 
 
 def normalise_plate(plate: str) -> str:
@@ -11,11 +19,27 @@ def normalise_plate(plate: str) -> str:
 
 
 class Whitelist:
-    def __init__(self, plates: Iterable[str] = ()) -> None:
-        self._plates = {normalise_plate(plate) for plate in plates}
+    """The plates that get access, in the ``whitelist`` table."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    def add(self, plates: Iterable[str], note: str | None = None) -> int:
+        """Add plates that are not there yet; returns how many were added."""
+        added = 0
+        with self._sessions() as session:
+            for plate in {normalise_plate(plate) for plate in plates}:
+                if session.get(WhitelistEntry, plate) is None:
+                    session.add(WhitelistEntry(plate=plate, added_at=utcnow(), note=note))
+                    added += 1
+        return added
 
     def __contains__(self, plate: object) -> bool:
-        return isinstance(plate, str) and normalise_plate(plate) in self._plates
+        if not isinstance(plate, str):
+            return False
+        with self._sessions() as session:
+            return session.get(WhitelistEntry, normalise_plate(plate)) is not None
 
     def __len__(self) -> int:
-        return len(self._plates)
+        with self._sessions() as session:
+            return session.query(WhitelistEntry).count()

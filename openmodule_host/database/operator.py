@@ -1,0 +1,49 @@
+"""``openmodule-host db upgrade|current|history --plugin NAME``: a plugin's migrations, for operators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from ..config import HostConfig, build_plugin_config
+from ..errors import ConfigError
+from ..loader import discover, make_plugin_manager, select
+from .engines import create_plugin_engine, prepare_postgres_schema, target_for
+from .migrations import MigrationError, current_revision, history, upgrade
+from .urls import normalise_url
+
+__all__ = ["run_database_command"]
+
+
+def run_database_command(action: str, plugin: str, config: HostConfig, out: TextIO) -> int:
+    """Run ``action`` for ``plugin``; returns the exit status (1 when an upgrade failed)."""
+    (candidate,) = select(discover(), [plugin])
+    manager = make_plugin_manager(candidate)
+    settings = build_plugin_config(candidate.name, candidate.version, config.plugins.get(candidate.name, {}),
+                                   config, manager.hook.config_model())
+    versions = manager.hook.database_migrations()
+    if versions is None:
+        raise ConfigError(f"plugin {plugin!r} ships no migrations (it has no database_migrations hook)")
+    target = target_for(settings.NAME, Path(config.data_dir),
+                        normalise_url(config.database_url) if config.database_url else None)
+    if target.schema is not None:
+        target = prepare_postgres_schema(target)
+    out.write(f"plugin {plugin} (NAME {settings.NAME}): {target.description}\n")
+    if action == "upgrade":
+        try:
+            result = upgrade(Path(versions), target)
+        except MigrationError as error:
+            out.write(f"upgrade failed: {error}\n")
+            return 1
+        out.write(f"upgraded from {result.before or '(empty)'} to {result.after or '(empty)'}\n")
+        return 0
+    engine = create_plugin_engine(target)
+    try:
+        if action == "current":
+            out.write(f"current revision: {current_revision(engine, target) or '(empty)'}\n")
+        else:
+            for revision, description, is_current in history(Path(versions), engine, target):
+                out.write(f"{revision}  {description.strip()}{'  (current)' if is_current else ''}\n")
+    finally:
+        engine.dispose()
+    return 0

@@ -1,0 +1,50 @@
+"""Run a host whose one plugin commits numbered rows as fast as it can, printing each committed number.
+
+    python -m tests.db_writer NAME '{"data_dir": ...}'     (killed by the durability test)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+
+from openmodule_hookspecs import hookimpl
+from sqlalchemy import text
+
+from openmodule_host import Host, HostConfig, PluginCandidate
+from openmodule_host.testing import PrivateBroker
+from tests.databases import MIGRATIONS
+
+
+class Writer:
+    @hookimpl
+    def database_migrations(self):
+        return MIGRATIONS / "notes"
+
+    @hookimpl
+    def register_handlers(self, core):
+        threading.Thread(target=self.write, args=(core,), daemon=True).start()
+
+    @staticmethod
+    def write(core) -> None:
+        number = 0
+        while True:
+            number += 1
+            with core.database() as session:
+                session.execute(text("INSERT INTO notes (id, text) VALUES (:id, 'committed')"), {"id": number})
+            print(f"committed {number}", flush=True)  # only after the commit returned
+
+
+def main() -> None:
+    name, settings = sys.argv[1], json.loads(sys.argv[2])
+    broker = PrivateBroker()
+    config = HostConfig(broker="external", broker_sub=broker.sub_address, broker_pub=broker.pub_address,
+                        dsgvo=False, **settings)
+    host = Host(config, [PluginCandidate.from_object(name, Writer())], report=lambda line: print(line, flush=True))
+    host.start()
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

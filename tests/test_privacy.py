@@ -58,7 +58,8 @@ def test_the_dsgvo_step_copies_existing_files_atomically(tmp_path):
 
 def test_the_host_runs_the_dsgvo_step_once_at_start(om_host, tmp_path):
     (tmp_path / "config.yml").write_text("x: 1\n")
-    om_host(("a", Recorder()), dsgvo=True, dsgvo_files=[(str(tmp_path / "config.yml"), str(tmp_path / "dsgvo-config.yml"))])
+    files = [(str(tmp_path / "config.yml"), str(tmp_path / "dsgvo-config.yml"))]
+    om_host(("a", Recorder()), dsgvo=True, dsgvo_files=files)
     assert (tmp_path / "dsgvo-config.yml").read_text() == "x: 1\n"
 
 

@@ -97,7 +97,8 @@ class PluginMessages:
         offer, deliver = self._mailbox.offer, listener.deliver
         if self._tracing and topic not in IGNORED_TOPICS:
             deliver = _traced(deliver, topic)
-        route = Route(type=listener.type, post=lambda body: offer((deliver, body)))
+        route = Route(type=listener.type, post=lambda body: offer((deliver, body)), mailbox=self._mailbox,
+                      deliver=deliver)
         with self._lock:
             self._routes[listener] = route
         self._intake.add(topic, route)

@@ -117,3 +117,16 @@ def test_match_type_false_or_an_empty_type_default_takes_every_type(om_host, om_
     om_client.publish("t", {"type": "output", "seq": 2})
     assert [message.type for message, _ in every.take(2)] == ["input", "output"]
     assert [message.type for message, _ in empty_default.take(2)] == ["input", "output"]
+
+
+def test_a_burst_into_a_full_mailbox_keeps_the_oldest_and_counts_every_drop(om_host, om_client):
+    blocker = Blocker()
+    host = om_host(("blocker", blocker), mailbox_size=10)
+    om_client.publish("t", Ping(seq=0))
+    assert blocker.entered.wait(5)
+    for seq in range(1, 101):
+        om_client.publish("t", Ping(seq=seq))
+    mailbox = host.plugins["blocker"].worker.mailbox
+    eventually(lambda: mailbox.dropped == 90)
+    blocker.release.set()
+    assert [message.seq for message, _ in blocker.take(11)] == list(range(11))

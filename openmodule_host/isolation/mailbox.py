@@ -69,6 +69,20 @@ class Mailbox:
                 self._ready.notify()
         return True
 
+    def offer_many(self, items: list[Item]) -> int:
+        """Queue items in order, as many as fit; the rest are dropped and counted. Returns how many fit."""
+        with self._lock:
+            room = 0 if self._closed else max(0, self.capacity - len(self._items))
+            taken = items if len(items) <= room else items[:room]
+            self._items.extend(taken)
+            if len(taken) < len(items):
+                self.dropped += len(items) - len(taken)
+                self._log_drop()
+            if taken and self._waiting:
+                self._waiting = False
+                self._ready.notify()
+        return len(taken)
+
     def _log_drop(self) -> None:
         # Drops are never silent, but a flood must not turn into a flood of log lines either.
         if (quiet := self._drop_log.allow()) is not None:

@@ -12,7 +12,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import zmq
 
@@ -25,12 +25,24 @@ __all__ = ["Intake", "Route"]
 _RECV_BATCH = 256
 
 
+class Batching(Protocol):
+    """A mailbox that takes a whole intake batch at once (see :meth:`Intake._receive_batch`)."""
+
+    def offer_many(self, items: list[tuple[Callable[[Any], Any], Any]]) -> int: ...
+
+
 class Route(NamedTuple):
     """Where a message goes: ``post(body)`` is called for each message on the topic whose ``type``
-    equals ``type`` (any type when None). ``post`` runs on the intake thread and must not block."""
+    equals ``type`` (any type when None). ``post`` runs on the intake thread and must not block.
+
+    A plugin's route also names its ``mailbox`` and ``deliver``: then the intake queues
+    ``(deliver, body)`` for the whole batch it read with one :meth:`Batching.offer_many` instead.
+    """
 
     type: str | None
     post: Callable[[dict[str, Any]], object]
+    mailbox: Batching | None = None
+    deliver: Callable[[dict[str, Any]], Any] | None = None
 
 
 class Intake:
@@ -159,8 +171,12 @@ class Intake:
         wakes that worker, so routing message by message made the two threads trade the GIL (across cores)
         up to twice per message. This way a worker is woken once per batch, and runs while we poll.
         """
+        batches: dict[Batching, list[tuple[Callable[[Any], Any], Any]]] = {}
         for topic, body in self._read_batch():
-            self._route(topic, body)
+            self._route(topic, body, batches)
+        # One offer per mailbox and batch: one lock and at most one wake-up, and the order is kept.
+        for mailbox, items in batches.items():
+            mailbox.offer_many(items)
 
     def _read_batch(self) -> list[tuple[str, dict[str, Any]]]:
         # Not recv_multipart: it asks for RCVMORE through getsockopt after every frame, which in pyzmq costs
@@ -190,14 +206,22 @@ class Intake:
                     )
         return decoded
 
-    def _route(self, topic: str, body: dict[str, Any]) -> None:
+    def _route(
+        self, topic: str, body: dict[str, Any], batches: dict[Batching, list[tuple[Callable[[Any], Any], Any]]]
+    ) -> None:
         routes = self._routes.get(topic)
         delivered = False
         if routes:
             message_type = body.get("type")
             for route in routes:
                 if route.type is None or route.type == message_type:
-                    route.post(body)
+                    if route.mailbox is None:
+                        route.post(body)
+                    else:
+                        batch = batches.get(route.mailbox)
+                        if batch is None:
+                            batch = batches[route.mailbox] = []
+                        batch.append((route.deliver, body))
                     delivered = True
         if not delivered:
             self.stats.unrouted += 1

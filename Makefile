@@ -24,4 +24,5 @@ test: install openmodule-env
 	$(VENV)/bin/pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 bench: install openmodule-env
-	$(VENV)/bin/python -m bench
+	$(VENV)/bin/python -m bench pubsub
+	$(VENV)/bin/python -m bench rpc

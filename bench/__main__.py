@@ -1,4 +1,4 @@
-"""``python -m bench``: the pub/sub throughput benchmark (raw pyzmq vs openmodule-host vs openmodule 18.5.0).
+"""``python -m bench [pubsub]``: the pub/sub throughput benchmark (raw pyzmq vs openmodule-host vs openmodule 18.5.0).
 
 Each variant's receiver is its own process behind a fresh XSUB/XPUB broker process; this process is the
 sender. Variants run interleaved (the order rotates every round) and the report gives medians and ratios.
@@ -20,7 +20,8 @@ DEFAULT_OUTPUT = ROOT / "bench" / "results" / "pubsub.md"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench [pubsub]", description=__doc__,
+                                     epilog="The RPC benchmark: python -m bench rpc --help")
     parser.add_argument("--messages", type=int, default=100_000, help="messages per round, raw and host")
     parser.add_argument("--om-messages", type=int, default=20_000, help="messages per round, openmodule (slower)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
@@ -46,6 +47,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``rpc`` runs the RPC benchmark; ``pubsub`` (or nothing) the pub/sub flood."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["rpc"]:
+        from .rpc.cli import main as rpc_main
+
+        return rpc_main(argv[1:])
+    return pubsub(argv[1:] if argv[:1] == ["pubsub"] else argv)
+
+
+def pubsub(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     names = [name.strip() for name in args.variants.split(",") if name.strip()]
     unknown = [name for name in names if name not in VARIANTS]

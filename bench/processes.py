@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import subprocess
@@ -22,15 +23,19 @@ class ChildFailed(RuntimeError):
 
 
 class Child:
-    """A process started in the project root whose control lines are collected by a reader thread."""
+    """A process started in the project root whose control lines are collected by a reader thread.
 
-    def __init__(self, name: str, argv: Sequence[str]) -> None:
+    With ``stdin=True`` the orchestrator can also write lines to it (:meth:`tell`).
+    """
+
+    def __init__(self, name: str, argv: Sequence[str], *, stdin: bool = False) -> None:
         self.name = name
         self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in stop()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("PYTHONPATH", None)
         self.proc = subprocess.Popen(
-            list(argv), cwd=ROOT, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env
+            list(argv), cwd=ROOT, stdin=subprocess.PIPE if stdin else None, stdout=subprocess.PIPE,
+            stderr=self._stderr, text=True, env=env,
         )
         self._lines: queue.Queue[dict[str, Any]] = queue.Queue()
         self._reader = threading.Thread(target=self._read, name=f"bench-read-{name}", daemon=True)
@@ -66,6 +71,12 @@ class Child:
             if message.get("kind") == kind:
                 return message
 
+    def tell(self, line: str) -> None:
+        """Write one line to the child's stdin (it must have been started with ``stdin=True``)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
     def require(self, kind: str, timeout: float) -> dict[str, Any]:
         message = self.expect(kind, timeout)
         if message is None:
@@ -81,6 +92,9 @@ class Child:
         if self._closed:
             return
         self._closed = True
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):  # BrokenPipeError if the child is gone already
+                self.proc.stdin.close()  # a child that waits for more lines reads EOF and may exit
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -2,9 +2,9 @@
 
 Replies are matched by ``rpc_id`` only (as openmodule), on the intake thread, with a dictionary lookup.
 Bookkeeping per call is O(log n) in the calls of the last timeout window: expired calls leave a heap of
-deadlines, and the 5-minute memory of sent ids (to log late replies) leaves a time-ordered queue from
-the front; nothing scans every recent call as openmodule 18.5.0 does (which makes its calls/s decay
-during a run).
+deadlines, and the 5-minute memory of timed-out ids (to log late replies) leaves a time-ordered queue
+from the front; nothing scans every recent call as openmodule 18.5.0 does (which makes its calls/s decay
+during a run). Answered calls leave nothing behind, so memory does not grow with the call rate.
 """
 
 from __future__ import annotations
@@ -122,8 +122,9 @@ class RPCCalls:
         self._lock = threading.Lock()
         self._pending: dict[str, RPCCall] = {}
         self._expiry: list[tuple[float, str]] = []  # heap of (deadline, rpc_id)
-        self._sent: dict[str, bool] = {}  # rpc_id -> timed out; remembered for 5 minutes
-        self._sent_order: deque[tuple[float, str]] = deque()
+        # Ids of calls that timed out, remembered for 5 minutes to log late replies (answered calls need no memory).
+        self._timed_out: set[str] = set()
+        self._timed_out_order: deque[tuple[float, str]] = deque()
         self._channels: dict[str, threading.Event] = {}
         self._routes: dict[str, Route] = {}
 
@@ -163,27 +164,31 @@ class RPCCalls:
             self._expire(now)
             self._pending[rpc_id] = call
             heapq.heappush(self._expiry, (now + timeout, rpc_id))
-            self._sent[rpc_id] = False
-            self._sent_order.append((now + _LATE_REPLY_MEMORY, rpc_id))
         self._publisher.send(request_topic(channel), body)
         return call
 
     def _expire(self, now: float) -> None:
         """Drop what is due: O(log n) per call, n = calls sent within the longest timeout. Holds the lock."""
-        expiry, pending, sent = self._expiry, self._pending, self._sent
+        expiry, pending = self._expiry, self._pending
         while expiry and expiry[0][0] <= now:
             _, rpc_id = heapq.heappop(expiry)
-            if pending.pop(rpc_id, None) is not None and rpc_id in sent:
-                sent[rpc_id] = True
-        order = self._sent_order
+            if pending.pop(rpc_id, None) is not None:
+                self._remember_timeout(rpc_id, now)
+        order, timed_out = self._timed_out_order, self._timed_out
         while order and order[0][0] <= now:
-            sent.pop(order.popleft()[1], None)
+            timed_out.discard(order.popleft()[1])
+
+    def _remember_timeout(self, rpc_id: str, now: float) -> None:
+        """Keep a timed-out call's id for 5 minutes, to log a late reply. Holds the lock."""
+        if rpc_id not in self._timed_out:
+            self._timed_out.add(rpc_id)
+            self._timed_out_order.append((now + _LATE_REPLY_MEMORY, rpc_id))
 
     def forget(self, rpc_id: str, timed_out: bool = False) -> None:
         with self._lock:
             self._pending.pop(rpc_id, None)
-            if timed_out and rpc_id in self._sent:
-                self._sent[rpc_id] = True
+            if timed_out:
+                self._remember_timeout(rpc_id, time.monotonic())
 
     def _on_reply(self, body: dict[str, Any]) -> None:
         """On the intake thread: hand the reply to its call."""
@@ -192,7 +197,7 @@ class RPCCalls:
             return
         with self._lock:
             call = self._pending.get(rpc_id)
-            timed_out = self._sent.get(rpc_id, False)
+            timed_out = rpc_id in self._timed_out
         if call is not None:
             call._resolve(body.get("response"))
         elif timed_out:

@@ -1,0 +1,66 @@
+"""Variant (b) client: an openmodule-host ``Host`` with one plugin; its ``core.rpc_client`` makes the calls.
+
+The calls run on this process's main thread through the plugin's core (the same client a plugin's handler
+or thread uses): ``rpc`` for sequential calls, ``rpc_non_blocking`` + ``result`` for calls in flight. Replies
+arrive on the host's intake thread, which hands each to its waiting call.
+"""
+
+from __future__ import annotations
+
+from openmodule_hookspecs import PluginCore, RPCTimeoutError, hookimpl
+
+from openmodule_host.rpc import PluginRPCClient, RPCCall
+
+from ..driver import run_client
+from ..protocol import CHANNEL, CLIENT_NAME, TEXT, TYPE, parse_client_args
+from .host_common import EchoRequest, EchoResponse, make_host
+
+PLUGIN = "caller"
+
+
+class CallerPlugin:
+    """Registers nothing: the bench calls through its core."""
+
+    @hookimpl
+    def register_handlers(self, core: PluginCore) -> None:
+        pass
+
+
+class HostCalls:
+    def __init__(self, client: PluginRPCClient) -> None:
+        self.client = client
+
+    @staticmethod
+    def _check(response: EchoResponse, seq: int) -> None:
+        if response.seq != seq:
+            raise RuntimeError(f"reply for call {response.seq} instead of {seq}")
+
+    def probe(self, seq: int, timeout: float) -> bool:
+        try:
+            self.client.rpc(CHANNEL, TYPE, EchoRequest(seq=seq, text=TEXT), EchoResponse, timeout=timeout)
+        except RPCTimeoutError:
+            return False
+        return True
+
+    def call(self, seq: int) -> None:
+        self._check(self.client.rpc(CHANNEL, TYPE, EchoRequest(seq=seq, text=TEXT), EchoResponse), seq)
+
+    def send(self, seq: int) -> tuple[int, RPCCall]:
+        return seq, self.client.rpc_non_blocking(CHANNEL, TYPE, EchoRequest(seq=seq, text=TEXT))
+
+    def wait(self, handle: tuple[int, RPCCall]) -> None:
+        seq, call = handle
+        self._check(call.result(EchoResponse), seq)
+
+
+def main() -> None:
+    args = parse_client_args(__doc__ or "")
+    host = make_host(CLIENT_NAME + "_host", args.sub, args.pub, PLUGIN, CallerPlugin())
+    with host:
+        core = host.plugins[PLUGIN].core
+        assert core is not None
+        run_client(HostCalls(core.rpc_client), args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""What the openmodule-host server and client share: the models and how a host on the bench broker is made."""
+
+from __future__ import annotations
+
+import logging
+
+from openmodule_hookspecs import OpenModuleModel
+
+from openmodule_host import Host, HostConfig, PluginCandidate
+
+
+class EchoRequest(OpenModuleModel):
+    seq: int
+    text: str
+
+
+class EchoResponse(OpenModuleModel):
+    seq: int
+    text: str
+
+
+def make_host(name: str, broker_sub: str, broker_pub: str, plugin: str, instance: object) -> Host:
+    """A host on the external bench broker running one plugin object, logging at WARNING."""
+    config = HostConfig(
+        name=name, broker="external", broker_sub=broker_sub, broker_pub=broker_pub, log_level="WARNING", dsgvo=False
+    )
+    logging.basicConfig(level=logging.WARNING)
+    return Host(config, [PluginCandidate.from_object(plugin, instance)], strict=True, report=lambda _: None)

@@ -1,0 +1,233 @@
+"""One round: every variant's broker and server, its sequential calls interleaved, then its calls in flight.
+
+- **Peers.** Each variant gets a fresh broker process and server process for the round; all of them stay up
+  for the whole round (an idle one costs next to nothing).
+- **Sequential.** One client process per variant connects and warms up, then the orchestrator runs the
+  calls part by part (``--chunks``), alternating the variants (the order rotates every part), so a noisy
+  machine's quiet and busy moments fall on all variants alike. Round-trip latency depends a lot on such
+  moments (how quickly an idle CPU wakes up).
+- **In flight.** Then, variant after variant, a fresh client process keeps 16 calls outstanding for the
+  whole run in one go: its decay, if any, shows only over a long run.
+
+For each measured stretch the orchestrator reads the server's and the broker's CPU time before writing
+``go`` and after the client's answer; the client measures its own wall and CPU time.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from ..processes import ROOT, Child
+from ..profiling import py_spy
+from .protocol import IN_FLIGHT, SEQUENTIAL
+
+__all__ = ["VARIANTS", "Counts", "Phase", "Variant", "run_round"]
+
+_PEERS = "bench.rpc.peers."
+_START_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    label: str
+    server: str
+    client: str
+    python: Path
+
+    @property
+    def available(self) -> bool:
+        return self.python.exists()
+
+
+VARIANTS: dict[str, Variant] = {
+    variant.name: variant
+    for variant in (
+        Variant("raw", "raw pyzmq", _PEERS + "raw_server", _PEERS + "raw_client", Path(sys.executable)),
+        Variant("host", "openmodule-host", _PEERS + "host_server", _PEERS + "host_client", Path(sys.executable)),
+        Variant(
+            "openmodule",
+            "openmodule 18.5.0",
+            _PEERS + "om_server",
+            _PEERS + "om_client",
+            ROOT / ".venv-openmodule" / "bin" / "python",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Measured calls per mode, the calls kept in flight, warm-up calls, and the parts of the sequential calls."""
+
+    sequential: int
+    in_flight: int
+    window: int = 16
+    warmup: int = 200
+    chunks: int = 10
+
+    def of(self, mode: str) -> int:
+        return self.sequential if mode == SEQUENTIAL else self.in_flight
+
+
+@dataclass
+class Phase:
+    """One client process's measured calls."""
+
+    variant: str
+    mode: str
+    round: int
+    calls: int
+    wall: float
+    client_cpu: float
+    server_cpu: float
+    broker_cpu: float
+    latency_us: dict[str, float]
+    #: how much the client's resident memory grew during the phase
+    rss_growth_mib: float
+    #: in flight only: calls/s, and the client's CPU us per call, in each tenth of the calls.
+    tenths: list[float] = field(default_factory=list)
+    cpu_tenths: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.wall if self.wall > 0 else 0.0
+
+    def cpu_us(self, side: str) -> float:
+        """CPU per call in us of ``client``, ``server`` or ``broker``."""
+        seconds = {"client": self.client_cpu, "server": self.server_cpu, "broker": self.broker_cpu}[side]
+        return seconds / self.calls * 1e6 if self.calls else 0.0
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+class _Peers:
+    """One variant's broker and server for a round, and the CPU they spend while a client is measured."""
+
+    def __init__(self, variant: Variant, counts: Counts) -> None:
+        self.variant = variant
+        self.counts = counts
+        self.broker = Child(f"{variant.name}-broker", [sys.executable, "-m", "bench.broker"])
+        self.server: Child | None = None
+        self.server_cpu = self.broker_cpu = 0.0
+        self.addresses = self.broker.require("ready", 30)
+        self.server = Child(
+            f"{variant.name}-server",
+            [str(variant.python), "-m", variant.server, "--sub", self.addresses["sub"], "--pub", self.addresses["pub"]],
+        )
+        self.server.require("ready", _START_TIMEOUT)
+        self._processes = (psutil.Process(self.server.pid), psutil.Process(self.broker.pid))
+
+    def client(self, mode: str) -> Child:
+        """A client process for ``mode``, connected and warmed up (it has said ``begin``)."""
+        counts = self.counts
+        client = Child(
+            f"{self.variant.name}-client",
+            [str(self.variant.python), "-m", self.variant.client, "--sub", self.addresses["sub"], "--pub",
+             self.addresses["pub"], "--mode", mode, "--calls", str(counts.of(mode)), "--window", str(counts.window),
+             "--warmup", str(counts.warmup), "--chunks", str(counts.chunks if mode == SEQUENTIAL else 1)],
+            stdin=True,
+        )
+        try:
+            client.require("begin", _START_TIMEOUT)
+        except BaseException:
+            client.kill()
+            raise
+        return client
+
+    def measure(self, client: Child, answer: str, timeout: float) -> dict[str, Any]:
+        """Write ``go`` and wait for ``answer``, adding the server's and broker's CPU meanwhile."""
+        server, broker = self._processes
+        server_cpu, broker_cpu = _cpu(server), _cpu(broker)
+        client.tell("go")
+        message = client.require(answer, timeout)
+        self.server_cpu += _cpu(server) - server_cpu
+        self.broker_cpu += _cpu(broker) - broker_cpu
+        return message
+
+    def phase(self, result: dict[str, Any], mode: str, round_: int) -> Phase:
+        """A client's ``result`` as a :class:`Phase`, with the server and broker CPU added up since the last one."""
+        server_cpu, broker_cpu, self.server_cpu, self.broker_cpu = self.server_cpu, self.broker_cpu, 0.0, 0.0
+        return Phase(
+            variant=self.variant.name,
+            mode=mode,
+            round=round_,
+            calls=int(result["calls"]),
+            wall=float(result["wall"]),
+            client_cpu=float(result["cpu"]),
+            server_cpu=server_cpu,
+            broker_cpu=broker_cpu,
+            latency_us={key: float(value) for key, value in result["latency_us"].items()},
+            rss_growth_mib=float(result["rss_growth_mib"]),
+            tenths=[float(rate) for rate in result.get("tenths", [])],
+            cpu_tenths=[float(us) for us in result.get("cpu_tenths_us", [])],
+        )
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.kill()
+        self.broker.kill()
+
+
+def _sequential(peers: list[_Peers], round_: int) -> list[Phase]:
+    clients: list[Child] = []
+    try:
+        for peer in peers:
+            clients.append(peer.client(SEQUENTIAL))
+        chunks = max(peer.counts.chunks for peer in peers)
+        for part in range(chunks):
+            shift = part % len(peers)
+            for index in list(range(shift, len(peers))) + list(range(shift)):
+                if part < peers[index].counts.chunks:
+                    timeout = _START_TIMEOUT + peers[index].counts.sequential / 50
+                    peers[index].measure(clients[index], "chunk", timeout)
+        phases = [
+            peer.phase(client.require("result", _START_TIMEOUT), SEQUENTIAL, round_)
+            for peer, client in zip(peers, clients, strict=True)
+        ]
+        for client in clients:
+            client.stop()
+        return phases
+    finally:
+        for client in clients:
+            client.kill()
+
+
+def _in_flight(peer: _Peers, round_: int, profile_to: Path | None) -> Phase:
+    client = peer.client(IN_FLIGHT)
+    try:
+        name = peer.variant.name
+        server_spy = profile_to / f"{name}-in-flight-server-r{round_}.txt" if profile_to else None
+        client_spy = profile_to / f"{name}-in-flight-client-r{round_}.txt" if profile_to else None
+        assert peer.server is not None
+        with py_spy(peer.server.pid, server_spy), py_spy(client.pid, client_spy):
+            result = peer.measure(client, "result", _START_TIMEOUT + peer.counts.in_flight / 50)
+        client.stop()
+        return peer.phase(result, IN_FLIGHT, round_)
+    finally:
+        client.kill()
+
+
+def run_round(
+    variants: list[Variant], counts: dict[str, Counts], round_: int, profile_to: Path | None = None
+) -> list[Phase]:
+    """One round over ``variants`` in the given order (py-spy recordings of the in-flight runs into ``profile_to``)."""
+    peers: list[_Peers] = []
+    try:
+        for variant in variants:
+            peers.append(_Peers(variant, counts[variant.name]))
+        phases = _sequential(peers, round_)
+        for peer in peers:
+            phases.append(_in_flight(peer, round_, profile_to))
+        return phases
+    finally:
+        for peer in peers:
+            peer.close()

@@ -1,6 +1,7 @@
 """core.connection_listener: openmodule's polling API and the on_connect/on_disconnect listeners."""
 
 import threading
+import time
 
 from openmodule_hookspecs import ConnectionRPCResponse, OpenModuleModel, hookimpl
 
@@ -93,8 +94,13 @@ def test_changed_is_true_once_per_consumer_and_change(om_host, om_client):
     eventually(lambda: listener.get() == "online")
     assert listener.changed("kvstore") and not listener.changed("kvstore")
     assert listener.changed("other")
+    changed = []
+    waiter = threading.Thread(target=lambda: changed.append(listener.wait_for_change(5)))
+    waiter.start()
+    time.sleep(0.1)  # the waiter waits before the change happens (wait_for_change sees later changes only)
     om_client.publish("connection_internal", status("offline"))
-    assert listener.wait_for_change(5)
+    waiter.join()
+    assert changed == [True]
     eventually(lambda: listener.get() == "offline")
     assert listener.changed("kvstore")
 

@@ -237,3 +237,13 @@ def test_the_client_sends_openmodules_request_envelope(served, om_client):
     assert list(request) == ["timestamp", "name", "type", "rpc_id", "request"]
     assert request["name"] == "caller" and "resource" not in request
     assert uuid.UUID(request["rpc_id"]).version == 4
+
+
+def test_rpc_ids_are_canonical_version_4_uuids():
+    from openmodule_host.rpc.client import _uuid4
+
+    ids = {_uuid4() for _ in range(1000)}
+    assert len(ids) == 1000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)

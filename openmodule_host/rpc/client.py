@@ -1,19 +1,18 @@
 """Calling RPCs: the host's shared call table and each plugin's client (``core.rpc_client``).
 
 Replies are matched by ``rpc_id`` only (as openmodule), on the intake thread, with a dictionary lookup.
-Bookkeeping per call is O(log n) in the calls of the last timeout window: expired calls leave a heap of
-deadlines, and the 5-minute memory of timed-out ids (to log late replies) leaves a time-ordered queue
-from the front; nothing scans every recent call as openmodule 18.5.0 does (which makes its calls/s decay
-during a run). Answered calls leave nothing behind, so memory does not grow with the call rate.
+Bookkeeping is O(1) per call: deadlines wait in one FIFO per timeout value (deadlines of one timeout
+grow with time, so the due ones are always at the front), and the 5-minute memory of timed-out ids (to
+log late replies) is a time-ordered queue too; nothing scans every recent call as openmodule 18.5.0 does
+(which makes its calls/s decay during a run), and nothing grows with the number of calls made.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
+import os
 import threading
 import time
-import uuid
 import warnings
 from collections import deque
 from typing import Any, TypeVar
@@ -50,6 +49,15 @@ _STATUS_ERRORS: dict[str, type[RPCError]] = {
     RPCErrorStatus.validation_error: ServerValidationError,
     RPCErrorStatus.filter_error: ServerFilterError,
 }
+
+
+def _uuid4() -> str:
+    """A random (version 4) UUID as text, like ``str(uuid.uuid4())`` at a fifth of the cost."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 class RPCCall:
@@ -143,7 +151,7 @@ class RPCCalls:
         #: guards each call's first-reply-wins settlement (a lock shared by all calls: held for a few bytecodes).
         self.settle_lock = threading.Lock()
         self._pending: dict[str, RPCCall] = {}
-        self._expiry: list[tuple[float, str]] = []  # heap of (deadline, rpc_id)
+        self._expiry: dict[float, deque[tuple[float, str]]] = {}  # timeout -> FIFO of (deadline, rpc_id)
         # Ids of calls that timed out, remembered for 5 minutes to log late replies (answered calls need no memory).
         self._timed_out: set[str] = set()
         self._timed_out_order: deque[tuple[float, str]] = deque()
@@ -152,6 +160,9 @@ class RPCCalls:
 
     def open_channel(self, channel: str) -> None:
         """Subscribe the channel's reply topic and run the connection check once, before the first call."""
+        ready = self._channels.get(channel)
+        if ready is not None and ready.is_set():  # every call after the first: no lock
+            return
         with self._lock:
             ready = self._channels.get(channel)
             first = ready is None
@@ -173,7 +184,7 @@ class RPCCalls:
         self, name: str, channel: str, type: str, request: dict[str, Any], timeout: float, *, trace: bool = False
     ) -> RPCCall:
         """Send a request; ``trace`` (sentry on) adds the current span's ``sentry-trace`` and ``baggage``."""
-        rpc_id = str(uuid.uuid4())
+        rpc_id = _uuid4()
         call = RPCCall(self, rpc_id, channel, type, timeout)
         envelope: dict[str, Any] = {"timestamp": time.time(), "name": name, "type": type}
         if trace:
@@ -185,17 +196,21 @@ class RPCCalls:
         with self._lock:
             self._expire(now)
             self._pending[rpc_id] = call
-            heapq.heappush(self._expiry, (now + timeout, rpc_id))
+            queue = self._expiry.get(timeout)
+            if queue is None:
+                queue = self._expiry[timeout] = deque()
+            queue.append((now + timeout, rpc_id))
         self._publisher.send(request_topic(channel), body)
         return call
 
     def _expire(self, now: float) -> None:
-        """Drop what is due: O(log n) per call, n = calls sent within the longest timeout. Holds the lock."""
-        expiry, pending = self._expiry, self._pending
-        while expiry and expiry[0][0] <= now:
-            _, rpc_id = heapq.heappop(expiry)
-            if pending.pop(rpc_id, None) is not None:
-                self._remember_timeout(rpc_id, now)
+        """Drop what is due from the front of each FIFO; amortised O(1) per call. Holds the lock."""
+        pending = self._pending
+        for queue in self._expiry.values():
+            while queue and queue[0][0] <= now:
+                rpc_id = queue.popleft()[1]
+                if pending.pop(rpc_id, None) is not None:
+                    self._remember_timeout(rpc_id, now)
         order, timed_out = self._timed_out_order, self._timed_out
         while order and order[0][0] <= now:
             timed_out.discard(order.popleft()[1])

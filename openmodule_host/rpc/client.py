@@ -1,10 +1,11 @@
 """Calling RPCs: the host's shared call table and each plugin's client (``core.rpc_client``).
 
 Replies are matched by ``rpc_id`` only (as openmodule), on the intake thread, with a dictionary lookup.
-Bookkeeping is O(1) per call: deadlines wait in one FIFO per timeout value (deadlines of one timeout
-grow with time, so the due ones are always at the front), and the 5-minute memory of timed-out ids (to
-log late replies) is a time-ordered queue too; nothing scans every recent call as openmodule 18.5.0 does
-(which makes its calls/s decay during a run), and nothing grows with the number of calls made.
+Bookkeeping is O(1) per call: a call lives in the table of pending calls only while it is in flight or
+its result is unread; once a second at most, that small table is swept for calls past their deadline.
+The 5-minute memory of timed-out ids (to log late replies) is a time-ordered queue. Nothing scans every
+recent call as openmodule 18.5.0 does (which makes its calls/s decay during a run), and nothing grows
+with the number of calls made.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = ["PluginRPCClient", "RPCCall", "RPCCalls"]
 Res = TypeVar("Res", bound=BaseModel)
 
 _LATE_REPLY_MEMORY = 300.0
+_SWEEP_INTERVAL = 1.0
 
 _STATUS_ERRORS: dict[str, type[RPCError]] = {
     RPCErrorStatus.handler_error: ServerHandlerError,
@@ -151,7 +153,7 @@ class RPCCalls:
         #: guards each call's first-reply-wins settlement (a lock shared by all calls: held for a few bytecodes).
         self.settle_lock = threading.Lock()
         self._pending: dict[str, RPCCall] = {}
-        self._expiry: dict[float, deque[tuple[float, str]]] = {}  # timeout -> FIFO of (deadline, rpc_id)
+        self._next_sweep = 0.0
         # Ids of calls that timed out, remembered for 5 minutes to log late replies (answered calls need no memory).
         self._timed_out: set[str] = set()
         self._timed_out_order: deque[tuple[float, str]] = deque()
@@ -194,23 +196,21 @@ class RPCCalls:
         body = dumps(envelope)
         now = time.monotonic()
         with self._lock:
-            self._expire(now)
+            if now >= self._next_sweep:
+                self._sweep(now)
             self._pending[rpc_id] = call
-            queue = self._expiry.get(timeout)
-            if queue is None:
-                queue = self._expiry[timeout] = deque()
-            queue.append((now + timeout, rpc_id))
         self._publisher.send(request_topic(channel), body)
         return call
 
-    def _expire(self, now: float) -> None:
-        """Drop what is due from the front of each FIFO; amortised O(1) per call. Holds the lock."""
+    def _sweep(self, now: float) -> None:
+        """Once a second at most: drop the calls past their deadline whose result nobody read (answered or
+        not), and forget timed-out ids older than 5 minutes. ``_pending`` holds only calls in flight or
+        unread, so this stays small, and a call costs no bookkeeping beyond its own entry. Holds the lock."""
+        self._next_sweep = now + _SWEEP_INTERVAL
         pending = self._pending
-        for queue in self._expiry.values():
-            while queue and queue[0][0] <= now:
-                rpc_id = queue.popleft()[1]
-                if pending.pop(rpc_id, None) is not None:
-                    self._remember_timeout(rpc_id, now)
+        for rpc_id in [rpc_id for rpc_id, call in pending.items() if call.sent_at + call.timeout <= now]:
+            if not pending.pop(rpc_id)._settled:
+                self._remember_timeout(rpc_id, now)
         order, timed_out = self._timed_out_order, self._timed_out
         while order and order[0][0] <= now:
             timed_out.discard(order.popleft()[1])

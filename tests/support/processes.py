@@ -7,6 +7,7 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -15,11 +16,17 @@ from pathlib import Path
 CLI = str(Path(sys.executable).with_name("openmodule-host"))
 
 
+def _environment(env: Mapping[str, str] | None, data_dir: str) -> dict[str, str]:
+    """The test's environment; SQLite files go to a private folder, never into the working tree."""
+    return {**os.environ, "DATABASE_FOLDER": data_dir, **(env or {})}
+
+
 def run_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run ``openmodule-host ARGS`` to completion."""
-    return subprocess.run(
-        [CLI, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
-    )
+    with tempfile.TemporaryDirectory(prefix="omh-data-") as data_dir:
+        return subprocess.run(
+            [CLI, *args], capture_output=True, text=True, timeout=timeout, env=_environment(env, data_dir)
+        )
 
 
 class HostProcess:
@@ -27,12 +34,13 @@ class HostProcess:
 
     def __init__(self, args: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         self.args = list(args)
+        self._data_dir = tempfile.TemporaryDirectory(prefix="omh-data-")
         self.proc = subprocess.Popen(
             [CLI, *self.args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, **(env or {})},
+            env=_environment(env, self._data_dir.name),
         )
         self.stdout: list[str] = []
         self.stderr: list[str] = []
@@ -84,6 +92,7 @@ class HostProcess:
                 pump.join(5)
             for stream in (self.proc.stdout, self.proc.stderr):
                 stream.close()
+            self._data_dir.cleanup()
 
     def __enter__(self) -> HostProcess:
         return self

@@ -1,8 +1,9 @@
 """The scoped core each plugin is handed (it satisfies ``openmodule_hookspecs.PluginCore``).
 
-A core carries the plugin's own name, config, logger and message dispatch over infrastructure that the
-host shares: the single intake (subscriptions) and the single publisher. Handlers registered through it
-run on the plugin's worker.
+A core carries the plugin's own name, config, logger, message dispatch, RPC server and client, health,
+alerts, connection listener and database, over infrastructure that the host shares: the single intake
+(subscriptions), the single publisher, the RPC router and call table. Handlers registered through it run
+on the plugin's worker.
 """
 
 from __future__ import annotations

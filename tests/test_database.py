@@ -190,3 +190,12 @@ def test_a_host_killed_mid_stream_loses_no_committed_row_and_reopens_cleanly(om_
     with again.core.database() as session:
         ids = set(session.execute(text("SELECT id FROM notes")).scalars())
     assert set(range(1, last + 1)) <= ids
+
+
+def test_an_unreachable_postgresql_fails_only_the_plugins_that_need_it_without_printing_the_password(om_host):
+    notes, plain = Notes(), Recorder()
+    host = om_host(("notes", notes), ("plain", plain), database_url="postgresql://postgres:s3cret@127.0.0.1:1/test")
+    assert host.plugins["notes"].state == "failed"
+    assert host.plugins["notes"].reason.startswith("database migration failed: (psycopg.OperationalError)")
+    assert "s3cret" not in host.plugins["notes"].reason
+    assert host.plugins["plain"].state == "running"

@@ -25,25 +25,12 @@ class IntakeStats:
 
 @dataclass
 class PluginStats:
-    """Written by the plugin's worker, except ``dropped`` (written by the intake thread)."""
+    """Written by the plugin's worker (mailbox drops are counted by the mailbox itself)."""
 
     handled: int = 0
     handler_errors: int = 0
     filter_errors: int = 0
     invalid: int = 0
-    dropped: int = 0
     rpcs_served: int = 0
     rpcs_failed: int = 0
     handler_seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, float]:
-        return {
-            "handled": self.handled,
-            "handler_errors": self.handler_errors,
-            "filter_errors": self.filter_errors,
-            "invalid": self.invalid,
-            "dropped": self.dropped,
-            "rpcs_served": self.rpcs_served,
-            "rpcs_failed": self.rpcs_failed,
-            "handler_seconds": round(self.handler_seconds, 6),
-        }

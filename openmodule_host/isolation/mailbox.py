@@ -205,7 +205,3 @@ class Worker:
         """Wait for the worker to finish; returns False if it is still busy after ``timeout``."""
         self._thread.join(timeout)
         return not self._thread.is_alive()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()

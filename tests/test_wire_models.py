@@ -84,3 +84,16 @@ def test_event_listener_calls_every_callback_and_logs_exceptions(caplog):
     assert "ZeroDivisionError" in caplog.text
     with pytest.raises(ZeroDivisionError):
         EventListener(lambda: 1 / 0, raise_exceptions=True)()
+
+
+def test_datetimes_read_from_numbers_are_exactly_pydantics_utc_made_naive():
+    import random
+
+    from pydantic import TypeAdapter
+
+    reference, ours = TypeAdapter(datetime), TypeAdapter(Datetime)
+    rng = random.Random(7)
+    for value in [rng.uniform(0, 4e9) for _ in range(20_000)] + [0, 1717236000, 1717236000123]:
+        expected = reference.validate_python(value).astimezone(UTC).replace(tzinfo=None)
+        got = ours.validate_python(value)
+        assert (got, got.tzinfo, type(got)) == (expected, None, datetime), value

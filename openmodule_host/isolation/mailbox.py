@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
+from time import monotonic
 from typing import Any, TypeVar
 
 from ..throttle import LogThrottle
@@ -173,7 +173,7 @@ class Worker:
         take = self.mailbox.take
         while (item := take()) is not None:
             function, argument = item
-            self.busy_since = time.monotonic()
+            self.busy_since = monotonic()
             try:
                 function(argument)
             except Exception:  # deliveries handle their own errors; this is the last line of defence

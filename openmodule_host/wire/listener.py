@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 from openmodule_hookspecs import MessageFilter, ZMQMessage
@@ -112,7 +112,7 @@ class Listener:
                 error,
             )
             return
-        started = time.perf_counter()
+        started = perf_counter()
         try:
             self.handler(message)
         except Exception:
@@ -120,4 +120,4 @@ class Listener:
             self.log.exception("plugin %s: handler %r raised on topic %r", self.plugin, self.handler, self.topic)
         finally:
             stats.handled += 1
-            stats.handler_seconds += time.perf_counter() - started
+            stats.handler_seconds += perf_counter() - started

@@ -17,6 +17,12 @@ from openmodule_host.testing import PrivateBroker
 from tests.databases import MIGRATIONS
 
 
+def _line(text: str) -> None:
+    """One write per line: print() writes the text and the newline separately, and two threads print."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 class Writer:
     @hookimpl
     def database_migrations(self):
@@ -33,7 +39,7 @@ class Writer:
             number += 1
             with core.database() as session:
                 session.execute(text("INSERT INTO notes (id, text) VALUES (:id, 'committed')"), {"id": number})
-            print(f"committed {number}", flush=True)  # only after the commit returned
+            _line(f"committed {number}")  # only after the commit returned
 
 
 def main() -> None:
@@ -41,7 +47,7 @@ def main() -> None:
     broker = PrivateBroker()
     config = HostConfig(broker="external", broker_sub=broker.sub_address, broker_pub=broker.pub_address,
                         dsgvo=False, **settings)
-    host = Host(config, [PluginCandidate.from_object(name, Writer())], report=lambda line: print(line, flush=True))
+    host = Host(config, [PluginCandidate.from_object(name, Writer())], report=_line)
     host.start()
     threading.Event().wait()
 

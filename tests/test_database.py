@@ -171,7 +171,7 @@ def test_a_host_killed_mid_stream_loses_no_committed_row_and_reopens_cleanly(om_
     last = 0
     try:
         for line in writer.stdout:
-            if line.startswith("committed "):
+            if line.startswith("committed ") and line.split()[1].isdigit():
                 last = int(line.split()[1])
                 if last >= 300:
                     break

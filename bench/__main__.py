@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
-from pathlib import Path
 
-from .processes import ROOT
+from .processes import ROOT, add_report_options
 from .protocol import make_bodies
 from .report import Settings, render
 from .runner import VARIANTS, Measurement, run_one
@@ -27,18 +26,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 rounds, 20,000 / 4,000 messages")
     parser.add_argument(
-        "--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {', '.join(VARIANTS)}"
-    )
-    parser.add_argument(
         "--mailbox-size", type=int, default=10_000, help="host plugin mailbox (default: the host's own, %(default)s)"
     )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown report (default: %(default)s)")
-    parser.add_argument("--no-write", action="store_true", help="print the report only")
-    parser.add_argument(
-        "--py-spy",
-        type=Path,
-        metavar="DIR",
-        help="record each receiver with py-spy (--gil, raw format) into DIR/<variant>-r<round>.txt",
+    add_report_options(
+        parser, VARIANTS, DEFAULT_OUTPUT,
+        "record each receiver with py-spy (--gil, raw format) into DIR/<variant>-r<round>.txt",
     )
     args = parser.parse_args(argv)
     if args.quick:

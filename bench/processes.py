@@ -9,13 +9,15 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .protocol import parse_line
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the interpreter of the reference peer's environment (``make openmodule-env``).
+OPENMODULE_PYTHON = ROOT / ".venv-openmodule" / "bin" / "python"
 
 
 class ChildFailed(RuntimeError):
@@ -114,3 +116,12 @@ class Child:
         if not self._closed and self.proc.poll() is None:
             self.proc.terminate()
         self.stop(timeout=5)
+
+
+def add_report_options(parser: Any, variants: Iterable[str], default_output: Path, py_spy_help: str) -> None:
+    """The options both benchmarks share: which variants, where the report goes, profiling."""
+    names = list(variants)
+    parser.add_argument("--variants", default=",".join(names), help=f"comma-separated subset of {', '.join(names)}")
+    parser.add_argument("--output", type=Path, default=default_output, help="markdown report (default: %(default)s)")
+    parser.add_argument("--no-write", action="store_true", help="print the report only")
+    parser.add_argument("--py-spy", type=Path, metavar="DIR", help=py_spy_help)

@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import zmq
 
-from .processes import ROOT, Child, ChildFailed
+from .processes import OPENMODULE_PYTHON, Child, ChildFailed
 from .profiling import py_spy
 from .protocol import END, PROBE, TOPIC, make_body
 
@@ -48,7 +48,7 @@ VARIANTS: dict[str, Variant] = {
             "openmodule",
             "openmodule 18.5.0",
             "bench.receivers.openmodule_service",
-            ROOT / ".venv-openmodule" / "bin" / "python",
+            OPENMODULE_PYTHON,
         ),
     )
 }

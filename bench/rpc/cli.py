@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
-from pathlib import Path
 
-from ..processes import ROOT
+from ..processes import ROOT, add_report_options
 from .report import Settings, render
 from .runner import VARIANTS, Counts, Phase, run_round
 
@@ -33,16 +32,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 round, a tenth of the calls")
-    parser.add_argument(
-        "--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {', '.join(VARIANTS)}"
-    )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown report (default: %(default)s)")
-    parser.add_argument("--no-write", action="store_true", help="print the report only")
-    parser.add_argument(
-        "--py-spy",
-        type=Path,
-        metavar="DIR",
-        help="record server and client in flight with py-spy (--gil, raw format) into "
+    add_report_options(
+        parser, VARIANTS, DEFAULT_OUTPUT,
+        "record server and client in flight with py-spy (--gil, raw format) into "
         "DIR/<variant>-in-flight-<side>-r<round>.txt",
     )
     args = parser.parse_args(argv)

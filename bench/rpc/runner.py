@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from ..processes import ROOT, Child
+from ..processes import OPENMODULE_PYTHON, Child
 from ..profiling import py_spy
 from .protocol import IN_FLIGHT, SEQUENTIAL
 
@@ -55,7 +55,7 @@ VARIANTS: dict[str, Variant] = {
             "openmodule 18.5.0",
             _PEERS + "om_server",
             _PEERS + "om_client",
-            ROOT / ".venv-openmodule" / "bin" / "python",
+            OPENMODULE_PYTHON,
         ),
     )
 }

@@ -93,13 +93,15 @@ class PluginMessages:
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
         listener = Listener(
-            self._plugin, self._service_name, topic, message_class, handler, filter_, match_type, self._stats, self._log
+            self._plugin, self._service_name, topic, message_class, handler, filter_, match_type,
+            self._stats, self._log, drops=self._intake.drops,
         )
-        offer, deliver = self._mailbox.offer, listener.deliver
+        offer, deliver, deliver_raw = self._mailbox.offer, listener.deliver, listener.deliver_raw
         if self._tracing and topic not in IGNORED_TOPICS:
-            deliver = _traced(deliver, topic)
+            # The trace is continued from the decoded body's headers, so a traced listener gets decoded bodies.
+            deliver, deliver_raw = _traced(deliver, topic), None
         route = Route(type=listener.type, post=lambda body: offer((deliver, body)), mailbox=self._mailbox,
-                      deliver=deliver)
+                      deliver=deliver, deliver_raw=deliver_raw)
         with self._lock:
             self._routes[listener] = route
         self._intake.add(topic, route)

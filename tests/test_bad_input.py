@@ -34,6 +34,11 @@ def assert_still_delivers(recorder, client, seq=99):
         ((b"t", b'[{"type": "ping"}]'), "not_object"),
         ((b"t", b'"ping"'), "not_object"),
         ((b"t", b"null"), "not_object"),
+        # Compact bodies that contain the listener's '"type":"ping"' go to its worker undecoded; the worker
+        # finds and counts what is wrong with them exactly as the intake does.
+        ((b"t", b'[{"type":"ping"}]'), "not_object"),
+        ((b"t", b'{"type":"ping",'), "invalid_json"),
+        ((b"t", b'{"type":"ping", "seq": 1} trailing'), "invalid_json"),
     ],
 )
 def test_malformed_frames_are_counted_by_reason_and_logged(running, caplog, frames, reason):
@@ -70,6 +75,15 @@ def test_an_unknown_type_is_skipped_and_counted_as_unrouted(running):
     host, recorder, client = running
     before = host.intake.stats.unrouted
     client.publish("t", {"type": "no_such_type", "seq": 1})
+    eventually(lambda: host.intake.stats.unrouted == before + 1)
+    assert recorder.received.empty()
+    assert_still_delivers(recorder, client)
+
+
+def test_a_nested_type_that_looks_like_the_listeners_is_not_taken_for_it(running):
+    host, recorder, client = running
+    before = host.intake.stats.unrouted
+    client.send_frames(b"t", orjson.dumps({"inner": {"type": "ping"}, "type": "other", "seq": 1}))
     eventually(lambda: host.intake.stats.unrouted == before + 1)
     assert recorder.received.empty()
     assert_still_delivers(recorder, client)

@@ -86,6 +86,12 @@ def test_event_listener_calls_every_callback_and_logs_exceptions(caplog):
         EventListener(lambda: 1 / 0, raise_exceptions=True)()
 
 
+#: floats that end in exactly half a microsecond: pydantic rounds them away from zero, timedelta to even.
+HALF_MICROSECONDS = [3106444915.7578125, 719542371.9453125, 1724089455.5390625, 0.5e-6, 1.5e-6, 2.5e-6]
+#: ints, the millisecond switch (from 2e10 pydantic reads milliseconds), negatives, just below a second.
+EDGES = [0, 1717236000, 1717236000123, 2e10 - 0.5, 2e10, -1.5, -1, 0.9999995, 0.99999949999]
+
+
 def test_datetimes_read_from_numbers_are_exactly_pydantics_utc_made_naive():
     import random
 
@@ -93,7 +99,18 @@ def test_datetimes_read_from_numbers_are_exactly_pydantics_utc_made_naive():
 
     reference, ours = TypeAdapter(datetime), TypeAdapter(Datetime)
     rng = random.Random(7)
-    for value in [rng.uniform(0, 4e9) for _ in range(20_000)] + [0, 1717236000, 1717236000123]:
+    for value in [rng.uniform(0, 4e9) for _ in range(20_000)] + HALF_MICROSECONDS + EDGES:
         expected = reference.validate_python(value).astimezone(UTC).replace(tzinfo=None)
         got = ours.validate_python(value)
         assert (got, got.tzinfo, type(got)) == (expected, None, datetime), value
+
+
+def test_datetimes_reject_what_pydantic_rejects_with_its_own_error():
+    from pydantic import TypeAdapter, ValidationError
+
+    ours = TypeAdapter(Datetime)
+    for value in [True, "garbage", None, float("nan")]:
+        with pytest.raises(ValidationError) as error:
+            ours.validate_python(value)
+        assert error.value.errors()[0]["type"].startswith("datetime"), error.value
+    assert ours.validate_python("2024-01-01T10:00:00+02:00") == datetime(2024, 1, 1, 8)

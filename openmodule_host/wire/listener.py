@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from time import perf_counter
-from typing import Any
+from typing import Any, Protocol
 
 from openmodule_hookspecs import MessageFilter, ZMQMessage
 from pydantic import BaseModel, ValidationError
 
 from ..stats import PluginStats
+from .codec import DecodeError, decode
 
-__all__ = ["Listener", "message_type_of"]
+__all__ = ["DropCounter", "Listener", "message_type_of"]
 
 _PYDANTIC_MODEL_VALIDATE = vars(BaseModel)["model_validate"].__func__  # the function under the classmethod
 
@@ -34,15 +35,26 @@ def message_type_of(message_class: type[ZMQMessage]) -> str:
     return default
 
 
+class DropCounter(Protocol):
+    """Counts what the intake drops; a listener reports there the undecoded bodies it finds to be such."""
+
+    def malformed(self, error: DecodeError) -> None: ...
+
+    def unrouted(self) -> None: ...
+
+
 class Listener:
     """One ``register_handler`` call of one plugin.
 
     The intake thread checks ``topic`` and ``type`` (cheap, host code); everything that runs plugin code
-    or may be slow (the filter, validation, the handler) runs in :meth:`deliver` on the plugin's worker.
+    or may be slow (the filter, validation, the handler) runs on the plugin's worker, in ``deliver`` (for a
+    decoded body) or ``deliver_raw`` (for the JSON bytes as they came, see :meth:`_make_deliver_raw`).
     """
 
     __slots__ = (
         "custom_validate",
+        "deliver",
+        "deliver_raw",
         "filter",
         "handler",
         "log",
@@ -65,6 +77,7 @@ class Listener:
         match_type: bool,
         stats: PluginStats,
         log: logging.Logger,
+        drops: DropCounter | None = None,
     ) -> None:
         if filter_ is not None and not callable(filter_):
             raise TypeError("filter_ must be a callable taking the raw message dict and returning a bool")
@@ -80,44 +93,102 @@ class Listener:
         self.type = (message_type_of(message_class) or None) if match_type else None
         self.stats = stats
         self.log = log
+        #: ``deliver(body)``: filter, validate and handle one decoded message; runs on the plugin's worker.
+        self.deliver = self._make_deliver()
+        #: ``deliver_raw(json_bytes)``, or None where a listener needs the decoded body (a filter sees it, a
+        #: custom ``model_validate`` takes it) or nobody counts drops.
+        takes_raw = drops is not None and filter_ is None and not self.custom_validate
+        self.deliver_raw = self._make_deliver_raw(drops) if takes_raw else None
 
-    def deliver(self, body: dict[str, Any]) -> None:
-        """Filter, validate and handle one message; every failure is logged and counted, never raised."""
-        stats = self.stats
-        if self.filter is not None:
-            try:
-                if not self.filter(body):
+    def _make_deliver(self) -> Callable[[dict[str, Any]], None]:
+        """The function that filters, validates and handles one message (failures logged and counted).
+
+        A closure over what it needs rather than a method: it runs once per message, and locals cost less
+        than attribute lookups (0.2 us of a 2.3 us delivery).
+        """
+        plugin, topic, message_class, filter_ = self.plugin, self.topic, self.message_class, self.filter
+        service_name, stats, log = self.service_name, self.stats, self.log
+        custom_validate = self.custom_validate
+        handle = self._make_handle()
+
+        def deliver(body: dict[str, Any]) -> None:
+            if filter_ is not None:
+                try:
+                    if not filter_(body):
+                        return
+                except Exception:
+                    stats.filter_errors += 1
+                    log.exception("plugin %s: message filter raised on topic %r", plugin, topic)
                     return
-            except Exception:
-                stats.filter_errors += 1
-                self.log.exception("plugin %s: message filter raised on topic %r", self.plugin, self.topic)
+            if "name" not in body:
+                # openmodule fills in the receiver's own NAME when the sender left it out.
+                body = {**body, "name": service_name}
+            try:
+                if custom_validate:
+                    message = message_class.model_validate(body)
+                else:
+                    # What model_validate does, without its Python wrapper (0.5 us of a 2.7 us validation).
+                    # Looked up per message: pydantic replaces the validator when a model is rebuilt.
+                    message = message_class.__pydantic_validator__.validate_python(body)
+            except ValidationError as error:
+                stats.invalid += 1
+                log.error(
+                    "plugin %s: invalid message on topic %r for %s: %s", plugin, topic, message_class.__name__, error
+                )
                 return
-        if "name" not in body:
-            # openmodule fills in the receiver's own NAME when the sender left it out.
-            body = {**body, "name": self.service_name}
-        try:
-            if self.custom_validate:
-                message = self.message_class.model_validate(body)
-            else:
-                # What model_validate does, without its Python wrapper (0.5 us of a 2.7 us validation). Looked
-                # up per message: pydantic replaces the validator when a model is rebuilt.
-                message = self.message_class.__pydantic_validator__.validate_python(body)
-        except ValidationError as error:
-            stats.invalid += 1
-            self.log.error(
-                "plugin %s: invalid message on topic %r for %s: %s",
-                self.plugin,
-                self.topic,
-                self.message_class.__name__,
-                error,
-            )
-            return
-        started = perf_counter()
-        try:
-            self.handler(message)
-        except Exception:
-            stats.handler_errors += 1
-            self.log.exception("plugin %s: handler %r raised on topic %r", self.plugin, self.handler, self.topic)
-        finally:
+            handle(message)
+
+        return deliver
+
+    def _make_deliver_raw(self, drops: DropCounter) -> Callable[[bytes], None]:
+        """The function that validates a message straight from its JSON bytes, then handles it.
+
+        The intake hands a plugin the undecoded body when the plugin's listener is the only one on the topic
+        and the body looks like the listener's type (see ``Intake``): pydantic then parses and validates in one
+        pass, and nobody builds the intermediate dict (together 0.7 us of a 2.7 us delivery). Only a message
+        that this listener takes as it is goes that way. Any other (invalid, another type, no ``name``, not
+        JSON at all) is decoded and goes the decoded way, so the outcome is exactly what the intake's own
+        decoding would have given, counters and log lines included.
+        """
+        message_class, type_, deliver, handle = self.message_class, self.type, self.deliver, self._make_handle()
+        topic = self.topic.encode()
+
+        def deliver_raw(raw: bytes) -> None:
+            try:
+                message = message_class.__pydantic_validator__.validate_json(raw)
+            except ValidationError:
+                message = None
+            if (
+                message is None
+                or (type_ is not None and message.type != type_)
+                or "name" not in message.__pydantic_fields_set__
+            ):
+                try:
+                    _topic, body = decode([topic, raw], len(raw))
+                except DecodeError as error:
+                    drops.malformed(error)
+                    return
+                if type_ is not None and body.get("type") != type_:
+                    drops.unrouted()
+                    return
+                deliver(body)
+                return
+            handle(message)
+
+        return deliver_raw
+
+    def _make_handle(self) -> Callable[[ZMQMessage], None]:
+        """The function that runs the handler with a validated message, timed and counted."""
+        plugin, topic, handler, stats, log = self.plugin, self.topic, self.handler, self.stats, self.log
+
+        def handle(message: ZMQMessage) -> None:
+            started = perf_counter()
+            try:
+                handler(message)
+            except Exception:
+                stats.handler_errors += 1
+                log.exception("plugin %s: handler %r raised on topic %r", plugin, handler, topic)
             stats.handled += 1
             stats.handler_seconds += perf_counter() - started
+
+        return handle

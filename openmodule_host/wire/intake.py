@@ -252,21 +252,26 @@ class Intake:
             except zmq.Again:
                 break
             received += 1
-            frames = [frame.bytes]
+            routes = None
+            if frame.more:
+                topic = frame.bytes
+                frame = recv(zmq.NOBLOCK, copy=False)
+                raw = frame.bytes
+                if not frame.more:  # two frames: the only well-formed case
+                    fast = raw_table.get(topic)
+                    if fast is not None and len(raw) <= max_body_bytes and fast.marker in raw:
+                        if (batch := batches.get(fast.mailbox)) is not None:
+                            batch.append((fast.deliver_raw, raw))
+                        else:
+                            batches[fast.mailbox] = [(fast.deliver_raw, raw)]
+                        continue
+                    routes = table.get(topic)
+                frames = [topic, raw]
+            else:
+                frames = [frame.bytes]
             while frame.more:  # the other frames of a multipart message arrive together with the first
                 frame = recv(zmq.NOBLOCK, copy=False)
                 frames.append(frame.bytes)
-            routes = None
-            if len(frames) == 2:
-                topic, raw = frames
-                fast = raw_table.get(topic)
-                if fast is not None and len(raw) <= max_body_bytes and fast.marker in raw:
-                    if (batch := batches.get(fast.mailbox)) is not None:
-                        batch.append((fast.deliver_raw, raw))
-                    else:
-                        batches[fast.mailbox] = [(fast.deliver_raw, raw)]
-                    continue
-                routes = table.get(topic)
             body: Any = None
             if routes is not None and len(frames[1]) <= max_body_bytes:
                 try:

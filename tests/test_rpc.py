@@ -16,6 +16,7 @@ from openmodule_hookspecs import (
 )
 
 from tests.rpc_plugins import Caller, Lookup, LookupRequest, LookupResponse
+from tests.support import eventually
 
 
 @pytest.fixture
@@ -85,6 +86,23 @@ def test_an_invalid_envelope_gets_validation_error_with_type_unknown_and_no_rpc_
     assert reply["name"] == "om_lookup_1"
     assert reply["response"]["status"] == "validation_error"
     assert '"loc":["rpc_id"]' in reply["response"]["exception"]
+
+
+def test_on_a_shared_channel_an_invalid_envelope_gets_validation_error_from_every_plugin(om_host, om_client):
+    om_host(("a", Lookup(type="get_a")), ("b", Lookup(type="get_b")))
+    om_client.subscribe("rpc-rep-plates")
+    om_client.publish("rpc-req-plates", {"type": "get_a", "request": {"plate": "G1"}})
+    replies = [om_client.wait_for_message("rpc-rep-plates") for _ in range(2)]
+    assert sorted(reply["name"] for reply in replies) == ["a", "b"]
+    assert {reply["response"]["status"] for reply in replies} == {"validation_error"}
+
+
+@pytest.mark.parametrize(("body", "reason"), [(b'{"type": "lookup", ', "invalid_json"), (b'["lookup"]', "not_object")])
+def test_a_malformed_request_is_counted_and_the_server_keeps_serving(served, om_client, body, reason):
+    host, _, client = served
+    om_client.send_frames(b"rpc-req-plates", body)
+    eventually(lambda: host.intake.stats.malformed[reason] == 1)
+    assert client.rpc("plates", "lookup", LookupRequest(plate="G1"), LookupResponse).known
 
 
 def test_an_unknown_type_gets_no_reply_and_the_caller_times_out(served, om_client):

@@ -114,3 +114,28 @@ def test_datetimes_reject_what_pydantic_rejects_with_its_own_error():
             ours.validate_python(value)
         assert error.value.errors()[0]["type"].startswith("datetime"), error.value
     assert ours.validate_python("2024-01-01T10:00:00+02:00") == datetime(2024, 1, 1, 8)
+
+
+def test_the_default_dump_is_exactly_pydantics_by_alias_without_none():
+    from decimal import Decimal
+
+    from pydantic import BaseModel, Field
+
+    class Inner(OpenModuleModel):
+        value: Decimal
+        note: str | None = None
+
+    class Outer(ZMQMessage):
+        type: str = "outer"
+        inner: Inner
+        items: list[Inner] = []
+        when: Datetime | None = None
+        renamed: int = Field(default=1, alias="other-name")
+
+    message = Outer(inner=Inner(value=Decimal("1.5")), items=[Inner(value=Decimal(2), note="n")],
+                    when=datetime(2024, 1, 1), baggage="b")
+    expected = BaseModel.model_dump(message, by_alias=True, exclude_none=True)
+    expected["timestamp"] = message.model_dump()["timestamp"]  # ZMQMessage sends it as unix seconds
+    assert message.model_dump() == expected
+    assert Inner(value=Decimal(1)).model_dump() == {"value": Decimal(1)}
+    assert message.model_dump(exclude_none=False)["sentry-trace"] is None

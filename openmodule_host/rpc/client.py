@@ -19,6 +19,7 @@ from collections import deque
 from typing import Any, TypeVar
 
 from openmodule_hookspecs import (
+    OpenModuleModel,
     RPCCancelError,
     RPCError,
     RPCErrorResult,
@@ -170,7 +171,9 @@ class RPCCalls:
             first = ready is None
             if first:
                 ready = self._channels[channel] = threading.Event()
-                route = Route(type=None, post=self._on_reply)
+                # A "mailbox" for the intake: replies are handed to their calls once the intake has read its
+                # batch, so waking the callers does not make them trade the GIL with the intake mid-batch.
+                route = Route(type=None, post=self._on_reply, mailbox=self, deliver=self._on_reply)
                 self._routes[channel] = route
                 self._intake.add(response_topic(channel), route)
         assert ready is not None
@@ -227,6 +230,12 @@ class RPCCalls:
             if timed_out:
                 self._remember_timeout(rpc_id, time.monotonic())
 
+    def offer_many(self, items: list[tuple[Any, dict[str, Any]]]) -> int:
+        """On the intake thread, once per batch: hand each reply to its call."""
+        for _, body in items:
+            self._on_reply(body)
+        return len(items)
+
     def _on_reply(self, body: dict[str, Any]) -> None:
         """On the intake thread: hand the reply to its call."""
         rpc_id = body.get("rpc_id")
@@ -281,7 +290,12 @@ class PluginRPCClient:
     ) -> RPCCall:
         if not isinstance(channel, str) or not channel:
             raise TypeError(f"channel must be a non-empty string, got {channel!r}")
-        data = request.model_dump(by_alias=True, exclude_none=True) if isinstance(request, BaseModel) else request
+        if isinstance(request, OpenModuleModel):
+            data = request.model_dump()  # by alias, without None: the fast path of the wire models
+        elif isinstance(request, BaseModel):
+            data = request.model_dump(by_alias=True, exclude_none=True)
+        else:
+            data = request
         if not isinstance(data, dict):
             raise TypeError(f"request must be a pydantic model or a dict, got {request.__class__.__name__}")
         self._calls.open_channel(channel)

@@ -25,6 +25,7 @@ from ..observability.sentry import add_trace_headers, continued_trace
 from ..stats import PluginStats
 from ..throttle import LogThrottle
 from ..wire import Intake, Publisher, Route
+from ..wire.codec import DecodeError, decode
 
 __all__ = ["PluginRPCServer", "RPCRouter"]
 
@@ -36,6 +37,10 @@ class _Handler(NamedTuple):
     handler: Callable[..., Any]
 
 
+#: one request on its way to the owning plugin's worker: (channel, envelope, handler registration).
+Call = tuple[str, RPCRequest, _Handler]
+
+
 class _Filter(NamedTuple):
     check: RPCFilter
     channel: str | None
@@ -43,14 +48,28 @@ class _Filter(NamedTuple):
 
 
 class RPCRouter:
-    """Routes every RPC request the host receives to the plugin that serves its (channel, type)."""
+    """Routes every RPC request the host receives to the plugin that serves its (channel, type).
+
+    How a channel's requests reach the plugins depends on how many serve it:
+
+    - **one plugin** (the common case): the intake passes each request on undecoded, straight into that
+      plugin's mailbox; its worker validates the envelope from the JSON bytes in one pydantic pass, finds the
+      handler and serves the call. The intake thread does no per-request work beyond reading the frames.
+    - **several plugins**: the intake decodes the requests of a batch, the router (on the intake thread, as
+      the route's "mailbox") reads each envelope and gives each plugin its share with one offer.
+
+    Either way the outcome is the same: the owner serves the call on its worker; an invalid envelope gets a
+    ``validation_error`` from every plugin on the channel, an unknown type no reply.
+    """
 
     def __init__(self, intake: Intake, log: logging.Logger) -> None:
         self._intake = intake
         self._log = log
         self._handlers: dict[tuple[str, str], _Handler] = {}
-        self._routes: dict[str, Route] = {}
+        #: each served channel's route, and the only plugin serving it (None when several do).
+        self._routes: dict[str, tuple[Route, PluginRPCServer | None]] = {}
         self._lock = threading.Lock()
+        self._unknown_lock = threading.Lock()
         self._unknown_log = LogThrottle(5.0)
         #: requests for a (channel, type) nobody serves: no reply, as openmodule.
         self.unknown = 0
@@ -64,17 +83,80 @@ class RPCRouter:
                     f"{handler.server.plugin!r} cannot register it too"
                 )
             self._handlers = {**self._handlers, (channel, type): handler}
-            if channel not in self._routes:
-                route = Route(type=None, post=lambda body: self._on_request(channel, body))
-                self._routes[channel] = route
-                self._intake.add(request_topic(channel), route)
+            self._update_route(channel)
 
     def unregister_all(self, server: PluginRPCServer) -> None:
         with self._lock:
+            channels = {channel for (channel, _), entry in self._handlers.items() if entry.server is server}
             self._handlers = {key: entry for key, entry in self._handlers.items() if entry.server is not server}
-            served = {channel for channel, _ in self._handlers}
-            for channel in [channel for channel in self._routes if channel not in served]:
-                self._intake.remove(request_topic(channel), self._routes.pop(channel))
+            for channel in channels:
+                self._update_route(channel)
+
+    def _update_route(self, channel: str) -> None:
+        """Give the channel the route its servers call for (see the class). Holds the lock."""
+        servers = self._servers_of(channel)
+        sole = servers[0] if len(servers) == 1 else None
+        topic = request_topic(channel)
+        current = self._routes.get(channel)
+        if not servers:
+            if current is not None:
+                self._intake.remove(topic, self._routes.pop(channel)[0])
+            return
+        if current is not None and current[1] is sole:
+            return
+        route = self._sole_route(channel, sole) if sole is not None else self._shared_route(channel)
+        self._routes[channel] = (route, sole)
+        if current is None:
+            self._intake.add(topic, route)
+        else:
+            self._intake.replace(topic, current[0], route)
+
+    def _shared_route(self, channel: str) -> Route:
+        # The router takes the intake's batches (it is the route's "mailbox"): the requests of a batch reach
+        # each plugin's worker with one offer, after the intake has read them all. Offering each at once woke
+        # the worker while the intake still read, and the two threads then traded the GIL at every ZeroMQ
+        # call (pyzmq releases it in each send and recv).
+        def on_request(body: dict[str, Any]) -> Call | None:
+            return self._on_request(channel, body)
+
+        return Route(type=None, post=lambda body: self.offer_many([(on_request, body)]), mailbox=self,
+                     deliver=on_request)
+
+    def _sole_route(self, channel: str, server: PluginRPCServer) -> Route:
+        """Requests go to ``server``'s worker as they come; it reads the envelope (see the class)."""
+        topic = request_topic(channel).encode()
+        validate_json = RPCRequest.__pydantic_validator__.validate_json
+
+        def serve_decoded(body: dict[str, Any]) -> None:
+            if (call := self._on_request(channel, body)) is not None:
+                self._serve_here(call, server)
+
+        def serve_raw(raw: bytes) -> None:
+            try:
+                message = validate_json(raw)
+            except ValidationError:
+                # Whatever is wrong, it is found and answered exactly as on the decoded way.
+                try:
+                    _topic, body = decode([topic, raw], len(raw))
+                except DecodeError as error:
+                    self._intake.drops.malformed(error)
+                    return
+                serve_decoded(body)
+                return
+            if (call := self._call_for(channel, message)) is not None:
+                self._serve_here(call, server)
+
+        return Route(type=None, post=lambda body: server.mailbox.offer((serve_decoded, body)),
+                     mailbox=server.mailbox, deliver=serve_decoded, deliver_raw=serve_raw)
+
+    @staticmethod
+    def _serve_here(call: Call, worker_of: PluginRPCServer) -> None:
+        """On ``worker_of``'s worker: serve the call, or pass it on if another plugin took the type since."""
+        server = call[2].server
+        if server is worker_of:
+            server.handle(call)
+        else:
+            server.mailbox.offer((server.handle, call))
 
     def _servers_of(self, channel: str) -> list[PluginRPCServer]:
         servers: dict[int, PluginRPCServer] = {}
@@ -83,23 +165,43 @@ class RPCRouter:
                 servers.setdefault(id(entry.server), entry.server)
         return list(servers.values())
 
-    def _on_request(self, channel: str, body: dict[str, Any]) -> None:
-        """On the intake thread: read the envelope, find the owner, hand the call to its worker."""
+    def offer_many(self, items: list[tuple[Callable[[dict[str, Any]], Call | None], Any]]) -> int:
+        """On the intake thread, once per batch: route each request, then give each plugin its share at once."""
+        calls: dict[PluginRPCServer, list[tuple[Callable[[Any], Any], Any]]] = {}
+        for on_request, body in items:
+            call = on_request(body)
+            if call is not None:
+                server = call[2].server
+                if (queued := calls.get(server)) is not None:
+                    queued.append((server.handle, call))
+                else:
+                    calls[server] = [(server.handle, call)]
+        for server, queued in calls.items():
+            server.mailbox.offer_many(queued)
+        return len(items)
+
+    def _on_request(self, channel: str, body: dict[str, Any]) -> Call | None:
+        """Read the envelope and find the owner; None if nobody is to serve it. Any thread."""
         try:
             message = RPCRequest.model_validate(body)
         except ValidationError as error:
             # Every standalone server on the channel would answer this; so does every plugin serving it.
             for server in self._servers_of(channel):
                 server.reply(channel, "unknown", None, RPCErrorStatus.validation_error, exception=error.json())
-            return
+            return None
+        return self._call_for(channel, message)
+
+    def _call_for(self, channel: str, message: RPCRequest) -> Call | None:
         entry = self._handlers.get((channel, message.type))
         if entry is None:
-            self.unknown += 1
-            if (quiet := self._unknown_log.allow()) is not None:
+            with self._unknown_lock:  # counted by the intake thread and by workers
+                self.unknown += 1
+                quiet = self._unknown_log.allow()
+            if quiet is not None:
                 self._log.warning("no handler found for %s:%s (%d more unknown RPCs not logged)",
                                   channel, message.type, quiet)
-            return
-        entry.server.mailbox.offer((entry.server.handle, (channel, message, entry)))
+            return None
+        return channel, message, entry
 
 
 class PluginRPCServer:
@@ -130,7 +232,7 @@ class PluginRPCServer:
         self._filters: list[_Filter] = []
         self._tracing = tracing
         #: what the router queues on the plugin's worker for each request (traced when sentry is on).
-        self.handle: Callable[[tuple[str, RPCRequest, _Handler]], None] = self._serve_traced if tracing else self.serve
+        self.handle: Callable[[Call], None] = self._serve_traced if tracing else self.serve
 
     def register_handler(
         self,
@@ -169,14 +271,14 @@ class PluginRPCServer:
             result = False
         return result
 
-    def _serve_traced(self, call: tuple[str, RPCRequest, _Handler]) -> None:
+    def _serve_traced(self, call: Call) -> None:
         """:meth:`serve` in a sentry transaction that continues the caller's trace."""
         channel, message, _ = call
         fields = {"sentry-trace": message.sentry_trace, "baggage": message.baggage}
         with continued_trace(fields, f"{request_topic(channel)}/{message.type}"):
             self.serve(call)
 
-    def serve(self, call: tuple[str, RPCRequest, _Handler]) -> None:
+    def serve(self, call: Call) -> None:
         """On the plugin's worker: validate, filter, handle, reply."""
         channel, message, entry = call
         if self.resource and message.resource and message.resource != self.resource:

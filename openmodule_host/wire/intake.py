@@ -25,6 +25,10 @@ from .codec import DecodeError, decode
 __all__ = ["Drops", "Intake", "RawRoute", "Route"]
 
 _RECV_BATCH = 256
+#: For this many messages into a batch, ask the socket whether another one is waiting before reading it;
+#: after that, read until ``zmq.Again``. The question costs 1.1 us, the exception 3.4 us: a short batch
+#: (an RPC at a time) ends cheaper with the question, a long one (a flood) with the exception.
+_ASK_FIRST = 3
 
 
 class Batching(Protocol):
@@ -164,6 +168,15 @@ class Intake:
                 self._command(b"-", key)
             self._set_routes(table)
 
+    def replace(self, topic: str, old: Route, new: Route) -> None:
+        """Put ``new`` in the place of ``old`` at once: no message on the topic goes to both, or to neither."""
+        key = topic.encode()
+        with self._routes_lock:
+            routes = self._routes.get(key, ())
+            if not any(route is old for route in routes):
+                raise ValueError(f"no such route on topic {topic!r}")
+            self._set_routes({**self._routes, key: tuple(new if route is old else route for route in routes)})
+
     def _set_routes(self, table: dict[bytes, tuple[Route, ...]]) -> None:
         # Copy on write: the intake thread reads both tables without a lock (each swap is atomic; a batch
         # that sees the new raw table with the old full one routes as either would).
@@ -241,12 +254,15 @@ class Intake:
         # Not recv_multipart: it asks for RCVMORE through getsockopt after every frame, which in pyzmq costs
         # more than the frame itself (2.1 us against 1.2 us per two-frame message). A zero-copy Frame
         # carries that flag already.
-        recv = self._sub.recv
+        recv, events = self._sub.recv, self._sub.get
         table, raw_table = self._routes, self._raw_routes
         max_body_bytes = self.max_body_bytes
         batches: dict[Batching, list[tuple[Callable[[Any], Any], Any]]] = {}
         received = unrouted = 0
-        for _ in range(_RECV_BATCH):
+        for position in range(_RECV_BATCH):
+            # (The first one is there: the poll said so.)
+            if 0 < position <= _ASK_FIRST and not events(zmq.EVENTS) & zmq.POLLIN:
+                break
             try:
                 frame = recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:

@@ -26,6 +26,7 @@ from ..stats import PluginStats
 from ..throttle import LogThrottle
 from ..wire import Intake, Publisher, Route
 from ..wire.codec import DecodeError, decode
+from ..wire.listener import has_own_model_validate
 
 __all__ = ["PluginRPCServer", "RPCRouter"]
 
@@ -35,6 +36,19 @@ class _Handler(NamedTuple):
     request_class: type[BaseModel]
     response_class: type[BaseModel]
     handler: Callable[..., Any]
+    #: ``request_class.model_validate``, without pydantic's Python wrapper unless the class has its own.
+    validate_request: Callable[[Any], BaseModel]
+
+
+def _validator_of(model_class: type[BaseModel]) -> Callable[[Any], BaseModel]:
+    if has_own_model_validate(model_class):
+        return model_class.model_validate
+
+    def validate(data: Any) -> BaseModel:
+        # Looked up per call: pydantic replaces the validator when a model is rebuilt.
+        return model_class.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]
+
+    return validate
 
 
 #: one request on its way to the owning plugin's worker: (channel, envelope, handler registration).
@@ -230,6 +244,7 @@ class PluginRPCServer:
         self._stats = stats
         self._log = log
         self._filters: list[_Filter] = []
+        self._reply_topics: dict[str, str] = {}
         self._tracing = tracing
         #: what the router queues on the plugin's worker for each request (traced when sentry is on).
         self.handle: Callable[[Call], None] = self._serve_traced if tracing else self.serve
@@ -250,7 +265,9 @@ class PluginRPCServer:
                 raise TypeError(f"{what} must be a pydantic model class, got {cls!r}")
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
-        self._router.register(channel, type, _Handler(self, request_class, response_class, handler))
+        self._router.register(
+            channel, type, _Handler(self, request_class, response_class, handler, _validator_of(request_class))
+        )
 
     def add_filter(self, filter: RPCFilter, channel: str | None = None, type: str | None = None) -> None:
         if not callable(filter):
@@ -286,13 +303,13 @@ class PluginRPCServer:
                             message.resource, self.resource)
             return
         try:
-            request = entry.request_class.model_validate(message.request)
+            request = entry.validate_request(message.request)
         except ValidationError as error:
             self._log.error("plugin %s: invalid request for RPC %s:%s: %s", self.plugin, channel, message.type, error)
             self._fail(channel, message, RPCErrorStatus.validation_error, error.json())
             return
         try:
-            if not self._passes_filters(request, message, entry.handler, channel):
+            if self._filters and not self._passes_filters(request, message, entry.handler, channel):
                 return
         except Exception as error:
             self._log.exception("plugin %s: RPC filter raised for %s:%s", self.plugin, channel, message.type)
@@ -333,6 +350,8 @@ class PluginRPCServer:
             envelope["rpc_id"] = str(rpc_id)
         envelope["response"] = response
         try:
-            self._publisher.send(response_topic(channel), dumps(envelope))
+            if (topic := self._reply_topics.get(channel)) is None:
+                topic = self._reply_topics[channel] = response_topic(channel)
+            self._publisher.send(topic, dumps(envelope))
         except Exception:
             self._log.exception("plugin %s: could not send the reply to RPC %s:%s", self.plugin, channel, type)

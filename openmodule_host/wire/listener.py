@@ -13,12 +13,12 @@ from pydantic import BaseModel, ValidationError
 from ..stats import PluginStats
 from .codec import DecodeError, decode
 
-__all__ = ["DropCounter", "Listener", "message_type_of"]
+__all__ = ["DropCounter", "Listener", "has_own_model_validate", "message_type_of"]
 
 _PYDANTIC_MODEL_VALIDATE = vars(BaseModel)["model_validate"].__func__  # the function under the classmethod
 
 
-def _has_own_model_validate(message_class: type[ZMQMessage]) -> bool:
+def has_own_model_validate(message_class: type[BaseModel]) -> bool:
     """Whether the class overrides ``model_validate`` (then it must be called, not bypassed)."""
     return getattr(message_class.model_validate, "__func__", None) is not _PYDANTIC_MODEL_VALIDATE
 
@@ -85,7 +85,7 @@ class Listener:
         self.service_name = service_name
         self.topic = topic
         self.message_class = message_class
-        self.custom_validate = _has_own_model_validate(message_class)
+        self.custom_validate = has_own_model_validate(message_class)
         self.handler = handler
         self.filter = filter_
         #: the required ``type`` value, or None to accept every type (an empty default accepts every type

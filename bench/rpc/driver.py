@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from ..protocol import emit
+from ..threads import thread_names
 from .protocol import IN_FLIGHT, SEQUENTIAL, wait_for_go
 
 __all__ = ["Calls", "run_client"]
@@ -172,7 +173,7 @@ def run_client(calls: Calls[Any], args: argparse.Namespace) -> None:
     _connect(calls)
     for seq in range(warmup):
         calls.call(seq)
-    emit("begin")
+    emit("begin", threads=thread_names())
     rss_before = _rss_mib()
     if mode == SEQUENTIAL:
         result = _sequential(calls, count, chunks)

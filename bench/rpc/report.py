@@ -128,6 +128,25 @@ def _cpu(runs: _Runs) -> list[str]:
     return lines
 
 
+def _threads(runs: _Runs) -> list[str]:
+    """In flight: CPU us and context switches per call, by thread role, of each variant's server and client."""
+    lines = ["| variant | side | CPU us per call by thread (context switches per call) |", "|---|---|---|"]
+    for name in runs.variants:
+        phases = runs.of(name, IN_FLIGHT)
+        for side in ("server", "client"):
+            samples = [(getattr(phase, f"{side}_threads"), phase.calls) for phase in phases]
+            roles = sorted({role for threads, _ in samples for role in threads})
+            cells = []
+            for role in roles:
+                cpu = _median([threads[role][0] / calls * 1e6 for threads, calls in samples if role in threads])
+                switches = _median([threads[role][1] / calls for threads, calls in samples if role in threads])
+                if cpu >= 0.05 or switches >= 0.005:
+                    cells.append(f"{role} {cpu:.1f} ({switches:.2f})")
+            if cells:
+                lines.append(f"| {VARIANTS[name].label} | {side} | {', '.join(cells)} |")
+    return lines if len(lines) > 2 else []
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**NOT met**"
 
@@ -240,6 +259,12 @@ def render(phases: Sequence[Phase], settings: Settings, started: datetime) -> st
         "of a call with 16 in flight:",
         "",
         *_cpu(runs),
+        "",
+        "16 in flight, where the CPU goes: each thread's CPU per call (user + sys, from /proc) and its context "
+        "switches per call (each a sleep and a wake-up). A host hands every request from its intake thread to "
+        "the plugin's worker, and every reply from its intake thread to the waiting caller:",
+        "",
+        *_threads(runs),
         "",
         "16 in flight, by tenth of the run (medians over rounds): calls/s, and the client's CPU per call (less "
         "disturbed by other load on the machine than calls/s):",

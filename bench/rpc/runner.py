@@ -24,6 +24,7 @@ import psutil
 
 from ..processes import OPENMODULE_PYTHON, Child
 from ..profiling import py_spy
+from ..threads import by_role, sample
 from .protocol import IN_FLIGHT, SEQUENTIAL
 
 __all__ = ["VARIANTS", "Counts", "Phase", "Variant", "run_round"]
@@ -93,6 +94,9 @@ class Phase:
     #: in flight only: calls/s, and the client's CPU us per call, in each tenth of the calls.
     tenths: list[float] = field(default_factory=list)
     cpu_tenths: list[float] = field(default_factory=list)
+    #: CPU seconds and context switches by thread role (bench.threads), of the server and of the client.
+    server_threads: dict[str, tuple[float, int]] = field(default_factory=dict)
+    client_threads: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -109,6 +113,12 @@ def _cpu(process: psutil.Process) -> float:
     return times.user + times.system
 
 
+def _add(total: dict[str, tuple[float, int]], more: dict[str, tuple[float, int]]) -> None:
+    for role, (cpu, switches) in more.items():
+        old_cpu, old_switches = total.get(role, (0.0, 0))
+        total[role] = (old_cpu + cpu, old_switches + switches)
+
+
 class _Peers:
     """One variant's broker and server for a round, and the CPU they spend while a client is measured."""
 
@@ -118,12 +128,15 @@ class _Peers:
         self.broker = Child(f"{variant.name}-broker", [sys.executable, "-m", "bench.broker"])
         self.server: Child | None = None
         self.server_cpu = self.broker_cpu = 0.0
+        self.server_threads: dict[str, tuple[float, int]] = {}
+        self.client_threads: dict[str, tuple[float, int]] = {}
         self.addresses = self.broker.require("ready", 30)
         self.server = Child(
             f"{variant.name}-server",
             [str(variant.python), "-m", variant.server, "--sub", self.addresses["sub"], "--pub", self.addresses["pub"]],
         )
-        self.server.require("ready", _START_TIMEOUT)
+        self._server_names: dict[str, str] = self.server.require("ready", _START_TIMEOUT).get("threads", {})
+        self._client_names: dict[Child, dict[str, str]] = {}
         self._processes = (psutil.Process(self.server.pid), psutil.Process(self.broker.pid))
 
     def client(self, mode: str) -> Child:
@@ -137,7 +150,7 @@ class _Peers:
             stdin=True,
         )
         try:
-            client.require("begin", _START_TIMEOUT)
+            self._client_names[client] = client.require("begin", _START_TIMEOUT).get("threads", {})
         except BaseException:
             client.kill()
             raise
@@ -146,16 +159,22 @@ class _Peers:
     def measure(self, client: Child, answer: str, timeout: float) -> dict[str, Any]:
         """Write ``go`` and wait for ``answer``, adding the server's and broker's CPU meanwhile."""
         server, broker = self._processes
+        server_threads, client_threads = sample(server.pid), sample(client.pid)
         server_cpu, broker_cpu = _cpu(server), _cpu(broker)
         client.tell("go")
         message = client.require(answer, timeout)
         self.server_cpu += _cpu(server) - server_cpu
         self.broker_cpu += _cpu(broker) - broker_cpu
+        _add(self.server_threads, by_role(server_threads, sample(server.pid), self._server_names))
+        _add(self.client_threads, by_role(client_threads, sample(client.pid), self._client_names.get(client, {})))
         return message
 
     def phase(self, result: dict[str, Any], mode: str, round_: int) -> Phase:
         """A client's ``result`` as a :class:`Phase`, with the server and broker CPU added up since the last one."""
         server_cpu, broker_cpu, self.server_cpu, self.broker_cpu = self.server_cpu, self.broker_cpu, 0.0, 0.0
+        server_threads, client_threads, self.server_threads, self.client_threads = (
+            self.server_threads, self.client_threads, {}, {}
+        )
         return Phase(
             variant=self.variant.name,
             mode=mode,
@@ -169,6 +188,8 @@ class _Peers:
             rss_growth_mib=float(result["rss_growth_mib"]),
             tenths=[float(rate) for rate in result.get("tenths", [])],
             cpu_tenths=[float(us) for us in result.get("cpu_tenths_us", [])],
+            server_threads=server_threads,
+            client_threads=client_threads,
         )
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ import threading
 from openmodule_hookspecs import PluginCore, RPCRequest, hookimpl
 
 from ...protocol import emit
+from ...threads import thread_names
 from ..protocol import CHANNEL, SERVER_NAME, TYPE, parse_server_args
 from .host_common import EchoRequest, EchoResponse, make_host
 
@@ -28,7 +29,7 @@ class EchoPlugin:
 def main() -> None:
     args = parse_server_args(__doc__ or "")
     with make_host(SERVER_NAME + "_host", args.sub, args.pub, "echo", EchoPlugin()):
-        emit("ready")
+        emit("ready", threads=thread_names())
         threading.Event().wait()  # until the orchestrator terminates the process
 
 

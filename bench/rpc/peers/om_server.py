@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from ...protocol import emit
+from ...threads import thread_names
 from ..protocol import CHANNEL, SERVER_NAME, TYPE, parse_server_args
 from .om_common import echo_models, start_openmodule
 
@@ -28,7 +29,7 @@ def main() -> None:
     server = RPCServer(context=core.context)
     server.register_handler(CHANNEL, TYPE, request_class, response_class, echo)
     server.run_as_thread()
-    emit("ready")
+    emit("ready", threads=thread_names())
     threading.Event().wait()  # until the orchestrator terminates the process
 
 

@@ -12,6 +12,7 @@ import orjson
 import zmq
 
 from ...protocol import emit
+from ...threads import thread_names
 from ..protocol import REPLY_TOPIC, REQUEST_TOPIC, SERVER_NAME, parse_server_args
 
 
@@ -25,7 +26,7 @@ def main() -> None:
     sub.connect(args.pub)
     sub.setsockopt(zmq.SUBSCRIBE, REQUEST_TOPIC.encode())
     pub.connect(args.sub)
-    emit("ready")
+    emit("ready", threads=thread_names())
     recv, send, loads, dumps = sub.recv_multipart, pub.send, orjson.loads, orjson.dumps
     topic, more = REPLY_TOPIC.encode(), zmq.SNDMORE
     while True:

@@ -33,4 +33,3 @@ class PluginStats:
     invalid: int = 0
     rpcs_served: int = 0
     rpcs_failed: int = 0
-    handler_seconds: float = 0.0

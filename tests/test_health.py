@@ -175,7 +175,7 @@ def test_the_host_pong_shows_failed_plugins_and_per_plugin_metrics(om_host, om_c
     metrics = {metric["id"]: metric for metric in pong["metrics"]}
     assert metrics["plugin_messages_handled"]["values"]['{"compute_id":"1","plugin":"rec"}'] == 1
     assert set(metrics) >= {"plugin_handler_errors", "plugin_mailbox_depth", "plugin_mailbox_dropped",
-                            "plugin_rpcs_served", "plugin_rpcs_failed", "plugin_handler_seconds"}
+                            "plugin_rpcs_served", "plugin_rpcs_failed", "plugin_busy_seconds"}
     assert not any(pong["name"] == "broken" for pong in om_client.received("healthpong"))
 
 

@@ -64,7 +64,8 @@ PLUGIN_METRICS: list[tuple[str, HealthMetricType, str]] = [
     ("plugin_mailbox_dropped", HealthMetricType.count, "messages dropped because the mailbox was full"),
     ("plugin_rpcs_served", HealthMetricType.count, "RPCs answered successfully"),
     ("plugin_rpcs_failed", HealthMetricType.count, "RPCs answered with an error status"),
-    ("plugin_handler_seconds", HealthMetricType.count, "time spent in handlers, seconds"),
+    ("plugin_busy_seconds", HealthMetricType.count,
+     "time the plugin's worker spent on its messages, RPCs and hooks (validation included), seconds"),
 ]
 
 
@@ -79,7 +80,7 @@ def plugin_values(plugin: HostedPlugin) -> dict[str, float]:
         "plugin_mailbox_dropped": mailbox.dropped if mailbox is not None else 0,
         "plugin_rpcs_served": stats.rpcs_served,
         "plugin_rpcs_failed": stats.rpcs_failed,
-        "plugin_handler_seconds": round(stats.handler_seconds, 6),
+        "plugin_busy_seconds": round(plugin.worker.busy_seconds, 6) if plugin.worker is not None else 0.0,
     }
 
 

@@ -169,6 +169,8 @@ class Worker:
         self._thread = threading.Thread(target=self._run, name=f"omh-plugin-{mailbox.owner}", daemon=True)
         #: the time the current item started, or None while idle: lets a watchdog see a hang.
         self.busy_since: float | None = None
+        #: seconds spent on items (the handlers, their validation and replies): written by this thread only.
+        self.busy_seconds = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -183,16 +185,22 @@ class Worker:
     def _loop(self) -> None:
         mailbox = self.mailbox
         take, take_nowait = mailbox.take, mailbox.take_nowait
+        started: float | None = None
         while True:
+            # One clock reading per item serves both the hang watchdog (busy_since) and busy_seconds: the
+            # previous item ended when this one starts.
+            now = monotonic()
+            if started is not None:
+                self.busy_seconds += now - started
             # Marked busy before the item leaves the mailbox, so that it always counts as queued or running.
-            self.busy_since = monotonic()
+            self.busy_since = started = now
             try:
                 function, argument = take_nowait()
             except IndexError:
-                self.busy_since = None
+                self.busy_since = started = None
                 if (item := take()) is None:
                     return
-                self.busy_since = monotonic()
+                self.busy_since = started = monotonic()
                 function, argument = item
             try:
                 function(argument)

@@ -315,7 +315,6 @@ class PluginRPCServer:
             self._log.exception("plugin %s: RPC filter raised for %s:%s", self.plugin, channel, message.type)
             self._fail(channel, message, RPCErrorStatus.filter_error, str(error))
             return
-        started = time.perf_counter()
         try:
             result = entry.handler(request, message)
             if not isinstance(result, entry.response_class):
@@ -327,8 +326,6 @@ class PluginRPCServer:
             self._log.exception("plugin %s: RPC handler %s:%s raised", self.plugin, channel, message.type)
             self._fail(channel, message, RPCErrorStatus.handler_error, str(error))
             return
-        finally:
-            self._stats.handler_seconds += time.perf_counter() - started
         self._stats.rpcs_served += 1
         data["status"] = "ok"
         self._send(channel, message.type, message.rpc_id, data)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from time import perf_counter
 from typing import Any, Protocol
 
 from openmodule_hookspecs import MessageFilter, ZMQMessage
@@ -150,8 +149,9 @@ class Listener:
         JSON at all) is decoded and goes the decoded way, so the outcome is exactly what the intake's own
         decoding would have given, counters and log lines included.
         """
-        message_class, type_, deliver, handle = self.message_class, self.type, self.deliver, self._make_handle()
-        topic = self.topic.encode()
+        message_class, type_, deliver = self.message_class, self.type, self.deliver
+        plugin, topic_name, handler, stats, log = self.plugin, self.topic, self.handler, self.stats, self.log
+        topic = topic_name.encode()
 
         def deliver_raw(raw: bytes) -> None:
             try:
@@ -173,22 +173,29 @@ class Listener:
                     return
                 deliver(body)
                 return
-            handle(message)
+            # The handler call of ``handle``, written out: a function call less on every message.
+            try:
+                handler(message)
+            except Exception:
+                stats.handler_errors += 1
+                log.exception("plugin %s: handler %r raised on topic %r", plugin, handler, topic_name)
+            stats.handled += 1
 
         return deliver_raw
 
     def _make_handle(self) -> Callable[[ZMQMessage], None]:
-        """The function that runs the handler with a validated message, timed and counted."""
+        """The function that runs the handler with a validated message and counts it.
+
+        (Its time is counted by the worker, per item: ``Worker.busy_seconds``.)
+        """
         plugin, topic, handler, stats, log = self.plugin, self.topic, self.handler, self.stats, self.log
 
         def handle(message: ZMQMessage) -> None:
-            started = perf_counter()
             try:
                 handler(message)
             except Exception:
                 stats.handler_errors += 1
                 log.exception("plugin %s: handler %r raised on topic %r", plugin, handler, topic)
             stats.handled += 1
-            stats.handler_seconds += perf_counter() - started
 
         return handle

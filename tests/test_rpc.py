@@ -265,3 +265,14 @@ def test_rpc_ids_are_canonical_version_4_uuids():
     for text in ids:
         parsed = uuid.UUID(text)
         assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+
+
+def test_rpc_ids_stay_unique_across_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from openmodule_host.rpc.client import _uuid4
+
+    with ThreadPoolExecutor(4) as pool:
+        batches = list(pool.map(lambda _: [_uuid4() for _ in range(2000)], range(4)))
+    ids = [rpc_id for batch in batches for rpc_id in batch]
+    assert len(set(ids)) == len(ids) == 8000

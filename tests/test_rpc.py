@@ -165,6 +165,23 @@ def test_plugins_share_a_channel_with_different_types(om_host):
     assert client.rpc("plates", "get_b", {"plate": "G"}, LookupResponse).owner == "b"
 
 
+def test_a_channel_goes_from_shared_back_to_one_plugin_and_keeps_serving(om_host):
+    a, b, caller = Lookup(type="get_a"), Lookup(type="get_b"), Caller()
+    host = om_host(("a", a), ("b", b), ("caller", caller))
+    client = caller.core.rpc_client
+    route, sole = host.rpc_router._routes["plates"]
+    assert sole is None and route.deliver_raw is None  # shared: decoded and routed on the intake
+    b.core.rpc_server.unregister_all()
+    route, sole = host.rpc_router._routes["plates"]
+    assert sole is not None and route.deliver_raw is not None  # one plugin: requests go to it undecoded
+    assert client.rpc("plates", "get_a", {"plate": "G"}, LookupResponse).owner == "a"
+    with pytest.raises(RPCTimeoutError):
+        client.rpc("plates", "get_b", {"plate": "G"}, LookupResponse, timeout=0.3)
+    a.core.rpc_server.unregister_all()
+    assert "plates" not in host.rpc_router._routes
+    assert "rpc-req-plates" not in host.intake.topics
+
+
 def test_a_hung_handler_delays_only_its_own_plugins_rpcs(om_host):
     slow, same_channel, other_channel, caller = Lookup(), Lookup(type="fast"), Lookup(channel="other"), Caller()
     om_host(("slow", slow), ("same", same_channel), ("other", other_channel), ("caller", caller))

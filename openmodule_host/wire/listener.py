@@ -158,9 +158,11 @@ class Listener:
                 message = message_class.__pydantic_validator__.validate_json(raw)
             except ValidationError:
                 message = None
+            # Taken as it is only if the body itself names the listener's type (not the model's default) and
+            # the sender's name.
             if (
                 message is None
-                or (type_ is not None and message.type != type_)
+                or (type_ is not None and (message.type != type_ or "type" not in message.__pydantic_fields_set__))
                 or "name" not in message.__pydantic_fields_set__
             ):
                 try:

@@ -1,8 +1,9 @@
 """The host's one RPC server, and each plugin's view of it (``core.rpc_server``).
 
-:class:`RPCRouter` subscribes ``rpc-req-<channel>`` once for every channel any plugin serves, reads the
-request envelope on the intake thread and routes (channel, type) to the plugin that owns it. The call
-then runs on that plugin's worker (:meth:`PluginRPCServer.serve`), so a slow or hung handler delays only
+:class:`RPCRouter` subscribes ``rpc-req-<channel>`` once for every channel any plugin serves and routes
+(channel, type) to the plugin that owns it: a channel one plugin serves straight into that plugin's
+mailbox (the worker reads the envelope), a shared one through the intake thread (see the class). The
+call runs on the owner's worker (:meth:`PluginRPCServer.serve`), so a slow or hung handler delays only
 its own plugin's RPCs. Replies go out on ``rpc-rep-<channel>`` exactly as openmodule 18.5.0 sends them
 (wire-protocol.md 5.3).
 """

@@ -28,7 +28,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--window", type=int, default=16, help="calls kept in flight")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured calls before the measured ones")
     parser.add_argument(
-        "--chunks", type=int, default=10, help="parts of the sequential calls, alternated between the variants"
+        "--chunks", type=int, default=10, help="parts of each phase, alternated between the variants"
     )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 round, a tenth of the calls")

@@ -123,38 +123,57 @@ def _cpu_tenths(started_cpu: float, cpu_marks: Sequence[float], count: int) -> l
     return spent
 
 
-def _in_flight(calls: Calls[Any], count: int, window: int) -> dict[str, Any]:
+def _in_flight(calls: Calls[Any], count: int, window: int, chunks: int) -> dict[str, Any]:
+    """``count`` calls with ``window`` outstanding, in ``chunks`` parts (each drained before it ends).
+
+    Completion times are kept on an *active* clock that stops between parts, so the tenths of the run are
+    as if it had run in one go; latencies are real times.
+    """
     send, wait, clock = calls.send, calls.wait, time.perf_counter
     sent_at = [0.0] * count
     completed = [0.0] * count
-    outstanding: deque[tuple[int, Any]] = deque()
     marks = {tenth * count // 10 for tenth in range(1, 11)}
     cpu_marks: list[float] = []
-    started, started_cpu = clock(), time.process_time()
-    next_seq = 0
-    while next_seq < min(window, count):
-        sent_at[next_seq] = clock()
-        outstanding.append((next_seq, send(next_seq)))
-        next_seq += 1
+    bounds = [count * part // chunks for part in range(chunks + 1)]
+    first_started = first_cpu = 0.0
+    wall = cpu = paused = 0.0
+    last_end: float | None = None
     done = 0
-    while outstanding:
-        seq, handle = outstanding.popleft()
-        wait(handle)
-        completed[done] = now = clock()
-        sent_at[seq] = now - sent_at[seq]
-        done += 1
-        if done in marks:
-            cpu_marks.append(time.process_time())
-        if next_seq < count:
+    for part in range(chunks):
+        wait_for_go()
+        started, started_cpu = clock(), time.process_time()
+        if last_end is None:
+            first_started, first_cpu = started, started_cpu
+        else:
+            paused += started - last_end
+        outstanding: deque[tuple[int, Any]] = deque()
+        next_seq, end = bounds[part], bounds[part + 1]
+        while next_seq < min(bounds[part] + window, end):
             sent_at[next_seq] = clock()
             outstanding.append((next_seq, send(next_seq)))
             next_seq += 1
-    wall, cpu = clock() - started, time.process_time() - started_cpu
+        while outstanding:
+            seq, handle = outstanding.popleft()
+            wait(handle)
+            now = clock()
+            completed[done] = now - paused
+            sent_at[seq] = now - sent_at[seq]
+            done += 1
+            if done in marks:
+                cpu_marks.append(time.process_time())
+            if next_seq < end:
+                sent_at[next_seq] = clock()
+                outstanding.append((next_seq, send(next_seq)))
+                next_seq += 1
+        last_end = clock()
+        wall += last_end - started
+        cpu += time.process_time() - started_cpu
+        emit("chunk", part=part)
     return {
         "wall": wall,
         "cpu": cpu,
-        "tenths": _tenths(started, completed),
-        "cpu_tenths_us": _cpu_tenths(started_cpu, cpu_marks, count),
+        "tenths": _tenths(first_started, completed),
+        "cpu_tenths_us": _cpu_tenths(first_cpu, cpu_marks, count),
         "latency_us": _latencies([round(seconds * 1e9) for seconds in sent_at]),
     }
 
@@ -178,8 +197,7 @@ def run_client(calls: Calls[Any], args: argparse.Namespace) -> None:
     if mode == SEQUENTIAL:
         result = _sequential(calls, count, chunks)
     elif mode == IN_FLIGHT:
-        wait_for_go()
-        result = _in_flight(calls, count, window)
+        result = _in_flight(calls, count, window, chunks)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     emit("result", mode=mode, calls=count, window=window, rss_growth_mib=_rss_mib() - rss_before, **result)

@@ -2,8 +2,8 @@
 
 A client process connects, waits until the server answers, makes its warm-up calls, then reports ``begin``
 and waits for a ``go`` line on stdin: meanwhile the orchestrator reads the server's and the broker's CPU
-time (and may attach py-spy). After the measured phase it reports ``result``. Sequential calls come in
-parts (``--chunks``): one ``go`` line starts each, and the client answers ``chunk`` after it. The client
+time (and may attach py-spy). After the measured phase it reports ``result``. Both modes come in parts
+(``--chunks``): one ``go`` line starts each, and the client answers ``chunk`` after it. The client
 exits once its stdin is closed. Control lines are
 ``bench.protocol``'s ``@@bench <json>`` lines on stdout.
 """
@@ -63,7 +63,7 @@ def parse_client_args(description: str, argv: Sequence[str] | None = None) -> ar
     parser.add_argument("--calls", type=int, required=True, help="measured calls")
     parser.add_argument("--window", type=int, default=16, help="in-flight: calls kept outstanding")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured calls before the phase")
-    parser.add_argument("--chunks", type=int, default=1, help="sequential: parts, each started by its own go line")
+    parser.add_argument("--chunks", type=int, default=1, help="parts, each started by its own go line")
     return parser.parse_args(argv)
 
 

@@ -231,7 +231,7 @@ def _counts(settings: Settings) -> str:
         for name, counts in settings.counts.items() if name in settings.variants
     ]
     first = next(iter(settings.counts.values()))
-    return (f"calls per round: {'; '.join(parts)}; {first.window} calls in flight; the sequential calls alternate "
+    return (f"calls per round: {'; '.join(parts)}; {first.window} calls in flight; each phase alternates "
             f"between the variants in {first.chunks} parts")
 
 

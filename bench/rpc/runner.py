@@ -1,4 +1,4 @@
-"""One round: every variant's broker and server, its sequential calls interleaved, then its calls in flight.
+"""One round: every variant's broker and server, its sequential calls, then its calls in flight, interleaved.
 
 - **Peers.** Each variant gets a fresh broker process and server process for the round; all of them stay up
   for the whole round (an idle one costs next to nothing).
@@ -6,8 +6,11 @@
   calls part by part (``--chunks``), alternating the variants (the order rotates every part), so a noisy
   machine's quiet and busy moments fall on all variants alike. Round-trip latency depends a lot on such
   moments (how quickly an idle CPU wakes up).
-- **In flight.** Then, variant after variant, a fresh client process keeps 16 calls outstanding for the
-  whole run in one go: its decay, if any, shows only over a long run.
+- **In flight.** Then a fresh client process per variant keeps 16 calls outstanding, in parts alternated
+  the same way (each part drained before the next variant's starts). A variant's calls/s thus comes from
+  the same minutes of the machine as the others'. The client keeps an *active* clock that stops between
+  parts, so its tenths of the run read as one run; a decay (openmodule's grows with the calls of the
+  last 300 s) shows across the parts as it would in one go.
 
 For each measured stretch the orchestrator reads the server's and the broker's CPU time before writing
 ``go`` and after the client's answer; the client measures its own wall and CPU time.
@@ -15,6 +18,7 @@ For each measured stretch the orchestrator reads the server's and the broker's C
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,7 +150,7 @@ class _Peers:
             f"{self.variant.name}-client",
             [str(self.variant.python), "-m", self.variant.client, "--sub", self.addresses["sub"], "--pub",
              self.addresses["pub"], "--mode", mode, "--calls", str(counts.of(mode)), "--window", str(counts.window),
-             "--warmup", str(counts.warmup), "--chunks", str(counts.chunks if mode == SEQUENTIAL else 1)],
+             "--warmup", str(counts.warmup), "--chunks", str(counts.chunks)],
             stdin=True,
         )
         try:
@@ -198,20 +202,28 @@ class _Peers:
         self.broker.kill()
 
 
-def _sequential(peers: list[_Peers], round_: int) -> list[Phase]:
+def _phase(peers: list[_Peers], mode: str, round_: int, profile_to: Path | None = None) -> list[Phase]:
+    """Every variant's calls of ``mode`` in parts, the variants alternating part by part (the order rotates)."""
     clients: list[Child] = []
     try:
         for peer in peers:
-            clients.append(peer.client(SEQUENTIAL))
-        chunks = max(peer.counts.chunks for peer in peers)
-        for part in range(chunks):
-            shift = part % len(peers)
-            for index in list(range(shift, len(peers))) + list(range(shift)):
-                if part < peers[index].counts.chunks:
-                    timeout = _START_TIMEOUT + peers[index].counts.sequential / 50
-                    peers[index].measure(clients[index], "chunk", timeout)
+            clients.append(peer.client(mode))
+        with contextlib.ExitStack() as recordings:
+            if profile_to is not None:
+                for peer, client in zip(peers, clients, strict=True):
+                    assert peer.server is not None
+                    stem = f"{peer.variant.name}-{mode}"
+                    recordings.enter_context(py_spy(peer.server.pid, profile_to / f"{stem}-server-r{round_}.txt"))
+                    recordings.enter_context(py_spy(client.pid, profile_to / f"{stem}-client-r{round_}.txt"))
+            chunks = max(peer.counts.chunks for peer in peers)
+            for part in range(chunks):
+                shift = part % len(peers)
+                for index in list(range(shift, len(peers))) + list(range(shift)):
+                    if part < peers[index].counts.chunks:
+                        timeout = _START_TIMEOUT + peers[index].counts.of(mode) / 50
+                        peers[index].measure(clients[index], "chunk", timeout)
         phases = [
-            peer.phase(client.require("result", _START_TIMEOUT), SEQUENTIAL, round_)
+            peer.phase(client.require("result", _START_TIMEOUT), mode, round_)
             for peer, client in zip(peers, clients, strict=True)
         ]
         for client in clients:
@@ -222,21 +234,6 @@ def _sequential(peers: list[_Peers], round_: int) -> list[Phase]:
             client.kill()
 
 
-def _in_flight(peer: _Peers, round_: int, profile_to: Path | None) -> Phase:
-    client = peer.client(IN_FLIGHT)
-    try:
-        name = peer.variant.name
-        server_spy = profile_to / f"{name}-in-flight-server-r{round_}.txt" if profile_to else None
-        client_spy = profile_to / f"{name}-in-flight-client-r{round_}.txt" if profile_to else None
-        assert peer.server is not None
-        with py_spy(peer.server.pid, server_spy), py_spy(client.pid, client_spy):
-            result = peer.measure(client, "result", _START_TIMEOUT + peer.counts.in_flight / 50)
-        client.stop()
-        return peer.phase(result, IN_FLIGHT, round_)
-    finally:
-        client.kill()
-
-
 def run_round(
     variants: list[Variant], counts: dict[str, Counts], round_: int, profile_to: Path | None = None
 ) -> list[Phase]:
@@ -245,10 +242,7 @@ def run_round(
     try:
         for variant in variants:
             peers.append(_Peers(variant, counts[variant.name]))
-        phases = _sequential(peers, round_)
-        for peer in peers:
-            phases.append(_in_flight(peer, round_, profile_to))
-        return phases
+        return _phase(peers, SEQUENTIAL, round_) + _phase(peers, IN_FLIGHT, round_, profile_to)
     finally:
         for peer in peers:
             peer.close()

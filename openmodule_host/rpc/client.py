@@ -55,34 +55,13 @@ _STATUS_ERRORS: dict[str, type[RPCError]] = {
 }
 
 
-_ID_POOL_BYTES = 16 * 256
-_VARIANT = dict(zip("0123456789abcdef", "89ab89ab89ab89ab", strict=True))
-
-
-class _RandomIds:
-    """Random (version 4) UUIDs as text, like ``str(uuid.uuid4())`` at a third of the cost.
-
-    The randomness is the operating system's, as for ``uuid4``, fetched 256 ids at a time: a system call per
-    id cost more than the rest of the id. Thread-safe: the refill is done under a lock.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._hex = ""
-        self._next = 0
-
-    def __call__(self) -> str:
-        with self._lock:
-            start = self._next
-            if start >= len(self._hex):
-                self._hex, start = os.urandom(_ID_POOL_BYTES).hex(), 0
-            self._next = start + 32
-            text = self._hex[start:start + 32]
-        # version 4 in the third group, the RFC 4122 variant (8, 9, a or b) in the fourth
-        return f"{text[:8]}-{text[8:12]}-4{text[13:16]}-{_VARIANT[text[16]]}{text[17:20]}-{text[20:]}"
-
-
-_uuid4 = _RandomIds()
+def _uuid4() -> str:
+    """A random (version 4) UUID as text, like ``str(uuid.uuid4())`` at a fifth of the cost."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 class RPCCall:

@@ -149,9 +149,8 @@ class Listener:
         JSON at all) is decoded and goes the decoded way, so the outcome is exactly what the intake's own
         decoding would have given, counters and log lines included.
         """
-        message_class, type_, deliver = self.message_class, self.type, self.deliver
-        plugin, topic_name, handler, stats, log = self.plugin, self.topic, self.handler, self.stats, self.log
-        topic = topic_name.encode()
+        message_class, type_, deliver, handle = self.message_class, self.type, self.deliver, self._make_handle()
+        topic = self.topic.encode()
 
         def deliver_raw(raw: bytes) -> None:
             try:
@@ -175,13 +174,7 @@ class Listener:
                     return
                 deliver(body)
                 return
-            # The handler call of ``handle``, written out: a function call less on every message.
-            try:
-                handler(message)
-            except Exception:
-                stats.handler_errors += 1
-                log.exception("plugin %s: handler %r raised on topic %r", plugin, handler, topic_name)
-            stats.handled += 1
+            handle(message)
 
         return deliver_raw
 

@@ -10,6 +10,7 @@ import argparse
 import sys
 from datetime import datetime
 
+from .machine import observe
 from .processes import ROOT, add_report_options
 from .protocol import make_bodies
 from .report import Settings, render
@@ -61,29 +62,32 @@ def pubsub(argv: list[str] | None = None) -> int:
             variants.append(VARIANTS[name])
         else:
             print(f"skipping {name}: {VARIANTS[name].python} is missing (run `make openmodule-env`)", file=sys.stderr)
-    if not variants or args.rounds < 1 or args.messages < 1 or args.om_messages < 1:
-        print("nothing to measure: need a variant, and rounds and message counts of at least 1", file=sys.stderr)
+    if not variants or args.rounds < 1 or args.messages < 1 or args.om_messages < 1 or args.busy_neighbours < 0:
+        print("nothing to measure: need a variant, rounds and message counts of at least 1, and no negative "
+              "number of neighbours", file=sys.stderr)
         return 2
     mailbox_size = args.mailbox_size
     bodies = make_bodies(max(args.messages, args.om_messages))
     started = datetime.now().astimezone()
     measurements: list[Measurement] = []
-    for round_ in range(1, args.rounds + 1):
-        shift = (round_ - 1) % len(variants)
-        for variant in variants[shift:] + variants[:shift]:
-            count = args.om_messages if variant.name == "openmodule" else args.messages
-            profile_to = args.py_spy / f"{variant.name}-r{round_}.txt" if args.py_spy else None
-            measurement = run_one(variant, bodies[:count], round_, mailbox_size, profile_to)
-            measurements.append(measurement)
-            print(
-                f"round {round_}/{args.rounds} {variant.label:>17}: {measurement.rate:>9,.0f} msg/s, "
-                f"receiver {measurement.receiver_us:6.1f} us/msg, delivered {measurement.delivered:,}/"
-                f"{measurement.sent:,}",
-                file=sys.stderr,
-                flush=True,
-            )
+    with observe(args.busy_neighbours) as machine:
+        for round_ in range(1, args.rounds + 1):
+            shift = (round_ - 1) % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                count = args.om_messages if variant.name == "openmodule" else args.messages
+                profile_to = args.py_spy / f"{variant.name}-r{round_}.txt" if args.py_spy else None
+                measurement = run_one(variant, bodies[:count], round_, mailbox_size, profile_to)
+                measurements.append(measurement)
+                print(
+                    f"round {round_}/{args.rounds} {variant.label:>17}: {measurement.rate:>9,.0f} msg/s, "
+                    f"receiver {measurement.receiver_us:6.1f} us/msg, delivered {measurement.delivered:,}/"
+                    f"{measurement.sent:,}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    assert machine.state is not None
     settings = Settings(args.rounds, args.messages, args.om_messages, mailbox_size, tuple(v.name for v in variants))
-    report = render(measurements, settings, started)
+    report = render(measurements, settings, started, machine.state)
     print(report)
     if not args.no_write:
         args.output.parent.mkdir(parents=True, exist_ok=True)

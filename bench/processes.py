@@ -119,9 +119,11 @@ class Child:
 
 
 def add_report_options(parser: Any, variants: Iterable[str], default_output: Path, py_spy_help: str) -> None:
-    """The options both benchmarks share: which variants, where the report goes, profiling."""
+    """The options both benchmarks share: which variants, where the report goes, profiling, added load."""
     names = list(variants)
     parser.add_argument("--variants", default=",".join(names), help=f"comma-separated subset of {', '.join(names)}")
     parser.add_argument("--output", type=Path, default=default_output, help="markdown report (default: %(default)s)")
     parser.add_argument("--no-write", action="store_true", help="print the report only")
     parser.add_argument("--py-spy", type=Path, metavar="DIR", help=py_spy_help)
+    parser.add_argument("--busy-neighbours", type=int, default=0, metavar="N",
+                        help="run N CPU-bound processes alongside, to see how the ratios depend on load")

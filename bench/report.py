@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import zmq
 
+from .machine import MachineState
 from .runner import VARIANTS, Measurement
 
 __all__ = ["Settings", "render"]
@@ -114,7 +115,7 @@ def _per_round(measurements: Sequence[Measurement]) -> list[str]:
     return lines
 
 
-def render(measurements: Sequence[Measurement], settings: Settings, started: datetime) -> str:
+def render(measurements: Sequence[Measurement], settings: Settings, started: datetime, machine: MachineState) -> str:
     grouped = {name: runs for name, runs in _by_variant(measurements).items() if runs}
     grouped = {name: grouped[name] for name in VARIANTS if name in grouped}
     lines = [
@@ -126,6 +127,8 @@ def render(measurements: Sequence[Measurement], settings: Settings, started: dat
         f"openmodule-host, {settings.om_messages:,} for openmodule 18.5.0; 100-byte bodies; "
         f"host mailbox {settings.mailbox_size:,}. Medians over rounds. The machine is shared and noisy: "
         "absolute figures drift 15-25 % between runs, compare the ratios.",
+        "",
+        machine.describe(),
         "",
         *_summary(grouped),
         "",

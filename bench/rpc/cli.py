@@ -12,6 +12,7 @@ import argparse
 import sys
 from datetime import datetime
 
+from ..machine import observe
 from ..processes import ROOT, add_report_options
 from .report import Settings, render
 from .runner import VARIANTS, Counts, Phase, run_round
@@ -65,9 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     if names is None:
         return 2
     sizes = (args.calls, args.flight_calls, args.om_calls, args.om_flight_calls)
-    if not names or args.rounds < 1 or min(sizes) < 10 or args.window < 1 or not 1 <= args.chunks <= min(sizes):
-        print("nothing to measure: need a variant, a round, 10 calls per phase, a window of 1 and at most as many "
-              "chunks as calls", file=sys.stderr)
+    if (not names or args.rounds < 1 or min(sizes) < 10 or args.window < 1 or not 1 <= args.chunks <= min(sizes)
+            or args.busy_neighbours < 0):
+        print("nothing to measure: need a variant, a round, 10 calls per phase, a window of 1, at most as many "
+              "chunks as calls and no negative number of neighbours", file=sys.stderr)
         return 2
     counts = {
         name: Counts(args.calls, args.flight_calls, args.window, args.warmup, args.chunks)
@@ -76,19 +78,21 @@ def main(argv: list[str] | None = None) -> int:
     }
     started = datetime.now().astimezone()
     phases: list[Phase] = []
-    for round_ in range(1, args.rounds + 1):
-        shift = (round_ - 1) % len(names)
-        order = [VARIANTS[name] for name in names[shift:] + names[:shift]]
-        for phase in run_round(order, counts, round_, args.py_spy):
-            phases.append(phase)
-            tenths = f", tenths {phase.tenths[0]:,.0f} -> {phase.tenths[-1]:,.0f}" if phase.tenths else ""
-            print(
-                f"round {round_}/{args.rounds} {VARIANTS[phase.variant].label:>17} {phase.mode:>10}: "
-                f"{phase.rate:>8,.0f} calls/s, p50 {phase.latency_us['p50']:8,.0f} us{tenths}",
-                file=sys.stderr,
-                flush=True,
-            )
-    report = render(phases, Settings(args.rounds, counts, tuple(names)), started)
+    with observe(args.busy_neighbours) as machine:
+        for round_ in range(1, args.rounds + 1):
+            shift = (round_ - 1) % len(names)
+            order = [VARIANTS[name] for name in names[shift:] + names[:shift]]
+            for phase in run_round(order, counts, round_, args.py_spy):
+                phases.append(phase)
+                tenths = f", tenths {phase.tenths[0]:,.0f} -> {phase.tenths[-1]:,.0f}" if phase.tenths else ""
+                print(
+                    f"round {round_}/{args.rounds} {VARIANTS[phase.variant].label:>17} {phase.mode:>10}: "
+                    f"{phase.rate:>8,.0f} calls/s, p50 {phase.latency_us['p50']:8,.0f} us{tenths}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    assert machine.state is not None
+    report = render(phases, Settings(args.rounds, counts, tuple(names)), started, machine.state)
     print(report)
     if not args.no_write:
         args.output.parent.mkdir(parents=True, exist_ok=True)

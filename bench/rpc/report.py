@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import zmq
 
+from ..machine import MachineState
 from .protocol import IN_FLIGHT, SEQUENTIAL
 from .runner import VARIANTS, Counts, Phase
 
@@ -235,7 +236,7 @@ def _counts(settings: Settings) -> str:
             f"between the variants in {first.chunks} parts")
 
 
-def render(phases: Sequence[Phase], settings: Settings, started: datetime) -> str:
+def render(phases: Sequence[Phase], settings: Settings, started: datetime, machine: MachineState) -> str:
     runs = _Runs(phases)
     lines = [
         "# RPC: round trips and calls in flight",
@@ -244,6 +245,8 @@ def render(phases: Sequence[Phase], settings: Settings, started: datetime) -> st
         f"Python {platform.python_version()}, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}. "
         f"{settings.rounds} interleaved rounds; {_counts(settings)}. Medians over rounds. The machine is "
         "shared and noisy: absolute figures drift 15-25 % between runs, compare the ratios.",
+        "",
+        machine.describe(),
         "",
         *_summary(runs),
         "",

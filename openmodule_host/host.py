@@ -33,6 +33,7 @@ import zmq
 from openmodule_hookspecs import HealthCheck, HealthMetric
 from sqlalchemy.exc import SQLAlchemyError
 
+from .access import serve_backend_hooks
 from .alerts import PluginAlerts
 from .config import HostConfig, build_plugin_config
 from .connection_status import ConnectionState
@@ -209,6 +210,11 @@ class Host:
             self._fail(plugin, f"register_handlers raised {type(error).__name__}: {error}", error)
             return
         subscribe_anonymize(plugin)
+        try:
+            serve_backend_hooks(plugin)
+        except ValueError as error:  # e.g. another plugin serves access_service/auth without a name
+            self._fail(plugin, f"its check_access cannot be served: {error}", error)
+            return
         plugin.state = PluginState.RUNNING
         log.info("plugin %s running as %s", candidate.name, plugin_config.NAME)
 

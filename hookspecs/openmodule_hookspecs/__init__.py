@@ -5,6 +5,18 @@ A plugin is a distribution with an entry point in the group ``openmodule.plugins
 """
 
 from . import _specs as specs
+from ._access import (
+    ACCESS_CHANNEL,
+    ACCESS_TYPE,
+    COUNT_TOPIC,
+    AccessCategory,
+    AccessCheckAccess,
+    AccessCheckRejectReason,
+    AccessCheckRequest,
+    AccessCheckResponse,
+    AccessRequestVehicle,
+    CountMessage,
+)
 from ._alerts import AlertHandleType, AlertMessage, AlertStatus
 from ._connection import BridgeStatus, ConnectionRPCResponse, ConnectionStatus, ConnectionStatusMessage
 from ._core import (
@@ -54,13 +66,34 @@ from ._rpc import (
     request_topic,
     response_topic,
 )
+from ._vehicle import (
+    Direction,
+    Gateway,
+    LPRAlternative,
+    LPRCountry,
+    LprData,
+    LPRMedium,
+    MakeModel,
+    Medium,
+    MediumType,
+    VehicleData,
+)
 
 #: The entry point group plugins register under.
 ENTRY_POINT_GROUP = "openmodule.plugins"
 
 __all__ = [
+    "ACCESS_CHANNEL",
+    "ACCESS_TYPE",
+    "COUNT_TOPIC",
     "ENTRY_POINT_GROUP",
     "PROJECT_NAME",
+    "AccessCategory",
+    "AccessCheckAccess",
+    "AccessCheckRejectReason",
+    "AccessCheckRequest",
+    "AccessCheckResponse",
+    "AccessRequestVehicle",
     "AlertHandleType",
     "AlertMessage",
     "AlertStatus",
@@ -71,9 +104,12 @@ __all__ = [
     "ConnectionRPCResponse",
     "ConnectionStatus",
     "ConnectionStatusMessage",
+    "CountMessage",
     "Database",
     "Datetime",
+    "Direction",
     "EventListener",
+    "Gateway",
     "HealthCheck",
     "HealthCheckState",
     "HealthMetric",
@@ -82,6 +118,13 @@ __all__ = [
     "HealthPongMessage",
     "HealthPongPayload",
     "HealthResult",
+    "LPRAlternative",
+    "LPRCountry",
+    "LPRMedium",
+    "LprData",
+    "MakeModel",
+    "Medium",
+    "MediumType",
     "MessageFilter",
     "Messages",
     "OpenModuleModel",
@@ -108,6 +151,7 @@ __all__ = [
     "ServerUnknownError",
     "ServerValidationError",
     "Subscription",
+    "VehicleData",
     "ZMQMessage",
     "datetime_to_timestamp",
     "dumps",

@@ -101,6 +101,18 @@ class RPCServer(Protocol):
         that another plugin of the host already serves raises ``ValueError`` naming both plugins."""
         ...
 
+    def register_named_handler(
+        self,
+        channel: str,
+        type: str,
+        request_class: type[Req],
+        response_class: type[Res],
+        handler: Callable[[Req, RPCRequest], Res | dict[str, Any] | None],
+    ) -> None:
+        """Serve ``type`` on ``channel`` for requests whose ``request.name`` is this plugin's NAME; several
+        plugins of a host may serve the same (channel, type) this way (as access services do)."""
+        ...
+
     def add_filter(self, filter: RPCFilter, channel: str | None = None, type: str | None = None) -> None:
         """Add a filter for this plugin's RPCs (all, one channel's, one type's). When filters apply and
         none passes, the call gets no reply; a filter that raises gives a ``filter_error`` reply."""

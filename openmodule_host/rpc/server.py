@@ -39,6 +39,31 @@ class _Handler(NamedTuple):
     handler: Callable[..., Any]
     #: ``request_class.model_validate``, without pydantic's Python wrapper unless the class has its own.
     validate_request: Callable[[Any], BaseModel]
+    #: set for a handler registered by name: it serves only requests whose ``name`` is this.
+    name: str | None = None
+
+
+class _Named(NamedTuple):
+    """A (channel, type) several plugins serve by name (:meth:`PluginRPCServer.register_named_handler`)."""
+
+    by_name: dict[str, _Handler]
+    #: takes the requests that name none of them: it answers an invalid one with ``validation_error`` and
+    #: drops a valid one, as every standalone service would (the caller uses the first reply anyway).
+    first: _Handler
+
+    def pick(self, request: Any) -> _Handler:
+        name = request.get("name") if isinstance(request, dict) else None
+        return self.by_name.get(name, self.first) if isinstance(name, str) else self.first
+
+    @property
+    def handlers(self) -> list[_Handler]:
+        return list(self.by_name.values())
+
+
+def _owners(entry: _Handler | _Named) -> str:
+    if isinstance(entry, _Named):
+        return "plugins " + ", ".join(repr(handler.server.plugin) for handler in entry.handlers) + " (by name)"
+    return f"plugin {entry.server.plugin!r}"
 
 
 def _validator_of(model_class: type[BaseModel]) -> Callable[[Any], BaseModel]:
@@ -80,7 +105,7 @@ class RPCRouter:
     def __init__(self, intake: Intake, log: logging.Logger) -> None:
         self._intake = intake
         self._log = log
-        self._handlers: dict[tuple[str, str], _Handler] = {}
+        self._handlers: dict[tuple[str, str], _Handler | _Named] = {}
         #: each served channel's route, and the only plugin serving it (None when several do).
         self._routes: dict[str, tuple[Route, PluginRPCServer | None]] = {}
         self._lock = threading.Lock()
@@ -90,20 +115,46 @@ class RPCRouter:
         self.unknown = 0
 
     def register(self, channel: str, type: str, handler: _Handler) -> None:
+        """Serve (channel, type) with ``handler``: alone, or by name if it has one (see :class:`_Named`)."""
         with self._lock:
             existing = self._handlers.get((channel, type))
-            if existing is not None:
+            entry: _Handler | _Named = handler
+            if handler.name is not None and (existing is None or isinstance(existing, _Named)):
+                if existing is None:
+                    entry = _Named({handler.name: handler}, handler)
+                elif handler.name in existing.by_name:
+                    raise ValueError(
+                        f"RPC {channel}/{type} for the name {handler.name!r} is already served by plugin "
+                        f"{existing.by_name[handler.name].server.plugin!r}; plugin {handler.server.plugin!r} "
+                        "cannot register it too"
+                    )
+                else:
+                    entry = _Named({**existing.by_name, handler.name: handler}, existing.first)
+            elif existing is not None:
+                how = " by name" if handler.name is not None else ""
                 raise ValueError(
-                    f"RPC {channel}/{type} is already served by plugin {existing.server.plugin!r}; plugin "
-                    f"{handler.server.plugin!r} cannot register it too"
+                    f"RPC {channel}/{type} is already served by {_owners(existing)}; plugin "
+                    f"{handler.server.plugin!r} cannot register it too{how}"
                 )
-            self._handlers = {**self._handlers, (channel, type): handler}
+            self._handlers = {**self._handlers, (channel, type): entry}
             self._update_route(channel)
 
     def unregister_all(self, server: PluginRPCServer) -> None:
         with self._lock:
-            channels = {channel for (channel, _), entry in self._handlers.items() if entry.server is server}
-            self._handlers = {key: entry for key, entry in self._handlers.items() if entry.server is not server}
+            table: dict[tuple[str, str], _Handler | _Named] = {}
+            channels = set()
+            for key, entry in self._handlers.items():
+                kept = [handler for handler in _handlers_of(entry) if handler.server is not server]
+                if len(kept) < len(_handlers_of(entry)):
+                    channels.add(key[0])
+                if not kept:
+                    continue
+                if isinstance(entry, _Named):
+                    first = entry.first if entry.first.server is not server else kept[0]
+                    table[key] = _Named({handler.name: handler for handler in kept if handler.name}, first)
+                else:
+                    table[key] = entry
+            self._handlers = table
             for channel in channels:
                 self._update_route(channel)
 
@@ -177,7 +228,8 @@ class RPCRouter:
         servers: dict[int, PluginRPCServer] = {}
         for (handler_channel, _), entry in self._handlers.items():
             if handler_channel == channel:
-                servers.setdefault(id(entry.server), entry.server)
+                for handler in _handlers_of(entry):
+                    servers.setdefault(id(handler.server), handler.server)
         return list(servers.values())
 
     def offer_many(self, items: list[tuple[Callable[[dict[str, Any]], Call | None], Any]]) -> int:
@@ -208,6 +260,8 @@ class RPCRouter:
 
     def _call_for(self, channel: str, message: RPCRequest) -> Call | None:
         entry = self._handlers.get((channel, message.type))
+        if isinstance(entry, _Named):
+            entry = entry.pick(message.request)
         if entry is None:
             with self._unknown_lock:  # counted by the intake thread and by workers
                 self.unknown += 1
@@ -217,6 +271,10 @@ class RPCRouter:
                                   channel, message.type, quiet)
             return None
         return channel, message, entry
+
+
+def _handlers_of(entry: _Handler | _Named) -> list[_Handler]:
+    return entry.handlers if isinstance(entry, _Named) else [entry]
 
 
 class PluginRPCServer:
@@ -258,6 +316,14 @@ class PluginRPCServer:
         response_class: type[BaseModel],
         handler: Callable[..., Any],
     ) -> None:
+        self._check_registration(channel, type, request_class, response_class, handler)
+        self._router.register(
+            channel, type, _Handler(self, request_class, response_class, handler, _validator_of(request_class))
+        )
+
+    @staticmethod
+    def _check_registration(channel: str, type: str, request_class: type[BaseModel], response_class: type[BaseModel],
+                            handler: Callable[..., Any]) -> None:
         for value, what in ((channel, "channel"), (type, "type")):
             if not isinstance(value, str) or not value:
                 raise TypeError(f"RPC {what} must be a non-empty string, got {value!r}")
@@ -266,9 +332,27 @@ class PluginRPCServer:
                 raise TypeError(f"{what} must be a pydantic model class, got {cls!r}")
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
-        self._router.register(
-            channel, type, _Handler(self, request_class, response_class, handler, _validator_of(request_class))
-        )
+
+    def register_named_handler(
+        self,
+        channel: str,
+        type: str,
+        request_class: type[BaseModel],
+        response_class: type[BaseModel],
+        handler: Callable[..., Any],
+    ) -> None:
+        """Serve (channel, type) for the requests whose ``request.name`` is this plugin's NAME.
+
+        Several plugins may serve the same (channel, type) this way, each for its own name, as several
+        standalone services do with a name filter (openmodule's ``AccessService``). A request that names
+        none of them gets what such services give it: no reply, or ``validation_error`` if it is invalid.
+        ``request_class`` must have a ``name`` field.
+        """
+        self._check_registration(channel, type, request_class, response_class, handler)
+        if "name" not in request_class.model_fields:
+            raise TypeError(f"request_class {request_class.__name__} has no name field to route by")
+        self._router.register(channel, type, _Handler(
+            self, request_class, response_class, handler, _validator_of(request_class), self.service_name))
 
     def add_filter(self, filter: RPCFilter, channel: str | None = None, type: str | None = None) -> None:
         if not callable(filter):
@@ -308,6 +392,10 @@ class PluginRPCServer:
         except ValidationError as error:
             self._log.error("plugin %s: invalid request for RPC %s:%s: %s", self.plugin, channel, message.type, error)
             self._fail(channel, message, RPCErrorStatus.validation_error, error.json())
+            return
+        if entry.name is not None and getattr(request, "name", None) != entry.name:
+            self._log.debug("RPC %s:%s for %r ignored (this plugin serves it for %r)", channel, message.type,
+                            getattr(request, "name", None), entry.name)
             return
         try:
             if self._filters and not self._passes_filters(request, message, entry.handler, channel):

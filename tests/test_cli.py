@@ -63,4 +63,4 @@ def test_plugins_lists_installed_plugins_with_their_hookimpls():
     result = run_cli("plugins")
     assert result.returncode == 0
     assert "hello  openmodule-plugin-hello 0.1.0  hello_plugin.plugin" in result.stdout
-    assert "hookimpls: config_model, database_migrations, register_handlers, shutdown" in result.stdout
+    assert "hookimpls: check_access, config_model, database_migrations, register_handlers, shutdown" in result.stdout

@@ -30,3 +30,18 @@ def test_backend_x_accepts_whitelisted_plates_and_rejects_others(om_host, om_cli
     assert (accepted["vehicle_id"], accepted["gateway"]) == ("1", {"gate": "entry1", "direction": "in"})
     assert (rejected["vehicle_id"], rejected["plate"]) == ("2", "W 12345")
     assert accepted["name"] == rejected["name"] == "backend_x"
+
+
+def test_backend_x_answers_access_checks_for_its_name(om_host, om_client):
+    om_host("backend_x", config={"backend_x": {"NAME": "om_backend_x_1", "whitelist": ["G-ARIVO 1"]}})
+
+    def check(plate: str) -> dict:
+        return om_client.rpc("access_service", "auth", {
+            "name": "om_backend_x_1", "gate": "entry1",
+            "vehicle_data": {"vehicle_id": "7", "lpr_front": {"plate": plate, "country": "A"}}})["response"]
+
+    known = check("GARIVO1")
+    assert (known["status"], known["success"]) == ("ok", True)
+    assert [(access["id"], access["source"], access["accepted"]) for access in known["accesses"]] == [
+        ("backend_x-GARIVO1", "om_backend_x_1", True)]
+    assert check("W 12345")["accesses"] == []

@@ -63,7 +63,12 @@ def health(core: PluginCore) -> Any:
 
 @hookspec(firstresult=True)
 def check_access(core: PluginCore, request: Any) -> Any:
-    """Answer an access check (``access_service``/``auth``) for this plugin."""
+    """Answer an access check: RPC ``access_service``/``auth`` whose ``request.name`` is this plugin's NAME.
+
+    ``request`` is an :class:`~openmodule_hookspecs.AccessCheckRequest`. Return a list of
+    ``AccessCheckAccess`` (``success: true``), ``None`` (no accesses) or an ``AccessCheckResponse``; an
+    exception answers ``success: false``. Called on the plugin's worker.
+    """
 
 
 @hookspec
@@ -77,9 +82,10 @@ def anonymize(core: PluginCore, message: Any) -> None:
 
 @hookspec
 def check_in(core: PluginCore, message: Any) -> None:
-    """A vehicle checked in (legacy ``count`` message with direction ``in``)."""
+    """A vehicle checked in: a legacy ``count`` message (a :class:`~openmodule_hookspecs.CountMessage`) whose
+    gateway direction is ``in``. Called on the plugin's worker."""
 
 
 @hookspec
 def check_out(core: PluginCore, message: Any) -> None:
-    """A vehicle checked out (legacy ``count`` message with any other direction)."""
+    """A vehicle checked out: a legacy ``count`` message with any other gateway direction."""

@@ -222,6 +222,17 @@ class OpenModulePeer:
         return self.command("rpc_server", "rpc_server_ready", channel=channel, type=type,
                             filter_resource=filter_resource)
 
+    def serve_access(self) -> Event:
+        """Start openmodule's ``AccessService`` template as this service's access service (see the service's
+        docstring); returns ``rpc_server_ready``."""
+        return self.command("access_service", "rpc_server_ready")
+
+    def wait_for_access_check(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 3.0
+                              ) -> dict[str, Any]:
+        """The first ``AccessCheckRequest`` the access service got (dumped as JSON data) that matches."""
+        return self.wait_for_event(lambda event: event["event"] == "access_check" and predicate(event["request"]),
+                                   timeout, "access check")["request"]
+
     def wait_for_rpc_request(self, rpc_id: str, timeout: float = 3.0) -> dict[str, Any]:
         """The request ``rpc_id`` as the service's RPC server handler got it: the ``RPCRequest`` envelope as
         openmodule validated it (``name``, ``type``, ``resource``, ``rpc_id``, ``request``, ...)."""

@@ -2,16 +2,25 @@
 
 The whitelist is a table in the plugin's own database (created by its migrations, seeded from the
 ``whitelist`` setting). It listens for ``present_vehicle``/``enter`` and publishes an ``access_accept``
-or ``access_reject`` message for the gate.
+or ``access_reject`` message for the gate, and it is an access service: it answers the access checks
+(RPC ``access_service``/``auth``) that name it with the whitelist's access for the plate.
 """
 
 from pathlib import Path
 
-from openmodule_hookspecs import PluginCore, hookimpl
+from openmodule_hookspecs import (
+    AccessCategory,
+    AccessCheckAccess,
+    AccessCheckRequest,
+    Medium,
+    MediumType,
+    PluginCore,
+    hookimpl,
+)
 from pydantic import BaseModel
 
 from .messages import AccessDecisionMessage, Gateway, VehicleEnterMessage
-from .whitelist import Whitelist
+from .whitelist import Whitelist, normalise_plate
 
 
 class BackendXSettings(BaseModel):
@@ -49,6 +58,18 @@ def register_handlers(core: PluginCore) -> None:
 
     core.messages.register_handler("present_vehicle", VehicleEnterMessage, on_enter)
     core.log.info("whitelist with %d plate(s)", len(whitelist))
+
+
+@hookimpl
+def check_access(core: PluginCore, request: AccessCheckRequest) -> list[AccessCheckAccess]:
+    lpr = request.vehicle.lpr
+    if lpr is None or lpr.id not in Whitelist(core.database):
+        return []
+    plate = normalise_plate(lpr.id)
+    return [AccessCheckAccess(
+        id=f"backend_x-{plate}", source=core.name, category=AccessCategory.whitelist,
+        used_medium=Medium(id=lpr.id, type=MediumType.lpr), access_data={"plate": plate}, accepted=True,
+    )]
 
 
 @hookimpl

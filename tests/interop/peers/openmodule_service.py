@@ -15,6 +15,7 @@ Commands (stdin)::
      "request_model": "<RPC model name>" | "dict", "response_model": "<RPC model name>",
      "timeout": 0.5 | null, "blocking": true | false}
     {"cmd": "rpc_server", "channel": "plates", "type": "lookup", "filter_resource": true}
+    {"cmd": "access_service"}
     {"cmd": "exit"}
 
 Events (stdout)::
@@ -24,10 +25,11 @@ Events (stdout)::
     {"event": "published", "topic": ..., "body": "<the exact JSON body openmodule sent>"}
     {"event": "message", "topic": ..., "model": ..., "message": <model_dump>, "types": {field: python type}}
     {"event": "rpc_result", "tag": ..., "ok": true, "response": <model_dump>, "model": ..., "raw": ... | null,
-     "elapsed": seconds}
+     "elapsed": seconds, "sent": <the request model, dumped as JSON data> | null}
     {"event": "rpc_result", "tag": ..., "ok": false, "error": "RPCClient.TimeoutError", "message": ...,
      "builtin_timeout": bool, "raw": ... | null, "elapsed": seconds}
     {"event": "rpc_server_ready", "channel": ..., "type": ..., "name": ..., "resource": ... | null}
+    {"event": "access_check", "request": <the AccessCheckRequest the service got, dumped as JSON data>}
     {"event": "rpc_request", "channel": ..., "type": ..., "message": <RPCRequest model_dump, None kept>}
     {"event": "error", "cmd": ..., "error": ...}         a command failed; the service keeps running
     {"event": "bye"}                                     right before the process exits
@@ -62,6 +64,10 @@ serving ``type`` on ``channel`` with the same behaviour as the ``Lookup`` test p
     other       known = plate starts with "G", owner = NAME              -> ok
     a request without "plate"                                            -> validation_error
 
+``access_service`` starts openmodule's ``AccessService`` template (``register_rpcs`` on an ``RPCServer`` of
+its own) whose ``rpc_check_access`` whitelists plates starting with "G" (an access ``acc-<plate>`` from
+``source`` NAME) and reports each request it gets as ``access_check``; it answers ``rpc_server_ready``.
+
 Every request the handler gets is reported as ``rpc_request``. ``rpc_server_ready`` comes once an RPC of
 the core's own client (type :data:`PROBE_TYPE`) was answered by that server, so its subscription is
 through the broker.
@@ -92,12 +98,20 @@ from openmodule.config import settings  # noqa: E402
 from openmodule.core import core, init_openmodule, shutdown_openmodule  # noqa: E402
 from openmodule.health import HealthPongMessage  # noqa: E402
 from openmodule.messaging import wait_for_connection  # noqa: E402
+from openmodule.models.access_service import (  # noqa: E402
+    AccessCategory,
+    AccessCheckAccess,
+    AccessCheckRequest,
+    AccessCheckResponse,
+)
 from openmodule.models.alert import AlertMessage  # noqa: E402
 from openmodule.models.base import Gateway, OpenModuleModel, ZMQMessage  # noqa: E402
 from openmodule.models.privacy import AnonymizeMessage  # noqa: E402
 from openmodule.models.rpc import RPCRequest  # noqa: E402
+from openmodule.models.vehicle import Medium, MediumType  # noqa: E402
 from openmodule.models.vehicle_listener import PresentVehicleEnterMessage  # noqa: E402
 from openmodule.rpc import RPCClient, RPCServer  # noqa: E402
+from openmodule.utils.access_service import AccessService  # noqa: E402
 from pydantic import ConfigDict, create_model  # noqa: E402
 
 SUBSCRIBE_CHECK_TIMEOUT = 3.0
@@ -185,7 +199,9 @@ class Empty(OpenModuleModel):
 
 #: Models an ``rpc`` command can name as ``request_model`` / ``response_model``.
 RPC_MODELS: dict[str, type[OpenModuleModel]] = {
-    model.__name__: model for model in (AnyRequest, AnyResponse, LookupRequest, LookupResponse, Empty)
+    model.__name__: model
+    for model in (AnyRequest, AnyResponse, LookupRequest, LookupResponse, Empty, AccessCheckRequest,
+                  AccessCheckResponse)
 }
 
 
@@ -268,8 +284,9 @@ def cmd_rpc(command: dict[str, Any]) -> None:
         emit("rpc_result", tag=tag, ok=False, error=type(error).__qualname__, message=str(error),
              builtin_timeout=isinstance(error, TimeoutError), elapsed=time.monotonic() - started, raw=raw)
         return
+    sent = request.model_dump(mode="json") if isinstance(request, OpenModuleModel) else None
     emit("rpc_result", tag=tag, ok=True, model=type(response).__name__, response=response.model_dump(), raw=raw,
-         elapsed=time.monotonic() - started)
+         elapsed=time.monotonic() - started, sent=sent)
 
 
 #: RPC servers started by ``rpc_server``; shut down before the core.
@@ -313,16 +330,45 @@ def cmd_rpc_server(command: dict[str, Any]) -> None:
 
     # The server has its own SUB socket: a probe answered by it proves its subscription reached our PUB
     # through the broker (and, queued before any later subscription, every other publisher's).
+    _wait_until_served(channel)
+    emit("rpc_server_ready", channel=channel, type=type_, name=server.name, resource=server.resource)
+
+
+class WhitelistService(AccessService):
+    """An access service written with openmodule's template: plates starting with "G" are whitelisted."""
+
+    def rpc_check_access(self, request: AccessCheckRequest, _message: Any) -> AccessCheckResponse:
+        emit("access_check", request=request.model_dump(mode="json"))
+        plate = request.vehicle.lpr.id if request.vehicle.lpr else ""
+        if not plate.startswith("G"):
+            return AccessCheckResponse(success=True, accesses=[])
+        access = AccessCheckAccess(id=f"acc-{plate}", source=settings.NAME, category=AccessCategory.whitelist,
+                                   used_medium=Medium(id=plate, type=MediumType.lpr), access_data={"plate": plate},
+                                   accepted=True)
+        return AccessCheckResponse(success=True, accesses=[access])
+
+
+def cmd_access_service(_command: dict[str, Any]) -> None:
+    server = RPCServer(core().context)
+    WhitelistService().register_rpcs(server)
+    server.register_handler("access_service", PROBE_TYPE, Empty, Empty, lambda _request, _message: Empty())
+    server.run_as_thread()
+    rpc_servers.append(server)
+    _wait_until_served("access_service")
+    emit("rpc_server_ready", channel="access_service", type="auth", name=server.name, resource=server.resource)
+
+
+def _wait_until_served(channel: str) -> None:
+    """A probe answered by the server proves its subscription reached our PUB through the broker."""
     deadline = time.monotonic() + RPC_SERVER_READY_TIMEOUT
     while True:
         try:
             core().rpc_client.rpc(channel, PROBE_TYPE, Empty(), Empty, timeout=0.1)
-            break
+            return
         except RPCClient.TimeoutError:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"RPC server on {channel!r} not reachable within {RPC_SERVER_READY_TIMEOUT} s") \
                     from None
-    emit("rpc_server_ready", channel=channel, type=type_, name=server.name, resource=server.resource)
 
 
 def cmd_exit(_command: dict[str, Any]) -> None:
@@ -335,6 +381,7 @@ COMMANDS: dict[str, Callable[[dict[str, Any]], None]] = {
     "publish": cmd_publish,
     "rpc": cmd_rpc,
     "rpc_server": cmd_rpc_server,
+    "access_service": cmd_access_service,
     "exit": cmd_exit,
 }
 

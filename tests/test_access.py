@@ -191,6 +191,19 @@ class NamedRequest(LookupRequest):
     name: str
 
 
+def test_a_name_is_served_once(om_host):
+    class Twice(Lookup):
+        @hookimpl
+        def register_handlers(self, core: Any) -> None:
+            for _ in range(2):
+                core.rpc_server.register_named_handler("plates", "by_name", NamedRequest, LookupResponse,
+                                                       self.lookup)
+
+    host = om_host(("twice", Twice()), config={"twice": {"NAME": "om_twice"}}, strict=False)
+    assert "RPC plates/by_name for the name 'om_twice' is already served by plugin 'twice'" in (
+        host.plugins["twice"].reason)
+
+
 def test_a_named_handler_needs_a_name_field(om_host):
     class Nameless(Lookup):
         @hookimpl

@@ -117,26 +117,8 @@ class RPCRouter:
     def register(self, channel: str, type: str, handler: _Handler) -> None:
         """Serve (channel, type) with ``handler``: alone, or by name if it has one (see :class:`_Named`)."""
         with self._lock:
-            existing = self._handlers.get((channel, type))
-            entry: _Handler | _Named = handler
-            if handler.name is not None and (existing is None or isinstance(existing, _Named)):
-                if existing is None:
-                    entry = _Named({handler.name: handler}, handler)
-                elif handler.name in existing.by_name:
-                    raise ValueError(
-                        f"RPC {channel}/{type} for the name {handler.name!r} is already served by plugin "
-                        f"{existing.by_name[handler.name].server.plugin!r}; plugin {handler.server.plugin!r} "
-                        "cannot register it too"
-                    )
-                else:
-                    entry = _Named({**existing.by_name, handler.name: handler}, existing.first)
-            elif existing is not None:
-                how = " by name" if handler.name is not None else ""
-                raise ValueError(
-                    f"RPC {channel}/{type} is already served by {_owners(existing)}; plugin "
-                    f"{handler.server.plugin!r} cannot register it too{how}"
-                )
-            self._handlers = {**self._handlers, (channel, type): entry}
+            key = (channel, type)
+            self._handlers = {**self._handlers, key: _joined(self._handlers.get(key), handler, f"{channel}/{type}")}
             self._update_route(channel)
 
     def unregister_all(self, server: PluginRPCServer) -> None:
@@ -144,16 +126,16 @@ class RPCRouter:
             table: dict[tuple[str, str], _Handler | _Named] = {}
             channels = set()
             for key, entry in self._handlers.items():
-                kept = [handler for handler in _handlers_of(entry) if handler.server is not server]
-                if len(kept) < len(_handlers_of(entry)):
+                handlers = _handlers_of(entry)
+                kept = [handler for handler in handlers if handler.server is not server]
+                if len(kept) < len(handlers):
                     channels.add(key[0])
                 if not kept:
                     continue
                 if isinstance(entry, _Named):
                     first = entry.first if entry.first.server is not server else kept[0]
-                    table[key] = _Named({handler.name: handler for handler in kept if handler.name}, first)
-                else:
-                    table[key] = entry
+                    entry = _Named({handler.name: handler for handler in kept if handler.name is not None}, first)
+                table[key] = entry
             self._handlers = table
             for channel in channels:
                 self._update_route(channel)
@@ -275,6 +257,22 @@ class RPCRouter:
 
 def _handlers_of(entry: _Handler | _Named) -> list[_Handler]:
     return entry.handlers if isinstance(entry, _Named) else [entry]
+
+
+def _joined(existing: _Handler | _Named | None, handler: _Handler, rpc: str) -> _Handler | _Named:
+    """What serves ``rpc`` once ``handler`` serves it too; raises ``ValueError`` naming both plugins if it cannot:
+    a (channel, type) has one plain handler, or any number of handlers by name, one per name."""
+    name = handler.name
+    if existing is None:
+        return handler if name is None else _Named({name: handler}, handler)
+    if name is not None and isinstance(existing, _Named):
+        if name not in existing.by_name:
+            return _Named({**existing.by_name, name: handler}, existing.first)
+        taken = f"for the name {name!r} is already served by plugin {existing.by_name[name].server.plugin!r}"
+    else:
+        taken = f"is already served by {_owners(existing)}"
+    how = " by name" if name is not None else ""
+    raise ValueError(f"RPC {rpc} {taken}; plugin {handler.server.plugin!r} cannot register it too{how}")
 
 
 class PluginRPCServer:

@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_log_options(run)
     run.add_argument("--http", metavar="HOST:PORT",
                      help="serve /healthz and /metrics over HTTP (off by default), e.g. 127.0.0.1:8080")
+    run.add_argument("--isolation", choices=("thread", "process"),
+                     help="thread: every plugin on a worker thread of this process (default); process: every "
+                          "plugin in a supervised child process, restarted after a crash ([plugins.<name>] "
+                          "ISOLATION overrides)")
 
     plugins = commands.add_parser("plugins", help="list installed plugins",
                                   description="List installed plugins: name, distribution, version, module, "
@@ -122,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "log_level": args.log_level,
                 "log_format": args.log_format,
                 "http": getattr(args, "http", None),
+                "isolation": getattr(args, "isolation", None),
             },
         )
         configure_logging(config.log_level, config.log_format)

@@ -124,6 +124,18 @@ class HostConfig(BaseModel):
     sentry_environment: str | None = None
     #: the share of transactions sent (env SENTRY_TRACES_SAMPLE_RATE); openmodule's default.
     sentry_traces_sample_rate: float = Field(0.0001, ge=0.0, le=1.0)
+    #: how plugins run unless their table says otherwise (``ISOLATION``): ``thread`` (a worker thread each, in
+    #: this process) or ``process`` (a supervised child process each, restarted after a crash).
+    isolation: Literal["thread", "process"] = "thread"
+    #: ``process`` plugins: seconds before the first restart after a crash; doubles with each crash, up to
+    #: ``restart_backoff_max``.
+    restart_backoff: float = Field(1.0, ge=0)
+    restart_backoff_max: float = Field(30.0, ge=0)
+    #: ``process`` plugins: this many crashes within ``crash_loop_window`` seconds quarantine the plugin.
+    crash_loop_crashes: int = Field(5, ge=1)
+    crash_loop_window: float = Field(300.0, gt=0)
+    #: answer health pings with a pong for the host itself (off in a plugin's child process: its parent does).
+    host_pong: bool = True
     #: the plugin tables, by plugin (entry point) name.
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -237,6 +249,8 @@ class _StandardSettings(BaseModel):
     PARENT: str = ""
     #: a required plugin that is not running makes /healthz answer 503.
     REQUIRED: bool = True
+    #: ``thread`` or ``process``; unset: the host's ``isolation``.
+    ISOLATION: Literal["thread", "process"] | None = None
 
     @field_validator("LOG_LEVEL")
     @classmethod
@@ -255,7 +269,8 @@ class PluginConfig:
     """
 
     __slots__ = (
-        "COMPUTE_ID", "DEBUG", "LOG_LEVEL", "NAME", "PARENT", "REQUIRED", "RESOURCE", "TESTING", "VERSION", "settings"
+        "COMPUTE_ID", "DEBUG", "ISOLATION", "LOG_LEVEL", "NAME", "PARENT", "REQUIRED", "RESOURCE", "TESTING",
+        "VERSION", "settings",
     )
 
     NAME: str
@@ -267,6 +282,7 @@ class PluginConfig:
     COMPUTE_ID: int
     PARENT: str
     REQUIRED: bool
+    ISOLATION: str | None
     settings: Any
 
     def __init__(self, standard: _StandardSettings, settings: Any) -> None:

@@ -48,6 +48,7 @@ from .database import (
 )
 from .errors import ConfigError, PluginLoadError
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
+from .isolation import ChildState, PluginProcess, RestartPolicy
 from .loader import PluginCandidate, make_plugin_manager
 from .observability import HTTPEndpoint, sentry
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
@@ -62,6 +63,8 @@ log = logging.getLogger("openmodule_host")
 
 _INTAKE_STOP_TIMEOUT = 2.0
 _WORKER_JOIN_TIMEOUT = 0.2
+#: a child process gets its own drain and shutdown time at stop, plus this for its intake, broker and exit.
+_CHILD_STOP_MARGIN = 5.0
 
 
 def _stdout(line: str) -> None:
@@ -161,7 +164,7 @@ class Host:
         self.health = HealthResponder(
             config.name, __version__, lambda: list(self.plugins.values()),
             self.health_checks, self.health_metrics,
-            self.publisher, log, config.health_timeout,
+            self.publisher, log, config.health_timeout, host_pong=config.host_pong,
         )
         self.health.start()
         self.intake.add("healthz", self.health.route)
@@ -179,6 +182,13 @@ class Host:
         table = self.config.plugins.get(candidate.name, {})
         plugin = HostedPlugin(candidate, required=bool(table.get("REQUIRED", True)))
         self.plugins[candidate.name] = plugin
+        isolation = table.get("ISOLATION") or self.config.isolation
+        if isolation == "process":
+            self._start_in_process(plugin, table)
+            return
+        if isolation != "thread":
+            self._fail(plugin, f"[plugins.{candidate.name}] ISOLATION must be 'thread' or 'process', not {isolation!r}")
+            return
         try:
             plugin.manager = make_plugin_manager(candidate)
         except PluginLoadError as error:
@@ -217,6 +227,49 @@ class Host:
             return
         plugin.state = PluginState.RUNNING
         log.info("plugin %s running as %s", candidate.name, plugin_config.NAME)
+
+    def _start_in_process(self, plugin: HostedPlugin, table: Mapping[str, Any]) -> None:
+        """Run the plugin in a supervised child process: a host of its own with this one plugin, on this
+        host's broker (see :mod:`.isolation.process`). Its code is imported only there."""
+        candidate, config = plugin.candidate, self.config
+        if not candidate.importable:
+            self._fail(plugin, "runs in a child process only when installed or given as an import path, not as "
+                               "an object of this process")
+            return
+        if candidate.problems:
+            self._fail(plugin, "; ".join(candidate.problems))
+            return
+        plugin.process_name = str(table.get("NAME") or plugin.name)
+        self._claim_name(plugin.name, plugin.process_name)
+        child_config = config.model_dump(mode="json")
+        child_config.update(
+            name=f"{config.name}-{plugin.name}", broker="external", http=None, dsgvo=False, host_pong=False,
+            isolation="thread", sentry_dsn=config.sentry_dsn.get_secret_value() if config.sentry_dsn else None,
+            plugins={plugin.name: {key: value for key, value in table.items() if key != "ISOLATION"}},
+        )
+        spec = {"config": child_config, "plugin": {
+            "name": plugin.name, "target": candidate.target, "version": candidate.version,
+            "distribution": candidate.distribution,
+        }}
+        policy = RestartPolicy(config.restart_backoff, config.restart_backoff_max, config.crash_loop_crashes,
+                               config.crash_loop_window)
+
+        def on_change(state: ChildState, reason: str) -> None:
+            if state is ChildState.RUNNING:
+                plugin.state, plugin.reason = PluginState.RUNNING, ""
+                self._alert_state(plugin.name, "running", None)
+            elif state is ChildState.RESTARTING:
+                self._alert_state(plugin.name, "degraded", reason)
+            elif state in (ChildState.FAILED, ChildState.QUARANTINED):
+                plugin.state, plugin.reason = PluginState.FAILED, reason
+                self._alert_state(plugin.name, "failed", reason)
+            elif state is ChildState.STOPPED:
+                plugin.state = PluginState.STOPPED
+
+        startup = config.start_timeout + config.migration_timeout + config.connect_timeout
+        plugin.process = PluginProcess(plugin.name, spec, policy, startup, on_change, log)
+        if not plugin.process.start():
+            log.error("plugin %s failed: %s", plugin.name, plugin.reason)
 
     def _migrate(self, plugin: HostedPlugin, name: str) -> tuple[DatabaseTarget, bool] | None:
         """Bring the plugin's database to its newest revision; None when that failed (the plugin failed)."""
@@ -314,6 +367,7 @@ class Host:
         started = time.monotonic()
         if self.http is not None:
             self.http.stop()
+        self._stop_processes()
         if self.intake is not None and not self.intake.stop(_INTAKE_STOP_TIMEOUT):
             log.warning("intake did not stop within %.1f s", _INTAKE_STOP_TIMEOUT)
         if self.health is not None:
@@ -322,7 +376,8 @@ class Host:
             self.connection.close()
         if self.rpc_calls is not None:
             self.rpc_calls.close()
-        running = [plugin for plugin in self.plugins.values() if plugin.state is PluginState.RUNNING]
+        running = [plugin for plugin in self.plugins.values()
+                   if plugin.state is PluginState.RUNNING and plugin.process is None]
         self._drain(running)
         for plugin in reversed(running):
             self._call_shutdown(plugin)
@@ -344,6 +399,17 @@ class Host:
         log.info("host stopped in %.2f s", time.monotonic() - started)
         if self._sentry_owned:
             sentry.close_sentry()
+
+    def _stop_processes(self) -> None:
+        """Stop the plugins' child processes together: each drains and shuts down as a host does."""
+        processes = [plugin.process for plugin in self.plugins.values() if plugin.process is not None]
+        allowed = self.config.drain_timeout + self.config.shutdown_timeout + _CHILD_STOP_MARGIN
+        stoppers = [threading.Thread(target=process.stop, args=(allowed,), name=f"omh-stop-{process.plugin}")
+                    for process in processes]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
 
     def _drain(self, plugins: list[HostedPlugin]) -> None:
         deadline = time.monotonic() + self.config.drain_timeout

@@ -41,6 +41,18 @@ class PluginCandidate:
         target = getattr(plugin, "__name__", None) or type(plugin).__qualname__
         return cls(name=name, distribution="(in-process)", version=version, target=target, load=lambda: plugin)
 
+    @classmethod
+    def from_target(cls, name: str, target: str, version: str = "0.0.0") -> PluginCandidate:
+        """A plugin that is not installed, named by its import path as an entry point would (``module`` or
+        ``module:attribute``): it is imported only when loaded, and a child process can load it too."""
+        return cls(name=name, distribution="(import path)", version=version, target=target,
+                   load=metadata.EntryPoint(name, target, ENTRY_POINT_GROUP).load)
+
+    @property
+    def importable(self) -> bool:
+        """A child process can load it (an entry point or an import path, not an object in this process)."""
+        return self.distribution != "(in-process)"
+
 
 def discover(entry_points: Iterable[metadata.EntryPoint] | None = None) -> dict[str, PluginCandidate]:
     """Every installed plugin, sorted by name, without importing any of them."""

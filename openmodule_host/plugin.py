@@ -15,7 +15,7 @@ from .connection_status import ConnectionState, ConnectionStatusListener
 from .core import HostedCore, PluginMessages
 from .database import DatabaseTarget, PluginDatabase
 from .health import HookHealth, PluginHealth
-from .isolation import Mailbox, Worker
+from .isolation import Mailbox, PluginProcess, Worker
 from .loader import PluginCandidate, hookimpl_names
 from .observability import sentry
 from .rpc import PluginRPCClient, PluginRPCServer, RPCCalls, RPCRouter
@@ -47,6 +47,10 @@ class HostedPlugin:
     core: HostedCore | None = None
     worker: Worker | None = None
     hook_health: HookHealth | None = None
+    #: set for a plugin that runs in a child process of its own (``ISOLATION = "process"``) ...
+    process: PluginProcess | None = None
+    #: ... and its NAME there (in this process it has no core).
+    process_name: str = ""
 
     @property
     def name(self) -> str:
@@ -70,10 +74,13 @@ class HostedPlugin:
     def describe(self) -> str:
         """The start-up line: name, version, state, topics (or the reason it failed)."""
         line = f"plugin {self.name} {self.candidate.version} {self.state}"
-        if self.core is not None and self.core.name != self.name:
-            line += f" NAME={self.core.name}"
+        service_name = self.core.name if self.core is not None else self.process_name
+        if service_name and service_name != self.name:
+            line += f" NAME={service_name}"
         if self.state is PluginState.FAILED:
             return f"{line}: {self.reason}"
+        if self.process is not None:
+            return f"{line} in process {self.process.pid}"
         return f"{line} topics={','.join(self.topics) or '-'}"
 
 

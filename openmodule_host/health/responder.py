@@ -95,8 +95,12 @@ class HealthResponder:
         publisher: Publisher,
         log: logging.Logger,
         hook_timeout: float = 1.0,
+        *,
+        host_pong: bool = True,
     ) -> None:
         self.host_name = host_name
+        #: answer with the host's own pong too (a plugin's child process does not: its parent does).
+        self.host_pong = host_pong
         self.host_version = host_version
         self.startup = utcnow()
         self._plugins = plugins
@@ -141,15 +145,17 @@ class HealthResponder:
         """Send one pong per running plugin, then the host's."""
         from ..plugin import PluginState
 
-        running = [plugin for plugin in self._plugins() if plugin.state is PluginState.RUNNING]
+        # (a plugin in a child process answers there, as the host it runs in)
+        running = [plugin for plugin in self._plugins() if plugin.state is PluginState.RUNNING and plugin.core]
         started = {plugin.name: plugin.hook_health.start() for plugin in running if plugin.hook_health}
         deadline = time.monotonic() + self.hook_timeout
         for plugin in running:
             if plugin.hook_health is not None:
                 plugin.hook_health.finish(started[plugin.name], deadline - time.monotonic())
             self._send_pong(plugin)
-        checks, metrics = self._host_checks(), self._host_metrics()
-        self._send(self.host_name, self.host_version, self.startup, checks, metrics)
+        if self.host_pong:
+            checks, metrics = self._host_checks(), self._host_metrics()
+            self._send(self.host_name, self.host_version, self.startup, checks, metrics)
         self.answered += 1
 
     def _send_pong(self, plugin: HostedPlugin) -> None:

@@ -27,10 +27,14 @@ class PluginStatus(NamedTuple):
 
 
 def plugin_status(plugin: HostedPlugin, stall_after: float) -> PluginStatus:
+    from ..isolation import ChildState
     from ..plugin import PluginState
 
     state, message = plugin.state.value, plugin.reason or None
-    if plugin.state is PluginState.RUNNING:
+    if plugin.process is not None:
+        if plugin.state is PluginState.RUNNING and plugin.process.state is ChildState.RESTARTING:
+            state, message = "degraded", plugin.process.reason
+    elif plugin.state is PluginState.RUNNING:
         busy_since = plugin.worker.busy_since if plugin.worker is not None else None
         if busy_since is not None and time.monotonic() - busy_since > stall_after:
             state, message = "degraded", f"a handler has been running for {time.monotonic() - busy_since:.0f} s"
@@ -66,6 +70,7 @@ PLUGIN_METRICS: list[tuple[str, HealthMetricType, str]] = [
     ("plugin_rpcs_failed", HealthMetricType.count, "RPCs answered with an error status"),
     ("plugin_busy_seconds", HealthMetricType.count,
      "time the plugin's worker spent on its messages, RPCs and hooks (validation included), seconds"),
+    ("plugin_restarts", HealthMetricType.count, "restarts of the plugin's child process after a crash"),
 ]
 
 
@@ -81,6 +86,7 @@ def plugin_values(plugin: HostedPlugin) -> dict[str, float]:
         "plugin_rpcs_served": stats.rpcs_served,
         "plugin_rpcs_failed": stats.rpcs_failed,
         "plugin_busy_seconds": round(plugin.worker.busy_seconds, 6) if plugin.worker is not None else 0.0,
+        "plugin_restarts": plugin.process.restarts if plugin.process is not None else 0,
     }
 
 

@@ -1,5 +1,6 @@
-"""Per-plugin isolation: a bounded mailbox and a worker thread each."""
+"""Per-plugin isolation: a bounded mailbox and a worker thread each, or a supervised child process."""
 
 from .mailbox import Mailbox, Worker
+from .process import ChildState, PluginProcess, RestartPolicy
 
-__all__ = ["Mailbox", "Worker"]
+__all__ = ["ChildState", "Mailbox", "PluginProcess", "RestartPolicy", "Worker"]

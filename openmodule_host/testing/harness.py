@@ -48,6 +48,8 @@ class PrivateBroker:
         self.context.destroy(linger=0)
 
 
+#: an installed plugin's name, or (name, plugin object), or (name, "module:attribute") for one a child process
+#: can import too (``ISOLATION = "process"``).
 PluginSpec = str | tuple[str, Any]
 
 
@@ -61,7 +63,8 @@ def _candidates(plugins: Iterable[PluginSpec] | Mapping[str, Any]) -> list[Plugi
             candidates.extend(select(installed, [item]))
         else:
             name, plugin = item
-            candidates.append(PluginCandidate.from_object(name, plugin))
+            candidates.append(PluginCandidate.from_target(name, plugin) if isinstance(plugin, str)
+                              else PluginCandidate.from_object(name, plugin))
     return candidates
 
 

@@ -1,0 +1,68 @@
+"""A plugin's child process (``python -m openmodule_host.isolation.child``), started by :class:`PluginProcess`.
+
+It reads one JSON line from stdin: ``{"config": <HostConfig fields>, "plugin": {"name", "target",
+"version", "distribution"}}``, and runs a host with that one plugin (``strict``: a plugin that fails to
+start ends the process with status 1, its reason on stdout). It stops on SIGTERM or SIGINT, and when its
+stdin closes (the parent is gone).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from importlib import metadata
+from types import FrameType
+from typing import Any
+
+from openmodule_hookspecs import ENTRY_POINT_GROUP
+
+from ..config import HostConfig
+from ..errors import HostError
+from ..host import Host
+from ..loader import PluginCandidate
+from ..observability import configure_logging
+
+__all__ = ["main"]
+
+
+def _candidate(plugin: dict[str, Any]) -> PluginCandidate:
+    entry_point = metadata.EntryPoint(plugin["name"], plugin["target"], ENTRY_POINT_GROUP)
+    return PluginCandidate(name=plugin["name"], distribution=plugin["distribution"], version=plugin["version"],
+                           target=plugin["target"], load=entry_point.load)
+
+
+def _stop_when_stdin_closes(host: Host) -> None:
+    def watch() -> None:
+        while sys.stdin.readline():
+            pass
+        host.request_stop()
+
+    threading.Thread(target=watch, name="omh-parent-watch", daemon=True).start()
+
+
+def main() -> int:
+    spec = json.loads(sys.stdin.readline())
+    config = HostConfig.model_validate(spec["config"])
+    configure_logging(config.log_level, config.log_format)
+    host = Host(config, [_candidate(spec["plugin"])], strict=True, report=lambda line: print(line, flush=True))
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        host.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        with host:
+            _stop_when_stdin_closes(host)
+            while not host.wait(0.5):
+                pass
+    except HostError as error:
+        print(error, flush=True)  # "plugin 'name' failed: <reason>"
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""The ``process`` isolation mode: a plugin in a supervised child process of its own.
+
+The child (:mod:`openmodule_host.isolation.child`) is a host with that one plugin, on the parent's broker:
+on the wire it is the same service as in the parent's threads, with its own sockets. A crash of the child
+(a segfault in a C extension, ``os._exit``, the OOM killer) takes only that plugin down; the supervisor
+restarts it after a back-off that doubles with each crash, and quarantines it (no more restarts) after
+``crash_loop_crashes`` crashes within ``crash_loop_window`` seconds.
+
+The child gets its settings as one JSON line on stdin and keeps reading stdin: when the parent goes away
+(even killed), the pipe closes and the child stops. It runs in a session of its own, so a terminal's
+Ctrl-C reaches only the parent, which stops the children in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import IO, Any
+
+__all__ = ["ChildState", "PluginProcess", "RestartPolicy"]
+
+#: the child's last stdout line once its plugin runs (the host's ``ready`` report).
+_READY_PREFIX = "ready: "
+
+
+class ChildState(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    RESTARTING = "restarting"  # crashed; waiting out the back-off, or starting again
+    QUARANTINED = "quarantined"  # crashed too often: no more restarts
+    FAILED = "failed"  # its first start failed (as a plugin in a thread that fails to start)
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    backoff: float = 1.0  # seconds before the first restart; doubles with each crash in a row
+    backoff_max: float = 30.0
+    crash_loop_crashes: int = 5  # this many crashes ...
+    crash_loop_window: float = 300.0  # ... within this many seconds: quarantined
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class PluginProcess:
+    """Starts, watches and stops one plugin's child process.
+
+    ``on_change(state, reason)`` is called (on the supervisor's thread) whenever the state changes.
+    """
+
+    def __init__(
+        self,
+        plugin: str,
+        spec: dict[str, Any],
+        policy: RestartPolicy,
+        start_timeout: float,
+        on_change: Callable[[ChildState, str], None],
+        log: logging.Logger,
+    ) -> None:
+        self.plugin = plugin
+        self._spec_line = json.dumps(spec) + "\n"
+        self._policy = policy
+        self._start_timeout = start_timeout
+        self._on_change = on_change
+        self._log = log
+        self.state = ChildState.STARTING
+        self.reason = ""
+        #: restarts after a crash, since the host started.
+        self.restarts = 0
+        self._crashes: deque[float] = deque()
+        self._proc: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    # -- start -----------------------------------------------------------------------------------
+
+    def start(self) -> bool:
+        """Start the child and wait until its plugin runs; False (with ``reason``) if it does not."""
+        ok, reason = self._spawn()
+        if not ok:
+            self._set(ChildState.FAILED, reason)
+            return False
+        self._set(ChildState.RUNNING, "")
+        self._supervisor = threading.Thread(target=self._supervise, name=f"omh-process-{self.plugin}", daemon=True)
+        self._supervisor.start()
+        return True
+
+    def _spawn(self) -> tuple[bool, str]:
+        """Start a child and wait for its ``ready`` line. Returns (ok, reason)."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "openmodule_host.isolation.child"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True, start_new_session=True,
+        )
+        with self._lock:
+            self._proc = proc
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(self._spec_line)
+            proc.stdin.flush()
+        except OSError:
+            pass  # it died at once: found below
+        ready = threading.Event()
+        lines: list[str] = []
+        threading.Thread(target=self._read_stdout, args=(proc.stdout, lines, ready), daemon=True,
+                         name=f"omh-process-{self.plugin}-out").start()
+        deadline = time.monotonic() + self._start_timeout
+        while not ready.wait(0.05):
+            if proc.poll() is not None or self._stopping.is_set() or time.monotonic() > deadline:
+                break
+        if ready.is_set():
+            self._log.info("plugin %s: running in process %d", self.plugin, proc.pid)
+            return True, ""
+        if proc.poll() is None:
+            self._terminate(proc, 2.0)
+            why = "stopped" if self._stopping.is_set() else f"not ready within {self._start_timeout:g} s"
+        else:
+            _close_stdin(proc)
+            why = describe_exit(proc.returncode)
+        said = next((line for line in reversed(lines) if line.startswith("plugin ")), "")
+        return False, f"its process {why}" + (f" ({said})" if said else "")
+
+    def _read_stdout(self, stdout: IO[str], lines: list[str], ready: threading.Event) -> None:
+        with stdout:
+            for line in stdout:
+                line = line.rstrip("\n")
+                lines.append(line)
+                if line.startswith(_READY_PREFIX):
+                    ready.set()
+
+    # -- supervise -------------------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        while True:
+            proc = self._proc
+            assert proc is not None
+            code = proc.wait()
+            _close_stdin(proc)
+            if self._stopping.is_set():
+                return
+            now = time.monotonic()
+            self._crashes.append(now)
+            while self._crashes and self._crashes[0] < now - self._policy.crash_loop_window:
+                self._crashes.popleft()
+            crashed = f"its process {describe_exit(code)}"
+            if len(self._crashes) >= self._policy.crash_loop_crashes:
+                self._set(ChildState.QUARANTINED, f"{crashed}; {len(self._crashes)} crashes within "
+                          f"{self._policy.crash_loop_window:g} s: quarantined, not restarted")
+                self._log.error("plugin %s: %s", self.plugin, self.reason)
+                return
+            delay = min(self._policy.backoff * 2 ** (len(self._crashes) - 1), self._policy.backoff_max)
+            self._set(ChildState.RESTARTING, f"{crashed}; restarting in {delay:g} s")
+            self._log.error("plugin %s: %s", self.plugin, self.reason)
+            if self._stopping.wait(delay):
+                return
+            self.restarts += 1
+            ok, reason = self._spawn()
+            if self._stopping.is_set():
+                return
+            if ok:
+                self._set(ChildState.RUNNING, "")
+            else:
+                self._log.error("plugin %s: restart failed: %s", self.plugin, reason)
+
+    def _set(self, state: ChildState, reason: str) -> None:
+        self.state, self.reason = state, reason
+        self._on_change(state, reason)
+
+    # -- stop ------------------------------------------------------------------------------------
+
+    def stop(self, timeout: float) -> None:
+        """Ask the child to stop (SIGTERM: it drains and calls its shutdown hook), kill it after ``timeout``."""
+        self._stopping.set()
+        with self._lock:
+            proc = self._proc
+        if proc is not None and proc.poll() is None:
+            self._terminate(proc, timeout)
+        if self._supervisor is not None:
+            self._supervisor.join(1.0)
+        if self.state is not ChildState.QUARANTINED and self.state is not ChildState.FAILED:
+            self._set(ChildState.STOPPED, "")
+
+    def _terminate(self, proc: subprocess.Popen[str], timeout: float) -> None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._log.warning("plugin %s: its process did not stop within %g s; killing it", self.plugin, timeout)
+            proc.kill()
+            proc.wait()
+        _close_stdin(proc)
+
+
+def _close_stdin(proc: subprocess.Popen[str]) -> None:
+    """The child's end of the pipe closes with it; this closes ours."""
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()

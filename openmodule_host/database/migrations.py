@@ -14,15 +14,18 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from .engines import DatabaseTarget, create_plugin_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+# Alembic is imported where it is used: a host process only reads revisions (``db current``/``history``)
+# and runs upgrades in a child process, so the 11 MiB it takes are not paid by every host and plugin process.
 
 __all__ = ["MigrationError", "MigrationResult", "current_revision", "history", "upgrade", "upgrade_in_child"]
 
@@ -45,6 +48,8 @@ class MigrationResult:
 
 
 def _config(versions: Path, engine: Engine, target: DatabaseTarget, connection: Any = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(ENV_DIR))
     config.set_main_option("version_locations", str(versions))
@@ -56,6 +61,8 @@ def _config(versions: Path, engine: Engine, target: DatabaseTarget, connection: 
 
 
 def current_revision(engine: Engine, target: DatabaseTarget) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table_schema": target.schema})
         return context.get_current_revision()
@@ -63,6 +70,8 @@ def current_revision(engine: Engine, target: DatabaseTarget) -> str | None:
 
 def history(versions: Path, engine: Engine, target: DatabaseTarget) -> list[tuple[str, str, bool]]:
     """(revision, description, is current) from the newest to the oldest."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_config(versions, engine, target))
     current = current_revision(engine, target)
     return [(rev.revision, rev.doc or "", rev.revision == current) for rev in script.walk_revisions()]
@@ -70,6 +79,9 @@ def history(versions: Path, engine: Engine, target: DatabaseTarget) -> list[tupl
 
 def upgrade(versions: Path, target: DatabaseTarget) -> MigrationResult:
     """Upgrade to head in this process; raises :class:`MigrationError` naming the failing revision."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     engine = create_plugin_engine(target)
     try:
         before = current_revision(engine, target)

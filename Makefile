@@ -26,3 +26,4 @@ test: install openmodule-env
 bench: install openmodule-env
 	$(VENV)/bin/python -m bench pubsub
 	$(VENV)/bin/python -m bench rpc
+	$(VENV)/bin/python -m bench footprint

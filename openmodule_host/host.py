@@ -157,6 +157,9 @@ class Host:
 
         for candidate in self._candidates:
             self._start_plugin(candidate)
+        for plugin in self.plugins.values():  # the child processes started side by side
+            if plugin.process is not None and plugin.state is PluginState.STARTING and not plugin.process.started():
+                log.error("plugin %s failed: %s", plugin.name, plugin.reason)
         failed = [plugin for plugin in self.plugins.values() if plugin.state is PluginState.FAILED]
         if failed and self.strict:
             raise PluginLoadError(failed[0].name, failed[0].reason)
@@ -229,8 +232,9 @@ class Host:
         log.info("plugin %s running as %s", candidate.name, plugin_config.NAME)
 
     def _start_in_process(self, plugin: HostedPlugin, table: Mapping[str, Any]) -> None:
-        """Run the plugin in a supervised child process: a host of its own with this one plugin, on this
-        host's broker (see :mod:`.isolation.process`). Its code is imported only there."""
+        """Launch the plugin in a supervised child process: a host of its own with this one plugin, on this
+        host's broker (see :mod:`.isolation.process`). Its code is imported only there. The host waits for
+        all children together once every plugin is started."""
         candidate, config = plugin.candidate, self.config
         if not candidate.importable:
             self._fail(plugin, "runs in a child process only when installed or given as an import path, not as "
@@ -268,8 +272,7 @@ class Host:
 
         startup = config.start_timeout + config.migration_timeout + config.connect_timeout
         plugin.process = PluginProcess(plugin.name, spec, policy, startup, on_change, log)
-        if not plugin.process.start():
-            log.error("plugin %s failed: %s", plugin.name, plugin.reason)
+        plugin.process.launch()
 
     def _migrate(self, plugin: HostedPlugin, name: str) -> tuple[DatabaseTarget, bool] | None:
         """Bring the plugin's database to its newest revision; None when that failed (the plugin failed)."""

@@ -43,6 +43,16 @@ class ChildState(StrEnum):
 
 
 @dataclass(frozen=True)
+class _Launch:
+    """A child on its way up: the process, its ``ready`` line (when it came), its stdout so far."""
+
+    proc: subprocess.Popen[str]
+    ready: threading.Event
+    lines: list[str]
+    deadline: float
+
+
+@dataclass(frozen=True)
 class RestartPolicy:
     backoff: float = 1.0  # seconds before the first restart; doubles with each crash in a row
     backoff_max: float = 30.0
@@ -89,6 +99,7 @@ class PluginProcess:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._launched: _Launch | None = None
 
     @property
     def pid(self) -> int | None:
@@ -97,9 +108,15 @@ class PluginProcess:
 
     # -- start -----------------------------------------------------------------------------------
 
-    def start(self) -> bool:
-        """Start the child and wait until its plugin runs; False (with ``reason``) if it does not."""
-        ok, reason = self._spawn()
+    def launch(self) -> None:
+        """Start the child without waiting for it (several children start side by side); see :meth:`started`."""
+        self._launched = self._launch()
+
+    def started(self) -> bool:
+        """Wait until the launched child's plugin runs, then supervise it; False (with ``reason``) if it does
+        not (as a plugin that fails to start in a thread, it is not restarted)."""
+        assert self._launched is not None, "launch() first"
+        ok, reason = self._await(self._launched)
         if not ok:
             self._set(ChildState.FAILED, reason)
             return False
@@ -108,8 +125,7 @@ class PluginProcess:
         self._supervisor.start()
         return True
 
-    def _spawn(self) -> tuple[bool, str]:
-        """Start a child and wait for its ``ready`` line. Returns (ok, reason)."""
+    def _launch(self) -> _Launch:
         proc = subprocess.Popen(
             [sys.executable, "-m", "openmodule_host.isolation.child"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True, start_new_session=True,
@@ -121,16 +137,19 @@ class PluginProcess:
             proc.stdin.write(self._spec_line)
             proc.stdin.flush()
         except OSError:
-            pass  # it died at once: found below
-        ready = threading.Event()
-        lines: list[str] = []
-        threading.Thread(target=self._read_stdout, args=(proc.stdout, lines, ready), daemon=True,
+            pass  # it died at once: _await finds out
+        launch = _Launch(proc, threading.Event(), [], time.monotonic() + self._start_timeout)
+        threading.Thread(target=self._read_stdout, args=(proc.stdout, launch.lines, launch.ready), daemon=True,
                          name=f"omh-process-{self.plugin}-out").start()
-        deadline = time.monotonic() + self._start_timeout
-        while not ready.wait(0.05):
-            if proc.poll() is not None or self._stopping.is_set() or time.monotonic() > deadline:
+        return launch
+
+    def _await(self, launch: _Launch) -> tuple[bool, str]:
+        """Wait for the child's ``ready`` line. Returns (ok, reason)."""
+        proc = launch.proc
+        while not launch.ready.wait(0.05):
+            if proc.poll() is not None or self._stopping.is_set() or time.monotonic() > launch.deadline:
                 break
-        if ready.is_set():
+        if launch.ready.is_set():
             self._log.info("plugin %s: running in process %d", self.plugin, proc.pid)
             return True, ""
         if proc.poll() is None:
@@ -139,7 +158,7 @@ class PluginProcess:
         else:
             _close_stdin(proc)
             why = describe_exit(proc.returncode)
-        said = next((line for line in reversed(lines) if line.startswith("plugin ")), "")
+        said = next((line for line in reversed(launch.lines) if line.startswith("plugin ")), "")
         return False, f"its process {why}" + (f" ({said})" if said else "")
 
     def _read_stdout(self, stdout: IO[str], lines: list[str], ready: threading.Event) -> None:
@@ -176,7 +195,7 @@ class PluginProcess:
             if self._stopping.wait(delay):
                 return
             self.restarts += 1
-            ok, reason = self._spawn()
+            ok, reason = self._await(self._launch())
             if self._stopping.is_set():
                 return
             if ok:

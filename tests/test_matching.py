@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 
 import pytest
+from openmodule_hookspecs import AccessCheckAccess, LprData
 
 from openmodule_host.utils import (
     CharsetConverter,
+    LPRKnownAccess,
     MatchingConfig,
     PlateYamlSelector,
+    deduplicate_accesses,
+    find_lpr_accesses,
     full_lpr_charset,
+    get_lpr_id_search,
     legacy_lpr_charset,
 )
 
@@ -107,3 +112,30 @@ def test_scheme_files_are_read_again_when_the_revision_changes(tmp_path, caplog)
     assert sorted(selector.schemes) == ["AT", "DEFAULT"]
     assert sorted(selector.schemes["AT"]) == [0, 1]  # version 0 of every scheme is LEGACY-0
     assert "AT-x.yml is not SCHEME-VERSION.yml" in caplog.text and "BROKEN-2.yml is invalid" in caplog.text
+
+
+# -- access-service helpers ------------------------------------------------------------------------------------
+
+def test_plate_search_keys_use_the_legacy_charset():
+    assert get_lpr_id_search("g-Ärivo 1") == "GARIV01"
+
+
+def test_accesses_are_deduplicated_by_id_keeping_the_first():
+    first, again, other = (AccessCheckAccess(id=id_, source=source, category="whitelist", accepted=True,
+                                             used_medium={"id": "G1", "type": "lpr"}, access_data={})
+                           for id_, source in (("a", "one"), ("a", "two"), ("b", "one")))
+    assert deduplicate_accesses([first, again, other]) == [first, other]
+
+
+def test_find_lpr_accesses_matches_each_access_in_its_own_scheme(tmp_path):
+    config = MatchingConfig(directory=str(tmp_path / "schemes"))
+    accesses = [
+        LPRKnownAccess("old", "G-ÄRIVO 1", "A", "DEFAULT", 0),  # legacy: GARIV01
+        LPRKnownAccess("default", "G ARIVO1", "A"),  # DEFAULT-10: GARIVO1
+        LPRKnownAccess("exact", "G:ARIVO1", "A", "DEFAULT", 20),  # keeps the first separator
+        LPRKnownAccess("elsewhere", "GARIVO1", "D"),
+    ]
+    found = find_lpr_accesses(LprData(plate="GARIVO1", country="A"), accesses, config)
+    assert [access.id for access in found] == ["old", "default", "elsewhere"]  # OTHER is added to the read's A
+    with pytest.raises(ValueError, match="edit distance 0 only"):
+        find_lpr_accesses(LprData(plate="G1"), accesses, config.model_copy(update={"edit_distance": 1}))

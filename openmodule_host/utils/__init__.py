@@ -1,5 +1,6 @@
-"""openmodule's utilities for plugins: licence-plate character sets and matching."""
+"""openmodule's utilities for plugins: licence-plate character sets and matching, access-service helpers."""
 
+from .access import LPRKnownAccess, deduplicate_accesses, find_lpr_accesses, get_lpr_id_search
 from .charset import Charset, CharsetConverter, Replacement, full_lpr_charset, legacy_lpr_charset
 from .matching import SEPARATOR_CHARS, MatchingConfig, PlateYaml, PlateYamlSelector
 
@@ -7,10 +8,14 @@ __all__ = [
     "SEPARATOR_CHARS",
     "Charset",
     "CharsetConverter",
+    "LPRKnownAccess",
     "MatchingConfig",
     "PlateYaml",
     "PlateYamlSelector",
     "Replacement",
+    "deduplicate_accesses",
+    "find_lpr_accesses",
     "full_lpr_charset",
+    "get_lpr_id_search",
     "legacy_lpr_charset",
 ]

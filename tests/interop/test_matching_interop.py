@@ -75,9 +75,11 @@ def match_case(rng: random.Random) -> dict[str, Any]:
                             "country": rng.choice([*COUNTRIES, "OTHER", "XX"])}
     if use_alternatives:
         read["alternatives"] = [{"plate": edited(rng, known), "confidence": 0.5} for _ in range(rng.randint(0, 3))]
+    max_ed = rng.choice([0, 0, 1])
     return {
-        "records": records, "read": read, "use_alternatives": use_alternatives,
-        "max_ed": rng.choice([0, 0, 1]), "return_only_best": True,
+        "records": records, "read": read, "use_alternatives": use_alternatives, "max_ed": max_ed,
+        # every match, not only the best: comparable where openmodule has one list anyway (ED0, no alternatives)
+        "return_only_best": use_alternatives or max_ed > 0 or rng.random() < 0.6,
         "default_country_order": rng.sample(COUNTRIES, rng.randint(0, 3)),
         "legacy_in_default_country_order": rng.random() < 0.5,
     }

@@ -1,11 +1,16 @@
-"""openmodule's utilities for plugins: licence-plate character sets and matching, access-service helpers."""
+"""openmodule's utilities for plugins: licence-plate character sets and matching, access-service helpers, and
+the HTTP client ``Api``."""
 
 from .access import LPRKnownAccess, deduplicate_accesses, find_lpr_accesses, get_lpr_id_search
+from .api import Api, ApiException, AuthMethod
 from .charset import Charset, CharsetConverter, Replacement, full_lpr_charset, legacy_lpr_charset
 from .matching import SEPARATOR_CHARS, MatchingConfig, PlateYaml, PlateYamlSelector
 
 __all__ = [
     "SEPARATOR_CHARS",
+    "Api",
+    "ApiException",
+    "AuthMethod",
     "Charset",
     "CharsetConverter",
     "LPRKnownAccess",

@@ -6,5 +6,6 @@ without pytest too.
 
 from .client import TestClient
 from .harness import PrivateBroker, free_tcp_address, start_host
+from .helpers import MockEvent, TestGate, wait_for_value
 
-__all__ = ["PrivateBroker", "TestClient", "free_tcp_address", "start_host"]
+__all__ = ["MockEvent", "PrivateBroker", "TestClient", "TestGate", "free_tcp_address", "start_host", "wait_for_value"]

@@ -13,7 +13,15 @@ from typing import Any
 
 import orjson
 import zmq
-from openmodule_hookspecs import ZMQMessage, dumps, request_topic, response_topic
+from openmodule_hookspecs import (
+    BridgeStatus,
+    ConnectionStatus,
+    ConnectionStatusMessage,
+    ZMQMessage,
+    dumps,
+    request_topic,
+    response_topic,
+)
 from pydantic import BaseModel
 
 __all__ = ["TestClient"]
@@ -184,6 +192,23 @@ class TestClient:
             return
         raise AssertionError(f"unexpected message on {topic!r}: {message!r}")
 
+    def wait_for_alert(self, timeout: float = 3.0, **fields: Any) -> dict[str, Any]:
+        """The next alert (topic ``alert``) whose top-level fields equal ``fields`` (e.g. ``alert_type``,
+        ``source``, ``status``, ``package``); openmodule-test's ``assertAlert``."""
+        self.subscribe("alert")
+        return self.wait_for_message("alert", _has(fields), timeout)
+
+    def assert_no_alert(self, timeout: float = 0.5, **fields: Any) -> None:
+        """Fail if an alert with these fields arrives within ``timeout`` (openmodule-test's ``assertNoAlert``)."""
+        self.subscribe("alert")
+        self.assert_no_message("alert", _has(fields), timeout)
+
+    def set_connection_status(self, connected: ConnectionStatus | str,
+                              bridge_status: BridgeStatus | str | None = None) -> None:
+        """Tell every service the internet connection changed, as the bridge does (``connection_internal``)."""
+        message = ConnectionStatusMessage(connected=connected, bridge_status=bridge_status)
+        self.publish("connection_internal", message)
+
     def received(self, topic: str) -> list[dict[str, Any]]:
         """Everything received on ``topic`` so far and not yet taken (reads pending messages first)."""
         self._poll_until(lambda _topic, _body: False, 0)
@@ -216,3 +241,10 @@ class TestClient:
     def close(self) -> None:
         self._pub.close()
         self._sub.close()
+
+
+def _has(fields: dict[str, Any]) -> Predicate:
+    def matches(body: dict[str, Any]) -> bool:
+        return all(body.get(key) == value for key, value in fields.items())
+
+    return matches

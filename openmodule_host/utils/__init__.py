@@ -1,10 +1,11 @@
 """openmodule's utilities for plugins: licence-plate character sets and matching, access-service helpers, and
-the HTTP client ``Api``."""
+the HTTP client ``Api``, and the ``VehicleListener``."""
 
 from .access import LPRKnownAccess, deduplicate_accesses, find_lpr_accesses, get_lpr_id_search
 from .api import Api, ApiException, AuthMethod
 from .charset import Charset, CharsetConverter, Replacement, full_lpr_charset, legacy_lpr_charset
 from .matching import SEPARATOR_CHARS, MatchingConfig, PlateYaml, PlateYamlSelector
+from .vehicle_listener import FilterType, VehicleListener
 
 __all__ = [
     "SEPARATOR_CHARS",
@@ -13,11 +14,13 @@ __all__ = [
     "AuthMethod",
     "Charset",
     "CharsetConverter",
+    "FilterType",
     "LPRKnownAccess",
     "MatchingConfig",
     "PlateYaml",
     "PlateYamlSelector",
     "Replacement",
+    "VehicleListener",
     "deduplicate_accesses",
     "find_lpr_accesses",
     "full_lpr_charset",

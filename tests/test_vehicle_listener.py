@@ -16,10 +16,11 @@ from openmodule_hookspecs import (
     PresentVehicleEnterMessage,
     PresentVehicleLeaveMessage,
     PresentVehicleTriggeredMessage,
+    VehicleDirection,
     hookimpl,
 )
 
-from openmodule_host.testing import wait_for_value
+from openmodule_host.testing import VehicleBuilder, VehicleSimulator, wait_for_value
 from openmodule_host.utils import FilterType, VehicleListener
 
 ENTER = {"gate": "entry1", "vehicle_id": "17", "lpr_front": {"plate": "GARIVO1", "country": "A"},
@@ -117,3 +118,24 @@ def test_listeners_are_removed_by_tag():
     assert [entry.tag for entry in listener.listeners] == ["b"]
     listener.remove_listeners()
     assert listener.listeners == []
+
+
+def test_the_vehicle_simulator_drives_a_plugin_through_the_broker(om_host, om_client):
+    keeper = GateKeeper()
+    om_host(("keeper", keeper))
+    simulator = VehicleSimulator("entry1", lambda message: om_client.publish("present_vehicle", message))
+    car, empty = VehicleBuilder("G ARIVO1", "A", VehicleDirection.forward), VehicleBuilder(None)
+    assert car.lpr_front.state == "G" and int(empty.vehicle_id) > int(car.vehicle_id)
+
+    simulator.enter(car)
+    simulator.leave(car)
+    simulator.forward(car)
+    simulator.empty_enter(empty)
+    simulator.empty_leave(empty)
+
+    wait_for_value(lambda: len(keeper.seen), 5)
+    assert keeper.seen == [("enter", car.vehicle_id, "enter"), ("any_enter", car.vehicle_id, "enter"),
+                           ("leave", car.vehicle_id, "leave"), ("forward", car.vehicle_id, "forward"),
+                           ("any_enter", empty.vehicle_id, "empty_enter")]
+    with pytest.raises(ValueError, match="needs a plate"):
+        simulator.passing(empty, VehicleDirection.forward)

@@ -7,5 +7,16 @@ without pytest too.
 from .client import TestClient
 from .harness import PrivateBroker, free_tcp_address, start_host
 from .helpers import MockEvent, TestGate, wait_for_value
+from .vehicles import VehicleBuilder, VehicleSimulator
 
-__all__ = ["MockEvent", "PrivateBroker", "TestClient", "TestGate", "free_tcp_address", "start_host", "wait_for_value"]
+__all__ = [
+    "MockEvent",
+    "PrivateBroker",
+    "TestClient",
+    "TestGate",
+    "VehicleBuilder",
+    "VehicleSimulator",
+    "free_tcp_address",
+    "start_host",
+    "wait_for_value",
+]

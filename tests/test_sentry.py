@@ -1,49 +1,25 @@
 """Sentry: one real sentry-sdk client per host whose transport keeps envelopes in memory (no network)."""
 
 import logging
-import threading
 from typing import Any
 
 import pytest
 import sentry_sdk
 from openmodule_hookspecs import hookimpl
-from sentry_sdk.envelope import Envelope
-from sentry_sdk.transport import Transport
 
 from openmodule_host import HostConfig, __version__, load_host_config
 from openmodule_host.errors import ConfigError
 from openmodule_host.observability.sentry import default_environment
+from openmodule_host.testing import SentryTestTransport
 from tests.plugins import Ping, Raiser, Recorder
 from tests.rpc_plugins import Lookup, LookupRequest, LookupResponse
 from tests.support import eventually
 
-DSN = "https://0123456789abcdef@o1.ingest.sentry.invalid/42"
+DSN = SentryTestTransport().host_settings()["sentry_dsn"]
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
 SENTRY_TRACE = f"{TRACE_ID}-{PARENT_SPAN_ID}-1"
 BAGGAGE = f"sentry-trace_id={TRACE_ID},sentry-sample_rate=1.0,sentry-sampled=true"
-
-
-class MemoryTransport(Transport):
-    """Keeps every envelope sentry-sdk would send."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self.envelopes: list[Envelope] = []
-
-    def capture_envelope(self, envelope: Envelope) -> None:
-        with self._lock:
-            self.envelopes.append(envelope)
-
-    def errors(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [event for envelope in self.envelopes if (event := envelope.get_event()) is not None]
-
-    def transactions(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [event for envelope in self.envelopes
-                    if (event := envelope.get_transaction_event()) is not None]
 
 
 @pytest.fixture(autouse=True)
@@ -56,14 +32,13 @@ def no_sentry_client_outlives_the_test():
 
 
 @pytest.fixture
-def transport() -> MemoryTransport:
-    return MemoryTransport()
+def transport() -> SentryTestTransport:
+    return SentryTestTransport()
 
 
-def sentry_on(transport: MemoryTransport) -> dict[str, Any]:
+def sentry_on(transport: SentryTestTransport) -> dict[str, Any]:
     """om_host arguments that turn sentry on with every transaction sampled."""
-    return {"sentry_dsn": DSN, "sentry_environment": "test", "sentry_traces_sample_rate": 1.0,
-            "sentry_options": {"transport": transport}}
+    return transport.host_settings()
 
 
 def trace_id_of(sentry_trace: str) -> str:

@@ -1,5 +1,5 @@
-"""openmodule's utilities for plugins: licence-plate character sets and matching, access-service helpers, and
-the HTTP client ``Api``, and the ``VehicleListener``."""
+"""openmodule's utilities for plugins: plate character sets and matching, access-service helpers, the
+``VehicleListener`` and the HTTP client ``Api``."""
 
 from .access import LPRKnownAccess, deduplicate_accesses, find_lpr_accesses, get_lpr_id_search
 from .api import Api, ApiException, AuthMethod

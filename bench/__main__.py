@@ -11,7 +11,7 @@ import sys
 from datetime import datetime
 
 from .machine import observe
-from .processes import ROOT, add_report_options
+from .processes import ROOT, add_report_options, publish_report
 from .protocol import make_bodies
 from .report import Settings, render
 from .runner import VARIANTS, Measurement, run_one
@@ -93,11 +93,7 @@ def pubsub(argv: list[str] | None = None) -> int:
     assert machine.state is not None
     settings = Settings(args.rounds, args.messages, args.om_messages, mailbox_size, tuple(v.name for v in variants))
     report = render(measurements, settings, started, machine.state)
-    print(report)
-    if not args.no_write:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(report)
-        print(f"written to {args.output}", file=sys.stderr)
+    publish_report(report, args.output, args.no_write)
     return 0
 
 

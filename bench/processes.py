@@ -6,6 +6,7 @@ import contextlib
 import os
 import queue
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -127,3 +128,12 @@ def add_report_options(parser: Any, variants: Iterable[str], default_output: Pat
     parser.add_argument("--py-spy", type=Path, metavar="DIR", help=py_spy_help)
     parser.add_argument("--busy-neighbours", type=int, default=0, metavar="N",
                         help="run N CPU-bound processes alongside, to see how the ratios depend on load")
+
+
+def publish_report(report: str, output: Path, no_write: bool) -> None:
+    """Print the report, and write it to ``output`` unless ``no_write``."""
+    print(report)
+    if not no_write:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(report)
+        print(f"written to {output}", file=sys.stderr)

@@ -29,7 +29,7 @@ from pathlib import Path
 import psutil
 
 from ..machine import observe
-from ..processes import OPENMODULE_PYTHON, ROOT, Child
+from ..processes import OPENMODULE_PYTHON, ROOT, Child, publish_report
 
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "footprint.md"
 _READY_TIMEOUT = 180.0
@@ -210,9 +210,5 @@ def main(argv: list[str] | None = None) -> int:
                           f"PSS {measurement.pss_mib:7,.1f} MiB", file=sys.stderr, flush=True)
     assert machine.state is not None
     report = render(measurements, args.rounds, started, machine.state.describe())
-    print(report)
-    if not args.no_write:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(report)
-        print(f"written to {args.output}", file=sys.stderr)
+    publish_report(report, args.output, args.no_write)
     return 0

@@ -13,7 +13,7 @@ import sys
 from datetime import datetime
 
 from ..machine import observe
-from ..processes import ROOT, add_report_options
+from ..processes import ROOT, add_report_options, publish_report
 from .report import Settings, render
 from .runner import VARIANTS, Counts, Phase, run_round
 
@@ -93,9 +93,5 @@ def main(argv: list[str] | None = None) -> int:
                 )
     assert machine.state is not None
     report = render(phases, Settings(args.rounds, counts, tuple(names)), started, machine.state)
-    print(report)
-    if not args.no_write:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(report)
-        print(f"written to {args.output}", file=sys.stderr)
+    publish_report(report, args.output, args.no_write)
     return 0

@@ -75,24 +75,23 @@ class PresentVehicleLeaveMessage(_WithLpr):
     leave_time: Datetime
 
 
-class PresentVehicleForwardMessage(_WithLpr):
+class _DroveOn(_WithLpr):
+    """The vehicle left the gate through it (forward) or back (backward)."""
+
+    leave_time: Datetime
+
+    def to_vehicle_data(self) -> PresentVehicleData:
+        return PresentVehicleData(vehicle_id=self.vehicle_id, gate=self.gate, lpr_front=self.lpr_front,
+                                  lpr_back=self.lpr_back, enter_direction=self.enter_direction,
+                                  enter_time=self.timestamp, leave_time=self.timestamp)
+
+
+class PresentVehicleForwardMessage(_DroveOn):
     type: Literal["forward"] = "forward"
-    leave_time: Datetime
-
-    def to_vehicle_data(self) -> PresentVehicleData:
-        return PresentVehicleData(vehicle_id=self.vehicle_id, gate=self.gate, lpr_front=self.lpr_front,
-                                  lpr_back=self.lpr_back, enter_direction=self.enter_direction,
-                                  enter_time=self.timestamp, leave_time=self.timestamp)
 
 
-class PresentVehicleBackwardMessage(_WithLpr):
+class PresentVehicleBackwardMessage(_DroveOn):
     type: Literal["backward"] = "backward"
-    leave_time: Datetime
-
-    def to_vehicle_data(self) -> PresentVehicleData:
-        return PresentVehicleData(vehicle_id=self.vehicle_id, gate=self.gate, lpr_front=self.lpr_front,
-                                  lpr_back=self.lpr_back, enter_direction=self.enter_direction,
-                                  enter_time=self.timestamp, leave_time=self.timestamp)
 
 
 class PresentVehiclePassingMessage(PresentVehicleMessage):

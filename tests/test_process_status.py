@@ -16,8 +16,8 @@ from itertools import pairwise
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from openmodule_host.isolation import ChildState
-from openmodule_host.isolation.status import STATUS_INTERVAL, ChildReport, ChildStatus, read_reports
+from openmodule_host.isolation import STATUS_INTERVAL, ChildReport, ChildState, ChildStatus
+from openmodule_host.isolation.status import read_reports
 from openmodule_host.testing import TestClient
 from tests.support import eventually
 

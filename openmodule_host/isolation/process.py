@@ -6,9 +6,10 @@ on the wire it is the same service as in the parent's threads, with its own sock
 restarts it after a back-off that doubles with each crash, and quarantines it (no more restarts) after
 ``crash_loop_crashes`` crashes within ``crash_loop_window`` seconds.
 
-The child gets its settings as one JSON line on stdin and keeps reading stdin: when the parent goes away
-(even killed), the pipe closes and the child stops. It runs in a session of its own, so a terminal's
-Ctrl-C reaches only the parent, which stops the children in order.
+While it runs, the child reports its plugin's state and figures on a pipe of its own (:mod:`.status`),
+kept in :attr:`PluginProcess.status`. The child gets its settings as one JSON line on stdin and keeps
+reading stdin: when the parent goes away (even killed), the pipe closes and the child stops. It runs in a
+session of its own, so a terminal's Ctrl-C reaches only the parent, which stops the children in order.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def test_a_stuck_handler_in_the_child_shows_degraded_and_alerts_then_ok_again(tr
     om_client.subscribe("alert")
     assert get(host, "/healthz")[0] == 200
 
-    om_client.publish("stuck", {"type": "stuck", "seconds": 4})
+    om_client.publish("stuck", {"type": "stuck", "seconds": 6})
 
     eventually(lambda: get(host, "/healthz")[0] == 503, timeout=5)
     [status] = host.statuses()
@@ -135,8 +135,8 @@ def test_a_stopped_child_shows_degraded_and_is_not_killed_then_runs_on_after_sig
     stopped = time.monotonic()
     try:
         eventually(lambda: host.statuses()[0].state == "degraded", timeout=10)
-        # its last report came at most one interval before the SIGSTOP
-        assert time.monotonic() - stopped > host.config.stall_after + 2 * STATUS_INTERVAL
+        # silent for stall_after + 3 intervals; its last report came about an interval before the SIGSTOP
+        assert time.monotonic() - stopped > host.config.stall_after + STATUS_INTERVAL
         assert re.fullmatch(r"no status from its process for \d+ s", host.statuses()[0].message)
         assert get(host, "/healthz")[0] == 503
         assert host_check(om_client, host)["message"].startswith("degraded: no status from its process for")

@@ -78,6 +78,7 @@ class StatusReporter:
 
     def __init__(self, fd: int, interval: float, report: Callable[[], ChildReport | None],
                  log: logging.Logger) -> None:
+        os.set_inheritable(fd, False)  # for this process alone: the processes its plugin starts do not get it
         self._out = os.fdopen(fd, "wb")
         self._interval = interval
         self._report = report

@@ -206,3 +206,16 @@ def test_the_parent_drops_invalid_report_lines_and_keeps_the_last_valid_one():
     assert (status.values()["plugin_rpcs_served"], status.values()["plugin_mailbox_depth"]) == (4, 0)
     status.receive(child, valid)  # a late line of that child no longer counts
     assert status.values()["plugin_rpcs_served"] == 4
+
+
+def test_the_mailbox_drops_of_a_flooded_child_appear_in_the_hosts_metrics(om_host, om_client):
+    host = om_host(("crasher", TROUBLED), config={"crasher": IN_PROCESS}, mailbox_size=5)
+    child_pid(om_client)
+    om_client.publish("stuck", {"type": "stuck", "seconds": 1})
+    for _ in range(50):
+        om_client.publish("fail", {"type": "fail"})
+
+    eventually(lambda: figures(host)["plugin_mailbox_dropped"] >= 40, timeout=10)
+    eventually(lambda: figures(host)["plugin_handler_errors"] + figures(host)["plugin_mailbox_dropped"] == 50,
+               timeout=10)
+    assert figures(host)["plugin_mailbox_depth"] == 0

@@ -23,6 +23,19 @@ class PidResponse(OpenModuleModel):
     pid: int
 
 
+class StuckMessage(ZMQMessage):
+    type: str = "stuck"
+    seconds: float = 1.0
+
+
+class FailMessage(ZMQMessage):
+    type: str = "fail"
+
+
+class HealthRequest(OpenModuleModel):
+    ok: bool
+
+
 class Crasher:
     """Answers RPC ``crasher``/``pid`` with its process id; a ``crash`` message ends its process."""
 
@@ -48,6 +61,36 @@ class SlowToStop(Crasher):
         time.sleep(60)
 
 
+class Troubled(Crasher):
+    """Crasher, and trouble on request: a ``stuck`` message holds its worker for ``seconds``; a ``fail``
+    message and RPC ``crasher``/``fail`` raise; RPC ``crasher``/``health`` (``ok``) makes its health hook
+    raise (``ok = false``) or answer ok again."""
+
+    def __init__(self) -> None:
+        self.healthy = True
+
+    @hookimpl
+    def register_handlers(self, core: Any) -> None:
+        super().register_handlers(core)
+        core.messages.register_handler("stuck", StuckMessage, lambda message: time.sleep(message.seconds))
+        core.messages.register_handler("fail", FailMessage, self.fail)
+        core.rpc_server.register_handler("crasher", "fail", Empty, Empty, lambda request, message: self.fail(request))
+        core.rpc_server.register_handler("crasher", "health", HealthRequest, Empty, self.set_health)
+
+    @staticmethod
+    def fail(_message: object) -> None:
+        raise RuntimeError("the till is jammed")
+
+    def set_health(self, request: HealthRequest, _message: object) -> Empty:
+        self.healthy = request.ok
+        return Empty()
+
+    @hookimpl
+    def health(self, core: Any) -> None:
+        if not self.healthy:
+            raise RuntimeError("the barrier's sensor is gone")
+
+
 class BrokenAtStart:
     @hookimpl
     def register_handlers(self, core: Any) -> None:
@@ -56,4 +99,5 @@ class BrokenAtStart:
 
 crasher = Crasher()
 slow_to_stop = SlowToStop()
+troubled = Troubled()
 broken_at_start = BrokenAtStart()

@@ -1,7 +1,9 @@
 """The host's view of its plugins' health: states, the host's checks and metrics.
 
 A running plugin is *degraded* while one of its handlers has been busy for longer than ``stall_after``
-seconds, or while its ``health`` hook reports an error (or hangs).
+seconds, or while its ``health`` hook reports an error (or hangs). A plugin in a child process is what its
+child reports (see :mod:`openmodule_host.isolation.status`), and degraded while the child restarts or has
+stopped reporting.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def plugin_status(plugin: HostedPlugin, stall_after: float) -> PluginStatus:
     if plugin.process is not None:
         if plugin.state is PluginState.RUNNING and plugin.process.state is ChildState.RESTARTING:
             state, message = "degraded", plugin.process.reason
+        elif plugin.state is PluginState.RUNNING and plugin.process.state is ChildState.RUNNING:
+            state, message = plugin.process.status.health(stall_after)
     elif plugin.state is PluginState.RUNNING:
         busy_since = plugin.worker.busy_since if plugin.worker is not None else None
         if busy_since is not None and time.monotonic() - busy_since > stall_after:
@@ -75,6 +79,8 @@ PLUGIN_METRICS: list[tuple[str, HealthMetricType, str]] = [
 
 
 def plugin_values(plugin: HostedPlugin) -> dict[str, float]:
+    if plugin.process is not None:  # its figures are its children's, as they reported them
+        return {**plugin.process.status.values(), "plugin_restarts": plugin.process.restarts}
     stats = plugin.stats
     mailbox = plugin.worker.mailbox if plugin.worker is not None else None
     return {

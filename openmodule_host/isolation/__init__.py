@@ -2,5 +2,7 @@
 
 from .mailbox import Mailbox, Worker
 from .process import ChildState, PluginProcess, RestartPolicy
+from .status import STATUS_INTERVAL, ChildReport, ChildStatus
 
-__all__ = ["ChildState", "Mailbox", "PluginProcess", "RestartPolicy", "Worker"]
+__all__ = ["STATUS_INTERVAL", "ChildReport", "ChildState", "ChildStatus", "Mailbox", "PluginProcess", "RestartPolicy",
+           "Worker"]

@@ -1,14 +1,16 @@
 """A plugin's child process (``python -m openmodule_host.isolation.child``), started by :class:`PluginProcess`.
 
 It reads one JSON line from stdin: ``{"config": <HostConfig fields>, "plugin": {"name", "target",
-"version", "distribution"}}``, and runs a host with that one plugin (``strict``: a plugin that fails to
-start ends the process with status 1, its reason on stdout). It stops on SIGTERM or SIGINT, and when its
-stdin closes (the parent is gone).
+"version", "distribution"}, "status": {"fd", "interval"}}``, and runs a host with that one plugin
+(``strict``: a plugin that fails to start ends the process with status 1, its reason on stdout). While the
+plugin runs, it reports the plugin's status on the pipe ``fd`` every ``interval`` seconds (see
+:mod:`.status`). It stops on SIGTERM or SIGINT, and when its stdin closes (the parent is gone).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
@@ -20,9 +22,11 @@ from openmodule_hookspecs import ENTRY_POINT_GROUP
 
 from ..config import HostConfig
 from ..errors import HostError
+from ..health import plugin_status, plugin_values
 from ..host import Host
 from ..loader import PluginCandidate
 from ..observability import configure_logging
+from .status import MAX_MESSAGE, ChildReport, StatusReporter
 
 __all__ = ["main"]
 
@@ -42,6 +46,18 @@ def _stop_when_stdin_closes(host: Host) -> None:
     threading.Thread(target=watch, name="omh-parent-watch", daemon=True).start()
 
 
+def _report(host: Host, plugin: str) -> ChildReport | None:
+    """The plugin's state as this host's health sees it, and its figures; None unless it runs."""
+    hosted = host.plugins[plugin]
+    status = plugin_status(hosted, host.config.stall_after)
+    if status.state not in ("running", "degraded"):
+        return None
+    values = plugin_values(hosted)
+    del values["plugin_restarts"]  # the parent's own figure
+    message = status.message[:MAX_MESSAGE] if status.message is not None else None
+    return ChildReport.model_validate({"state": status.state, "message": message, **values})
+
+
 def main() -> int:
     spec = json.loads(sys.stdin.readline())
     config = HostConfig.model_validate(spec["config"])
@@ -56,8 +72,13 @@ def main() -> int:
     try:
         with host:
             _stop_when_stdin_closes(host)
+            status = spec["status"]
+            reporter = StatusReporter(status["fd"], status["interval"], lambda: _report(host, spec["plugin"]["name"]),
+                                      logging.getLogger("openmodule_host"))
+            reporter.start()
             while not host.wait(0.5):
                 pass
+            reporter.stop()
     except HostError as error:
         print(error, flush=True)  # "plugin 'name' failed: <reason>"
         return 1

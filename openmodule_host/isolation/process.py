@@ -6,9 +6,10 @@ on the wire it is the same service as in the parent's threads, with its own sock
 restarts it after a back-off that doubles with each crash, and quarantines it (no more restarts) after
 ``crash_loop_crashes`` crashes within ``crash_loop_window`` seconds.
 
-The child gets its settings as one JSON line on stdin and keeps reading stdin: when the parent goes away
-(even killed), the pipe closes and the child stops. It runs in a session of its own, so a terminal's
-Ctrl-C reaches only the parent, which stops the children in order.
+While it runs, the child reports its plugin's state and figures on a pipe of its own (:mod:`.status`),
+kept in :attr:`PluginProcess.status`. The child gets its settings as one JSON line on stdin and keeps
+reading stdin: when the parent goes away (even killed), the pipe closes and the child stops. It runs in a
+session of its own, so a terminal's Ctrl-C reaches only the parent, which stops the children in order.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -27,10 +29,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import IO, Any
 
+from .status import STATUS_INTERVAL, ChildStatus, read_reports
+
 __all__ = ["ChildState", "PluginProcess", "RestartPolicy"]
 
 #: the child's last stdout line once its plugin runs (the host's ``ready`` report).
 _READY_PREFIX = "ready: "
+#: the child's stdout lines kept for a failure's reason (whatever its plugin prints must not pile up).
+_KEPT_LINES = 100
 
 
 class ChildState(StrEnum):
@@ -44,12 +50,14 @@ class ChildState(StrEnum):
 
 @dataclass(frozen=True)
 class _Launch:
-    """A child on its way up: the process, its ``ready`` line (when it came), its stdout so far."""
+    """A child on its way up: the process, its ``ready`` line (when it came), its stdout so far, and the
+    thread that reads its status reports."""
 
     proc: subprocess.Popen[str]
     ready: threading.Event
-    lines: list[str]
+    lines: deque[str]
     deadline: float
+    reports: threading.Thread
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class PluginProcess:
     """Starts, watches and stops one plugin's child process.
 
     ``on_change(state, reason)`` is called (on the supervisor's thread) whenever the state changes.
+    ``status`` holds what the child reports of its plugin (see :mod:`.status`).
     """
 
     def __init__(
@@ -85,7 +94,7 @@ class PluginProcess:
         log: logging.Logger,
     ) -> None:
         self.plugin = plugin
-        self._spec_line = json.dumps(spec) + "\n"
+        self._spec = spec
         self._policy = policy
         self._start_timeout = start_timeout
         self._on_change = on_change
@@ -94,6 +103,7 @@ class PluginProcess:
         self.reason = ""
         #: restarts after a crash, since the host started.
         self.restarts = 0
+        self.status = ChildStatus(STATUS_INTERVAL)
         self._crashes: deque[float] = deque()
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
@@ -110,7 +120,7 @@ class PluginProcess:
 
     def launch(self) -> None:
         """Start the child without waiting for it (several children start side by side); see :meth:`started`."""
-        self._launched = self._launch()
+        self._launch()
 
     def started(self) -> bool:
         """Wait until the launched child's plugin runs, then supervise it; False (with ``reason``) if it does
@@ -120,27 +130,46 @@ class PluginProcess:
         if not ok:
             self._set(ChildState.FAILED, reason)
             return False
+        self.status.expect_reports()
         self._set(ChildState.RUNNING, "")
         self._supervisor = threading.Thread(target=self._supervise, name=f"omh-process-{self.plugin}", daemon=True)
         self._supervisor.start()
         return True
 
     def _launch(self) -> _Launch:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "openmodule_host.isolation.child"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True, start_new_session=True,
-        )
+        # The status reports come on a pipe of their own: whatever the plugin prints cannot garble them.
+        status_in, status_out = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "openmodule_host.isolation.child"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True, start_new_session=True,
+                pass_fds=(status_out,),
+            )
+        except BaseException:
+            os.close(status_in)
+            raise
+        finally:
+            os.close(status_out)  # the child's end: once it is gone, the reader sees the end of the pipe
         with self._lock:
             self._proc = proc
         assert proc.stdin is not None and proc.stdout is not None
+        spec = {**self._spec, "status": {"fd": status_out, "interval": self.status.interval}}
         try:
-            proc.stdin.write(self._spec_line)
+            proc.stdin.write(json.dumps(spec) + "\n")
             proc.stdin.flush()
         except OSError:
             pass  # it died at once: _await finds out
-        launch = _Launch(proc, threading.Event(), [], time.monotonic() + self._start_timeout)
+        reports = threading.Thread(
+            target=read_reports, args=(os.fdopen(status_in, "rb"), self.status.begin(), self.status, self.plugin,
+                                       self._log),
+            name=f"omh-process-{self.plugin}-status", daemon=True,
+        )
+        launch = _Launch(proc, threading.Event(), deque(maxlen=_KEPT_LINES), time.monotonic() + self._start_timeout,
+                         reports)
         threading.Thread(target=self._read_stdout, args=(proc.stdout, launch.lines, launch.ready), daemon=True,
                          name=f"omh-process-{self.plugin}-out").start()
+        reports.start()
+        self._launched = launch
         return launch
 
     def _await(self, launch: _Launch) -> tuple[bool, str]:
@@ -161,7 +190,7 @@ class PluginProcess:
         said = next((line for line in reversed(launch.lines) if line.startswith("plugin ")), "")
         return False, f"its process {why}" + (f" ({said})" if said else "")
 
-    def _read_stdout(self, stdout: IO[str], lines: list[str], ready: threading.Event) -> None:
+    def _read_stdout(self, stdout: IO[str], lines: deque[str], ready: threading.Event) -> None:
         with stdout:
             for line in stdout:
                 line = line.rstrip("\n")
@@ -177,6 +206,7 @@ class PluginProcess:
             assert proc is not None
             code = proc.wait()
             _close_stdin(proc)
+            self._end_reports()
             if self._stopping.is_set():
                 return
             now = time.monotonic()
@@ -199,9 +229,16 @@ class PluginProcess:
             if self._stopping.is_set():
                 return
             if ok:
+                self.status.expect_reports()
                 self._set(ChildState.RUNNING, "")
             else:
                 self._log.error("plugin %s: restart failed: %s", self.plugin, reason)
+
+    def _end_reports(self) -> None:
+        """The child is gone: read what it still reported, then add its figures to the totals."""
+        if self._launched is not None:
+            self._launched.reports.join(1.0)
+        self.status.end()
 
     def _set(self, state: ChildState, reason: str) -> None:
         self.state, self.reason = state, reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -117,10 +118,10 @@ def bounded_error_json(error: BaseException, limit: int) -> tuple[str, bool]:
         message = f"{type(error).__name__}: {error}"
         cut = truncate(message, limit - 64)
         return orjson.dumps([{"type": "value_error", "loc": [], "msg": cut}]).decode(), cut is not message
-    try:
-        text = error.json()
-    except Exception:  # an input pydantic cannot serialise: take the bounded way
-        text = ""
+    text = ""
+    if error.error_count() <= limit // 64:  # each error takes more than 64 bytes: more cannot fit
+        with suppress(Exception):  # an input pydantic cannot serialise: take the bounded way
+            text = error.json()
     if text and truncate(text, limit) is text:
         return text, False
     items = error.errors(include_url=False)

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from openmodule_hookspecs import RPCErrorStatus, RPCFilter, RPCRequest, dumps, request_topic, response_topic
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from ..isolation import Mailbox
 from ..limits import Limits, bounded_error_json, public_text
@@ -397,10 +397,10 @@ class PluginRPCServer:
         try:
             request = entry.validate_request(message.request)
         except Exception as error:  # a model validator may raise anything: still the caller's bad request
-            self._log.error("plugin %s: invalid request for RPC %s:%s: %s", self.plugin, channel, message.type,
-                            error if isinstance(error, ValidationError) else f"{type(error).__name__}: {error}")
             self._stats.rpcs_failed += 1
-            self.reply_invalid(channel, message.type, message.rpc_id, error)
+            exception = self.reply_invalid(channel, message.type, message.rpc_id, error)
+            self._log.error("plugin %s: invalid request for RPC %s:%s: %s", self.plugin, channel, message.type,
+                            exception)  # bounded: str(error) of a huge request is megabytes
             return
         if entry.name is not None and getattr(request, "name", None) != entry.name:
             self._log.debug("RPC %s:%s for %r ignored (this plugin serves it for %r)", channel, message.type,
@@ -444,13 +444,15 @@ class PluginRPCServer:
         exception = public_text(exception, self._limits.error_bytes, self._stats.limits, "rpc_error")
         self._send(channel, type, self._body(type, rpc_id, {"status": status.value, "exception": exception}))
 
-    def reply_invalid(self, channel: str, type: str, rpc_id: UUID | None, error: BaseException) -> None:
-        """A ``validation_error`` reply: pydantic's error JSON, bounded (see :func:`bounded_error_json`)."""
+    def reply_invalid(self, channel: str, type: str, rpc_id: UUID | None, error: BaseException) -> str:
+        """A ``validation_error`` reply: pydantic's error JSON, bounded (see :func:`bounded_error_json`), which
+        is returned."""
         exception, cut = bounded_error_json(error, self._limits.error_bytes)
         if cut:
             self._stats.limits.hit("rpc_error")
         response = {"status": RPCErrorStatus.validation_error.value, "exception": exception}
         self._send(channel, type, self._body(type, rpc_id, response))
+        return exception
 
     def _body(self, type: str, rpc_id: UUID | None, response: dict[str, Any]) -> bytes:
         envelope: dict[str, Any] = {"timestamp": time.time(), "name": self.service_name, "type": type}

@@ -12,6 +12,7 @@ from openmodule_hookspecs import hookimpl
 from openmodule_host.masking import add_secrets, mask_secrets, remove_secrets, secrets_of_url
 from openmodule_host.observability import configure_logging
 from tests.databases import MIGRATIONS
+from tests.support import run_cli
 
 #: the password is "s3cr@t-pw": a raw "@" makes the driver read "t-pw@127.0.0.1" as the host name.
 RAW_AT_URL = "postgresql://postgres:s3cr@t-pw@127.0.0.1:5432/test"
@@ -112,3 +113,11 @@ def test_a_password_with_a_raw_at_does_not_leak_through_a_failed_plugin(om_host,
         assert part not in published, part
         assert part not in logs.getvalue(), part
     assert "database migration failed" in logs.getvalue()
+
+
+def test_the_cli_prints_a_database_error_without_the_password():
+    result = run_cli("db", "current", "--plugin", "backend_x", "--database-url", RAW_AT_URL)
+    assert result.returncode == 1 and "openmodule-host: database error" in result.stderr
+    assert "***@127.0.0.1" in result.stderr
+    for part in PASSWORD_PARTS:
+        assert part not in result.stderr + result.stdout, part

@@ -4,6 +4,10 @@ An alert is identified by (source, alert type, handle type, package); its id is 
 plugin's own list and never goes on the wire. It is published on ``alert`` only when its status differs
 from the last one sent (the first send always goes out), unless ``always_send_alert``. ``alert_meta``
 always carries ``sender`` = the plugin's NAME; ``state`` alerts need a ``value``.
+
+A meta larger than ``meta_bytes`` as JSON (the host's ``max_alert_meta_bytes``) is refused with a
+``ValueError`` to the plugin that sends it, before anything changes: what goes in an alert is the plugin's
+call, and a cut meta could mislead whoever reads the alert.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from openmodule_hookspecs import AlertHandleType, AlertMessage, AlertStatus
+from openmodule_hookspecs import AlertHandleType, AlertMessage, AlertStatus, dumps
+
+from .limits import LimitHits, Limits
 
 __all__ = ["PluginAlerts"]
 
@@ -29,8 +35,11 @@ class _Alert:
 
 class PluginAlerts:
     def __init__(self, name: str, version: str, publish: Callable[[AlertMessage, str], None],
-                 log: logging.Logger) -> None:
+                 log: logging.Logger, *, meta_bytes: int = Limits.alert_meta_bytes,
+                 hits: LimitHits | None = None) -> None:
         self.name = name
+        self._meta_bytes = meta_bytes
+        self._hits = hits
         self.version = version
         self._publish = publish
         self._log = log
@@ -68,12 +77,18 @@ class PluginAlerts:
                            value: float | None = None) -> bool:
         """Send ``status`` for the alert; returns whether a message was published."""
         status = AlertStatus(status)
+        meta = {**(meta or {}), "sender": self.name}
+        if len(encoded := dumps(meta)) > self._meta_bytes:
+            if self._hits is not None:
+                self._hits.hit("alert_meta")
+            raise ValueError(f"alert meta is {len(encoded)} bytes as JSON, more than the limit of {self._meta_bytes} "
+                             "(max_alert_meta_bytes): send less, e.g. an id to look the details up by")
         with self._lock:
             alert = self._alerts[alert_id]
             if alert.fields["handle_type"] is AlertHandleType.state and value is None:
                 raise ValueError("value must not be None for alerts with handle_type=state")
             previous = alert.fields.get("status")
-            alert.fields.update(status=status, alert_meta={**(meta or {}), "sender": self.name})
+            alert.fields.update(status=status, alert_meta=meta)
             if value is not None:
                 alert.fields["value"] = value
             if not alert.always_send and previous == status:

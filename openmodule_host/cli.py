@@ -29,6 +29,7 @@ from .database.operator import run_database_command
 from .errors import ConfigError, HostError, PluginLoadError, UnknownPluginError
 from .host import Host
 from .loader import discover, hookimpl_names, make_plugin_manager, select
+from .masking import add_secrets, mask_secrets, secrets_of_url
 from .observability import configure_logging
 from .version import __version__
 from .wire import Broker
@@ -130,23 +131,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
         )
         configure_logging(config.log_level, config.log_format)
+        # for this process's lifetime: a database error is printed after the host stopped
+        add_secrets(secrets_of_url(config.database_url or "")
+                    + secrets_of_url(config.sentry_dsn.get_secret_value() if config.sentry_dsn else ""))
         if args.command == "broker":
             return _run_broker(config)
         if args.command == "db":
             return run_database_command(args.action, args.plugin, config, sys.stdout)
         return _run(args, config)
     except (ConfigError, UnknownPluginError) as error:
-        print(f"openmodule-host: error: {error}", file=sys.stderr)
+        _error(f"error: {error}")
         return 2
     except PluginLoadError as error:
-        print(f"openmodule-host: error: {error} (--strict)", file=sys.stderr)
+        _error(f"error: {error} (--strict)")
         return 1
     except HostError as error:
-        print(f"openmodule-host: error: {error}", file=sys.stderr)
+        _error(f"error: {error}")
         return 1
     except SQLAlchemyError as error:
-        print(f"openmodule-host: database error: {error}", file=sys.stderr)
+        _error(f"database error: {error}")
         return 1
+
+
+def _error(text: str) -> None:
+    print(f"openmodule-host: {mask_secrets(text)}", file=sys.stderr)
 
 
 def _on_signals(stop: threading.Event | Host) -> None:

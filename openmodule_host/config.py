@@ -86,8 +86,17 @@ class HostConfig(BaseModel):
     log_format: Literal["human", "json"] = "human"
     #: messages queued per plugin before further ones are dropped (and counted).
     mailbox_size: int = Field(10_000, ge=1)
-    #: bodies above this size are dropped (and counted) before they are parsed.
+    #: bodies above this size are dropped (and counted) before they are parsed; a plugin cannot publish one,
+    #: an RPC reply above it becomes a handler_error, a pong above it is sent without its checks and metrics.
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    #: health and check messages and failure reasons are cut to this size (see docs/operations.md, Limits).
+    max_health_message_bytes: int = Field(1024, ge=64)
+    #: an alert's meta above this size (as JSON) is refused with a ValueError to the plugin.
+    max_alert_meta_bytes: int = Field(16 * 1024, ge=256)
+    #: each health metric of a plugin keeps at most this many label sets; further ones are refused.
+    max_metric_label_sets: int = Field(100, ge=1)
+    #: the error text of an RPC error reply (validation_error, handler_error, filter_error) is cut to this size.
+    max_error_bytes: int = Field(4 * 1024, ge=256)
     #: the broker connection check gives up after this long (openmodule: 100 s).
     connect_timeout: float = Field(100.0, gt=0)
     #: each plugin's register_handlers must return within this time.

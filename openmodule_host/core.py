@@ -21,6 +21,7 @@ from .connection_status import ConnectionStatusListener
 from .database import PluginDatabase
 from .health import PluginHealth
 from .isolation import Mailbox
+from .limits import Limits
 from .observability.sentry import IGNORED_TOPICS, add_trace_headers, continued_trace
 from .rpc import PluginRPCClient, PluginRPCServer
 from .stats import PluginStats
@@ -144,6 +145,8 @@ class HostedCore:
         publisher: Publisher,
         *,
         tracing: bool = False,
+        limits: Limits | None = None,
+        stats: PluginStats | None = None,
     ) -> None:
         self._plugin = plugin
         self._config = config
@@ -156,7 +159,10 @@ class HostedCore:
         self._database = database
         self._publisher = publisher
         self._tracing = tracing
-        self._alerts = PluginAlerts(config.NAME, config.VERSION, self.publish, log)
+        self._limits = limits or Limits()
+        self._stats = stats or PluginStats()
+        self._alerts = PluginAlerts(config.NAME, config.VERSION, self.publish, log,
+                                    meta_bytes=self._limits.alert_meta_bytes, hits=self._stats.limits)
 
     @property
     def plugin(self) -> str:
@@ -212,6 +218,13 @@ class HostedCore:
         self._database.shutdown()
 
     def publish(self, message: ZMQMessage, topic: str) -> None:
+        """Publish ``message`` on ``topic``; a body over ``max_message_bytes`` raises ``ValueError`` (and is
+        counted): the other services would drop it anyway."""
         if not isinstance(topic, str) or not topic:
             raise TypeError(f"topic must be a non-empty string, got {topic!r}")
-        self._publisher.send(topic, message_body(message, self._config.NAME, self._tracing))
+        body = message_body(message, self._config.NAME, self._tracing)
+        if len(body) > self._limits.message_bytes:
+            self._stats.limits.hit("publish")
+            raise ValueError(f"message for topic {topic!r} is {len(body)} bytes, more than the limit of "
+                             f"{self._limits.message_bytes} (max_message_bytes): other services drop such bodies")
+        self._publisher.send(topic, body)

@@ -49,7 +49,9 @@ from .database import (
 from .errors import ConfigError, PluginLoadError
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
 from .isolation import ChildState, PluginProcess, RestartPolicy
+from .limits import Limits, public_text
 from .loader import PluginCandidate, make_plugin_manager
+from .masking import add_secrets, remove_secrets, secrets_of_url
 from .observability import HTTPEndpoint, sentry
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
 from .privacy import copy_dsgvo_files, subscribe_anonymize
@@ -111,6 +113,10 @@ class Host:
         self._shared: SharedInfrastructure | None = None
         self._names: dict[str, str] = {}  # NAME -> plugin
         self._database_url = normalise_url(config.database_url) if config.database_url else None
+        #: the DATABASE_URL password and the sentry key: masked in every reason, message and log line.
+        self._secrets = secrets_of_url(config.database_url or "") + secrets_of_url(
+            config.sentry_dsn.get_secret_value() if config.sentry_dsn else "")
+        add_secrets(self._secrets)
 
     # -- start --------------------------------------------------------------------------------------
 
@@ -141,7 +147,7 @@ class Host:
         publisher = self.publisher
         self.alerts = PluginAlerts(
             config.name, __version__, lambda message, topic: publisher.send(topic, message_body(message, config.name)),
-            log,
+            log, meta_bytes=config.max_alert_meta_bytes,
         )
         self.intake = Intake(self.context, config.broker_pub, max_body_bytes=config.max_message_bytes, log=log)
         self.intake.start()
@@ -152,7 +158,7 @@ class Host:
         self.connection = ConnectionState(self.intake, self.rpc_client.rpc, log)
         self._shared = SharedInfrastructure(
             self.intake, self.publisher, self.rpc_router, self.rpc_calls, self.connection, config.mailbox_size,
-            sentry=self.sentry_enabled,
+            sentry=self.sentry_enabled, limits=Limits.of(config),
         )
 
         for candidate in self._candidates:
@@ -167,7 +173,7 @@ class Host:
         self.health = HealthResponder(
             config.name, __version__, lambda: list(self.plugins.values()),
             self.health_checks, self.health_metrics,
-            self.publisher, log, config.health_timeout, host_pong=config.host_pong,
+            self.publisher, log, config.health_timeout, host_pong=config.host_pong, limits=Limits.of(config),
         )
         self.health.start()
         self.intake.add("healthz", self.health.route)
@@ -265,7 +271,9 @@ class Host:
             elif state is ChildState.RESTARTING:
                 self._alert_state(plugin.name, "degraded", reason)
             elif state in (ChildState.FAILED, ChildState.QUARANTINED):
-                plugin.state, plugin.reason = PluginState.FAILED, reason
+                plugin.state = PluginState.FAILED
+                plugin.reason = public_text(reason, config.max_health_message_bytes, plugin.stats.limits,
+                                            "failure_reason")
                 self._alert_state(plugin.name, "failed", reason)
             elif state is ChildState.STOPPED:
                 plugin.state = PluginState.STOPPED
@@ -304,6 +312,7 @@ class Host:
             )
 
     def _fail(self, plugin: HostedPlugin, reason: str, error: BaseException | None = None) -> None:
+        reason = public_text(reason, self.config.max_health_message_bytes, plugin.stats.limits, "failure_reason")
         plugin.state = PluginState.FAILED
         plugin.reason = reason
         with self._sentry_scope(plugin):
@@ -318,7 +327,8 @@ class Host:
 
     def statuses(self) -> list[PluginStatus]:
         """Each plugin's state as health reports it (running may show as degraded)."""
-        return [plugin_status(plugin, self.config.stall_after) for plugin in self.plugins.values()]
+        return [plugin_status(plugin, self.config.stall_after, self.config.max_health_message_bytes)
+                for plugin in self.plugins.values()]
 
     def health_checks(self) -> list[HealthCheck]:
         statuses = self.statuses()
@@ -330,7 +340,8 @@ class Host:
         """Alert ``plugin_state`` (source: the plugin) on error while failed or degraded, back to ok after."""
         if self.alerts is None:
             return
-        meta = {"plugin": plugin, "state": state, "message": message or ""}
+        message = public_text(message or "", self.config.max_health_message_bytes)
+        meta = {"plugin": plugin, "state": state, "message": message}
         if state in ("failed", "degraded"):
             self.alerts.send("plugin_state", "state_change", source=plugin, status="error", meta=meta)
         elif state == "running" and self._alerted(plugin):
@@ -402,6 +413,7 @@ class Host:
         log.info("host stopped in %.2f s", time.monotonic() - started)
         if self._sentry_owned:
             sentry.close_sentry()
+        remove_secrets(self._secrets)
 
     def _stop_processes(self) -> None:
         """Stop the plugins' child processes together: each drains and shuts down as a host does."""

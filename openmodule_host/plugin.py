@@ -16,6 +16,7 @@ from .core import HostedCore, PluginMessages
 from .database import DatabaseTarget, PluginDatabase
 from .health import HookHealth, PluginHealth
 from .isolation import Mailbox, PluginProcess, Worker
+from .limits import Limits
 from .loader import PluginCandidate, hookimpl_names
 from .observability import sentry
 from .rpc import PluginRPCClient, PluginRPCServer, RPCCalls, RPCRouter
@@ -96,6 +97,8 @@ class SharedInfrastructure:
     mailbox_size: int
     #: sentry is on for this host: plugins get their sentry scope, and trace messages and RPCs.
     sentry: bool = False
+    #: the bounds on what a plugin makes the host send (docs/operations.md, "Limits").
+    limits: Limits = field(default_factory=Limits)
 
 
 def assemble_core(
@@ -113,15 +116,16 @@ def assemble_core(
     messages = PluginMessages(name, config.NAME, shared.intake, mailbox, plugin.stats, log, tracing=tracing)
     rpc_server = PluginRPCServer(
         name, config.NAME, config.RESOURCE, shared.rpc_router, shared.publisher, mailbox, plugin.stats, log,
-        tracing=tracing,
+        tracing=tracing, limits=shared.limits,
     )
     rpc_client = PluginRPCClient(shared.rpc_calls, config.NAME, tracing=tracing)
     health = PluginHealth(config.NAME, config.COMPUTE_ID, strict=config.DEBUG or config.TESTING, log=log,
-                          parent=config.PARENT or None)
+                          parent=config.PARENT or None, limits=shared.limits, hits=plugin.stats.limits)
     connection_listener = ConnectionStatusListener(shared.connection, mailbox, log)
     plugin.core = HostedCore(
         name, config, log, messages, rpc_server, rpc_client, health, connection_listener,
         PluginDatabase(database, prepared=database_prepared), shared.publisher, tracing=tracing,
+        limits=shared.limits, stats=plugin.stats,
     )
     if plugin.manager is not None and "health" in plugin.hookimpls:
         manager, core = plugin.manager, plugin.core
@@ -130,5 +134,6 @@ def assemble_core(
             return manager.hook.health(core=core)
 
         # the health hook runs on a thread of its own, not on the worker: tag what it reports there
-        plugin.hook_health = HookHealth(name, sentry.with_tags(tags, call_health) if tracing else call_health)
+        plugin.hook_health = HookHealth(name, sentry.with_tags(tags, call_health) if tracing else call_health,
+                                        message_bytes=shared.limits.health_message_bytes, hits=plugin.stats.limits)
     return plugin.core

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .limits import LimitHits
+
 __all__ = ["IntakeStats", "PluginStats"]
 
 
@@ -33,3 +35,5 @@ class PluginStats:
     invalid: int = 0
     rpcs_served: int = 0
     rpcs_failed: int = 0
+    #: what the limits cut or refused of this plugin, by limit (any thread counts here: it has a lock).
+    limits: LimitHits = field(default_factory=LimitHits)

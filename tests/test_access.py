@@ -162,6 +162,17 @@ def test_an_invalid_request_gets_validation_error_and_never_reaches_the_hook(acc
     assert first.requests == [] and second.requests == []
 
 
+@pytest.mark.parametrize("request_fields", [{"vehicle": 5}, {"vehicle": "GARIVO1"}, {"vehicle_data": [1, 2]}],
+                         ids=["vehicle-int", "vehicle-str", "vehicle_data-list"])
+def test_a_request_with_a_non_object_vehicle_gets_validation_error(access_services, om_client, request_fields):
+    _, first, _ = access_services
+    response = check(om_client, "om_whitelist_1", **request_fields)["response"]
+    assert response["status"] == "validation_error"
+    assert "must be an object, not" in response["exception"]
+    assert first.requests == []
+    assert check(om_client, "om_whitelist_1", **OLD_FORM)["response"]["success"] is True  # keeps serving
+
+
 def test_a_plain_handler_and_a_named_one_cannot_share_the_access_rpc(om_host):
     class PlainAccessService:
         @hookimpl
@@ -286,6 +297,8 @@ def test_accesses_are_checked_as_openmodule_checks_them(fields, error):
 def test_a_request_needs_a_vehicle_vehicle_data_or_qr_and_keeps_the_callers_dict():
     with pytest.raises(ValidationError, match="Either vehicle_data or qr or vehicle must be given"):
         AccessCheckRequest.model_validate({"name": "x"})
+    with pytest.raises(ValidationError, match="vehicle must be an object, not int"):
+        AccessCheckRequest.model_validate({"name": "x", "vehicle": 5})
     data = {"name": "x", "qr": "Q1"}
     request = AccessCheckRequest.model_validate(data)
     assert request.vehicle.qr == Medium(id="Q1", type=MediumType.qr)

@@ -106,6 +106,32 @@ def test_undecoded_and_decoded_bodies_end_the_same(message_class, match_type, ra
     assert undecoded.summary(raw) == decoded.summary(raw)
 
 
+class Fragile(ZMQMessage):
+    """A model whose validator raises something other than a ValueError (a bug in the model, not the sender)."""
+
+    type: str = "reading"
+    value: int
+
+    @field_validator("value")
+    @classmethod
+    def buggy(cls, value: int) -> int:
+        if value == 13:
+            raise AttributeError("'int' object has no attribute 'lpr'")
+        return value
+
+
+@pytest.mark.parametrize("way", ["decoded", "undecoded"])
+def test_a_validator_raising_any_exception_is_an_invalid_message_not_a_worker_error(way):
+    outcome = Outcome(Fragile, True)
+    raw = b'{"name":"s","type":"reading","value":13}'
+    if way == "decoded":
+        deliver_decoded(outcome, raw)
+    else:
+        outcome.listener.deliver_raw(raw)
+    outcome.listener.deliver(orjson.loads(b'{"name":"s","type":"reading","value":14}'))
+    assert (outcome.stats.invalid, [message.value for message in outcome.handled]) == (1, [14])
+
+
 def test_the_receivers_name_is_filled_in_on_the_undecoded_way_too():
     outcome = Outcome(Reading, True)
     outcome.listener.deliver_raw(dumps({"type": "reading", "value": 1}))

@@ -1,11 +1,13 @@
 """RPC for plugins: one shared server, a client per plugin, openmodule's semantics."""
 
+import json
 import threading
 import time
 import uuid
 
 import pytest
 from openmodule_hookspecs import (
+    OpenModuleModel,
     RPCCancelError,
     RPCTimeoutError,
     RPCValidationError,
@@ -13,7 +15,9 @@ from openmodule_hookspecs import (
     ServerHandlerError,
     ServerValidationError,
     gateway_filter,
+    hookimpl,
 )
+from pydantic import field_validator
 
 from tests.rpc_plugins import Caller, Lookup, LookupRequest, LookupResponse
 from tests.support import eventually
@@ -76,6 +80,47 @@ def test_an_invalid_handler_result_or_a_status_field_is_a_handler_error(served, 
     reply = om_client.rpc("plates", "lookup_bad", {})
     assert reply["response"]["status"] == "handler_error"
     assert '"status" must not be a top-level field' in reply["response"]["exception"]
+
+
+class Counted(OpenModuleModel):
+    value: int
+
+    @field_validator("value")
+    @classmethod
+    def buggy(cls, value: int) -> int:
+        if value == 13:
+            raise AttributeError("'int' object has no attribute 'lpr'")  # a bug in the model, not the caller's
+        return value
+
+
+class Echo:
+    """Serves ``numbers``/``echo``: answers the value it was sent."""
+
+    @hookimpl
+    def register_handlers(self, core):
+        core.rpc_server.register_handler("numbers", "echo", Counted, Counted, lambda request, message: request)
+
+
+def test_a_request_validator_raising_any_exception_gets_validation_error(om_host, om_client):
+    host = om_host(("echo", Echo()))
+    response = om_client.rpc("numbers", "echo", {"value": 13})["response"]
+    assert response["status"] == "validation_error"
+    assert json.loads(response["exception"]) == [
+        {"type": "value_error", "loc": [], "msg": "AttributeError: 'int' object has no attribute 'lpr'"}]
+    assert om_client.rpc("numbers", "echo", {"value": 14})["response"] == {"value": 14, "status": "ok"}
+    assert host.plugins["echo"].stats.rpcs_failed == 1
+
+
+def test_a_reply_that_cannot_be_serialised_gets_handler_error(om_host, om_client):
+    om_host(("echo", Echo()))
+    om_client.subscribe("rpc-rep-numbers")
+    rpc_id = str(uuid.uuid4())
+    huge = 2 ** 70  # pydantic reads it from the undecoded body; orjson cannot write an int beyond 64 bits
+    om_client.send_frames(b"rpc-req-numbers", (
+        f'{{"name":"caller","type":"echo","timestamp":1.0,"rpc_id":"{rpc_id}","request":{{"value":{huge}}}}}'
+    ).encode())
+    reply = om_client.wait_for_message("rpc-rep-numbers", lambda body: body.get("rpc_id") == rpc_id)
+    assert reply["response"] == {"status": "handler_error", "exception": "Integer exceeds 64-bit range"}
 
 
 def test_an_invalid_envelope_gets_validation_error_with_type_unknown_and_no_rpc_id(served, om_client):

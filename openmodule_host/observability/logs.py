@@ -2,38 +2,25 @@
 
 Every plugin logs through its own logger, named after the plugin, at its own ``LOG_LEVEL``. Whatever a
 line contains, the credentials of URLs (``postgresql://user:secret@host`` becomes
-``postgresql://user:***@host``) and the key of a sentry DSN (``https://***@o1.ingest.sentry.io/2``)
-are masked when the line is formatted, so neither the host nor a plugin can print them by accident.
+``postgresql://user:***@host``), the key of a sentry DSN (``https://***@o1.ingest.sentry.io/2``) and the
+secrets the host knows (see :mod:`openmodule_host.masking`) are masked when the line is formatted, so neither
+the host nor a plugin can print them by accident.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import IO, Literal
 
 import orjson
 
+from ..masking import mask_secrets
+
 __all__ = ["HumanFormatter", "JsonFormatter", "configure_logging", "mask_secrets"]
 
 HUMAN_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
-
-_URL_CREDENTIALS = re.compile(
-    r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:@/\s'\"]*)(?::(?P<password>[^@/\s'\"]*))?@"
-)
-
-
-def _mask(match: re.Match[str]) -> str:
-    if match.group("password") is not None:
-        return f"{match.group('scheme')}{match.group('user')}:***@"
-    return f"{match.group('scheme')}***@"  # a user part alone is a token or a DSN key
-
-
-def mask_secrets(text: str) -> str:
-    """Mask passwords and keys in every URL of ``text``."""
-    return _URL_CREDENTIALS.sub(_mask, text) if "@" in text else text
 
 
 class HumanFormatter(logging.Formatter):

@@ -42,6 +42,14 @@ class HostCollector(Collector):
                 families[metric_id].add_metric([plugin.name], value)
         yield from families.values()
 
+        limits = CounterMetricFamily("openmodule_host_limit_hits",
+                                     "what a limit cut or refused of a plugin, by plugin and limit (see docs, Limits)",
+                                     labels=["plugin", "limit"])
+        for plugin in host.plugins.values():
+            for limit, count in sorted(plugin.stats.limits.snapshot().items()):
+                limits.add_metric([plugin.name, limit], count)
+        yield limits
+
         if host.intake is not None:
             stats = host.intake.stats
             yield CounterMetricFamily("openmodule_host_messages_received", "frames received by the host's intake",

@@ -6,6 +6,12 @@ mailbox (the worker reads the envelope), a shared one through the intake thread 
 call runs on the owner's worker (:meth:`PluginRPCServer.serve`), so a slow or hung handler delays only
 its own plugin's RPCs. Replies go out on ``rpc-rep-<channel>`` exactly as openmodule 18.5.0 sends them
 (wire-protocol.md 5.3).
+
+Every request that is answered at all gets an answer, within bounds (docs/operations.md, "Limits"): a request
+model whose validator raises anything, not only a ``ValidationError``, gets ``validation_error``; the
+``exception`` of an error reply is bounded by ``Limits.error_bytes`` (a ``validation_error`` keeps pydantic's
+JSON array, with each ``input`` cut short); a response that cannot be serialised (an int beyond 64 bits) or
+is larger than ``Limits.message_bytes`` becomes ``handler_error``, as a handler that raised.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from openmodule_hookspecs import RPCErrorStatus, RPCFilter, RPCRequest, dumps, request_topic, response_topic
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from ..isolation import Mailbox
+from ..limits import Limits, bounded_error_json, public_text
 from ..observability.sentry import add_trace_headers, continued_trace
 from ..stats import PluginStats
 from ..throttle import LogThrottle
@@ -182,7 +189,7 @@ class RPCRouter:
         def serve_raw(raw: bytes) -> None:
             try:
                 message = validate_json(raw)
-            except ValidationError:
+            except Exception:
                 # Whatever is wrong, it is found and answered exactly as on the decoded way.
                 try:
                     _topic, body = decode([topic, raw], len(raw))
@@ -233,10 +240,10 @@ class RPCRouter:
         """Read the envelope and find the owner; None if nobody is to serve it. Any thread."""
         try:
             message = RPCRequest.model_validate(body)
-        except ValidationError as error:
+        except Exception as error:
             # Every standalone server on the channel would answer this; so does every plugin serving it.
             for server in self._servers_of(channel):
-                server.reply(channel, "unknown", None, RPCErrorStatus.validation_error, exception=error.json())
+                server.reply_invalid(channel, "unknown", None, error)
             return None
         return self._call_for(channel, message)
 
@@ -290,6 +297,7 @@ class PluginRPCServer:
         log: logging.Logger,
         *,
         tracing: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.plugin = plugin
         self.service_name = service_name
@@ -303,6 +311,7 @@ class PluginRPCServer:
         self._filters: list[_Filter] = []
         self._reply_topics: dict[str, str] = {}
         self._tracing = tracing
+        self._limits = limits or Limits()
         #: what the router queues on the plugin's worker for each request (traced when sentry is on).
         self.handle: Callable[[Call], None] = self._serve_traced if tracing else self.serve
 
@@ -387,9 +396,11 @@ class PluginRPCServer:
             return
         try:
             request = entry.validate_request(message.request)
-        except ValidationError as error:
-            self._log.error("plugin %s: invalid request for RPC %s:%s: %s", self.plugin, channel, message.type, error)
-            self._fail(channel, message, RPCErrorStatus.validation_error, error.json())
+        except Exception as error:  # a model validator may raise anything: still the caller's bad request
+            self._stats.rpcs_failed += 1
+            exception = self.reply_invalid(channel, message.type, message.rpc_id, error)
+            self._log.error("plugin %s: invalid request for RPC %s:%s: %s", self.plugin, channel, message.type,
+                            exception)  # bounded: str(error) of a huge request is megabytes
             return
         if entry.name is not None and getattr(request, "name", None) != entry.name:
             self._log.debug("RPC %s:%s for %r ignored (this plugin serves it for %r)", channel, message.type,
@@ -409,13 +420,18 @@ class PluginRPCServer:
             data = result.model_dump()
             if "status" in data:
                 raise ValueError('"status" must not be a top-level field of an RPC response model')
+            data["status"] = "ok"
+            body = self._body(message.type, message.rpc_id, data)  # raises for what JSON cannot hold
+            if len(body) > self._limits.message_bytes:
+                self._stats.limits.hit("rpc_reply")
+                raise ValueError(f"the response is {len(body)} bytes, more than the limit of "
+                                 f"{self._limits.message_bytes} (max_message_bytes)")
         except Exception as error:
             self._log.exception("plugin %s: RPC handler %s:%s raised", self.plugin, channel, message.type)
             self._fail(channel, message, RPCErrorStatus.handler_error, str(error))
             return
         self._stats.rpcs_served += 1
-        data["status"] = "ok"
-        self._send(channel, message.type, message.rpc_id, data)
+        self._send(channel, message.type, body)
 
     def _fail(self, channel: str, message: RPCRequest, status: RPCErrorStatus, exception: str) -> None:
         self._stats.rpcs_failed += 1
@@ -424,18 +440,33 @@ class PluginRPCServer:
     def reply(
         self, channel: str, type: str, rpc_id: UUID | None, status: RPCErrorStatus, *, exception: str
     ) -> None:
-        self._send(channel, type, rpc_id, {"status": status.value, "exception": exception})
+        """An error reply; ``exception`` is masked and cut to ``Limits.error_bytes``."""
+        exception = public_text(exception, self._limits.error_bytes, self._stats.limits, "rpc_error")
+        self._send(channel, type, self._body(type, rpc_id, {"status": status.value, "exception": exception}))
 
-    def _send(self, channel: str, type: str, rpc_id: UUID | None, response: dict[str, Any]) -> None:
+    def reply_invalid(self, channel: str, type: str, rpc_id: UUID | None, error: BaseException) -> str:
+        """A ``validation_error`` reply: pydantic's error JSON, bounded (see :func:`bounded_error_json`), which
+        is returned."""
+        exception, cut = bounded_error_json(error, self._limits.error_bytes)
+        if cut:
+            self._stats.limits.hit("rpc_error")
+        response = {"status": RPCErrorStatus.validation_error.value, "exception": exception}
+        self._send(channel, type, self._body(type, rpc_id, response))
+        return exception
+
+    def _body(self, type: str, rpc_id: UUID | None, response: dict[str, Any]) -> bytes:
         envelope: dict[str, Any] = {"timestamp": time.time(), "name": self.service_name, "type": type}
         if self._tracing:
             add_trace_headers(envelope)
         if rpc_id is not None:
             envelope["rpc_id"] = str(rpc_id)
         envelope["response"] = response
+        return dumps(envelope)
+
+    def _send(self, channel: str, type: str, body: bytes) -> None:
         try:
             if (topic := self._reply_topics.get(channel)) is None:
                 topic = self._reply_topics[channel] = response_topic(channel)
-            self._publisher.send(topic, dumps(envelope))
+            self._publisher.send(topic, body)
         except Exception:
             self._log.exception("plugin %s: could not send the reply to RPC %s:%s", self.plugin, channel, type)

@@ -28,6 +28,7 @@ from .config import HostConfig, check_plugin_tables, load_host_config
 from .database.operator import run_database_command
 from .errors import ConfigError, HostError, PluginLoadError, UnknownPluginError
 from .host import Host
+from .isolation import CallTimeout, call_bounded
 from .loader import discover, hookimpl_names, make_plugin_manager, select
 from .observability import configure_logging
 from .version import __version__
@@ -36,6 +37,8 @@ from .wire import Broker
 __all__ = ["main"]
 
 _COMMANDS = ("run", "plugins", "broker", "db")
+#: ``plugins`` imports every installed plugin: each import on a daemon thread, given up after this long.
+_LIST_IMPORT_TIMEOUT = 30.0
 
 
 def _add_log_options(parser: argparse.ArgumentParser) -> None:
@@ -194,9 +197,13 @@ def _list_plugins(as_json: bool) -> int:
     rows = []
     for candidate in discover().values():
         try:
-            hooks, problem = hookimpl_names(make_plugin_manager(candidate)), ""
+            manager = call_bounded(lambda: make_plugin_manager(candidate),  # noqa: B023 - waited for right here
+                                   _LIST_IMPORT_TIMEOUT, f"import of {candidate.target}")
+            hooks, problem = hookimpl_names(manager), ""
         except PluginLoadError as error:
             hooks, problem = [], error.reason
+        except CallTimeout as error:
+            hooks, problem = [], str(error)
         rows.append({
             "name": candidate.name,
             "distribution": candidate.distribution,

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -40,11 +40,16 @@ _PING_QUEUE = 16
 
 
 class HookHealth:
-    """Calls one plugin's ``health`` hook on a thread of its own, never twice at the same time."""
+    """Calls one plugin's ``health`` hook on a thread of its own, never twice at the same time.
+
+    Each call gets a new daemon thread: a hook that hangs or spins forever keeps that thread, but a
+    daemon thread is not joined at interpreter exit, so it cannot keep the process alive after the host
+    stopped (a ``ThreadPoolExecutor``'s threads are joined at exit).
+    """
 
     def __init__(self, plugin: str, call: Callable[[], Any]) -> None:
+        self._plugin = plugin
         self._call = call
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"omh-health-{plugin}")
         self._running: Future[Any] | None = None
         self.last: HealthResult | None = None
 
@@ -52,8 +57,20 @@ class HookHealth:
         """Start a call unless the previous one is still running (then None: the hook hangs)."""
         if self._running is not None and not self._running.done():
             return None
-        self._running = self._executor.submit(self._call)
-        return self._running
+        future: Future[Any] = Future()
+        self._running = future
+        threading.Thread(target=self._run, args=(future,), name=f"omh-health-{self._plugin}", daemon=True).start()
+        return future
+
+    def _run(self, future: Future[Any]) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            value = self._call()
+        except BaseException as error:  # SystemExit too: reported as the hook's result, never raised here
+            future.set_exception(error)
+        else:
+            future.set_result(value)
 
     def finish(self, future: Future[Any] | None, timeout: float) -> HealthResult:
         if future is None:
@@ -63,16 +80,12 @@ class HookHealth:
                 value = future.result(timeout=max(0.0, timeout))
             except FutureTimeout:
                 result = health_error(f"the health hook did not return within {timeout:.1f} s")
-            except Exception as error:
+            except BaseException as error:  # (a hook's SystemExit must not end the health thread)
                 result = health_error(f"the health hook raised {type(error).__name__}: {error}")
             else:
                 result = _as_result(value)
         self.last = result
         return result
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
 
 def _as_result(value: Any) -> HealthResult:
     if value is None:

@@ -1,6 +1,9 @@
 """Per-plugin isolation: a bounded mailbox and a worker thread each, or a supervised child process."""
 
+from .bounded import CallTimeout, call_bounded, wait_bounded
 from .mailbox import Mailbox, Worker
 from .process import ChildState, PluginProcess, RestartPolicy
 
-__all__ = ["ChildState", "Mailbox", "PluginProcess", "RestartPolicy", "Worker"]
+__all__ = [
+    "CallTimeout", "ChildState", "Mailbox", "PluginProcess", "RestartPolicy", "Worker", "call_bounded", "wait_bounded",
+]

@@ -4,6 +4,7 @@ Through the real ``openmodule-host`` command: the plugins are real distributions
 ``.dist-info`` folder on the subprocess's path), each failing in its own way.
 """
 
+import json
 import signal
 import time
 from collections.abc import Iterator
@@ -220,3 +221,12 @@ def test_a_health_hook_that_never_returns_does_not_keep_the_process_alive(wedge_
         echo_answers(env)
         stopped_within(host, STOP_BOUND)
     assert any("host stopped" in line for line in host.stderr)
+
+
+def test_the_plugins_command_reports_an_import_that_never_finishes_and_lists_the_others(wedge_env):
+    result = run_cli("plugins", "--json", "--import-timeout", "1", env=wedge_env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    for wedged in ("hang_import", "spin_import"):
+        assert rows[wedged]["problem"] == f"import of omh_wedge_{wedged}.plugin did not finish within 1 s"
+    assert rows["echo"]["problem"] == "" and rows["echo"]["hookimpls"] == ["register_handlers"]

@@ -29,6 +29,7 @@ from openmodule_hookspecs import (
     utcnow,
 )
 
+from ..throttle import KeyedLogThrottle
 from ..wire import Publisher, Route
 
 if TYPE_CHECKING:
@@ -121,6 +122,8 @@ class HealthResponder:
         self._host_metrics = host_metrics
         self._publisher = publisher
         self._log = log
+        #: a ping can come with every message: one "could not answer" line per exception type per 5 s.
+        self._error_log = KeyedLogThrottle()
         self.hook_timeout = hook_timeout
         self._pings: queue.Queue[dict[str, Any] | None] = queue.Queue(_PING_QUEUE)
         self._thread = threading.Thread(target=self._run, name="omh-health", daemon=True)
@@ -151,8 +154,9 @@ class HealthResponder:
         while self._pings.get() is not None:
             try:
                 self.answer()
-            except Exception:
-                self._log.exception("could not answer a health ping")
+            except Exception as error:
+                self._error_log.log(self._log, logging.ERROR, type(error).__name__, "could not answer a health ping",
+                                    exc_info=True)
 
     def answer(self) -> None:
         """Send one pong per running plugin, then the host's."""

@@ -88,6 +88,7 @@ class HookHealth:
         self.last = result
         return result
 
+
 def _as_result(value: Any) -> HealthResult:
     if value is None:
         return HealthResult("ok")

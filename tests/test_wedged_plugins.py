@@ -6,14 +6,17 @@ Through the real ``openmodule-host`` command: the plugins are real distributions
 
 import json
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 import zmq
+from openmodule_hookspecs import hookimpl
 
-from openmodule_host.testing import TestClient
+from openmodule_host import Host, HostConfig, PluginCandidate
+from openmodule_host.testing import TestClient, free_tcp_address
 from tests.support import HostProcess, eventually, run_cli
 
 #: the seconds the tests give an import (the host's start_timeout); short, so that the tests are.
@@ -230,3 +233,50 @@ def test_the_plugins_command_reports_an_import_that_never_finishes_and_lists_the
     for wedged in ("hang_import", "spin_import"):
         assert rows[wedged]["problem"] == f"import of omh_wedge_{wedged}.plugin did not finish within 1 s"
     assert rows["echo"]["problem"] == "" and rows["echo"]["hookimpls"] == ["register_handlers"]
+
+
+# -- a stop requested during start, in process ---------------------------------------------------------------
+
+
+class HangingRegister:
+    """register_handlers blocks until released."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    @hookimpl
+    def register_handlers(self, core):
+        self.entered.set()
+        self.release.wait(60)
+
+
+def make_host(sub, pub, tmp_path, plugins, lines, **settings):
+    config = HostConfig(broker="external", broker_sub=sub, broker_pub=pub, data_dir=str(tmp_path), dsgvo=False,
+                        **settings)
+    return Host(config, [PluginCandidate.from_object(name, plugin) for name, plugin in plugins], report=lines.append)
+
+
+def test_a_stop_requested_while_register_handlers_hangs_ends_the_start_at_once(om_broker, tmp_path):
+    hanging, lines = HangingRegister(), []
+    host = make_host(om_broker.sub_address, om_broker.pub_address, tmp_path, [("hanging", hanging)], lines,
+                     start_timeout=60)
+    threading.Thread(target=lambda: hanging.entered.wait(30) and host.request_stop(), daemon=True).start()
+    started = time.monotonic()
+    try:
+        host.start()
+        assert time.monotonic() - started < 5
+        assert lines == [] and host.wait(0)  # never ready; the caller's wait returns at once
+    finally:
+        hanging.release.set()
+        host.stop()
+
+
+def test_a_stop_requested_during_the_broker_connection_check_ends_the_start_at_once(tmp_path):
+    lines = []
+    host = make_host(free_tcp_address(), free_tcp_address(), tmp_path, [], lines, connect_timeout=100)
+    timer = threading.Timer(1.0, host.request_stop)
+    timer.start()
+    started = time.monotonic()
+    host.start()  # no broker there: the check would go on for 100 s
+    assert time.monotonic() - started < 5
+    assert lines == []

@@ -9,6 +9,7 @@ direction is ``in``, ``check_out`` otherwise. Both run on the plugin's worker.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -60,8 +61,11 @@ def serve_backend_hooks(plugin: HostedPlugin) -> None:
             except Exception:
                 # openmodule's Backend answered a failing check with success=false; so does the host.
                 plugin.stats.handler_errors += 1
-                log.exception("check_access raised (gate %s, vehicle %s): answering success=false",
-                              request.gate, request.vehicle_id)
+                plugin.log_throttle.log(
+                    log, logging.ERROR, (plugin.name, ACCESS_CHANNEL, ACCESS_TYPE, "check_access raised"),
+                    "check_access raised (gate %s, vehicle %s): answering success=false", request.gate,
+                    request.vehicle_id, exc_info=True,
+                )
                 return AccessCheckResponse(success=False, accesses=[])
             return access_response(result)
 

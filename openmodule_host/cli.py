@@ -28,6 +28,7 @@ from .config import HostConfig, check_plugin_tables, load_host_config
 from .database.operator import run_database_command
 from .errors import ConfigError, HostError, PluginLoadError, UnknownPluginError
 from .host import Host
+from .isolation import CallTimeout, call_bounded
 from .loader import discover, hookimpl_names, make_plugin_manager, select
 from .masking import add_secrets, mask_secrets, secrets_of_url
 from .observability import configure_logging
@@ -85,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   description="List installed plugins: name, distribution, version, module, "
                                               "hookimpls and load problems. Imports every plugin.")
     plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    plugins.add_argument("--import-timeout", metavar="SECONDS", type=float, default=30.0,
+                         help="report a plugin whose import does not finish within this time (default 30)")
 
     broker = commands.add_parser("broker", help="run a standalone broker",
                                  description="Run only the XSUB/XPUB broker, for hosts and services on "
@@ -115,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if args.command == "plugins":
-            return _list_plugins(args.json)
+            return _list_plugins(args.json, args.import_timeout)
         config = load_host_config(
             getattr(args, "config", None),
             overrides={
@@ -198,13 +201,18 @@ def _run_broker(config: HostConfig) -> int:
     return 0
 
 
-def _list_plugins(as_json: bool) -> int:
+def _list_plugins(as_json: bool, import_timeout: float) -> int:
     rows = []
     for candidate in discover().values():
         try:
-            hooks, problem = hookimpl_names(make_plugin_manager(candidate)), ""
+            # each import on a daemon thread: one that hangs or spins is reported, and the listing goes on
+            manager = call_bounded(lambda: make_plugin_manager(candidate),  # noqa: B023 - waited for right here
+                                   import_timeout, f"import of {candidate.target}")
+            hooks, problem = hookimpl_names(manager), ""
         except PluginLoadError as error:
             hooks, problem = [], error.reason
+        except CallTimeout as error:
+            hooks, problem = [], str(error)
         rows.append({
             "name": candidate.name,
             "distribution": candidate.distribution,

@@ -99,7 +99,7 @@ class HostConfig(BaseModel):
     max_error_bytes: int = Field(4 * 1024, ge=256)
     #: the broker connection check gives up after this long (openmodule: 100 s).
     connect_timeout: float = Field(100.0, gt=0)
-    #: each plugin's register_handlers must return within this time.
+    #: each plugin's import, config_model, database_migrations and register_handlers must each finish within this.
     start_timeout: float = Field(30.0, gt=0)
     #: at stop, queued messages are handled for at most this long in total.
     drain_timeout: float = Field(5.0, ge=0)

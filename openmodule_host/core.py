@@ -25,6 +25,7 @@ from .limits import Limits
 from .observability.sentry import IGNORED_TOPICS, add_trace_headers, continued_trace
 from .rpc import PluginRPCClient, PluginRPCServer
 from .stats import PluginStats
+from .throttle import KeyedLogThrottle
 from .wire import Intake, Listener, Publisher, Route
 
 __all__ = ["HostedCore", "PluginMessages", "message_body"]
@@ -67,9 +68,11 @@ class PluginMessages:
         log: logging.Logger,
         *,
         tracing: bool = False,
+        throttle: KeyedLogThrottle | None = None,
     ) -> None:
         self._plugin = plugin
         self._service_name = service_name
+        self._throttle = throttle if throttle is not None else KeyedLogThrottle()
         self._intake = intake
         self._mailbox = mailbox
         self._stats = stats
@@ -95,7 +98,7 @@ class PluginMessages:
             raise TypeError(f"handler must be callable, got {handler!r}")
         listener = Listener(
             self._plugin, self._service_name, topic, message_class, handler, filter_, match_type,
-            self._stats, self._log, drops=self._intake.drops,
+            self._stats, self._log, drops=self._intake.drops, throttle=self._throttle,
         )
         offer, deliver, deliver_raw = self._mailbox.offer, listener.deliver, listener.deliver_raw
         if self._tracing and topic not in IGNORED_TOPICS:

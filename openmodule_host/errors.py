@@ -6,6 +6,7 @@
      +-- PluginLoadError       a plugin failed to import, validate or start (strict mode)
      +-- BrokerAddressInUse    the embedded broker cannot bind its address
      +-- BrokerUnreachable     the connection check did not come back in time
+     +-- StartInterrupted      a stop was requested while the host was starting
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ __all__ = [
     "ConfigError",
     "HostError",
     "PluginLoadError",
+    "StartInterrupted",
     "UnknownPluginError",
 ]
 
@@ -64,3 +66,10 @@ class BrokerAddressInUse(HostError):
 
 class BrokerUnreachable(HostError):
     """The host's own connection check message did not come back through the broker."""
+
+
+class StartInterrupted(HostError):
+    """A stop was requested (SIGTERM, SIGINT, ``Host.request_stop``) while the host was starting.
+
+    ``Host.start`` handles it itself: it stops what it started and returns, not ready.
+    """

@@ -4,10 +4,12 @@ Start order:
   1. the ZeroMQ context; the embedded broker (``broker = "embedded"``);
   2. the shared publisher and the single intake;
   3. each plugin in load order (sorted by name): import and check against the contract, validate its
-     config, start its worker, call ``register_handlers(core)`` on that worker (bounded by
-     ``start_timeout``). A plugin that fails is marked failed with the reason; the rest go on
-     (``strict`` makes any failure fatal);
+     config, start its worker, call ``register_handlers(core)`` on that worker (each bounded by
+     ``start_timeout``; the import and the ``config_model``/``database_migrations`` hooks run on a daemon
+     thread, see :mod:`.isolation.bounded`). A plugin that fails is marked failed with the reason; the
+     rest go on (``strict`` makes any failure fatal);
   4. the broker connection check (``__ping_``), then one line per plugin and ``ready``.
+A stop requested during start (SIGTERM) ends the start at the next wait: the host stops and is not ready.
 
 Stop order (each stage bounded; the sum is the stop deadline):
   1. stop the intake (no new messages);                               <= 2 s
@@ -27,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import zmq
 from openmodule_hookspecs import HealthCheck, HealthMetric
@@ -46,9 +48,9 @@ from .database import (
     target_for,
     upgrade_in_child,
 )
-from .errors import ConfigError, PluginLoadError
+from .errors import ConfigError, PluginLoadError, StartInterrupted
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
-from .isolation import ChildState, PluginProcess, RestartPolicy
+from .isolation import CallTimeout, ChildState, PluginProcess, RestartPolicy, call_bounded, wait_bounded
 from .limits import Limits, public_text
 from .loader import PluginCandidate, make_plugin_manager
 from .masking import add_secrets, remove_secrets, secrets_of_url
@@ -62,6 +64,8 @@ from .wire import Broker, Intake, Publisher, wait_for_connection
 __all__ = ["Host"]
 
 log = logging.getLogger("openmodule_host")
+
+T = TypeVar("T")
 
 _INTAKE_STOP_TIMEOUT = 2.0
 _WORKER_JOIN_TIMEOUT = 0.2
@@ -121,12 +125,19 @@ class Host:
     # -- start --------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start everything and return once the host is ready; raises on fatal errors (after cleaning up)."""
+        """Start everything and return once the host is ready; raises on fatal errors (after cleaning up).
+
+        A stop requested during start (:meth:`request_stop`, e.g. from a signal handler) stops what was started
+        and returns at once, not ready.
+        """
         if self._started:
             raise RuntimeError("host already started")
         self._started = True
         try:
             self._start()
+        except StartInterrupted as interrupted:
+            log.info("%s; stopping", interrupted)
+            self.stop()
         except BaseException:
             self.stop()
             raise
@@ -162,6 +173,8 @@ class Host:
         )
 
         for candidate in self._candidates:
+            if self._stop_requested.is_set():
+                raise StartInterrupted("stop requested during start")
             self._start_plugin(candidate)
         for plugin in self.plugins.values():  # the child processes started side by side
             if plugin.process is not None and plugin.state is PluginState.STARTING and not plugin.process.started():
@@ -180,7 +193,8 @@ class Host:
         if config.http:
             self.http = HTTPEndpoint(self, config.http)
             self.http.start()
-        took = wait_for_connection(self.intake, self.publisher, config.name, config.connect_timeout)
+        took = wait_for_connection(self.intake, self.publisher, config.name, config.connect_timeout,
+                                   self._stop_requested)
         log.debug("broker connection check took %.1f ms", took * 1000)
         for plugin in self.plugins.values():
             self._report(plugin.describe())
@@ -199,12 +213,20 @@ class Host:
             self._fail(plugin, f"[plugins.{candidate.name}] ISOLATION must be 'thread' or 'process', not {isolation!r}")
             return
         try:
-            plugin.manager = make_plugin_manager(candidate)
+            plugin.manager = self._bounded(lambda: make_plugin_manager(candidate), f"import of {candidate.target}")
         except PluginLoadError as error:
             self._fail(plugin, error.reason)
             return
+        except CallTimeout as error:
+            self._fail(plugin, str(error))
+            return
         try:
-            settings_model = plugin.manager.hook.config_model()
+            settings_model = self._bounded(plugin.manager.hook.config_model, "config_model")
+        except CallTimeout as error:
+            self._fail(plugin, str(error))
+            return
+        except StartInterrupted:
+            raise
         except Exception as error:
             self._fail(plugin, f"config_model raised {type(error).__name__}: {error}")
             return
@@ -221,10 +243,12 @@ class Host:
         manager, core = plugin.manager, plugin.core
         future = plugin.worker.submit(lambda: manager.hook.register_handlers(core=core))
         try:
-            future.result(timeout=self.config.start_timeout)
-        except FutureTimeout:
+            wait_bounded(future, self.config.start_timeout, "register_handlers", self._stop_requested)
+        except CallTimeout:
             self._fail(plugin, f"register_handlers did not return within {self.config.start_timeout:g} s")
             return
+        except StartInterrupted:
+            raise
         except Exception as error:
             self._fail(plugin, f"register_handlers raised {type(error).__name__}: {error}", error)
             return
@@ -282,12 +306,21 @@ class Host:
         plugin.process = PluginProcess(plugin.name, spec, policy, startup, on_change, log)
         plugin.process.launch()
 
+    def _bounded(self, call: Callable[[], T], what: str) -> T:
+        """Plugin code at start: on a daemon thread, bounded by ``start_timeout``, given up on a stop request."""
+        return call_bounded(call, self.config.start_timeout, what, self._stop_requested)
+
     def _migrate(self, plugin: HostedPlugin, name: str) -> tuple[DatabaseTarget, bool] | None:
         """Bring the plugin's database to its newest revision; None when that failed (the plugin failed)."""
         target = target_for(name, Path(self.config.data_dir), self._database_url)
         assert plugin.manager is not None
         try:
-            versions = plugin.manager.hook.database_migrations()
+            versions = self._bounded(plugin.manager.hook.database_migrations, "database_migrations")
+        except CallTimeout as error:
+            self._fail(plugin, str(error))
+            return None
+        except StartInterrupted:
+            raise
         except Exception as error:
             self._fail(plugin, f"database_migrations raised {type(error).__name__}: {error}")
             return None
@@ -401,8 +434,6 @@ class Host:
             if not plugin.worker.join(_WORKER_JOIN_TIMEOUT):
                 log.warning("plugin %s: worker still busy at stop; abandoning it", plugin.name)
             plugin.state = PluginState.STOPPED
-            if plugin.hook_health is not None:
-                plugin.hook_health.close()
 
         if self.publisher is not None:
             self.publisher.close()
@@ -419,8 +450,8 @@ class Host:
         """Stop the plugins' child processes together: each drains and shuts down as a host does."""
         processes = [plugin.process for plugin in self.plugins.values() if plugin.process is not None]
         allowed = self.config.drain_timeout + self.config.shutdown_timeout + _CHILD_STOP_MARGIN
-        stoppers = [threading.Thread(target=process.stop, args=(allowed,), name=f"omh-stop-{process.plugin}")
-                    for process in processes]
+        stoppers = [threading.Thread(target=process.stop, args=(allowed,), name=f"omh-stop-{process.plugin}",
+                                     daemon=True) for process in processes]
         for stopper in stoppers:
             stopper.start()
         for stopper in stoppers:

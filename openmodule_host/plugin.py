@@ -21,6 +21,7 @@ from .loader import PluginCandidate, hookimpl_names
 from .observability import sentry
 from .rpc import PluginRPCClient, PluginRPCServer, RPCCalls, RPCRouter
 from .stats import PluginStats
+from .throttle import KeyedLogThrottle
 from .wire import Intake, Publisher
 
 __all__ = ["HostedPlugin", "PluginState", "SharedInfrastructure", "assemble_core"]
@@ -43,6 +44,8 @@ class HostedPlugin:
     #: a required plugin that is not running makes the host unhealthy (``REQUIRED = false`` in its table).
     required: bool = True
     stats: PluginStats = field(default_factory=PluginStats)
+    #: its error lines per message: one per (plugin, topic or RPC, reason) per 5 s (see ``throttle``).
+    log_throttle: KeyedLogThrottle = field(default_factory=KeyedLogThrottle)
     started_at: datetime = field(default_factory=utcnow)
     manager: pluggy.PluginManager | None = None
     core: HostedCore | None = None
@@ -113,10 +116,11 @@ def assemble_core(
     tracing = shared.sentry
     tags = sentry.plugin_tags(name, config.VERSION, config.NAME)
     plugin.worker = Worker(mailbox, log, (lambda: sentry.plugin_scope(tags)) if tracing else None)
-    messages = PluginMessages(name, config.NAME, shared.intake, mailbox, plugin.stats, log, tracing=tracing)
+    messages = PluginMessages(name, config.NAME, shared.intake, mailbox, plugin.stats, log, tracing=tracing,
+                              throttle=plugin.log_throttle)
     rpc_server = PluginRPCServer(
         name, config.NAME, config.RESOURCE, shared.rpc_router, shared.publisher, mailbox, plugin.stats, log,
-        tracing=tracing, limits=shared.limits,
+        tracing=tracing, limits=shared.limits, throttle=plugin.log_throttle,
     )
     rpc_client = PluginRPCClient(shared.rpc_calls, config.NAME, tracing=tracing)
     health = PluginHealth(config.NAME, config.COMPUTE_ID, strict=config.DEBUG or config.TESTING, log=log,

@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -34,7 +34,7 @@ from openmodule_hookspecs import (
 )
 
 from ..limits import LimitHits, Limits, public_text
-from ..throttle import LogThrottle
+from ..throttle import KeyedLogThrottle, LogThrottle
 from ..wire import Publisher, Route
 
 if TYPE_CHECKING:
@@ -46,14 +46,19 @@ _PING_QUEUE = 16
 
 
 class HookHealth:
-    """Calls one plugin's ``health`` hook on a thread of its own, never twice at the same time."""
+    """Calls one plugin's ``health`` hook on a thread of its own, never twice at the same time.
+
+    Each call gets a new daemon thread: a hook that hangs or spins forever keeps that thread, but a
+    daemon thread is not joined at interpreter exit, so it cannot keep the process alive after the host
+    stopped (a ``ThreadPoolExecutor``'s threads are joined at exit).
+    """
 
     def __init__(self, plugin: str, call: Callable[[], Any], *, message_bytes: int = Limits.health_message_bytes,
                  hits: LimitHits | None = None) -> None:
+        self._plugin = plugin
         self._call = call
         self._message_bytes = message_bytes
         self._hits = hits
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"omh-health-{plugin}")
         self._running: Future[Any] | None = None
         self.last: HealthResult | None = None
 
@@ -61,8 +66,20 @@ class HookHealth:
         """Start a call unless the previous one is still running (then None: the hook hangs)."""
         if self._running is not None and not self._running.done():
             return None
-        self._running = self._executor.submit(self._call)
-        return self._running
+        future: Future[Any] = Future()
+        self._running = future
+        threading.Thread(target=self._run, args=(future,), name=f"omh-health-{self._plugin}", daemon=True).start()
+        return future
+
+    def _run(self, future: Future[Any]) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            value = self._call()
+        except BaseException as error:  # SystemExit too: reported as the hook's result, never raised here
+            future.set_exception(error)
+        else:
+            future.set_result(value)
 
     def finish(self, future: Future[Any] | None, timeout: float) -> HealthResult:
         if future is None:
@@ -72,7 +89,7 @@ class HookHealth:
                 value = future.result(timeout=max(0.0, timeout))
             except FutureTimeout:
                 result = health_error(f"the health hook did not return within {timeout:.1f} s")
-            except Exception as error:
+            except BaseException as error:  # (a hook's SystemExit must not end the health thread)
                 result = health_error(f"the health hook raised {type(error).__name__}: {error}")
             else:
                 result = _as_result(value)
@@ -81,9 +98,6 @@ class HookHealth:
                                                          "health_message"))
         self.last = result
         return result
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _as_result(value: Any) -> HealthResult:
@@ -121,6 +135,8 @@ class HealthResponder:
         self._host_metrics = host_metrics
         self._publisher = publisher
         self._log = log
+        #: a ping can come with every message: one "could not answer" line per exception type per 5 s.
+        self._error_log = KeyedLogThrottle()
         self.hook_timeout = hook_timeout
         self._limits = limits or Limits()
         self._oversized_log = LogThrottle(5.0)
@@ -153,8 +169,9 @@ class HealthResponder:
         while self._pings.get() is not None:
             try:
                 self.answer()
-            except Exception:
-                self._log.exception("could not answer a health ping")
+            except Exception as error:
+                self._error_log.log(self._log, logging.ERROR, type(error).__name__, "could not answer a health ping",
+                                    exc_info=True)
 
     def answer(self) -> None:
         """Send one pong per running plugin, then the host's."""

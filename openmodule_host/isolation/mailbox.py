@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from time import monotonic
 from typing import Any, TypeVar
 
-from ..throttle import LogThrottle
+from ..throttle import KeyedLogThrottle, LogThrottle
 
 __all__ = ["Mailbox", "Worker"]
 
@@ -166,6 +166,8 @@ class Worker:
         self.mailbox = mailbox
         self._log = log
         self._context = context
+        #: "unexpected error" lines: one per exception type per 5 s.
+        self._error_log = KeyedLogThrottle()
         self._thread = threading.Thread(target=self._run, name=f"omh-plugin-{mailbox.owner}", daemon=True)
         #: the time the current item started, or None while idle: lets a watchdog see a hang.
         self.busy_since: float | None = None
@@ -204,8 +206,9 @@ class Worker:
                 function, argument = item
             try:
                 function(argument)
-            except Exception:  # deliveries handle their own errors; this is the last line of defence
-                self._log.exception("plugin %s: unexpected error in its worker", mailbox.owner)
+            except Exception as error:  # deliveries handle their own errors; this is the last line of defence
+                self._error_log.log(self._log, logging.ERROR, (mailbox.owner, type(error).__name__),
+                                    "plugin %s: unexpected error in its worker", mailbox.owner, exc_info=True)
 
     def submit(self, function: Callable[[], T]) -> Future[T]:
         """Run ``function`` on this worker after everything already queued; the future has its result.

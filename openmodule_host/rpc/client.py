@@ -38,6 +38,7 @@ from openmodule_hookspecs import (
 from pydantic import BaseModel, ValidationError
 
 from ..observability.sentry import add_trace_headers
+from ..throttle import KeyedLogThrottle
 from ..wire import Intake, Publisher, Route, wait_for_connection
 from ..wire.listener import has_own_model_validate
 
@@ -155,6 +156,8 @@ class RPCCalls:
         self._host_name = host_name
         self._connect_timeout = connect_timeout
         self._log = log
+        #: late replies: one line per (sender, type) per 5 s.
+        self._late_log = KeyedLogThrottle()
         self._lock = threading.Lock()
         #: guards each call's first-reply-wins settlement (a lock shared by all calls: held for a few bytecodes).
         self.settle_lock = threading.Lock()
@@ -255,8 +258,9 @@ class RPCCalls:
         if call is not None:
             call._resolve(body.get("response"))
         elif timed_out:
-            self._log.error("Received response after timeout from %s, type: %s, id: %s",
-                            body.get("name"), body.get("type"), rpc_id)
+            name, type_ = body.get("name"), body.get("type")
+            self._late_log.log(self._log, logging.ERROR, ("late reply", str(name)[:100], str(type_)[:100]),
+                               "Received response after timeout from %s, type: %s, id: %s", name, type_, rpc_id)
 
     @property
     def in_flight(self) -> int:

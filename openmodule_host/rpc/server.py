@@ -31,7 +31,7 @@ from ..isolation import Mailbox
 from ..limits import Limits, bounded_error_json, public_text
 from ..observability.sentry import add_trace_headers, continued_trace
 from ..stats import PluginStats
-from ..throttle import LogThrottle
+from ..throttle import KeyedLogThrottle
 from ..wire import Intake, Publisher, Route
 from ..wire.codec import DecodeError, decode
 from ..wire.listener import has_own_model_validate
@@ -117,7 +117,8 @@ class RPCRouter:
         self._routes: dict[str, tuple[Route, PluginRPCServer | None]] = {}
         self._lock = threading.Lock()
         self._unknown_lock = threading.Lock()
-        self._unknown_log = LogThrottle(5.0)
+        #: one line per channel per 5 s (the types are the sender's: any number of them).
+        self._unknown_log = KeyedLogThrottle(5.0)
         #: requests for a (channel, type) nobody serves: no reply, as openmodule.
         self.unknown = 0
 
@@ -254,10 +255,8 @@ class RPCRouter:
         if entry is None:
             with self._unknown_lock:  # counted by the intake thread and by workers
                 self.unknown += 1
-                quiet = self._unknown_log.allow()
-            if quiet is not None:
-                self._log.warning("no handler found for %s:%s (%d more unknown RPCs not logged)",
-                                  channel, message.type, quiet)
+            self._unknown_log.log(self._log, logging.WARNING, channel, "no handler found for %s:%s", channel,
+                                  message.type)
             return None
         return channel, message, entry
 
@@ -298,6 +297,7 @@ class PluginRPCServer:
         *,
         tracing: bool = False,
         limits: Limits | None = None,
+        throttle: KeyedLogThrottle | None = None,
     ) -> None:
         self.plugin = plugin
         self.service_name = service_name
@@ -308,6 +308,8 @@ class PluginRPCServer:
         self._publisher = publisher
         self._stats = stats
         self._log = log
+        #: one error line per (plugin, channel, type, reason) per interval; the plugin's own.
+        self._throttle = throttle if throttle is not None else KeyedLogThrottle()
         self._filters: list[_Filter] = []
         self._reply_topics: dict[str, str] = {}
         self._tracing = tracing
@@ -399,8 +401,10 @@ class PluginRPCServer:
         except Exception as error:  # a model validator may raise anything: still the caller's bad request
             self._stats.rpcs_failed += 1
             exception = self.reply_invalid(channel, message.type, message.rpc_id, error)
-            self._log.error("plugin %s: invalid request for RPC %s:%s: %s", self.plugin, channel, message.type,
-                            exception)  # bounded: str(error) of a huge request is megabytes
+            # bounded: str(error) of a huge request is megabytes
+            self._throttle.log(self._log, logging.ERROR, (self.plugin, channel, message.type, "invalid request"),
+                               "plugin %s: invalid request for RPC %s:%s: %s", self.plugin, channel, message.type,
+                               exception)
             return
         if entry.name is not None and getattr(request, "name", None) != entry.name:
             self._log.debug("RPC %s:%s for %r ignored (this plugin serves it for %r)", channel, message.type,
@@ -410,7 +414,7 @@ class PluginRPCServer:
             if self._filters and not self._passes_filters(request, message, entry.handler, channel):
                 return
         except Exception as error:
-            self._log.exception("plugin %s: RPC filter raised for %s:%s", self.plugin, channel, message.type)
+            self._log_raised(channel, message.type, "filter raised", "plugin %s: RPC filter raised for %s:%s")
             self._fail(channel, message, RPCErrorStatus.filter_error, str(error))
             return
         try:
@@ -427,7 +431,7 @@ class PluginRPCServer:
                 raise ValueError(f"the response is {len(body)} bytes, more than the limit of "
                                  f"{self._limits.message_bytes} (max_message_bytes)")
         except Exception as error:
-            self._log.exception("plugin %s: RPC handler %s:%s raised", self.plugin, channel, message.type)
+            self._log_raised(channel, message.type, "handler raised", "plugin %s: RPC handler %s:%s raised")
             self._fail(channel, message, RPCErrorStatus.handler_error, str(error))
             return
         self._stats.rpcs_served += 1
@@ -469,4 +473,9 @@ class PluginRPCServer:
                 topic = self._reply_topics[channel] = response_topic(channel)
             self._publisher.send(topic, body)
         except Exception:
-            self._log.exception("plugin %s: could not send the reply to RPC %s:%s", self.plugin, channel, type)
+            self._log_raised(channel, type, "reply not sent", "plugin %s: could not send the reply to RPC %s:%s")
+
+    def _log_raised(self, channel: str, type: str, reason: str, message: str) -> None:
+        """In an ``except``: the traceback of the first such error per interval (every one reaches sentry)."""
+        self._throttle.log(self._log, logging.ERROR, (self.plugin, channel, type, reason), message, self.plugin,
+                           channel, type, exc_info=True)

@@ -14,7 +14,7 @@ import time
 
 from openmodule_hookspecs import ZMQMessage
 
-from ..errors import BrokerUnreachable
+from ..errors import BrokerUnreachable, StartInterrupted
 from .intake import Intake, Route
 from .publisher import Publisher
 
@@ -23,10 +23,12 @@ __all__ = ["wait_for_connection"]
 _INTERVAL = 0.1
 
 
-def wait_for_connection(intake: Intake, publisher: Publisher, name: str, timeout: float = 100.0) -> float:
+def wait_for_connection(intake: Intake, publisher: Publisher, name: str, timeout: float = 100.0,
+                        stop: threading.Event | None = None) -> float:
     """Block until a ping published by ``publisher`` comes back through ``intake``.
 
-    Returns the seconds it took; raises :class:`BrokerUnreachable` after ``timeout``.
+    Returns the seconds it took; raises :class:`BrokerUnreachable` after ``timeout``, and
+    :class:`StartInterrupted` once ``stop`` is set.
     """
     topic = "__ping_" + "".join(random.choices(string.ascii_letters, k=10))
     arrived = threading.Event()
@@ -39,6 +41,8 @@ def wait_for_connection(intake: Intake, publisher: Publisher, name: str, timeout
             publisher.send(topic, body)
             if arrived.wait(_INTERVAL):
                 return time.monotonic() - started
+            if stop is not None and stop.is_set():
+                raise StartInterrupted("stop requested during the broker connection check")
             if time.monotonic() - started > timeout:
                 raise BrokerUnreachable(
                     f"could not connect to the message broker in time: no answer through "

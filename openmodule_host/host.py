@@ -43,6 +43,7 @@ from .database import (
     MigrationError,
     normalise_url,
     prepare_postgres_schema,
+    schema_name,
     target_for,
     upgrade_in_child,
 )
@@ -50,6 +51,7 @@ from .errors import ConfigError, PluginLoadError
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
 from .isolation import ChildState, PluginProcess, RestartPolicy
 from .loader import PluginCandidate, make_plugin_manager
+from .names import check_name
 from .observability import HTTPEndpoint, sentry
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
 from .privacy import copy_dsgvo_files, subscribe_anonymize
@@ -243,7 +245,7 @@ class Host:
         if candidate.problems:
             self._fail(plugin, "; ".join(candidate.problems))
             return
-        plugin.process_name = str(table.get("NAME") or plugin.name)
+        plugin.process_name = str(table.get("NAME") or plugin.name)  # its child validates the rest of the table
         self._claim_name(plugin.name, plugin.process_name)
         child_config = config.model_dump(mode="json")
         child_config.update(
@@ -289,7 +291,7 @@ class Host:
             if target.schema is not None:
                 target = prepare_postgres_schema(target)
             result = upgrade_in_child(Path(versions), target, self.config.migration_timeout)
-        except (MigrationError, SQLAlchemyError, OSError) as error:
+        except (MigrationError, SQLAlchemyError, OSError, ConfigError) as error:
             self._fail(plugin, f"database migration failed: {error}")
             return None
         log.info("plugin %s: database (%s) at revision %s (was %s)", plugin.name, target.description,
@@ -297,11 +299,20 @@ class Host:
         return target, True
 
     def _claim_name(self, plugin: str, name: str) -> None:
-        other = self._names.setdefault(name, plugin)
-        if other != plugin:
-            raise ConfigError(
-                f"plugins {other!r} and {plugin!r} both use NAME={name!r}; set a distinct NAME in [plugins.{plugin}]"
-            )
+        """``name`` is a safe NAME that no other plugin uses, nor another NAME with the same PostgreSQL
+        schema (``om-x`` and ``om_x``); raises :class:`ConfigError`."""
+        try:
+            check_name(name)
+        except ValueError as error:
+            raise ConfigError(f"[plugins.{plugin}] NAME {name!r}: {error}") from None
+        keys = [name] if self._database_url is None else [name, f"schema {schema_name(name)}"]
+        for key in keys:
+            other = self._names.setdefault(key, plugin)
+            if other != plugin:
+                what = f"NAME={name!r}" if key == name else f"the PostgreSQL {key}"
+                raise ConfigError(
+                    f"plugins {other!r} and {plugin!r} both use {what}; set a distinct NAME in [plugins.{plugin}]"
+                )
 
     def _fail(self, plugin: HostedPlugin, reason: str, error: BaseException | None = None) -> None:
         plugin.state = PluginState.FAILED

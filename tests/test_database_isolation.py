@@ -21,6 +21,7 @@ from openmodule_host.database.scram import scram_verifier
 from openmodule_host.errors import ConfigError
 from tests.databases import POSTGRES_URL
 from tests.plugins import Recorder
+from tests.support import run_cli
 from tests.test_database import Notes, start
 
 # -- PostgreSQL: the plugin's own login role --------------------------------------------------------------
@@ -277,3 +278,14 @@ def test_two_names_with_one_postgresql_schema_are_refused(om_host, postgres_back
     with pytest.raises(ConfigError, match=f"both use the PostgreSQL schema {name}"):
         om_host(("one", Recorder()), ("two", Recorder()),
                 config={"one": {"NAME": name}, "two": {"NAME": name.replace("_", "-")}}, **postgres_backend.settings)
+
+
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+def test_an_unsafe_name_stops_the_host_at_start_with_exit_2_and_creates_no_file(tmp_path, broker_env, isolation):
+    config = tmp_path / "host.toml"
+    config.write_text(f'[host]\ndata_dir = "{tmp_path / "data"}"\n'
+                      f'[plugins.backend_x]\nNAME = "../../escaped"\nISOLATION = "{isolation}"\n')
+    result = run_cli("--plugins", "backend_x", "--config", str(config), env=broker_env)
+    assert result.returncode == 2
+    assert "'../../escaped'" in result.stderr and "a NAME must be 1 to 63 letters" in result.stderr
+    assert not (tmp_path / "data" / "../../escaped.sqlite3").resolve().exists()

@@ -156,10 +156,12 @@ def unprivileged_admin():
     """A DATABASE_URL user that may create schemas but not roles (as on some managed servers)."""
     user = f"omh_test_admin_{uuid.uuid4().hex[:8]}"
     admin_query(f'CREATE ROLE "{user}" LOGIN NOCREATEROLE')
-    admin_query(f'GRANT CREATE ON DATABASE test TO "{user}"')
-    yield user
-    admin_query(f'DROP OWNED BY "{user}" CASCADE')
-    admin_query(f'DROP ROLE "{user}"')
+    try:
+        admin_query(f'GRANT CREATE ON DATABASE test TO "{user}"')
+        yield user
+    finally:
+        admin_query(f'DROP OWNED BY "{user}" CASCADE')
+        admin_query(f'DROP ROLE "{user}"')
 
 
 def test_a_server_that_refuses_roles_falls_back_to_search_path_with_a_warning(om_host, unprivileged_admin, caplog):

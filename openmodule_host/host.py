@@ -245,8 +245,9 @@ class Host:
         if candidate.problems:
             self._fail(plugin, "; ".join(candidate.problems))
             return
-        plugin.process_name = str(table.get("NAME") or plugin.name)  # its child validates the rest of the table
-        self._claim_name(plugin.name, plugin.process_name)
+        name = table.get("NAME", plugin.name)  # its child validates the rest of the table
+        self._claim_name(plugin.name, name)
+        plugin.process_name = name
         child_config = config.model_dump(mode="json")
         child_config.update(
             name=f"{config.name}-{plugin.name}", broker="external", http=None, dsgvo=False, host_pong=False,
@@ -298,7 +299,7 @@ class Host:
                  result.after, result.before)
         return target, True
 
-    def _claim_name(self, plugin: str, name: str) -> None:
+    def _claim_name(self, plugin: str, name: Any) -> None:
         """``name`` is a safe NAME that no other plugin uses, nor another NAME with the same PostgreSQL
         schema (``om-x`` and ``om_x``); raises :class:`ConfigError`."""
         try:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from sentry_sdk.utils import BadDsn, Dsn
 
 from .errors import ConfigError
+from .names import check_name
 
 __all__ = [
     "LOG_LEVELS",
@@ -265,6 +266,11 @@ class _StandardSettings(BaseModel):
     @classmethod
     def _known_level(cls, value: str) -> str:
         return _normalise_level(value)
+
+    @field_validator("NAME")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return check_name(value)  # it becomes a file name, a schema and a role
 
 
 _STANDARD = frozenset(_StandardSettings.model_fields)

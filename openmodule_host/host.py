@@ -45,6 +45,7 @@ from .database import (
     MigrationError,
     normalise_url,
     prepare_postgres_schema,
+    schema_name,
     target_for,
     upgrade_in_child,
 )
@@ -54,6 +55,7 @@ from .isolation import CallTimeout, ChildState, PluginProcess, RestartPolicy, ca
 from .limits import Limits, public_text
 from .loader import PluginCandidate, make_plugin_manager
 from .masking import add_secrets, remove_secrets, secrets_of_url
+from .names import check_name
 from .observability import HTTPEndpoint, sentry
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
 from .privacy import copy_dsgvo_files, subscribe_anonymize
@@ -273,8 +275,9 @@ class Host:
         if candidate.problems:
             self._fail(plugin, "; ".join(candidate.problems))
             return
-        plugin.process_name = str(table.get("NAME") or plugin.name)
-        self._claim_name(plugin.name, plugin.process_name)
+        name = table.get("NAME", plugin.name)  # its child validates the rest of the table
+        self._claim_name(plugin.name, name)
+        plugin.process_name = name
         child_config = config.model_dump(mode="json")
         child_config.update(
             name=f"{config.name}-{plugin.name}", broker="external", http=None, dsgvo=False, host_pong=False,
@@ -330,19 +333,28 @@ class Host:
             if target.schema is not None:
                 target = prepare_postgres_schema(target)
             result = upgrade_in_child(Path(versions), target, self.config.migration_timeout)
-        except (MigrationError, SQLAlchemyError, OSError) as error:
+        except (MigrationError, SQLAlchemyError, OSError, ConfigError) as error:
             self._fail(plugin, f"database migration failed: {error}")
             return None
         log.info("plugin %s: database (%s) at revision %s (was %s)", plugin.name, target.description,
                  result.after, result.before)
         return target, True
 
-    def _claim_name(self, plugin: str, name: str) -> None:
-        other = self._names.setdefault(name, plugin)
-        if other != plugin:
-            raise ConfigError(
-                f"plugins {other!r} and {plugin!r} both use NAME={name!r}; set a distinct NAME in [plugins.{plugin}]"
-            )
+    def _claim_name(self, plugin: str, name: Any) -> None:
+        """``name`` is a safe NAME that no other plugin uses, nor another NAME with the same PostgreSQL
+        schema (``om-x`` and ``om_x``); raises :class:`ConfigError`."""
+        try:
+            check_name(name)
+        except ValueError as error:
+            raise ConfigError(f"[plugins.{plugin}] NAME {name!r}: {error}") from None
+        keys = [name] if self._database_url is None else [name, f"schema {schema_name(name)}"]
+        for key in keys:
+            other = self._names.setdefault(key, plugin)
+            if other != plugin:
+                what = f"NAME={name!r}" if key == name else f"the PostgreSQL {key}"
+                raise ConfigError(
+                    f"plugins {other!r} and {plugin!r} both use {what}; set a distinct NAME in [plugins.{plugin}]"
+                )
 
     def _fail(self, plugin: HostedPlugin, reason: str, error: BaseException | None = None) -> None:
         reason = public_text(reason, self.config.max_health_message_bytes, plugin.stats.limits, "failure_reason")

@@ -55,6 +55,8 @@ class Backend:
         return f'"{schema_name(name)}".{table}' if self.kind == "postgresql" else table
 
     def cleanup(self) -> None:
+        """Drop each plugin's schema and login role (the DATABASE_URL user may: the host made it a member of
+        each role it created)."""
         if self.kind != "postgresql" or not self.names:
             return
         engine = create_engine(normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")

@@ -1,5 +1,9 @@
 """``openmodule-host db upgrade|current|history --plugin NAME`` with the backend_x example plugin."""
 
+from sqlalchemy import create_engine, text
+
+from openmodule_host.database import normalise_url, role_name, schema_name
+from tests.databases import POSTGRES_URL
 from tests.support import run_cli
 
 
@@ -41,3 +45,27 @@ def test_an_unreachable_database_is_a_clear_error(tmp_path):
     assert result.returncode == 1
     assert "openmodule-host: database error" in result.stderr
     assert "secret" not in result.stderr
+
+
+def test_upgrade_runs_as_the_plugins_role_and_reading_the_revision_keeps_its_password(postgres_backend, tmp_path):
+    name = postgres_backend.name("backend_x")
+    schema, role = schema_name(name), role_name(schema_name(name))
+    assert db(postgres_backend, tmp_path, name, "upgrade").returncode == 0
+    engine = create_engine(normalise_url(POSTGRES_URL))
+
+    def look():
+        with engine.connect() as connection:
+            owners = connection.execute(text("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = :s"),
+                                        {"s": schema}).scalars().all()
+            password = connection.execute(text("SELECT rolpassword FROM pg_authid WHERE rolname = :r"),
+                                          {"r": role}).scalar_one()
+        return owners, password
+
+    try:
+        owners, password = look()
+        assert owners == [role]
+        assert "current revision: 0001_whitelist" in db(postgres_backend, tmp_path, name, "current").stdout
+        assert "(current)" in db(postgres_backend, tmp_path, name, "history").stdout
+        assert look() == ([role], password)  # a host running the plugin keeps logging in
+    finally:
+        engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -26,18 +27,18 @@ def run_database_command(action: str, plugin: str, config: HostConfig, out: Text
         raise ConfigError(f"plugin {plugin!r} ships no migrations (it has no database_migrations hook)")
     target = target_for(settings.NAME, Path(config.data_dir),
                         normalise_url(config.database_url) if config.database_url else None)
-    if target.schema is not None:
-        target = prepare_postgres_schema(target)
     out.write(f"plugin {plugin} (NAME {settings.NAME}): {target.description}\n")
     if action == "upgrade":
-        try:
-            result = upgrade(Path(versions), target)
+        try:  # the plugin's migrations run as its own role, as at the host's start (a new password too)
+            result = upgrade(Path(versions), prepare_postgres_schema(target) if target.schema else target)
         except MigrationError as error:
             out.write(f"upgrade failed: {error}\n")
             return 1
         out.write(f"upgraded from {result.before or '(empty)'} to {result.after or '(empty)'}\n")
         return 0
-    engine = create_plugin_engine(target)
+    # Reading the revision runs no plugin code against the database: the DATABASE_URL user does it, and
+    # the role's password stays as it is (a host that runs the plugin keeps logging in).
+    engine = create_plugin_engine(replace(target, role=None))
     try:
         if action == "current":
             out.write(f"current revision: {current_revision(engine, target) or '(empty)'}\n")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 
 from ..errors import ConfigError
+from ..names import check_name
 
 __all__ = ["is_postgres", "normalise_url", "role_name", "schema_name", "sqlite_url"]
 
 _NOT_IDENTIFIER = re.compile(r"[^a-z0-9_]")
+_MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1 (bytes; these names are ASCII)
+_RESERVED_SCHEMAS = ("public", "information_schema")
 
 
 def normalise_url(url: str) -> URL:
@@ -38,14 +42,26 @@ def sqlite_url(path: Path) -> URL:
     return URL.create("sqlite", database=str(path))
 
 
+def _fit(identifier: str, source: str) -> str:
+    """``identifier``, or when it is too long its head and a hash of ``source``: two names never share one
+    by truncation (plain truncation would give two 63-character schemas that differ only in their last
+    letters one role)."""
+    if len(identifier) <= _MAX_IDENTIFIER:
+        return identifier
+    digest = hashlib.sha256(source.encode()).hexdigest()[:8]
+    return f"{identifier[:_MAX_IDENTIFIER - 9]}_{digest}"
+
+
 def schema_name(name: str) -> str:
-    """The PostgreSQL schema of the plugin whose NAME is ``name``: lower case, [a-z0-9_], <= 63 bytes."""
-    schema = _NOT_IDENTIFIER.sub("_", name.lower())[:63]
-    if not schema or schema[0].isdigit():
-        schema = f"p_{schema}"[:63]
-    return schema
+    """The PostgreSQL schema of the plugin whose NAME is ``name``: lower case, [a-z0-9_], <= 63 bytes;
+    ``p_`` in front of one that would start with a digit or be a system schema (``pg_*``, ``public``,
+    ``information_schema``). Raises :class:`ValueError` for a NAME that breaks the rule (:mod:`..names`)."""
+    schema = _NOT_IDENTIFIER.sub("_", check_name(name).lower())
+    if schema[0].isdigit() or schema.startswith("pg_") or schema in _RESERVED_SCHEMAS:
+        schema = f"p_{schema}"
+    return _fit(schema, name)
 
 
 def role_name(schema: str) -> str:
-    """The role a plugin's connections use on PostgreSQL: it may only use its own schema."""
-    return f"omh_{schema}"[:63]
+    """The role a plugin logs in as on PostgreSQL: it owns the plugin's schema and may use nothing else."""
+    return _fit(f"omh_{schema}", schema)

@@ -34,6 +34,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import ConfigError
+from ..masking import mask_secrets
 from ..names import check_name
 from .scram import scram_verifier
 from .urls import is_postgres, role_name, schema_name, sqlite_url
@@ -56,7 +57,8 @@ class DatabaseTarget:
     def description(self) -> str:
         if self.schema is None:
             return f"SQLite file {self.url.database}"
-        return f"PostgreSQL schema {self.schema} on {self.url.render_as_string(hide_password=True)}"
+        # Masked again: SQLAlchemy hides the password it parsed, which is not all of one with a raw "@" in it.
+        return mask_secrets(f"PostgreSQL schema {self.schema} on {self.url.render_as_string(hide_password=True)}")
 
 
 def target_for(name: str, data_dir: Path, database_url: URL | None) -> DatabaseTarget:

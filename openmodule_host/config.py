@@ -88,6 +88,10 @@ class HostConfig(BaseModel):
     mailbox_size: int = Field(10_000, ge=1)
     #: bodies above this size are dropped (and counted) before they are parsed.
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    #: bodies whose objects and arrays nest deeper than this are dropped (and counted) before they are parsed.
+    max_depth: int = Field(64, ge=2, le=512)
+    #: a host thread that shows no progress for this long (beyond its idle period) is stuck: the host stops.
+    watchdog_timeout: float = Field(10.0, gt=0)
     #: the broker connection check gives up after this long (openmodule: 100 s).
     connect_timeout: float = Field(100.0, gt=0)
     #: each plugin's register_handlers must return within this time.

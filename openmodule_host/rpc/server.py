@@ -185,7 +185,7 @@ class RPCRouter:
             except ValidationError:
                 # Whatever is wrong, it is found and answered exactly as on the decoded way.
                 try:
-                    _topic, body = decode([topic, raw], len(raw))
+                    _topic, body = decode([topic, raw], len(raw), self._intake.drops.max_depth)
                 except DecodeError as error:
                     self._intake.drops.malformed(error)
                     return

@@ -178,7 +178,7 @@ class Watchdog:
                 self._log.error("restarting host thread %s (restart %d)", name, watched.restarts)
                 watched.restart()
                 return
-            reason = f"{reason}; restarted {len(recent)} times within {self.restart_window:g} s"
+            watched.reason = reason = f"{reason}; restarted {len(recent)} times within {self.restart_window:g} s"
         self._give_up(f"host thread {name} is {state}: {reason}")
 
     def _give_up(self, reason: str) -> None:

@@ -5,6 +5,7 @@ Faults are injected where a buggy route or a hostile body would strike: a route 
 """
 
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -81,10 +82,37 @@ def test_the_depth_bound_counts_only_structure_and_finds_the_exact_limit():
     # brackets in strings, escaped quotes and backslashes included, are text
     assert not too_deep(b'{"a":"' + b"[" * 500 + b'\\"' + b"{" * 500 + b'\\\\"}', 64)
     assert too_deep(b'{"a":"\\\\","b":' + nested(100) + b"}", 64)
-    # brackets that do not balance are no JSON: left for the parser to reject
-    assert not too_deep(b"]" * 100 + b"[" * 100, 64)
+    # brackets that do not balance are no JSON: left for the parser to reject, unless too many open in a row
+    assert not too_deep(b"]" * 100 + b"[" * 50, 64)
+    assert too_deep(b"]" * 100 + b"[" * 65, 64)
     wide = orjson.dumps({"items": [{"a": [1, {"b": "]]"}]} for _ in range(1000)]})
     assert not too_deep(wide, 5) and too_deep(wide, 4)
+
+
+def real_depth(value) -> int:
+    if isinstance(value, dict | list):
+        children = value.values() if isinstance(value, dict) else value
+        return 1 + max((real_depth(child) for child in children), default=0)
+    return 0
+
+
+def test_the_depth_bound_agrees_with_the_real_depth_of_generated_bodies():
+    chooser = random.Random(10)
+    texts = [1, None, "a]", "[{", '\\', 'x\\"', '"[', "}]}"]
+
+    def generate(depth):
+        if depth == 0 or chooser.random() < 0.1:
+            return chooser.choice(texts)
+        width = 1 if chooser.random() < 0.8 else chooser.randint(0, 3)
+        if chooser.random() < 0.5:
+            return [generate(depth - 1) for _ in range(width)]
+        return {f"k{index}{chooser.choice(texts)}": generate(depth - 1) for index in range(width)}
+
+    for _ in range(500):
+        value = generate(chooser.randint(1, 90))
+        raw, depth = orjson.dumps(value), real_depth(value)
+        for limit in (2, 10, 64):
+            assert too_deep(raw, limit) is (depth > limit), (raw[:200], depth, limit)
 
 
 @pytest.mark.parametrize(
@@ -397,3 +425,27 @@ def om_client_for():
         client.close()
         context.destroy(linger=0)
 
+
+
+def test_a_child_process_supervisor_is_watched_and_survives_an_exception(om_host, om_client, monkeypatch):
+    host = om_host(("crasher", "tests.process_plugins:crasher"),
+                   config={"crasher": {"ISOLATION": "process", "NAME": "om_crasher_1"}}, restart_backoff=0.05)
+    process = host.plugins["crasher"].process
+    assert "process-crasher" in {watched.heartbeat.name for watched in host.watchdog.threads}
+    first = om_client.rpc("crasher", "pid", {})["response"]["pid"]
+    on_change = process._on_change
+    calls = []
+
+    def raising_once(state, reason):
+        calls.append(state)
+        if len(calls) == 1:
+            raise RuntimeError("alert publisher closed")
+        on_change(state, reason)
+
+    monkeypatch.setattr(process, "_on_change", raising_once)
+    os.kill(first, 9)
+    eventually(lambda: process.heartbeat.errors == 1)
+    eventually(lambda: process.pid not in (None, first) and host.plugins["crasher"].state.value == "running",
+               timeout=20)
+    assert process.supervisor.is_alive()
+    assert host.watchdog.problems() == {}

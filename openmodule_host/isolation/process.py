@@ -152,7 +152,8 @@ class PluginProcess:
     def _launch(self) -> _Launch:
         proc = subprocess.Popen(
             [sys.executable, "-m", "openmodule_host.isolation.child"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True, start_new_session=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True, errors="replace",
+            start_new_session=True,
         )
         with self._lock:
             self._proc = proc

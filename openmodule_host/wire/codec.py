@@ -39,14 +39,19 @@ def too_deep(raw: bytes, max_depth: int) -> bool:
     own limit of 1,024), so depth is bounded before any of them runs. The count of opening brackets is an
     upper bound of the depth at C speed; only a body with more of them than ``max_depth`` is measured, with
     bytes methods only: its strings removed (escaped backslashes and quotes first, then every other piece
-    between quotes), its brackets kept, then each pass of ``replace(b"[]", b"")`` removes one level. A body
-    whose brackets do not balance is no JSON: it counts as not too deep, and the parser rejects it.
+    between quotes), its brackets kept; then each pass of ``replace(b"[]", b"")`` removes one level, and
+    more than ``max_depth`` opening brackets in a row are too deep at once. A body whose brackets do not
+    balance is no JSON: unless it opens more than ``max_depth`` in a row, it counts as not too deep, and
+    the parser rejects it.
     """
     if raw.count(b"[") + raw.count(b"{") <= max_depth:
         return False
     outside_strings = b"".join(raw.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2])
     brackets = outside_strings.translate(_AS_SQUARE, _NOT_BRACKETS)
+    run = b"[" * (max_depth + 1)
     for _ in range(max_depth):
+        if run in brackets:
+            return True
         shorter = brackets.replace(b"[]", b"")
         if len(shorter) == len(brackets):  # empty (at most max_depth levels), or unbalanced
             return False

@@ -97,16 +97,18 @@ class Drops:
         self._malformed_log = LogThrottle(5.0)
 
     def malformed(self, error: DecodeError) -> None:
+        # Logged before it is counted (both under the lock, the line at most once per 5 s): whoever sees the
+        # count sees the line.
         with self._lock:
             malformed = self._stats.malformed
+            if (quiet := self._malformed_log.allow()) is not None:
+                counts = dict(malformed)
+                counts[error.reason] = counts.get(error.reason, 0) + 1
+                self._log.error(
+                    "dropped a malformed message (%s); %d more dropped since the last report, counts: %s",
+                    error, quiet, counts,
+                )
             malformed[error.reason] += 1
-            quiet = self._malformed_log.allow()
-            counts = dict(malformed)
-        if quiet is not None:
-            self._log.error(
-                "dropped a malformed message (%s); %d more dropped since the last report, counts: %s",
-                error, quiet, counts,
-            )
 
     def unrouted(self, count: int = 1) -> None:
         with self._lock:

@@ -449,3 +449,36 @@ def test_a_child_process_supervisor_is_watched_and_survives_an_exception(om_host
                timeout=20)
     assert process.supervisor.is_alive()
     assert host.watchdog.problems() == {}
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread dies: the point
+def test_a_dead_health_responder_is_restarted_and_answers_again(om_host, om_client, monkeypatch):
+    host = om_host(("both", Both()), watchdog_timeout=1.0)
+    first = host.health.thread
+    answer = host.health.answer
+
+    def poisoned_once():
+        monkeypatch.setattr(host.health, "answer", answer)
+        raise Poison()
+
+    monkeypatch.setattr(host.health, "answer", poisoned_once)
+    om_client.publish("healthz", {"type": "ping", "ping": "ping"})
+    eventually(lambda: not first.is_alive())
+    eventually(lambda: host.health.thread is not first and host.watchdog.problems() == {}, timeout=5)
+    assert om_client.get_health(host.config.name)["pong"]["status"] == "ok"
+
+
+def test_a_request_that_raises_in_the_http_endpoint_is_counted_and_the_next_one_served(om_host, monkeypatch, caplog):
+    host = om_host(("both", Both()), http="127.0.0.1:0")
+    statuses = host.statuses
+
+    def failing_once():
+        monkeypatch.setattr(host, "statuses", statuses)
+        raise RuntimeError("a plugin's state could not be read")
+
+    monkeypatch.setattr(host, "statuses", failing_once)
+    with pytest.raises(OSError):  # the connection closes without an answer
+        get(host, "/healthz")
+    eventually(lambda: host.http.heartbeat.errors == 1)
+    assert "http thread: a request from 127.0.0.1 raised RuntimeError" in caplog.text
+    assert get(host, "/healthz")[0] == 200

@@ -35,8 +35,8 @@ class DecodeError(Exception):
 def too_deep(raw: bytes, max_depth: int) -> bool:
     """Whether the JSON ``raw`` nests objects and arrays deeper than ``max_depth``, found before parsing.
 
-    Parsers and validators recurse once per level (pydantic raises ``RecursionError`` long before orjson's
-    own limit of 1,024), so depth is bounded before any of them runs. The count of opening brackets is an
+    Parsers and validators recurse once per level (validating a decoded body 1,000 levels deep raised
+    ``RecursionError``; orjson accepts up to 1,024), so depth is bounded before any of them runs. The count of opening brackets is an
     upper bound of the depth at C speed; only a body with more of them than ``max_depth`` is measured, with
     bytes methods only: its strings removed (escaped backslashes and quotes first, then every other piece
     between quotes), its brackets kept; then each pass of ``replace(b"[]", b"")`` removes one level, and

@@ -7,7 +7,8 @@
     openmodule-host db upgrade --plugin NAME      a plugin's database migrations (upgrade, current, history)
 
 Exit status: 0 after a clean stop; 1 when a plugin failed under ``--strict`` or the host failed at run
-time; 2 for usage and configuration errors (unknown plugin names included).
+time; 2 for usage and configuration errors (unknown plugin names included); 70 when the watchdog found a
+host thread dead or stuck beyond repair and stopped the host (for a supervisor to restart it).
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def _run(args: argparse.Namespace, config: HostConfig) -> int:
     with host:
         while not host.wait(0.5):  # wake up regularly so signals are handled promptly
             pass
-    return 0
+    return host.exit_status
 
 
 def _run_broker(config: HostConfig) -> int:

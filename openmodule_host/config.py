@@ -98,6 +98,10 @@ class HostConfig(BaseModel):
     max_metric_label_sets: int = Field(100, ge=1)
     #: the error text of an RPC error reply (validation_error, handler_error, filter_error) is cut to this size.
     max_error_bytes: int = Field(4 * 1024, ge=256)
+    #: bodies whose objects and arrays nest deeper than this are dropped (and counted) before they are parsed.
+    max_depth: int = Field(64, ge=2, le=512)
+    #: a host thread that shows no progress for this long (beyond its idle period) is stuck: the host stops.
+    watchdog_timeout: float = Field(10.0, gt=0)
     #: the broker connection check gives up after this long (openmodule: 100 s).
     connect_timeout: float = Field(100.0, gt=0)
     #: each plugin's import, config_model, database_migrations and register_handlers must each finish within this.

@@ -8,6 +8,10 @@ One :class:`ConnectionState` per host follows ``connection_internal`` (and the l
 
 The first value comes from the RPC ``connection``/``status`` (``shutdown`` if nobody answers); the status
 falls back to ``shutdown`` when no message came for 60 s while ``startup`` or ``online``.
+
+Nothing a message holds raises into the intake: a message that fails validation in any way is counted
+(:attr:`ConnectionState.invalid`) and logged at most once per 5 s. A flapping status costs each plugin at
+most one queued callback: changes that come while it waits are coalesced into it.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from openmodule_hookspecs import (
     EventListener,
     OpenModuleModel,
 )
-from pydantic import ValidationError
 
 from .isolation import Mailbox
+from .throttle import LogThrottle
+from .watchdog import Heartbeat
 from .wire import Intake, Route
 
 __all__ = ["TOPICS", "ConnectionState", "ConnectionStatusListener"]
@@ -61,10 +66,30 @@ class ConnectionState:
         self._intake = intake
         for topic, route in self._routes:
             intake.add(topic, route)
+        #: messages on the connection topics that failed validation (counted on the intake thread).
+        self.invalid = 0
+        self._invalid_log = LogThrottle(5.0)
         self._stop = threading.Event()
-        self._ticker = threading.Thread(target=self._tick, args=(check_interval,), name="omh-connection",
-                                        daemon=True)
-        self._ticker.start()
+        self._check_interval = check_interval
+        #: beaten by the ticker every round; counts what it caught.
+        self.heartbeat = Heartbeat("connection", check_interval, log)
+        self._ticker = self._new_ticker()
+
+    def _new_ticker(self) -> threading.Thread:
+        ticker = threading.Thread(target=self._tick, args=(self._check_interval,), name="omh-connection",
+                                  daemon=True)
+        ticker.start()
+        return ticker
+
+    @property
+    def ticker(self) -> threading.Thread | None:
+        """The ticker thread while it is meant to run (None once closed)."""
+        return None if self._stop.is_set() else self._ticker
+
+    def restart_ticker(self) -> None:
+        """A new ticker in place of one that ended (it holds nothing but this object)."""
+        if not self._ticker.is_alive() and not self._stop.is_set():
+            self._ticker = self._new_ticker()
 
     def close(self) -> None:
         self._stop.set()
@@ -73,7 +98,11 @@ class ConnectionState:
 
     def _tick(self, interval: float) -> None:
         while not self._stop.wait(interval):
-            self.check_timeout()
+            self.heartbeat.beat()
+            try:
+                self.check_timeout()
+            except Exception as error:
+                self.heartbeat.failed("the status timeout check", error)
 
     def attach(self, view: ConnectionStatusListener) -> None:
         with self._lock:
@@ -85,11 +114,14 @@ class ConnectionState:
                 self._views.remove(view)
 
     def _on_message(self, body: dict[str, Any]) -> None:
-        """On the intake thread."""
+        """On the intake thread: whatever the body holds, nothing raises from here."""
         try:
             message = ConnectionStatusMessage.model_validate(body)
-        except ValidationError as error:
-            self._log.error("invalid connection status message: %s", error)
+        except Exception as error:  # ValidationError, or anything a hostile body makes validation raise
+            self.invalid += 1
+            if (quiet := self._invalid_log.allow()) is not None:
+                self._log.error("invalid connection status message (%s): %s (%d more not logged since the last "
+                                "report, %d in all)", type(error).__name__, error, quiet, self.invalid)
             return
         with self._lock:
             self.last_message = time.monotonic()
@@ -155,6 +187,10 @@ class ConnectionStatusListener:
         self._mailbox = mailbox
         self._seen: set[str] = set()
         self._seen_lock = threading.Lock()
+        #: the latest transition not yet delivered: (connected, status); at most one callback is queued for it.
+        self._latest: tuple[bool, ConnectionStatus | None] | None = None
+        self._queued = False
+        self._latest_lock = threading.Lock()
         #: called (on the plugin's worker) with the new status when it becomes startup/online.
         self.on_connect = EventListener(log=log)
         #: called (on the plugin's worker) with the new status when it becomes shutdown/offline.
@@ -199,15 +235,32 @@ class ConnectionStatusListener:
             return first
 
     def _status_changed(self, was_connected: bool, connected: bool) -> None:
-        """Holds the state's lock: only bookkeeping and a non-blocking post to the plugin's mailbox."""
+        """Holds the state's lock: only bookkeeping and a non-blocking post to the plugin's mailbox.
+
+        Coalesced: while a callback waits in the mailbox, further transitions only replace the one it will
+        deliver, so a flapping status queues one callback per plugin, not one per change.
+        """
         with self._seen_lock:
             self._seen.clear()
-        if connected != was_connected:
-            listeners = self.on_connect if connected else self.on_disconnect
-            status = self._state.status
-            if listeners:
-                self._mailbox.offer((lambda value: listeners(value), status.connected if status else None),
-                                    force=True)
+        if connected == was_connected or not (self.on_connect or self.on_disconnect):
+            return
+        status = self._state.status
+        with self._latest_lock:
+            self._latest = (connected, status.connected if status else None)
+            if self._queued:
+                return
+            self._queued = True
+        if not self._mailbox.offer((self._deliver_latest, None), force=True):
+            with self._latest_lock:  # the mailbox is closed: the plugin stops
+                self._queued = False
+
+    def _deliver_latest(self, _: None) -> None:
+        """On the plugin's worker: call on_connect or on_disconnect for the latest transition."""
+        with self._latest_lock:
+            latest, self._latest, self._queued = self._latest, None, False
+        if latest is not None:
+            connected, value = latest
+            (self.on_connect if connected else self.on_disconnect)(value)
 
     def close(self) -> None:
         self._state.detach(self)

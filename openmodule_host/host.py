@@ -8,7 +8,8 @@ Start order:
      ``start_timeout``; the import and the ``config_model``/``database_migrations`` hooks run on a daemon
      thread, see :mod:`.isolation.bounded`). A plugin that fails is marked failed with the reason; the
      rest go on (``strict`` makes any failure fatal);
-  4. the broker connection check (``__ping_``), then one line per plugin and ``ready``.
+  4. the watchdog over the host's own threads (see :mod:`.watchdog`);
+  5. the broker connection check (``__ping_``), then one line per plugin and ``ready``.
 A stop requested during start (SIGTERM) ends the start at the next wait: the host stops and is not ready.
 
 Stop order (each stage bounded; the sum is the stop deadline):
@@ -61,6 +62,7 @@ from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_co
 from .privacy import copy_dsgvo_files, subscribe_anonymize
 from .rpc import PluginRPCClient, RPCCalls, RPCRouter
 from .version import __version__
+from .watchdog import EXIT_SOFTWARE, Watchdog
 from .wire import Broker, Intake, Publisher, wait_for_connection
 
 __all__ = ["Host"]
@@ -102,6 +104,10 @@ class Host:
         self.sentry_enabled = False
         self._sentry_owned = False
         self._stop_requested = threading.Event()
+        #: what ``openmodule-host`` exits with after the stop: 0, or 70 when the watchdog stopped the host.
+        self.exit_status = 0
+        #: watches the host's own threads (from the end of start to the beginning of stop).
+        self.watchdog: Watchdog | None = None
         self._started = False
         self._stopped = False
         self.context: zmq.Context | None = None
@@ -162,7 +168,8 @@ class Host:
             config.name, __version__, lambda message, topic: publisher.send(topic, message_body(message, config.name)),
             log, meta_bytes=config.max_alert_meta_bytes,
         )
-        self.intake = Intake(self.context, config.broker_pub, max_body_bytes=config.max_message_bytes, log=log)
+        self.intake = Intake(self.context, config.broker_pub, max_body_bytes=config.max_message_bytes,
+                             max_depth=config.max_depth, log=log)
         self.intake.start()
         self.rpc_router = RPCRouter(self.intake, log)
         self.rpc_calls = RPCCalls(self.intake, self.publisher, config.name, config.connect_timeout, log)
@@ -195,6 +202,7 @@ class Host:
         if config.http:
             self.http = HTTPEndpoint(self, config.http)
             self.http.start()
+        self._start_watchdog()
         took = wait_for_connection(self.intake, self.publisher, config.name, config.connect_timeout,
                                    self._stop_requested)
         log.debug("broker connection check took %.1f ms", took * 1000)
@@ -202,6 +210,29 @@ class Host:
             self._report(plugin.describe())
         running = sum(plugin.state is PluginState.RUNNING for plugin in self.plugins.values())
         self._report(f"ready: {running} running, {len(failed)} failed")
+
+    def _start_watchdog(self) -> None:
+        assert self.intake is not None and self.health is not None and self.connection is not None
+        self.watchdog = Watchdog(self.config.watchdog_timeout, log, on_change=self._alert_thread,
+                                 on_fatal=lambda reason: self.request_stop(EXIT_SOFTWARE))
+        intake, connection, health = self.intake, self.connection, self.health
+        # (A stuck or dead intake cannot be replaced safely while it lives; a dead one, on new sockets.)
+        self.watchdog.watch(intake.heartbeat, lambda: intake.thread, intake.restart)
+        self.watchdog.watch(health.heartbeat, lambda: health.thread, health.restart)
+        self.watchdog.watch(connection.heartbeat, lambda: connection.ticker, connection.restart_ticker)
+        if (http := self.http) is not None:
+            self.watchdog.watch(http.heartbeat, lambda: http.thread, http.restart)
+        for plugin in self.plugins.values():
+            if (process := plugin.process) is not None:
+                self.watchdog.watch(process.heartbeat, lambda process=process: process.supervisor,
+                                    process.restart_supervisor)
+        self.watchdog.start()
+
+    def _alert_thread(self, thread: str, state: str, reason: str) -> None:
+        """Alert ``host_thread`` (source: the thread) on error while dead or stuck, back to ok after."""
+        if self.alerts is not None:
+            self.alerts.send("host_thread", "state_change", source=thread, status="ok" if state == "ok" else "error",
+                             meta={"thread": thread, "state": state, "message": reason})
 
     def _start_plugin(self, candidate: PluginCandidate) -> None:
         table = self.config.plugins.get(candidate.name, {})
@@ -379,7 +410,7 @@ class Host:
         statuses = self.statuses()
         for status in statuses:
             self._alert_state(status.name, status.state, status.message)
-        return host_checks(self.config.name, statuses)
+        return host_checks(self.config.name, statuses, self.watchdog)
 
     def _alert_state(self, plugin: str, state: str, message: str | None) -> None:
         """Alert ``plugin_state`` (source: the plugin) on error while failed or degraded, back to ok after."""
@@ -397,12 +428,15 @@ class Host:
         return self.alerts.has_alert("plugin_state", "state_change", source=plugin)
 
     def health_metrics(self) -> list[HealthMetric]:
-        return host_metrics(self.config.name, self.config.compute_id, self.plugins.values())
+        return host_metrics(self.config.name, self.config.compute_id, self.plugins.values(), self.watchdog)
 
     # -- run ----------------------------------------------------------------------------------------
 
-    def request_stop(self) -> None:
-        """Ask :meth:`wait` to return (safe from signal handlers and other threads)."""
+    def request_stop(self, exit_status: int = 0) -> None:
+        """Ask :meth:`wait` to return (safe from signal handlers and other threads); a non-zero
+        ``exit_status`` becomes :attr:`exit_status` (the watchdog's 70 when it gives up)."""
+        if exit_status:
+            self.exit_status = exit_status
         self._stop_requested.set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -424,6 +458,8 @@ class Host:
             return
         self._stopped = True
         started = time.monotonic()
+        if self.watchdog is not None:
+            self.watchdog.stop()
         if self.http is not None:
             self.http.stop()
         self._stop_processes()

@@ -4,7 +4,8 @@ Pings are served on the host's own health thread, never on a plugin's worker, so
 not stop the answers (as in openmodule, where pings have their own socket and thread). A plugin's
 ``health(core)`` hook runs on a health thread of that plugin, bounded by ``hook_timeout``; a hook that
 raises, returns an error or is still running from an earlier ping marks that plugin's ``health`` check
-as failed, and the other plugins' pongs go out on time regardless.
+as failed, and the other plugins' pongs go out on time regardless. Whatever one answer raises is counted
+in the responder's heartbeat and logged at most once per 5 s; the next ping is answered.
 
 Limits: the hook's message is masked and cut like a check message (``Limits.health_message_bytes``); a pong
 larger than ``Limits.message_bytes`` goes out without its checks and metrics, with status ``error`` and a
@@ -34,7 +35,8 @@ from openmodule_hookspecs import (
 )
 
 from ..limits import LimitHits, Limits, public_text
-from ..throttle import KeyedLogThrottle, LogThrottle
+from ..throttle import LogThrottle
+from ..watchdog import Heartbeat
 from ..wire import Publisher, Route
 
 if TYPE_CHECKING:
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["HealthResponder", "HookHealth"]
 
 _PING_QUEUE = 16
+#: the responder beats its heartbeat at least this often (s), even when no ping comes.
+_IDLE_BEAT = 1.0
 
 
 class HookHealth:
@@ -135,13 +139,14 @@ class HealthResponder:
         self._host_metrics = host_metrics
         self._publisher = publisher
         self._log = log
-        #: a ping can come with every message: one "could not answer" line per exception type per 5 s.
-        self._error_log = KeyedLogThrottle()
         self.hook_timeout = hook_timeout
         self._limits = limits or Limits()
         self._oversized_log = LogThrottle(5.0)
         self._pings: queue.Queue[dict[str, Any] | None] = queue.Queue(_PING_QUEUE)
         self._thread = threading.Thread(target=self._run, name="omh-health", daemon=True)
+        self._stopping = False
+        #: beaten every round (a round answers one ping: up to ``hook_timeout``); counts what it caught.
+        self.heartbeat = Heartbeat("health", _IDLE_BEAT + hook_timeout, log)
         #: pings answered; pings dropped because the responder was behind.
         self.answered = 0
         self.dropped = 0
@@ -150,7 +155,19 @@ class HealthResponder:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The responder thread while it is meant to run (None once stopping)."""
+        return None if self._stopping else self._thread
+
+    def restart(self) -> None:
+        """A new responder thread on the same ping queue, in place of one that ended."""
+        if not self._thread.is_alive() and not self._stopping:
+            self._thread = threading.Thread(target=self._run, name="omh-health", daemon=True)
+            self._thread.start()
+
     def stop(self, timeout: float = 2.0) -> None:
+        self._stopping = True
         if self._thread.is_alive():
             try:
                 self._pings.put(None, timeout=timeout)
@@ -166,12 +183,18 @@ class HealthResponder:
             self.dropped += 1
 
     def _run(self) -> None:
-        while self._pings.get() is not None:
+        while True:
+            self.heartbeat.beat()
+            try:
+                ping = self._pings.get(timeout=_IDLE_BEAT)
+            except queue.Empty:
+                continue
+            if ping is None:
+                return
             try:
                 self.answer()
             except Exception as error:
-                self._error_log.log(self._log, logging.ERROR, type(error).__name__, "could not answer a health ping",
-                                    exc_info=True)
+                self.heartbeat.failed("answering a health ping", error)
 
     def answer(self) -> None:
         """Send one pong per running plugin, then the host's."""

@@ -3,7 +3,8 @@
 A running plugin is *degraded* while one of its handlers has been busy for longer than ``stall_after``
 seconds, or while its ``health`` hook reports an error (or hangs). A plugin in a child process is what its
 child reports (see :mod:`openmodule_host.isolation.status`), and degraded while the child restarts or has
-stopped reporting.
+stopped reporting. The host's own threads have a check each too, failing while the watchdog finds the
+thread dead or stuck.
 
 A status's message is what ``/healthz``, the host's pong and its ``plugin_state`` alert show: secrets
 masked and cut to ``max_health_message_bytes`` (the reasons are already bounded where they are set; this
@@ -23,6 +24,7 @@ from ..limits import Limits, public_text
 
 if TYPE_CHECKING:
     from ..plugin import HostedPlugin
+    from ..watchdog import Watchdog
 
 __all__ = ["PLUGIN_METRICS", "PluginStatus", "host_checks", "host_metrics", "plugin_status", "plugin_values"]
 
@@ -59,9 +61,18 @@ def plugin_status(plugin: HostedPlugin, stall_after: float,
 _CHECK_STATE = {"running": HealthCheckState.ok, "degraded": HealthCheckState.fail, "failed": HealthCheckState.fail}
 
 
-def host_checks(host_name: str, statuses: Iterable[PluginStatus]) -> list[HealthCheck]:
-    """One check per plugin: ok while running, fail while degraded or failed, no-data otherwise."""
+def host_checks(host_name: str, statuses: Iterable[PluginStatus],
+                watchdog: Watchdog | None = None) -> list[HealthCheck]:
+    """One check per plugin: ok while running, fail while degraded or failed, no-data otherwise; one per
+    watched host thread (``host_thread_<name>``): ok while it runs, fail while it is dead or stuck."""
     checks = []
+    for watched in watchdog.threads if watchdog is not None else ():
+        name, ok = watched.heartbeat.name, watched.state == "ok"
+        checks.append(HealthCheck(
+            id=f"host_thread_{name}", package=host_name, name=f"Host thread {name}",
+            description=f"the host's {name} thread runs", state=HealthCheckState.ok if ok else HealthCheckState.fail,
+            message=None if ok else f"{watched.state}: {watched.reason}",
+        ))
     for status in statuses:
         state = _CHECK_STATE.get(status.state, HealthCheckState.no_data)
         checks.append(HealthCheck(
@@ -105,16 +116,38 @@ def plugin_values(plugin: HostedPlugin) -> dict[str, float]:
     }
 
 
-def host_metrics(host_name: str, compute_id: int, plugins: Iterable[HostedPlugin]) -> list[HealthMetric]:
-    """The host's per-plugin metrics, labelled by plugin, in openmodule's metric shape."""
+#: (metric id, description) of the per-thread counts, labelled by thread.
+THREAD_METRICS: list[tuple[str, str]] = [
+    ("host_thread_errors", "exceptions a host thread caught at its loop (each cost one message or round)"),
+    ("host_thread_restarts", "host threads the watchdog restarted after they ended"),
+]
+
+
+def host_metrics(host_name: str, compute_id: int, plugins: Iterable[HostedPlugin],
+                 watchdog: Watchdog | None = None) -> list[HealthMetric]:
+    """The host's per-plugin metrics, labelled by plugin, and per-thread ones, labelled by thread, in
+    openmodule's metric shape."""
     values: dict[str, dict[str, float]] = {metric_id: {} for metric_id, _, _ in PLUGIN_METRICS}
     for plugin in plugins:
         label_key = orjson.dumps({"compute_id": str(compute_id), "plugin": plugin.name},
                                  option=orjson.OPT_SORT_KEYS).decode()
         for metric_id, value in plugin_values(plugin).items():
             values[metric_id][label_key] = value
-    return [
+    metrics = [
         HealthMetric(id=metric_id, name=metric_id.replace("_", " ").capitalize(), description=description,
                      type=metric_type, labels=["plugin"], values=values[metric_id], package=host_name)
         for metric_id, metric_type, description in PLUGIN_METRICS
     ]
+    if watchdog is not None:
+        threads = {metric_id: {} for metric_id, _ in THREAD_METRICS}
+        for watched in watchdog.threads:
+            label_key = orjson.dumps({"compute_id": str(compute_id), "thread": watched.heartbeat.name},
+                                     option=orjson.OPT_SORT_KEYS).decode()
+            threads["host_thread_errors"][label_key] = watched.heartbeat.errors
+            threads["host_thread_restarts"][label_key] = watched.restarts
+        metrics.extend(
+            HealthMetric(id=metric_id, name=metric_id.replace("_", " ").capitalize(), description=description,
+                         type=HealthMetricType.count, labels=["thread"], values=threads[metric_id], package=host_name)
+            for metric_id, description in THREAD_METRICS
+        )
+    return metrics

@@ -82,7 +82,7 @@ def main() -> int:
     except HostError as error:
         print(error, flush=True)  # "plugin 'name' failed: <reason>"
         return 1
-    return 0
+    return host.exit_status  # 70 when its watchdog stopped it: the parent restarts it as after a crash
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ While it runs, the child reports its plugin's state and figures on a pipe of its
 kept in :attr:`PluginProcess.status`. The child gets its settings as one JSON line on stdin and keeps
 reading stdin: when the parent goes away (even killed), the pipe closes and the child stops. It runs in a
 session of its own, so a terminal's Ctrl-C reaches only the parent, which stops the children in order.
+
+The supervisor thread beats its heartbeat at least once a second (it waits for the child in slices) and
+catches whatever one round raises (counted, logged at most once per 5 s); the host's watchdog restarts it
+if it ends all the same.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import IO, Any
 
+from ..watchdog import Heartbeat
 from .status import STATUS_INTERVAL, ChildStatus, read_reports
 
 __all__ = ["ChildState", "PluginProcess", "RestartPolicy"]
@@ -37,6 +42,8 @@ __all__ = ["ChildState", "PluginProcess", "RestartPolicy"]
 _READY_PREFIX = "ready: "
 #: the child's stdout lines kept for a failure's reason (whatever its plugin prints must not pile up).
 _KEPT_LINES = 100
+#: the supervisor waits in slices of this many seconds, beating its heartbeat in between.
+_BEAT = 1.0
 
 
 class ChildState(StrEnum):
@@ -110,6 +117,8 @@ class PluginProcess:
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._launched: _Launch | None = None
+        #: beaten by the supervisor thread; counts what it caught.
+        self.heartbeat = Heartbeat(f"process-{plugin}", _BEAT, log)
 
     @property
     def pid(self) -> int | None:
@@ -136,14 +145,28 @@ class PluginProcess:
         self._supervisor.start()
         return True
 
+    @property
+    def supervisor(self) -> threading.Thread | None:
+        """The supervisor thread while it is meant to run (not before start, after quarantine or at stop)."""
+        if self._stopping.is_set() or self.state in (ChildState.QUARANTINED, ChildState.FAILED, ChildState.STOPPED):
+            return None
+        return self._supervisor
+
+    def restart_supervisor(self) -> None:
+        """A new supervisor in place of one that ended while the child still needs one."""
+        if self.supervisor is not None and not self.supervisor.is_alive():
+            self._supervisor = threading.Thread(target=self._supervise, name=f"omh-process-{self.plugin}",
+                                                daemon=True)
+            self._supervisor.start()
+
     def _launch(self) -> _Launch:
         # The status reports come on a pipe of their own: whatever the plugin prints cannot garble them.
         status_in, status_out = os.pipe()
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "openmodule_host.isolation.child"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True, start_new_session=True,
-                pass_fds=(status_out,),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True, errors="replace",
+                start_new_session=True, pass_fds=(status_out,),
             )
         except BaseException:
             os.close(status_in)
@@ -176,6 +199,7 @@ class PluginProcess:
         """Wait for the child's ``ready`` line. Returns (ok, reason)."""
         proc = launch.proc
         while not launch.ready.wait(0.05):
+            self.heartbeat.beat()
             if proc.poll() is not None or self._stopping.is_set() or time.monotonic() > launch.deadline:
                 break
         if launch.ready.is_set():
@@ -202,37 +226,65 @@ class PluginProcess:
 
     def _supervise(self) -> None:
         while True:
-            proc = self._proc
-            assert proc is not None
-            code = proc.wait()
-            _close_stdin(proc)
-            self._end_reports()
-            if self._stopping.is_set():
-                return
-            now = time.monotonic()
-            self._crashes.append(now)
-            while self._crashes and self._crashes[0] < now - self._policy.crash_loop_window:
-                self._crashes.popleft()
-            crashed = f"its process {describe_exit(code)}"
-            if len(self._crashes) >= self._policy.crash_loop_crashes:
-                self._set(ChildState.QUARANTINED, f"{crashed}; {len(self._crashes)} crashes within "
-                          f"{self._policy.crash_loop_window:g} s: quarantined, not restarted")
-                self._log.error("plugin %s: %s", self.plugin, self.reason)
-                return
-            delay = min(self._policy.backoff * 2 ** (len(self._crashes) - 1), self._policy.backoff_max)
-            self._set(ChildState.RESTARTING, f"{crashed}; restarting in {delay:g} s")
+            self.heartbeat.beat()
+            try:
+                if not self._supervise_round():
+                    return
+            except Exception as error:
+                self.heartbeat.failed("supervising its child process", error)
+                if self._stopping.wait(_BEAT):  # (not a busy loop if it keeps failing)
+                    return
+
+    def _wait_for_exit(self, proc: subprocess.Popen[str]) -> int:
+        while True:
+            try:
+                return proc.wait(_BEAT)
+            except subprocess.TimeoutExpired:
+                self.heartbeat.beat()
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` (beating); True if the host stops meanwhile."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stopping.wait(min(left, _BEAT)):
+                return True
+            self.heartbeat.beat()
+        return self._stopping.is_set()
+
+    def _supervise_round(self) -> bool:
+        """Wait for the child to exit, then restart it (after the back-off) or quarantine it. False: done."""
+        proc = self._proc
+        assert proc is not None
+        code = self._wait_for_exit(proc)
+        _close_stdin(proc)
+        self._end_reports()
+        if self._stopping.is_set():
+            return False
+        now = time.monotonic()
+        self._crashes.append(now)
+        while self._crashes and self._crashes[0] < now - self._policy.crash_loop_window:
+            self._crashes.popleft()
+        crashed = f"its process {describe_exit(code)}"
+        if len(self._crashes) >= self._policy.crash_loop_crashes:
+            self._set(ChildState.QUARANTINED, f"{crashed}; {len(self._crashes)} crashes within "
+                      f"{self._policy.crash_loop_window:g} s: quarantined, not restarted")
             self._log.error("plugin %s: %s", self.plugin, self.reason)
-            if self._stopping.wait(delay):
-                return
-            self.restarts += 1
-            ok, reason = self._await(self._launch())
-            if self._stopping.is_set():
-                return
-            if ok:
-                self.status.expect_reports()
-                self._set(ChildState.RUNNING, "")
-            else:
-                self._log.error("plugin %s: restart failed: %s", self.plugin, reason)
+            return False
+        delay = min(self._policy.backoff * 2 ** (len(self._crashes) - 1), self._policy.backoff_max)
+        self._set(ChildState.RESTARTING, f"{crashed}; restarting in {delay:g} s")
+        self._log.error("plugin %s: %s", self.plugin, self.reason)
+        if self._sleep(delay):
+            return False
+        self.restarts += 1
+        ok, reason = self._await(self._launch())
+        if self._stopping.is_set():
+            return False
+        if ok:
+            self.status.expect_reports()
+            self._set(ChildState.RUNNING, "")
+        else:
+            self._log.error("plugin %s: restart failed: %s", self.plugin, reason)
+        return True
 
     def _end_reports(self) -> None:
         """The child is gone: read what it still reported, then add its figures to the totals."""

@@ -64,6 +64,23 @@ class HostCollector(Collector):
         if host.rpc_router is not None:
             yield CounterMetricFamily("openmodule_host_rpcs_unknown", "RPC requests no plugin serves",
                                       value=host.rpc_router.unknown)
+        if host.connection is not None:
+            yield CounterMetricFamily("openmodule_host_connection_status_invalid",
+                                      "connection status messages that failed validation",
+                                      value=host.connection.invalid)
+        if host.watchdog is not None:
+            up = GaugeMetricFamily("openmodule_host_thread_up", "1 while the host thread runs, 0 while it is dead "
+                                   "or stuck", labels=["thread"])
+            errors = CounterMetricFamily("openmodule_host_thread_errors", "exceptions the host thread caught at "
+                                         "its loop", labels=["thread"])
+            restarts = CounterMetricFamily("openmodule_host_thread_restarts", "restarts of the host thread after "
+                                           "it ended", labels=["thread"])
+            for watched in host.watchdog.threads:
+                name = watched.heartbeat.name
+                up.add_metric([name], 1.0 if watched.state == "ok" else 0.0)
+                errors.add_metric([name], watched.heartbeat.errors)
+                restarts.add_metric([name], watched.restarts)
+            yield from (up, errors, restarts)
 
 
 def host_registry(host: Host) -> CollectorRegistry:

@@ -242,9 +242,13 @@ class RPCCalls:
                 self._remember_timeout(rpc_id, time.monotonic())
 
     def offer_many(self, items: list[tuple[Any, dict[str, Any]]]) -> int:
-        """On the intake thread, once per batch: hand each reply to its call."""
+        """On the intake thread, once per batch: hand each reply to its call. A reply that raises costs only
+        itself (counted and logged by the intake's heartbeat); the batch's other replies still arrive."""
         for _, body in items:
-            self._on_reply(body)
+            try:
+                self._on_reply(body)
+            except Exception as error:
+                self._intake.heartbeat.failed("handling an RPC reply", error)
         return len(items)
 
     def _on_reply(self, body: dict[str, Any]) -> None:

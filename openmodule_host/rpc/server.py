@@ -193,7 +193,7 @@ class RPCRouter:
             except Exception:
                 # Whatever is wrong, it is found and answered exactly as on the decoded way.
                 try:
-                    _topic, body = decode([topic, raw], len(raw))
+                    _topic, body = decode([topic, raw], len(raw), self._intake.drops.max_depth)
                 except DecodeError as error:
                     self._intake.drops.malformed(error)
                     return
@@ -226,7 +226,11 @@ class RPCRouter:
         """On the intake thread, once per batch: route each request, then give each plugin its share at once."""
         calls: dict[PluginRPCServer, list[tuple[Callable[[Any], Any], Any]]] = {}
         for on_request, body in items:
-            call = on_request(body)
+            try:
+                call = on_request(body)
+            except Exception as error:  # costs this request only (counted and logged by the intake's heartbeat)
+                self._intake.heartbeat.failed("routing an RPC request", error)
+                continue
             if call is not None:
                 server = call[2].server
                 if (queued := calls.get(server)) is not None:

@@ -4,6 +4,12 @@ One SUB socket per host process, subscribed to the union of the topics its liste
 thread owns that socket; other threads change subscriptions through an inproc control socket, because
 ZeroMQ sockets must not be shared between threads. Routing is exact on the topic (ZeroMQ matches only
 by prefix) and on ``type``; the rest of the work happens on the receiving plugin's worker.
+
+No input ends the thread: a body too large or nested too deep is dropped before it is parsed, and any
+exception while one message is handled (a route's ``post``, an offer) is counted in the intake's
+:class:`~..watchdog.Heartbeat` and logged (at most once per 5 s); the next message follows. Only a stop,
+the context's end or a broken socket (a ``ZMQError``) end it; then the watchdog starts a new thread on
+new sockets (:meth:`Intake.restart`).
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from orjson import JSONDecodeError, loads
 
 from ..stats import IntakeStats
 from ..throttle import LogThrottle
-from .codec import DecodeError, decode
+from ..watchdog import Heartbeat
+from .codec import DEFAULT_MAX_DEPTH, TOO_DEEP, DecodeError, decode, too_deep
 
 __all__ = ["Drops", "Intake", "RawRoute", "Route"]
 
@@ -29,6 +36,8 @@ _RECV_BATCH = 256
 #: after that, read until ``zmq.Again``. The question costs 1.1 us, the exception 3.4 us: a short batch
 #: (an RPC at a time) ends cheaper with the question, a long one (a flood) with the exception.
 _ASK_FIRST = 3
+#: the intake beats its heartbeat at least this often (ms), even when nothing arrives.
+_POLL_MS = 1000
 
 
 class Batching(Protocol):
@@ -79,23 +88,27 @@ class Drops:
     passed on undecoded (see :class:`RawRoute`).
     """
 
-    def __init__(self, stats: IntakeStats, log: logging.Logger) -> None:
+    def __init__(self, stats: IntakeStats, log: logging.Logger, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
         self._stats = stats
+        #: the nesting limit the intake applies; a worker decoding a body the intake passed on uses it too.
+        self.max_depth = max_depth
         self._log = log
         self._lock = threading.Lock()
         self._malformed_log = LogThrottle(5.0)
 
     def malformed(self, error: DecodeError) -> None:
+        # Logged before it is counted (both under the lock, the line at most once per 5 s): whoever sees the
+        # count sees the line.
         with self._lock:
             malformed = self._stats.malformed
+            if (quiet := self._malformed_log.allow()) is not None:
+                counts = dict(malformed)
+                counts[error.reason] = counts.get(error.reason, 0) + 1
+                self._log.error(
+                    "dropped a malformed message (%s); %d more dropped since the last report, counts: %s",
+                    error, quiet, counts,
+                )
             malformed[error.reason] += 1
-            quiet = self._malformed_log.allow()
-            counts = dict(malformed)
-        if quiet is not None:
-            self._log.error(
-                "dropped a malformed message (%s); %d more dropped since the last report, counts: %s",
-                error, quiet, counts,
-            )
 
     def unrouted(self, count: int = 1) -> None:
         with self._lock:
@@ -110,35 +123,44 @@ class Intake:
         *,
         max_body_bytes: int,
         log: logging.Logger,
+        max_depth: int = DEFAULT_MAX_DEPTH,
         recv_hwm: int = 100_000,
     ) -> None:
         self.stats = IntakeStats()
-        self.drops = Drops(self.stats, log)
+        self.drops = Drops(self.stats, log, max_depth)
         self.broker_pub = broker_pub
         self.max_body_bytes = max_body_bytes
+        self.max_depth = max_depth
         self._log = log
+        self._context = context
+        self._recv_hwm = recv_hwm
+        #: beaten every round of the intake thread; counts what the thread caught (see the module).
+        self.heartbeat = Heartbeat("intake", _POLL_MS / 1000, log)
         #: routes by topic as it comes off the wire (bytes): a message's topic needs no decoding to be routed.
         self._routes: dict[bytes, tuple[Route, ...]] = {}
         self._raw_routes: dict[bytes, RawRoute] = {}
         self._routes_lock = threading.Lock()
+        self._commands_lock = threading.Lock()
+        self._stopped = False
+        self._open_sockets()
+        self._thread = threading.Thread(target=self._run, name="omh-intake", daemon=True)
 
-        self._sub = context.socket(zmq.SUB)
+    def _open_sockets(self) -> None:
+        """The SUB socket and the control pair (their thread-side ends belong to the intake thread)."""
+        self._sub = self._context.socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
         self._sub.setsockopt(zmq.TCP_KEEPALIVE, 1)
         self._sub.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 3600)
-        self._sub.setsockopt(zmq.RCVHWM, recv_hwm)
-        self._sub.connect(broker_pub)
+        self._sub.setsockopt(zmq.RCVHWM, self._recv_hwm)
+        self._sub.connect(self.broker_pub)
 
         address = f"inproc://omh-intake-{uuid.uuid4().hex}"
-        self._commands_in = context.socket(zmq.PULL)
+        self._commands_in = self._context.socket(zmq.PULL)
         self._commands_in.setsockopt(zmq.LINGER, 0)
         self._commands_in.bind(address)
-        self._commands = context.socket(zmq.PUSH)
+        self._commands = self._context.socket(zmq.PUSH)
         self._commands.setsockopt(zmq.LINGER, 0)
         self._commands.connect(address)
-        self._commands_lock = threading.Lock()
-        self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="omh-intake", daemon=True)
 
     # -- routing table (any thread) ---------------------------------------------------------------
 
@@ -193,6 +215,28 @@ class Intake:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    def restart(self) -> None:
+        """Start a new intake thread on new sockets, subscribed to every routed topic, in place of one that
+        ended (its sockets closed as it ended). Never for a thread that is still alive (stuck): it would
+        share the sockets. Messages published while no thread received are lost."""
+        if self._thread.is_alive():
+            raise RuntimeError("the intake thread is still alive")
+        with self._routes_lock, self._commands_lock:
+            if self._stopped:
+                return
+            for socket in (self._sub, self._commands_in, self._commands):
+                if not socket.closed:
+                    socket.close()
+            self._open_sockets()
+            for topic in self._routes:
+                self._sub.setsockopt(zmq.SUBSCRIBE, topic)
+            self._thread = threading.Thread(target=self._run, name="omh-intake", daemon=True)
+            self._thread.start()
+
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop receiving and close the sockets; returns False if the thread did not end in time."""
         if self._thread.is_alive():
@@ -207,19 +251,27 @@ class Intake:
     # -- the intake thread ------------------------------------------------------------------------
 
     def _run(self) -> None:
-        sub, commands = self._sub, self._commands_in
+        sub, commands, beat = self._sub, self._commands_in, self.heartbeat.beat
         poller = zmq.Poller()
         poller.register(sub, zmq.POLLIN)
         poller.register(commands, zmq.POLLIN)
         try:
             while True:
-                ready = dict(poller.poll())
-                if commands in ready and not self._apply_commands():
-                    return
-                if sub in ready:
-                    self._receive_batch()
+                beat()
+                try:
+                    ready = dict(poller.poll(_POLL_MS))
+                    if commands in ready and not self._apply_commands():
+                        return
+                    if sub in ready:
+                        self._receive_batch()
+                except zmq.ZMQError:
+                    raise  # the context ended, or a socket broke: this thread is done
+                except Exception as error:
+                    self.heartbeat.failed("a round", error)
         except zmq.ContextTerminated:
             return
+        except zmq.ZMQError as error:
+            self._log.error("intake thread: its socket failed (%s); it ends", error)
         finally:
             sub.close()
             commands.close()
@@ -247,16 +299,19 @@ class Intake:
         threads trade it up to twice per message).
 
         A message for a plugin that decodes its own bodies (:class:`RawRoute`) is passed on as it came: the
-        intake only looks up the topic, checks the size and looks for the type. Any other well-formed
+        intake only looks up the topic, checks the size and depth and looks for the type. Any other well-formed
         message on a routed topic takes the inline path: topic lookup as bytes, size check, ``orjson.loads``,
         routing by ``type``. Everything else goes through :func:`~.codec.decode`, which names what is wrong.
+
+        An exception while one message is handled (a route's ``post``) costs that message only, one while a
+        mailbox takes its share costs that share: both are counted and logged by the heartbeat.
         """
         # Not recv_multipart: it asks for RCVMORE through getsockopt after every frame, which in pyzmq costs
         # more than the frame itself (2.1 us against 1.2 us per two-frame message). A zero-copy Frame
         # carries that flag already.
         recv, events = self._sub.recv, self._sub.get
         table, raw_table = self._routes, self._raw_routes
-        max_body_bytes = self.max_body_bytes
+        max_body_bytes, max_depth, failed = self.max_body_bytes, self.max_depth, self.heartbeat.failed
         batches: dict[Batching, list[tuple[Callable[[Any], Any], Any]]] = {}
         received = unrouted = 0
         for position in range(_RECV_BATCH):
@@ -268,58 +323,75 @@ class Intake:
             except zmq.Again:
                 break
             received += 1
-            routes = None
-            if frame.more:
-                topic = frame.bytes
-                frame = recv(zmq.NOBLOCK, copy=False)
-                raw = frame.bytes
-                if not frame.more:  # two frames: the only well-formed case
-                    fast = raw_table.get(topic)
-                    if fast is not None and len(raw) <= max_body_bytes and fast.marker in raw:
-                        if (batch := batches.get(fast.mailbox)) is not None:
-                            batch.append((fast.deliver_raw, raw))
-                        else:
-                            batches[fast.mailbox] = [(fast.deliver_raw, raw)]
+            try:
+                routes = None
+                if frame.more:
+                    topic = frame.bytes
+                    frame = recv(zmq.NOBLOCK, copy=False)
+                    raw = frame.bytes
+                    if not frame.more:  # two frames: the only well-formed case
+                        # Bounded before anything parses it (the count bounds the depth at C speed).
+                        if (len(raw) <= max_body_bytes and raw.count(b"[") + raw.count(b"{") > max_depth
+                                and too_deep(raw, max_depth)):
+                            where = topic.decode(errors="replace")
+                            self.drops.malformed(DecodeError(
+                                TOO_DEEP, f"body nested deeper than {max_depth} levels on {where!r}"))
+                            continue
+                        fast = raw_table.get(topic)
+                        if fast is not None and len(raw) <= max_body_bytes and fast.marker in raw:
+                            if (batch := batches.get(fast.mailbox)) is not None:
+                                batch.append((fast.deliver_raw, raw))
+                            else:
+                                batches[fast.mailbox] = [(fast.deliver_raw, raw)]
+                            continue
+                        routes = table.get(topic)
+                    frames = [topic, raw]
+                else:
+                    frames = [frame.bytes]
+                while frame.more:  # the other frames of a multipart message arrive together with the first
+                    frame = recv(zmq.NOBLOCK, copy=False)
+                    frames.append(frame.bytes)
+                body: Any = None
+                if routes is not None and len(frames[1]) <= max_body_bytes:
+                    try:
+                        body = loads(frames[1])
+                    except JSONDecodeError:
+                        body = None  # decode() below counts it, by reason
+                if body.__class__ is not dict:
+                    # The slow path: malformed (counted by reason) or on a topic nobody routes (prefix match).
+                    try:
+                        _topic, body = decode(frames, max_body_bytes, max_depth)
+                    except DecodeError as error:
+                        self.drops.malformed(error)
                         continue
-                    routes = table.get(topic)
-                frames = [topic, raw]
-            else:
-                frames = [frame.bytes]
-            while frame.more:  # the other frames of a multipart message arrive together with the first
-                frame = recv(zmq.NOBLOCK, copy=False)
-                frames.append(frame.bytes)
-            body: Any = None
-            if routes is not None and len(frames[1]) <= max_body_bytes:
-                try:
-                    body = loads(frames[1])
-                except JSONDecodeError:
-                    body = None  # decode() below counts it, by reason
-            if body.__class__ is not dict:
-                # The slow path: malformed (counted by reason) or on a topic nobody routes (prefix match).
-                try:
-                    _topic, body = decode(frames, max_body_bytes)
-                except DecodeError as error:
-                    self.drops.malformed(error)
-                    continue
-                if routes is None:
+                    if routes is None:
+                        unrouted += 1
+                        continue
+                message_type = body.get("type")
+                delivered = False
+                for route_type, post, mailbox, deliver, _ in routes:
+                    if route_type is None or route_type == message_type:
+                        delivered = True
+                        if mailbox is None:
+                            post(body)
+                        elif (batch := batches.get(mailbox)) is not None:
+                            batch.append((deliver, body))
+                        else:
+                            batches[mailbox] = [(deliver, body)]
+                if not delivered:
                     unrouted += 1
-                    continue
-            message_type = body.get("type")
-            delivered = False
-            for route_type, post, mailbox, deliver, _ in routes:
-                if route_type is None or route_type == message_type:
-                    delivered = True
-                    if mailbox is None:
-                        post(body)
-                    elif (batch := batches.get(mailbox)) is not None:
-                        batch.append((deliver, body))
-                    else:
-                        batches[mailbox] = [(deliver, body)]
-            if not delivered:
-                unrouted += 1
+            except zmq.ContextTerminated:
+                raise
+            except Exception as error:
+                failed("handling a message", error)
         self.stats.received += received
         if unrouted:
             self.drops.unrouted(unrouted)
         # One offer per mailbox and batch: one lock and at most one wake-up, and the order is kept.
         for mailbox, items in batches.items():
-            mailbox.offer_many(items)
+            try:
+                mailbox.offer_many(items)
+            except zmq.ContextTerminated:
+                raise
+            except Exception as error:
+                failed("a mailbox taking a batch", error)

@@ -38,6 +38,9 @@ def message_type_of(message_class: type[ZMQMessage]) -> str:
 class DropCounter(Protocol):
     """Counts what the intake drops; a listener reports there the undecoded bodies it finds to be such."""
 
+    #: the nesting limit the intake applied (a body decoded on a worker is held to the same).
+    max_depth: int
+
     def malformed(self, error: DecodeError) -> None: ...
 
     def unrouted(self) -> None: ...
@@ -171,7 +174,7 @@ class Listener:
                 or "name" not in message.__pydantic_fields_set__
             ):
                 try:
-                    _topic, body = decode([topic, raw], len(raw))
+                    _topic, body = decode([topic, raw], len(raw), drops.max_depth)
                 except DecodeError as error:
                     drops.malformed(error)
                     return

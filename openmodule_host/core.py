@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from openmodule_hookspecs import MessageFilter, ZMQMessage, dumps
 
 from .alerts import PluginAlerts
+from .budget import PublishBudget
 from .config import PluginConfig
 from .connection_status import ConnectionStatusListener
 from .database import PluginDatabase
@@ -143,6 +144,7 @@ class HostedCore:
         database: PluginDatabase,
         publisher: Publisher,
         *,
+        budget: PublishBudget,
         tracing: bool = False,
     ) -> None:
         self._plugin = plugin
@@ -156,6 +158,7 @@ class HostedCore:
         self._database = database
         self._publisher = publisher
         self._tracing = tracing
+        self._budget = budget
         self._alerts = PluginAlerts(config.NAME, config.VERSION, self.publish, log)
 
     @property
@@ -212,6 +215,10 @@ class HostedCore:
         self._database.shutdown()
 
     def publish(self, message: ZMQMessage, topic: str) -> None:
+        """Send ``message`` on ``topic``, within the plugin's publish budget: over it, this waits (at most the
+        budget's ``wait``) or drops the message; a drop is counted and logged, never raised (as ZeroMQ's own)."""
         if not isinstance(topic, str) or not topic:
             raise TypeError(f"topic must be a non-empty string, got {topic!r}")
-        self._publisher.send(topic, message_body(message, self._config.NAME, self._tracing))
+        body = message_body(message, self._config.NAME, self._tracing)
+        if self._budget.acquire() and not self._publisher.send(topic, body):
+            self._budget.refused()

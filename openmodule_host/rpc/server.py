@@ -21,6 +21,7 @@ from uuid import UUID
 from openmodule_hookspecs import RPCErrorStatus, RPCFilter, RPCRequest, dumps, request_topic, response_topic
 from pydantic import BaseModel, ValidationError
 
+from ..budget import PublishBudget
 from ..isolation import Mailbox
 from ..observability.sentry import add_trace_headers, continued_trace
 from ..stats import PluginStats
@@ -290,6 +291,7 @@ class PluginRPCServer:
         log: logging.Logger,
         *,
         tracing: bool = False,
+        budget: PublishBudget | None = None,
     ) -> None:
         self.plugin = plugin
         self.service_name = service_name
@@ -303,6 +305,8 @@ class PluginRPCServer:
         self._filters: list[_Filter] = []
         self._reply_topics: dict[str, str] = {}
         self._tracing = tracing
+        #: replies take from the plugin's publish budget but are never delayed or dropped by it.
+        self._budget = budget
         #: what the router queues on the plugin's worker for each request (traced when sentry is on).
         self.handle: Callable[[Call], None] = self._serve_traced if tracing else self.serve
 
@@ -436,6 +440,10 @@ class PluginRPCServer:
         try:
             if (topic := self._reply_topics.get(channel)) is None:
                 topic = self._reply_topics[channel] = response_topic(channel)
-            self._publisher.send(topic, dumps(envelope))
+            body = dumps(envelope)
+            if self._budget is not None:
+                self._budget.charge()
+            if not self._publisher.send(topic, body) and self._budget is not None:
+                self._budget.refused()
         except Exception:
             self._log.exception("plugin %s: could not send the reply to RPC %s:%s", self.plugin, channel, type)

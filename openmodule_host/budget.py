@@ -30,6 +30,7 @@ from .throttle import LogThrottle
 __all__ = ["PublishBudget"]
 
 _LOG_INTERVAL = 5.0
+_monotonic = time.monotonic
 
 
 class PublishBudget:
@@ -60,30 +61,32 @@ class PublishBudget:
         if it is spent), False if it is dropped (counted and logged here)."""
         if not self._interval:
             return True
-        quiet = None
         with self._lock:
-            now = time.monotonic()
-            tat = max(self._tat, now)
+            now = _monotonic()
+            tat = self._tat
+            if tat < now:
+                tat = now
             delay = tat - self._tolerance - now
+            if delay <= 0.0:  # within the budget: the usual case, kept short
+                self._tat = tat + self._interval
+                return True
             if delay > self.wait:
                 self.dropped += 1
                 quiet = self._drop_log.allow()
             else:
                 self._tat = tat + self._interval
-                if delay > 0:
-                    self.delayed += 1
-                    quiet = self._delay_log.allow()
+                self.delayed += 1
+                quiet = self._delay_log.allow()
         if delay > self.wait:
             if quiet is not None:
                 self._log_drop("its publish budget is spent", quiet)
             return False
-        if delay > 0:
-            if quiet is not None:
-                self._log.warning(
-                    "plugin %s publishes faster than its budget (%g messages/s, bursts of %d): its sends wait; "
-                    "%d more waited since the last report", self.plugin, self.rate, self.burst, quiet,
-                )
-            time.sleep(delay)
+        if quiet is not None:
+            self._log.warning(
+                "plugin %s publishes faster than its budget (%g messages/s, bursts of %d): its sends wait; "
+                "%d more waited since the last report", self.plugin, self.rate, self.burst, quiet,
+            )
+        time.sleep(delay)
         return True
 
     def charge(self) -> None:
@@ -91,7 +94,7 @@ class PublishBudget:
         if not self._interval:
             return
         with self._lock:
-            now = time.monotonic()
+            now = _monotonic()
             tat = max(self._tat, now)
             if tat - now <= self._tolerance:
                 self._tat = tat + self._interval

@@ -91,7 +91,7 @@ class HostConfig(BaseModel):
     #: each plugin's publish budget (``PUBLISH_RATE``/``_BURST``/``_WAIT`` in its table override it): messages
     #: per second (0: unbounded), bursts of up to ``publish_burst``; a send over budget waits at most
     #: ``publish_wait`` seconds for it, else it is dropped (see :mod:`openmodule_host.budget`).
-    publish_rate: float = Field(10_000.0, ge=0)
+    publish_rate: float = Field(2_000.0, ge=0)
     publish_burst: int = Field(1_000, ge=1)
     publish_wait: float = Field(0.1, ge=0)
     #: the broker connection check gives up after this long (openmodule: 100 s).

@@ -231,6 +231,22 @@ def test_a_negative_rate_or_wait_or_an_empty_burst_is_a_config_error(om_host, ta
         om_host(("quiet", Recorder()), config={"quiet": table})
 
 
+#: for a child process (``ISOLATION = "process"``), which imports it by name: sends 8 messages on ``out``
+#: when a ``go`` message arrives.
+burst_of_eight = Sender(count=8)
+
+
+def test_a_plugin_in_a_child_process_publishes_within_its_budget_there(om_host, om_client):
+    om_host(("sender", "tests.test_flood:burst_of_eight"),
+            config={"sender": {"ISOLATION": "process", "PUBLISH_RATE": 1, "PUBLISH_BURST": 2, "PUBLISH_WAIT": 0}})
+    om_client.subscribe("out")
+
+    om_client.publish("go", Ping())
+
+    assert _seqs(om_client, "out", 2) == [0, 1]
+    om_client.assert_no_message("out", timeout=1.0)
+
+
 def test_a_full_publish_queue_refuses_and_counts_what_a_pub_socket_would_drop_silently():
     context = zmq.Context()
     try:

@@ -6,13 +6,15 @@ One host (thread isolation, embedded broker) runs two plugins:
   and subscribes to ``flood`` itself (so every flooded message also goes through the host's intake);
 - *healthy* counts the ``Ping`` messages on ``t`` and serves the RPC ``healthy``/``echo``.
 
-An outside peer (its own ZeroMQ context, as another service would be) sends ``--messages`` messages on
-``t`` at ``--rate`` per second and, meanwhile, calls ``healthy``/``echo`` one call at a time. A *witness*
-SUB socket of the outside peer, subscribed to ``t`` and ``rpc-rep-healthy`` on the broker, tells where a
-loss happened: a message the witness got but the healthy plugin did not was lost between the broker's
-XPUB and the host's SUB; a reply the witness never saw was lost before the broker (the host's PUB).
+The host runs in a child process; this process is the outside peer, as another service would be: it
+sends ``--messages`` messages on ``t`` at ``--rate`` per second and, meanwhile, calls ``healthy``/``echo``
+one call at a time (timed from the request to the reply, 3 s timeout). A *witness* SUB socket of it,
+subscribed to ``t`` and ``rpc-rep-healthy`` on the broker, tells where a loss happened: a message the
+witness got but the healthy plugin did not was lost between the broker's XPUB and the host's SUB; a reply
+the witness never saw was lost before the broker (the host's PUB).
 
-Prints one line of figures. Standard options only; few seconds per run.
+Prints one line of figures per round (about 10 s each). ``--flooder '{"PUBLISH_RATE": 0}'`` runs the flooder
+without its publish budget.
 """
 
 from __future__ import annotations
@@ -47,10 +49,12 @@ class Echo(BaseModel):
 class Flooder:
     def __init__(self, threads: int) -> None:
         self.threads = threads
+        #: publishes that returned, and that raised (summed when each thread ends).
         self.published = 0
         self.refused = 0
         self.stop = threading.Event()
         self._workers: list[threading.Thread] = []
+        self._lock = threading.Lock()
 
     @hookimpl
     def register_handlers(self, core: Any) -> None:
@@ -64,13 +68,16 @@ class Flooder:
             self._workers.append(worker)
 
     def _flood(self) -> None:
-        message = Ping(seq=0)
+        message, published, refused = Ping(seq=0), 0, 0
         while not self.stop.is_set():
             try:
                 self._core.publish(message, "flood")
-                self.published += 1
+                published += 1
             except Exception:
-                self.refused += 1
+                refused += 1
+        with self._lock:
+            self.published += published
+            self.refused += refused
 
     def join(self) -> None:
         self.stop.set()
@@ -216,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=10_000, help="messages sent to the healthy plugin")
     parser.add_argument("--rate", type=float, default=2_000, help="their rate, messages per second")
-    parser.add_argument("--flood-threads", type=int, default=1, help="threads of the flooder publishing")
+    parser.add_argument("--flood-threads", type=int, default=4, help="threads of the flooder publishing")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--flooder", default="{}", help="the flooder's plugin table as JSON")
     parser.add_argument("--host", default="{}", help="host settings as JSON")

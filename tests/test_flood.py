@@ -119,6 +119,24 @@ def test_a_flooding_plugin_costs_its_neighbour_no_message_and_no_rpc(om_host, om
     assert host.publisher.dropped == 0
 
 
+def test_the_budget_is_per_plugin_a_neighbour_of_a_flooder_publishes_unhindered(om_host, om_client):
+    flooder, sender = Flooder(), Sender(count=500)
+    host = om_host(("flooder", flooder), ("sender", sender))
+    om_client.subscribe("out")
+    flooder.start()
+    try:
+        eventually(lambda: host.plugins["flooder"].budget.delayed > 0)  # the flooder is at its bound
+        om_client.publish("go", Ping())
+        assert sender.done.wait(10)
+        seqs = _seqs(om_client, "out", 500)
+    finally:
+        flooder.join()
+
+    assert seqs == list(range(500))
+    budget = host.plugins["sender"].budget
+    assert (budget.delayed, budget.dropped) == (0, 0)
+
+
 def test_a_publish_over_the_budget_waits_for_it_and_is_not_lost(om_host, om_client):
     sender = Sender(count=110)
     host = om_host(("sender", sender), config={"sender": {"PUBLISH_RATE": 200, "PUBLISH_BURST": 10}})

@@ -102,6 +102,12 @@ class HostConfig(BaseModel):
     max_depth: int = Field(64, ge=2, le=512)
     #: a host thread that shows no progress for this long (beyond its idle period) is stuck: the host stops.
     watchdog_timeout: float = Field(10.0, gt=0)
+    #: each plugin's publish budget (``PUBLISH_RATE``/``_BURST``/``_WAIT`` in its table override it): messages
+    #: per second (0: unbounded), bursts of up to ``publish_burst``; a send over budget waits at most
+    #: ``publish_wait`` seconds for it, else it is dropped (see :mod:`openmodule_host.budget`).
+    publish_rate: float = Field(2_000.0, ge=0)
+    publish_burst: int = Field(1_000, ge=1)
+    publish_wait: float = Field(0.1, ge=0)
     #: the broker connection check gives up after this long (openmodule: 100 s).
     connect_timeout: float = Field(100.0, gt=0)
     #: each plugin's import, config_model, database_migrations and register_handlers must each finish within this.
@@ -265,6 +271,10 @@ class _StandardSettings(BaseModel):
     REQUIRED: bool = True
     #: ``thread`` or ``process``; unset: the host's ``isolation``.
     ISOLATION: Literal["thread", "process"] | None = None
+    #: the plugin's publish budget; unset: the host's ``publish_rate``, ``publish_burst``, ``publish_wait``.
+    PUBLISH_RATE: float = Field(ge=0)
+    PUBLISH_BURST: int = Field(ge=1)
+    PUBLISH_WAIT: float = Field(ge=0)
 
     @field_validator("LOG_LEVEL")
     @classmethod
@@ -288,8 +298,8 @@ class PluginConfig:
     """
 
     __slots__ = (
-        "COMPUTE_ID", "DEBUG", "ISOLATION", "LOG_LEVEL", "NAME", "PARENT", "REQUIRED", "RESOURCE", "TESTING",
-        "VERSION", "settings",
+        "COMPUTE_ID", "DEBUG", "ISOLATION", "LOG_LEVEL", "NAME", "PARENT", "PUBLISH_BURST", "PUBLISH_RATE",
+        "PUBLISH_WAIT", "REQUIRED", "RESOURCE", "TESTING", "VERSION", "settings",
     )
 
     NAME: str
@@ -302,6 +312,9 @@ class PluginConfig:
     PARENT: str
     REQUIRED: bool
     ISOLATION: str | None
+    PUBLISH_RATE: float
+    PUBLISH_BURST: int
+    PUBLISH_WAIT: float
     settings: Any
 
     def __init__(self, standard: _StandardSettings, settings: Any) -> None:
@@ -344,6 +357,9 @@ def build_plugin_config(
         "LOG_LEVEL": host.log_level,
         "COMPUTE_ID": env_string(env, "COMPUTE_ID") or 1,
         "PARENT": env_string(env, "PARENT"),
+        "PUBLISH_RATE": host.publish_rate,
+        "PUBLISH_BURST": host.publish_burst,
+        "PUBLISH_WAIT": host.publish_wait,
     }
     standard_values.update({key: value for key, value in table.items() if key in _STANDARD})
     own = {key: value for key, value in table.items() if key not in _STANDARD}

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from openmodule_hookspecs import MessageFilter, ZMQMessage, dumps
 
 from .alerts import PluginAlerts
+from .budget import PublishBudget
 from .config import PluginConfig
 from .connection_status import ConnectionStatusListener
 from .database import PluginDatabase
@@ -147,6 +148,7 @@ class HostedCore:
         database: PluginDatabase,
         publisher: Publisher,
         *,
+        budget: PublishBudget,
         tracing: bool = False,
         limits: Limits | None = None,
         stats: PluginStats | None = None,
@@ -164,6 +166,7 @@ class HostedCore:
         self._tracing = tracing
         self._limits = limits or Limits()
         self._stats = stats or PluginStats()
+        self._budget = budget
         self._alerts = PluginAlerts(config.NAME, config.VERSION, self.publish, log,
                                     meta_bytes=self._limits.alert_meta_bytes, hits=self._stats.limits)
 
@@ -221,8 +224,10 @@ class HostedCore:
         self._database.shutdown()
 
     def publish(self, message: ZMQMessage, topic: str) -> None:
-        """Publish ``message`` on ``topic``; a body over ``max_message_bytes`` raises ``ValueError`` (and is
-        counted): the other services would drop it anyway."""
+        """Send ``message`` on ``topic``, within the plugin's publish budget: over it, this waits (at most the
+        budget's ``wait``) or drops the message; a drop is counted and logged, never raised (as ZeroMQ's own).
+        A body over ``max_message_bytes`` raises ``ValueError`` (and is counted): the other services would
+        drop it anyway."""
         if not isinstance(topic, str) or not topic:
             raise TypeError(f"topic must be a non-empty string, got {topic!r}")
         body = message_body(message, self._config.NAME, self._tracing)
@@ -230,4 +235,5 @@ class HostedCore:
             self._stats.limits.hit("publish")
             raise ValueError(f"message for topic {topic!r} is {len(body)} bytes, more than the limit of "
                              f"{self._limits.message_bytes} (max_message_bytes): other services drop such bodies")
-        self._publisher.send(topic, body)
+        if self._budget.acquire() and not self._publisher.send(topic, body):
+            self._budget.refused()

@@ -10,6 +10,7 @@ from enum import StrEnum
 import pluggy
 from openmodule_hookspecs import utcnow
 
+from .budget import PublishBudget
 from .config import PluginConfig
 from .connection_status import ConnectionState, ConnectionStatusListener
 from .core import HostedCore, PluginMessages
@@ -51,6 +52,8 @@ class HostedPlugin:
     core: HostedCore | None = None
     worker: Worker | None = None
     hook_health: HookHealth | None = None
+    #: how fast it may publish (a plugin in a child process has its budget there).
+    budget: PublishBudget | None = None
     #: set for a plugin that runs in a child process of its own (``ISOLATION = "process"``) ...
     process: PluginProcess | None = None
     #: ... and its NAME there (in this process it has no core).
@@ -113,6 +116,7 @@ def assemble_core(
     log = logging.getLogger(name)
     log.setLevel(config.LOG_LEVEL)
     mailbox = Mailbox(name, shared.mailbox_size, log)
+    budget = plugin.budget = PublishBudget(name, config.PUBLISH_RATE, config.PUBLISH_BURST, config.PUBLISH_WAIT, log)
     tracing = shared.sentry
     tags = sentry.plugin_tags(name, config.VERSION, config.NAME)
     plugin.worker = Worker(mailbox, log, (lambda: sentry.plugin_scope(tags)) if tracing else None)
@@ -120,16 +124,16 @@ def assemble_core(
                               throttle=plugin.log_throttle)
     rpc_server = PluginRPCServer(
         name, config.NAME, config.RESOURCE, shared.rpc_router, shared.publisher, mailbox, plugin.stats, log,
-        tracing=tracing, limits=shared.limits, throttle=plugin.log_throttle,
+        tracing=tracing, limits=shared.limits, throttle=plugin.log_throttle, budget=budget,
     )
-    rpc_client = PluginRPCClient(shared.rpc_calls, config.NAME, tracing=tracing)
+    rpc_client = PluginRPCClient(shared.rpc_calls, config.NAME, tracing=tracing, budget=budget)
     health = PluginHealth(config.NAME, config.COMPUTE_ID, strict=config.DEBUG or config.TESTING, log=log,
                           parent=config.PARENT or None, limits=shared.limits, hits=plugin.stats.limits)
     connection_listener = ConnectionStatusListener(shared.connection, mailbox, log)
     plugin.core = HostedCore(
         name, config, log, messages, rpc_server, rpc_client, health, connection_listener,
         PluginDatabase(database, prepared=database_prepared), shared.publisher, tracing=tracing,
-        limits=shared.limits, stats=plugin.stats,
+        limits=shared.limits, stats=plugin.stats, budget=budget,
     )
     if plugin.manager is not None and "health" in plugin.hookimpls:
         manager, core = plugin.manager, plugin.core

@@ -224,5 +224,9 @@ class PluginCore(Protocol):
     def database(self) -> Database: ...
 
     def publish(self, message: ZMQMessage, topic: str) -> None:
-        """Send ``message`` on ``topic`` with ``name`` set to this plugin's NAME. Safe from any thread."""
+        """Send ``message`` on ``topic`` with ``name`` set to this plugin's NAME. Safe from any thread.
+
+        A host may bound how fast one plugin publishes (openmodule-host: a publish budget per plugin):
+        over it, this waits briefly in the calling thread, or drops the message (counted and logged by
+        the host, never raised), as ZeroMQ drops a message its full queue cannot take."""
         ...

@@ -95,6 +95,10 @@ PLUGIN_METRICS: list[tuple[str, HealthMetricType, str]] = [
     ("plugin_busy_seconds", HealthMetricType.count,
      "time the plugin's worker spent on its messages, RPCs and hooks (validation included), seconds"),
     ("plugin_restarts", HealthMetricType.count, "restarts of the plugin's child process after a crash"),
+    ("plugin_publish_delayed", HealthMetricType.count,
+     "messages the plugin sent that waited for its publish budget"),
+    ("plugin_publish_dropped", HealthMetricType.count,
+     "messages the plugin sent that were dropped: over its publish budget, or the publish queue was full"),
 ]
 
 
@@ -113,6 +117,8 @@ def plugin_values(plugin: HostedPlugin) -> dict[str, float]:
         "plugin_rpcs_failed": stats.rpcs_failed,
         "plugin_busy_seconds": round(plugin.worker.busy_seconds, 6) if plugin.worker is not None else 0.0,
         "plugin_restarts": 0,
+        "plugin_publish_delayed": plugin.budget.delayed if plugin.budget is not None else 0,
+        "plugin_publish_dropped": plugin.budget.dropped if plugin.budget is not None else 0,
     }
 
 

@@ -43,7 +43,8 @@ _LOG_INTERVAL = 5.0
 #: the figures that count up (summed over a plugin's children); ``plugin_mailbox_depth`` is the only gauge.
 COUNTERS = (
     "plugin_messages_handled", "plugin_handler_errors", "plugin_invalid_messages", "plugin_mailbox_dropped",
-    "plugin_rpcs_served", "plugin_rpcs_failed", "plugin_busy_seconds",
+    "plugin_rpcs_served", "plugin_rpcs_failed", "plugin_busy_seconds", "plugin_publish_delayed",
+    "plugin_publish_dropped",
 )
 
 _Figure = Field(ge=0, allow_inf_nan=False)
@@ -64,6 +65,8 @@ class ChildReport(BaseModel):
     plugin_rpcs_served: int = _Figure
     plugin_rpcs_failed: int = _Figure
     plugin_busy_seconds: float = _Figure
+    plugin_publish_delayed: int = _Figure
+    plugin_publish_dropped: int = _Figure
 
 
 # -- the child's side --------------------------------------------------------------------------------

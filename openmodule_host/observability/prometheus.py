@@ -61,6 +61,10 @@ class HostCollector(Collector):
             for reason, count in sorted(stats.malformed.items()):
                 malformed.add_metric([reason], count)
             yield malformed
+        if host.publisher is not None:
+            yield CounterMetricFamily("openmodule_host_publisher_dropped",
+                                      "messages the host's PUB socket refused: its queue to the broker was full",
+                                      value=host.publisher.dropped)
         if host.rpc_router is not None:
             yield CounterMetricFamily("openmodule_host_rpcs_unknown", "RPC requests no plugin serves",
                                       value=host.rpc_router.unknown)

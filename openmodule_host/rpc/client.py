@@ -37,6 +37,7 @@ from openmodule_hookspecs import (
 )
 from pydantic import BaseModel, ValidationError
 
+from ..budget import PublishBudget
 from ..observability.sentry import add_trace_headers
 from ..throttle import KeyedLogThrottle
 from ..wire import Intake, Publisher, Route, wait_for_connection
@@ -195,9 +196,18 @@ class RPCCalls:
             raise RPCTimeoutError(f"RPC channel {channel} is not connected yet")
 
     def send(
-        self, name: str, channel: str, type: str, request: dict[str, Any], timeout: float, *, trace: bool = False
+        self, name: str, channel: str, type: str, request: dict[str, Any], timeout: float, *, trace: bool = False,
+        budget: PublishBudget | None = None,
     ) -> RPCCall:
-        """Send a request; ``trace`` (sentry on) adds the current span's ``sentry-trace`` and ``baggage``."""
+        """Send a request; ``trace`` (sentry on) adds the current span's ``sentry-trace`` and ``baggage``.
+
+        With the calling plugin's ``budget``: over it, this waits for it or raises :class:`RPCTimeoutError`
+        at once (the request was not sent: waiting for a reply would be in vain). A request the full
+        publish queue refused times out as one lost on the way would.
+        """
+        if budget is not None and not budget.acquire():
+            raise RPCTimeoutError(f"RPC {channel}/{type} not sent: plugin {budget.plugin}'s publish budget "
+                                  f"({budget.rate:g} messages/s) is spent")
         rpc_id = _uuid4()
         now = time.monotonic()
         call = RPCCall(self, rpc_id, channel, type, timeout, now)
@@ -213,7 +223,8 @@ class RPCCalls:
             self._pending[rpc_id] = call
         if (topic := self._request_topics.get(channel)) is None:
             topic = self._request_topics[channel] = request_topic(channel)
-        self._publisher.send(topic, body)
+        if not self._publisher.send(topic, body) and budget is not None:
+            budget.refused()
         return call
 
     def _sweep(self, now: float) -> None:
@@ -294,12 +305,15 @@ class PluginRPCClient:
     ServerUnknownError = ServerUnknownError
 
     def __init__(
-        self, calls: RPCCalls, service_name: str, default_timeout: float = 3.0, *, tracing: bool = False
+        self, calls: RPCCalls, service_name: str, default_timeout: float = 3.0, *, tracing: bool = False,
+        budget: PublishBudget | None = None,
     ) -> None:
         self._calls = calls
         self._service_name = service_name
         self.default_timeout = default_timeout
         self._tracing = tracing
+        #: the plugin's publish budget (None for the host's own calls).
+        self._budget = budget
 
     def rpc_non_blocking(
         self, channel: str, type: str, request: BaseModel | dict[str, Any], timeout: float | None = None
@@ -317,7 +331,7 @@ class PluginRPCClient:
         self._calls.open_channel(channel)
         return self._calls.send(
             self._service_name, channel, type, data, self.default_timeout if timeout is None else timeout,
-            trace=self._tracing,
+            trace=self._tracing, budget=self._budget,
         )
 
     def rpc(

@@ -27,6 +27,7 @@ from uuid import UUID
 from openmodule_hookspecs import RPCErrorStatus, RPCFilter, RPCRequest, dumps, request_topic, response_topic
 from pydantic import BaseModel
 
+from ..budget import PublishBudget
 from ..isolation import Mailbox
 from ..limits import Limits, bounded_error_json, public_text
 from ..observability.sentry import add_trace_headers, continued_trace
@@ -302,6 +303,7 @@ class PluginRPCServer:
         tracing: bool = False,
         limits: Limits | None = None,
         throttle: KeyedLogThrottle | None = None,
+        budget: PublishBudget | None = None,
     ) -> None:
         self.plugin = plugin
         self.service_name = service_name
@@ -318,6 +320,8 @@ class PluginRPCServer:
         self._reply_topics: dict[str, str] = {}
         self._tracing = tracing
         self._limits = limits or Limits()
+        #: replies take from the plugin's publish budget but are never delayed or dropped by it.
+        self._budget = budget
         #: what the router queues on the plugin's worker for each request (traced when sentry is on).
         self.handle: Callable[[Call], None] = self._serve_traced if tracing else self.serve
 
@@ -475,7 +479,10 @@ class PluginRPCServer:
         try:
             if (topic := self._reply_topics.get(channel)) is None:
                 topic = self._reply_topics[channel] = response_topic(channel)
-            self._publisher.send(topic, body)
+            if self._budget is not None:
+                self._budget.charge()
+            if not self._publisher.send(topic, body) and self._budget is not None:
+                self._budget.refused()
         except Exception:
             self._log_raised(channel, type, "reply not sent", "plugin %s: could not send the reply to RPC %s:%s")
 

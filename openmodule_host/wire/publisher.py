@@ -3,6 +3,12 @@
 openmodule also funnels everything through one PUB socket per process: a second, idle PUB socket
 would collect subscriptions and hold them forever. ZeroMQ sockets are not thread-safe, so sends are
 serialised by a lock; any plugin worker may publish.
+
+A PUB socket drops a message silently when the queue to the broker is full (its send high-water mark).
+This one is set to refuse instead (``XPUB_NODROP``, which libzmq applies to PUB sockets too) and is
+sent to without blocking: a message that does not fit is dropped at once, but :meth:`Publisher.send`
+says so, and it is counted. A full queue must never block the sender: it holds the lock every plugin
+and the host's own threads need.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ __all__ = ["Publisher"]
 #: pyzmq's own send, under the Python wrapper that zmq.Socket puts around it (for routing ids and groups,
 #: which PUB sockets have not): half the cost of a message, 0.45 us against 1 us for the two frames.
 _send = _BackendSocket.send
+_FIRST = zmq.SNDMORE | zmq.NOBLOCK
 
 
 class Publisher:
@@ -27,18 +34,31 @@ class Publisher:
         self._socket.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 3600)
         # libzmq's default of 1000 drops silently under a burst; keep a deeper queue.
         self._socket.setsockopt(zmq.SNDHWM, send_hwm)
+        self._socket.setsockopt(zmq.XPUB_NODROP, 1)
         self._socket.connect(broker_sub)
         self._lock = threading.Lock()
         self._closed = False
+        #: messages refused because the queue to the broker was full (from any sender).
+        self.dropped = 0
 
-    def send(self, topic: str, body: bytes) -> None:
-        """Send one two-frame message. Raises ``RuntimeError`` once the publisher is closed."""
+    def send(self, topic: str, body: bytes) -> bool:
+        """Send one two-frame message; False (and counted) if the queue to the broker is full.
+
+        Raises ``RuntimeError`` once the publisher is closed.
+        """
         with self._lock:
             if self._closed:
                 raise RuntimeError("publisher is closed: the host is shutting down")
             # Two plain sends: send_multipart's Python loop costs more than both frames (about 3 us vs 1 us).
-            _send(self._socket, topic.encode(), zmq.SNDMORE)
-            _send(self._socket, body)
+            try:
+                _send(self._socket, topic.encode(), _FIRST)
+            except zmq.Again:
+                self.dropped += 1
+                return False
+            # libzmq checks the high-water mark per message, not per frame: once the first frame is in,
+            # the second always fits.
+            _send(self._socket, body, zmq.NOBLOCK)
+            return True
 
     def close(self) -> None:
         with self._lock:

@@ -20,9 +20,14 @@ class EchoResponse(OpenModuleModel):
 
 
 def make_host(name: str, broker_sub: str, broker_pub: str, plugin: str, instance: object) -> Host:
-    """A host on the external bench broker running one plugin object, logging at WARNING."""
+    """A host on the external bench broker running one plugin object, logging at WARNING.
+
+    The plugin's publish budget is off (``PUBLISH_RATE = 0``): the benchmark measures how many calls the
+    transport carries, and the default budget (2,000 messages/s) would cap the calls in flight below that.
+    """
     config = HostConfig(
-        name=name, broker="external", broker_sub=broker_sub, broker_pub=broker_pub, log_level="WARNING", dsgvo=False
+        name=name, broker="external", broker_sub=broker_sub, broker_pub=broker_pub, log_level="WARNING", dsgvo=False,
+        plugins={plugin: {"PUBLISH_RATE": 0}},
     )
     logging.basicConfig(level=logging.WARNING)
     return Host(config, [PluginCandidate.from_object(plugin, instance)], strict=True, report=lambda _: None)

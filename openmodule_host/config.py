@@ -90,6 +90,8 @@ class HostConfig(BaseModel):
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     #: the broker connection check gives up after this long (openmodule: 100 s).
     connect_timeout: float = Field(100.0, gt=0)
+    #: an RPC channel this host calls is unsubscribed after this long without a call (none in flight).
+    rpc_channel_idle: float = Field(60.0, gt=0)
     #: each plugin's register_handlers must return within this time.
     start_timeout: float = Field(30.0, gt=0)
     #: at stop, queued messages are handled for at most this long in total.

@@ -1,21 +1,21 @@
 """An HTTP endpoint for container probes and scraping (off by default; ``--http 127.0.0.1:PORT``).
 
 ``GET /healthz``: 200 while every required plugin is running, else 503; the JSON body lists each
-plugin's state. ``GET /metrics``: the Prometheus exposition of the host's metrics.
+plugin's state. ``GET /metrics``: the Prometheus exposition of the host's metrics. The limits (one
+thread, bounded connections, timeouts and sizes) are :mod:`.http_server`'s.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from ..errors import ConfigError
+from .http_server import BoundedHTTPServer, Response
 from .prometheus import host_registry
 
 if TYPE_CHECKING:
@@ -48,54 +48,37 @@ def health_document(host: Host) -> tuple[bool, dict[str, Any]]:
 
 
 class HTTPEndpoint:
-    def __init__(self, host: Host, address: str) -> None:
+    """``/healthz`` and ``/metrics`` on ``address``, served by a :class:`BoundedHTTPServer` (one thread)."""
+
+    def __init__(self, host: Host, address: str, **limits: Any) -> None:
         self._host = host
         self._registry = host_registry(host)
         bind = parse_address(address)
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                endpoint._serve(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("%s " + format, self.address_string(), *args)
-
         try:
-            self._server = ThreadingHTTPServer(bind, Handler)
+            self._server = BoundedHTTPServer(bind, {"/healthz": self._healthz, "/metrics": self._metrics}, **limits)
         except OSError as error:
             raise ConfigError(f"cannot serve HTTP on {address}: {error.strerror}") from None
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="omh-http", daemon=True)
 
     @property
     def address(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        host, port = self._server.server_address
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    @property
+    def server(self) -> BoundedHTTPServer:
+        return self._server
 
     def start(self) -> None:
-        self._thread.start()
+        self._server.start()
         log.info("HTTP endpoint on http://%s (/healthz, /metrics)", self.address)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
-    def _serve(self, request: BaseHTTPRequestHandler) -> None:
-        path = request.path.split("?", 1)[0]
-        if path == "/healthz":
-            healthy, document = health_document(self._host)
-            self._reply(request, HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE,
-                        "application/json", orjson.dumps(document))
-        elif path == "/metrics":
-            self._reply(request, HTTPStatus.OK, CONTENT_TYPE_LATEST, generate_latest(self._registry))
-        else:
-            self._reply(request, HTTPStatus.NOT_FOUND, "text/plain", b"not found: try /healthz or /metrics\n")
+    def _healthz(self) -> Response:
+        healthy, document = health_document(self._host)
+        return Response(HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE, "application/json",
+                        orjson.dumps(document))
 
-    @staticmethod
-    def _reply(request: BaseHTTPRequestHandler, status: HTTPStatus, content_type: str, body: bytes) -> None:
-        request.send_response(status)
-        request.send_header("Content-Type", content_type)
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body)
+    def _metrics(self) -> Response:
+        return Response(HTTPStatus.OK, CONTENT_TYPE_LATEST, generate_latest(self._registry))

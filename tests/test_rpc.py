@@ -338,6 +338,16 @@ def test_a_channel_with_a_call_in_flight_is_not_released(idle_served):
     eventually(lambda: "rpc-rep-plates" not in host.intake.topics)
 
 
+def test_an_answered_call_never_read_holds_its_channel_until_its_deadline(idle_served):
+    host, _, client = idle_served
+    unread = client.rpc_non_blocking("plates", "lookup", {"plate": "G1"}, timeout=1.5)
+    eventually(unread.done)
+    time.sleep(0.7)  # past the idle period, not the call's deadline
+    assert "rpc-rep-plates" in host.intake.topics
+    eventually(lambda: "rpc-rep-plates" not in host.intake.topics)  # no further call needed
+    assert host.rpc_calls.in_flight == 0
+
+
 def test_a_call_whose_channel_is_released_as_it_is_sent_still_gets_its_reply(idle_served, monkeypatch):
     host, _, client = idle_served
     calls = host.rpc_calls

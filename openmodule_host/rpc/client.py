@@ -168,7 +168,8 @@ class _Channel:
 class RPCCalls:
     """The host's table of calls in flight, shared by every plugin's client.
 
-    ``channel_idle``: seconds after which a channel with no call in flight and no call is released.
+    ``channel_idle``: a channel with no call in flight, and none sent or finished for this many seconds,
+    is released (unsubscribed).
     """
 
     def __init__(self, intake: Intake, publisher: Publisher, host_name: str, connect_timeout: float,
@@ -234,13 +235,17 @@ class RPCCalls:
             self.release_idle_channels()
 
     def release_idle_channels(self, now: float | None = None) -> int:
-        """Unsubscribe the channels with no call in flight and none for ``channel_idle`` s; returns how many.
+        """Unsubscribe the channels with no call in flight and none for ``channel_idle`` s (before ``now``,
+        if given); returns how many.
 
         O(open channels). A call that opened its channel just before it is released here finds it closed
         when it enters the table of pending calls, and opens it again before sending (see :meth:`send`).
         """
-        limit = (time.monotonic() if now is None else now) - self.channel_idle
+        clock = time.monotonic()
+        limit = (clock if now is None else now) - self.channel_idle
         with self._lock:
+            if clock >= self._next_sweep:  # unread calls past their deadline hold their channel until swept
+                self._sweep(clock)
             idle = [(channel, state) for channel, state in self._channels.items()
                     if not state.in_flight and state.last_used <= limit and state.ready.is_set()]
             for channel, state in idle:

@@ -242,7 +242,10 @@ class BoundedHTTPServer:
         self._write(connection)
 
     def _write(self, connection: _Connection) -> None:
-        sent = connection.sock.send(connection.outbox)
+        try:
+            sent = connection.sock.send(connection.outbox)
+        except BlockingIOError:  # the send buffer is full: wait for the selector to say it has room
+            return
         connection.outbox = connection.outbox[sent:]
         if connection.outbox:
             return

@@ -154,12 +154,13 @@ def _parse(response: Any, response_class: type[Res]) -> Res:
 class _Channel:
     """A channel the host calls: its reply route, and what its expiry needs to know."""
 
-    __slots__ = ("closed", "in_flight", "last_used", "ready", "request_topic", "route")
+    __slots__ = ("closed", "in_flight", "last_used", "opening", "request_topic", "route")
 
     def __init__(self, channel: str, route: Route, now: float) -> None:
         self.route = route
         self.request_topic = request_topic(channel)
-        self.ready = threading.Event()  # set once the first connection check is over
+        #: set (and dropped: an Event weighs 1 KB) once the connection check is over; None: open
+        self.opening: threading.Event | None = threading.Event()
         self.in_flight = 0  # calls in the table of pending calls (in flight, or answered and unread)
         self.last_used = now  # the last call sent or finished
         self.closed = False  # expired (or the table closed): a call must open the channel again
@@ -196,7 +197,7 @@ class RPCCalls:
         """Subscribe the channel's reply topic and run the connection check, before its first call (again
         after it expired)."""
         state = self._channels.get(channel)
-        if state is not None and state.ready.is_set():  # every call after the first: no lock
+        if state is not None and state.opening is None:  # every call after the first: no lock
             return state
         with self._lock:
             if self._closed.is_set():  # the host is stopping: no reply could arrive any more
@@ -219,8 +220,10 @@ class RPCCalls:
                 wait_for_connection(self._intake, self._publisher, self._host_name, self._connect_timeout)
             finally:
                 state.last_used = time.monotonic()  # idle from here: the check may take longer than channel_idle
-                state.ready.set()
-        elif not state.ready.wait(self._connect_timeout):
+                opening, state.opening = state.opening, None
+                assert opening is not None
+                opening.set()
+        elif (opening := state.opening) is not None and not opening.wait(self._connect_timeout):
             raise RPCTimeoutError(f"RPC channel {channel} is not connected yet")
         return state
 
@@ -247,7 +250,7 @@ class RPCCalls:
             if clock >= self._next_sweep:  # unread calls past their deadline hold their channel until swept
                 self._sweep(clock)
             idle = [(channel, state) for channel, state in self._channels.items()
-                    if not state.in_flight and state.last_used <= limit and state.ready.is_set()]
+                    if not state.in_flight and state.last_used <= limit and state.opening is None]
             for channel, state in idle:
                 del self._channels[channel]
                 state.closed = True

@@ -92,3 +92,16 @@ def test_adding_and_removing_one_topic_leaves_the_others_as_they_were(wired):
     for topic, route in routes.items():
         intake.remove(topic, route)
     assert set(intake.topics) == before and not set(raw_table) - {topic.encode() for topic in before}
+
+
+def test_a_burst_of_new_topics_loses_no_subscription(wired):
+    intake, publisher = wired
+    mailbox = Deliveries()
+    topics = [f"burst_{index}" for index in range(5000)]
+    for index, topic in enumerate(topics):  # far more subscriptions at once than a socket queues by default
+        intake.add(topic, mailbox.route(f"r{index}", raw=False))
+    wait_for_connection(intake, publisher, "test", 10)
+    for index, topic in enumerate(topics):
+        publisher.send(topic, orjson.dumps({"type": "count", "name": "x", "n": index}))
+    eventually(lambda: len(mailbox.seen) >= len(topics), timeout=20)
+    assert sorted(n for _, n in mailbox.seen) == list(range(len(topics)))

@@ -127,6 +127,10 @@ class Intake:
         self._sub.setsockopt(zmq.TCP_KEEPALIVE, 1)
         self._sub.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 3600)
         self._sub.setsockopt(zmq.RCVHWM, recv_hwm)
+        # A SUB socket sends only subscriptions, and drops them silently past its send high-water mark
+        # (1000): a burst of new topics (channels opened side by side, each with its connection check) lost
+        # some, and their connection checks waited for their timeout. Their number is bounded by the routes.
+        self._sub.setsockopt(zmq.SNDHWM, 0)
         self._sub.connect(broker_pub)
 
         address = f"inproc://omh-intake-{uuid.uuid4().hex}"

@@ -40,13 +40,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``rpc`` runs the RPC benchmark, ``footprint`` the memory and start-up one; ``pubsub`` (or nothing) the
-    pub/sub flood."""
+    """``rpc`` runs the RPC benchmark, ``footprint`` the memory and start-up one, ``channels`` what called RPC
+    channels cost; ``pubsub`` (or nothing) the pub/sub flood."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["rpc"]:
         from .rpc.cli import main as rpc_main
 
         return rpc_main(argv[1:])
+    if argv[:1] == ["channels"]:
+        from .channels import main as channels_main
+
+        return channels_main(argv[1:])
     if argv[:1] == ["footprint"]:
         from .footprint.cli import main as footprint_main
 

@@ -110,6 +110,8 @@ class HostConfig(BaseModel):
     publish_wait: float = Field(0.1, ge=0)
     #: the broker connection check gives up after this long (openmodule: 100 s).
     connect_timeout: float = Field(100.0, gt=0)
+    #: an RPC channel this host calls is unsubscribed after this long without a call (none in flight).
+    rpc_channel_idle: float = Field(60.0, gt=0)
     #: each plugin's import, config_model, database_migrations and register_handlers must each finish within this.
     start_timeout: float = Field(30.0, gt=0)
     #: at stop, queued messages are handled for at most this long in total.

@@ -172,7 +172,8 @@ class Host:
                              max_depth=config.max_depth, log=log)
         self.intake.start()
         self.rpc_router = RPCRouter(self.intake, log)
-        self.rpc_calls = RPCCalls(self.intake, self.publisher, config.name, config.connect_timeout, log)
+        self.rpc_calls = RPCCalls(self.intake, self.publisher, config.name, config.connect_timeout, log,
+                                  channel_idle=config.rpc_channel_idle)
         #: calls the host makes itself (e.g. the first connection status), under the host's name.
         self.rpc_client = PluginRPCClient(self.rpc_calls, config.name)
         self.connection = ConnectionState(self.intake, self.rpc_client.rpc, log)

@@ -1,6 +1,9 @@
 """The HTTP endpoint over real HTTP: /healthz for probes, /metrics for Prometheus."""
 
 import json
+import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -106,3 +109,127 @@ def test_a_bad_http_address_is_a_clear_error(broker_env, address):
     result = run_cli("--plugins", "hello", "--http", address, env=broker_env)
     assert result.returncode == 2
     assert "invalid HTTP address" in result.stderr
+
+
+# -- bounded: one thread, limited connections, timeouts, sizes, methods -------------------------------------
+
+
+def exchange(address, data, *, wait=5.0):
+    """Send ``data`` on a fresh connection and read until the server closes it; the answer as bytes."""
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=wait) as sock:
+        if data:
+            sock.sendall(data)
+        return read_to_end(sock)
+
+
+def read_to_end(sock):
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def status_of(answer):
+    return int(answer.split(b" ", 2)[1])
+
+
+@pytest.fixture
+def endpoint(om_host):
+    """An endpoint of its own on a running host, with short limits to test them quickly."""
+    from openmodule_host.observability import HTTPEndpoint
+
+    host = om_host(("a", Recorder()))
+    endpoints = []
+
+    def start(**limits):
+        endpoints.append(HTTPEndpoint(host, "127.0.0.1:0", **limits))
+        endpoints[-1].start()
+        return endpoints[-1]
+
+    yield start
+    for each in endpoints:
+        each.stop()
+
+
+def test_200_idle_connections_take_no_thread_and_healthz_still_answers(om_host):
+    host = om_host(("a", Recorder()), http="127.0.0.1:0")
+    threads = threading.active_count()
+    hostname, port = host.http.address.rsplit(":", 1)
+    idle = [socket.create_connection((hostname, int(port)), timeout=5) for _ in range(200)]
+    try:
+        for sock in idle[::2]:
+            sock.sendall(b"GET /hea")  # half a request line
+        eventually(lambda: host.http.server.connections == host.http.server.max_connections)
+        assert threading.active_count() == threads
+        status, _, body = get(host, "/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        assert threading.active_count() == threads
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_at_the_bound_the_oldest_waiting_connection_is_answered_503_and_makes_room(endpoint):
+    http = endpoint(max_connections=3)
+    hostname, port = http.address.rsplit(":", 1)
+    waiting = [socket.create_connection((hostname, int(port)), timeout=5) for _ in range(3)]
+    try:
+        eventually(lambda: http.server.connections == 3)
+        assert status_of(exchange(http.address, b"GET /healthz HTTP/1.1\r\n\r\n")) == 200
+        assert status_of(read_to_end(waiting[0])) == 503
+    finally:
+        for sock in waiting:
+            sock.close()
+
+
+def test_a_slowloris_connection_is_answered_408_and_closed_after_the_timeout(endpoint):
+    http = endpoint(request_timeout=1.0)
+    hostname, port = http.address.rsplit(":", 1)
+    with socket.create_connection((hostname, int(port)), timeout=5) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET /he")
+        sock.settimeout(0.2)
+        answer = b""
+        while time.monotonic() - started < 5:  # a byte every 0.2 s: trickling does not extend the deadline
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                sock.send(b"a")
+                continue
+            answer += chunk
+            if not chunk:
+                break
+        took = time.monotonic() - started
+    assert status_of(answer) == 408
+    assert 0.9 < took < 2.5
+
+
+def test_answers_carry_no_version_banner(om_host):
+    host = om_host(("a", Recorder()), http="127.0.0.1:0")
+    for path in ("/healthz", "/metrics", "/nope"):
+        answer = exchange(host.http.address, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = answer.split(b"\r\n\r\n", 1)[0].lower()
+        assert b"server:" not in head
+        assert b"python" not in head and b"basehttp" not in head
+
+
+def test_an_oversized_request_line_is_414_and_oversized_headers_431(om_host):
+    host = om_host(("a", Recorder()), http="127.0.0.1:0")
+    long_line = b"GET /healthz?" + b"x" * 5000 + b" HTTP/1.1\r\n\r\n"
+    assert status_of(exchange(host.http.address, long_line)) == 414
+    big_headers = b"GET /healthz HTTP/1.1\r\n" + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"y" * 100) for i in range(200))
+    assert status_of(exchange(host.http.address, big_headers + b"\r\n")) == 431
+    assert get(host, "/healthz")[0] == 200
+
+
+def test_only_get_and_head_on_the_two_paths(om_host):
+    host = om_host(("a", Recorder()), http="127.0.0.1:0")
+    address = host.http.address
+    posted = exchange(address, b"POST /healthz HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
+    assert status_of(posted) == 405 and b"\r\nAllow: GET, HEAD\r\n" in posted
+    assert status_of(exchange(address, b"DELETE /metrics HTTP/1.1\r\n\r\n")) == 405
+    assert status_of(exchange(address, b"POST /other HTTP/1.1\r\n\r\n")) == 404
+    head = exchange(address, b"HEAD /healthz HTTP/1.1\r\n\r\n")
+    assert status_of(head) == 200 and head.endswith(b"\r\n\r\n") and b"Content-Length: 0" not in head
+    assert status_of(exchange(address, b"NONSENSE\r\n\r\n")) == 400

@@ -338,3 +338,83 @@ def test_rpc_ids_stay_unique_across_threads():
         batches = list(pool.map(lambda _: [_uuid4() for _ in range(2000)], range(4)))
     ids = [rpc_id for batch in batches for rpc_id in batch]
     assert len(set(ids)) == len(ids) == 8000
+
+
+# -- the client's channels: released when idle, opened again by the next call ------------------------------
+
+
+@pytest.fixture
+def idle_served(om_host):
+    lookup, caller = Lookup(), Caller()
+    host = om_host(("lookup", lookup), ("caller", caller), rpc_channel_idle=0.3)
+    return host, lookup, caller.core.rpc_client
+
+
+def test_an_idle_channel_is_released_and_the_next_call_opens_it_again(idle_served):
+    host, _, client = idle_served
+    assert client.rpc("plates", "lookup", {"plate": "G1"}, LookupResponse).known
+    assert "rpc-rep-plates" in host.intake.topics
+    eventually(lambda: "rpc-rep-plates" not in host.intake.topics)
+    assert host.rpc_calls.channels == 0
+    assert client.rpc("plates", "lookup", {"plate": "G2"}, LookupResponse).known
+    assert "rpc-rep-plates" in host.intake.topics
+
+
+def test_released_channels_bring_the_route_count_back_down(idle_served):
+    from concurrent.futures import ThreadPoolExecutor
+
+    host, _, _ = idle_served
+    before = len(host.intake.topics)
+    with ThreadPoolExecutor(30) as pool:
+        list(pool.map(host.rpc_calls.open_channel, [f"nobody_{index}" for index in range(60)]))
+    assert len(host.intake.topics) == before + 60
+    eventually(lambda: len(host.intake.topics) == before)
+    assert host.rpc_calls.channels == 0
+
+
+def test_a_channel_with_a_call_in_flight_is_not_released(idle_served):
+    host, lookup, client = idle_served
+    hanging = client.rpc_non_blocking("plates", "lookup", {"plate": "HANG"}, timeout=10)
+    assert lookup.entered.wait(5)
+    time.sleep(1.0)  # three idle periods, a dozen sweeps
+    assert "rpc-rep-plates" in host.intake.topics
+    lookup.hold.set()
+    assert hanging.result(LookupResponse).known is False
+    eventually(lambda: "rpc-rep-plates" not in host.intake.topics)
+
+
+def test_an_answered_call_never_read_holds_its_channel_until_its_deadline(idle_served):
+    host, _, client = idle_served
+    unread = client.rpc_non_blocking("plates", "lookup", {"plate": "G1"}, timeout=1.5)
+    eventually(unread.done)
+    time.sleep(0.7)  # past the idle period, not the call's deadline
+    assert "rpc-rep-plates" in host.intake.topics
+    eventually(lambda: "rpc-rep-plates" not in host.intake.topics)  # no further call needed
+    assert host.rpc_calls.in_flight == 0
+
+
+def test_a_call_whose_channel_is_released_as_it_is_sent_still_gets_its_reply(idle_served, monkeypatch):
+    host, _, client = idle_served
+    calls = host.rpc_calls
+    open_channel = calls.open_channel
+    released = []
+
+    def open_then_release(channel):
+        state = open_channel(channel)
+        if not released:  # the worst moment: opened, not yet in the table of pending calls
+            released.append(calls.release_idle_channels(now=time.monotonic() + 3600))
+        return state
+
+    monkeypatch.setattr(calls, "open_channel", open_then_release)
+    assert client.rpc("plates", "lookup", {"plate": "G1"}, LookupResponse, timeout=2).known
+    assert released == [1]
+    assert "rpc-rep-plates" in host.intake.topics
+
+
+def test_a_call_after_the_client_closed_is_cancelled_at_once(idle_served):
+    host, _, client = idle_served
+    host.rpc_calls.close()
+    started = time.monotonic()
+    with pytest.raises(RPCCancelError):
+        client.rpc("plates", "lookup", {"plate": "G1"}, LookupResponse)
+    assert time.monotonic() - started < 1

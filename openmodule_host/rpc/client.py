@@ -6,6 +6,10 @@ its result is unread; once a second at most, that small table is swept for calls
 The 5-minute memory of timed-out ids (to log late replies) is a time-ordered queue. Nothing scans every
 recent call as openmodule 18.5.0 does (which makes its calls/s decay during a run), and nothing grows
 with the number of calls made.
+
+Nor with the number of channels ever called: a channel (its ``rpc-rep-<channel>`` subscription and
+route) is released once it has had no call in flight and no call for ``channel_idle`` seconds, by one
+sweeping thread; the next call opens it again (with a new connection check, as the first one).
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ Res = TypeVar("Res", bound=BaseModel)
 
 _LATE_REPLY_MEMORY = 300.0
 _SWEEP_INTERVAL = 1.0
+#: idle channels are looked for this many times per ``channel_idle``: one expires within 1.25 periods.
+_CHANNEL_SWEEPS_PER_IDLE = 4
 
 _STATUS_ERRORS: dict[str, type[RPCError]] = {
     RPCErrorStatus.handler_error: ServerHandlerError,
@@ -147,11 +153,30 @@ def _parse(response: Any, response_class: type[Res]) -> Res:
     raise _STATUS_ERRORS.get(error.status, ServerUnknownError)(error.exception or "")
 
 
+class _Channel:
+    """A channel the host calls: its reply route, and what its expiry needs to know."""
+
+    __slots__ = ("closed", "in_flight", "last_used", "opening", "request_topic", "route")
+
+    def __init__(self, channel: str, route: Route, now: float) -> None:
+        self.route = route
+        self.request_topic = request_topic(channel)
+        #: set (and dropped: an Event weighs 1 KB) once the connection check is over; None: open
+        self.opening: threading.Event | None = threading.Event()
+        self.in_flight = 0  # calls in the table of pending calls (in flight, or answered and unread)
+        self.last_used = now  # the last call sent or finished
+        self.closed = False  # expired (or the table closed): a call must open the channel again
+
+
 class RPCCalls:
-    """The host's table of calls in flight, shared by every plugin's client."""
+    """The host's table of calls in flight, shared by every plugin's client.
+
+    ``channel_idle``: a channel with no call in flight, and none sent or finished for this many seconds,
+    is released (unsubscribed).
+    """
 
     def __init__(self, intake: Intake, publisher: Publisher, host_name: str, connect_timeout: float,
-                 log: logging.Logger) -> None:
+                 log: logging.Logger, channel_idle: float = 60.0) -> None:
         self._intake = intake
         self._publisher = publisher
         self._host_name = host_name
@@ -167,33 +192,79 @@ class RPCCalls:
         # Ids of calls that timed out, remembered for 5 minutes to log late replies (answered calls need no memory).
         self._timed_out: set[str] = set()
         self._timed_out_order: deque[tuple[float, str]] = deque()
-        self._channels: dict[str, threading.Event] = {}
-        self._routes: dict[str, Route] = {}
-        self._request_topics: dict[str, str] = {}
+        self._channels: dict[str, _Channel] = {}
+        self.channel_idle = channel_idle
+        self._closed = threading.Event()
+        self._sweeper: threading.Thread | None = None
 
-    def open_channel(self, channel: str) -> None:
-        """Subscribe the channel's reply topic and run the connection check once, before the first call."""
-        ready = self._channels.get(channel)
-        if ready is not None and ready.is_set():  # every call after the first: no lock
-            return
+    def open_channel(self, channel: str) -> _Channel:
+        """Subscribe the channel's reply topic and run the connection check, before its first call (again
+        after it expired)."""
+        state = self._channels.get(channel)
+        if state is not None and state.opening is None:  # every call after the first: no lock
+            return state
         with self._lock:
-            ready = self._channels.get(channel)
-            first = ready is None
+            if self._closed.is_set():  # the host is stopping: no reply could arrive any more
+                raise RPCCancelError(f"RPC {channel}: the host's RPC client is closed")
+            state = self._channels.get(channel)
+            first = state is None
             if first:
-                ready = self._channels[channel] = threading.Event()
                 # A "mailbox" for the intake: replies are handed to their calls once the intake has read its
                 # batch, so waking the callers does not make them trade the GIL with the intake mid-batch.
                 route = Route(type=None, post=self._on_reply, mailbox=self, deliver=self._on_reply)
-                self._routes[channel] = route
+                state = self._channels[channel] = _Channel(channel, route, time.monotonic())
                 self._intake.add(response_topic(channel), route)
-        assert ready is not None
+                if self._sweeper is None:
+                    self._sweeper = threading.Thread(target=self._sweep_channels, name="omh-rpc-channels",
+                                                     daemon=True)
+                    self._sweeper.start()
+        assert state is not None
         if first:
             try:
                 wait_for_connection(self._intake, self._publisher, self._host_name, self._connect_timeout)
             finally:
-                ready.set()
-        elif not ready.wait(self._connect_timeout):
+                state.last_used = time.monotonic()  # idle from here: the check may take longer than channel_idle
+                opening, state.opening = state.opening, None
+                assert opening is not None
+                opening.set()
+        elif (opening := state.opening) is not None and not opening.wait(self._connect_timeout):
             raise RPCTimeoutError(f"RPC channel {channel} is not connected yet")
+        return state
+
+    @property
+    def channels(self) -> int:
+        """How many channels are open (subscribed)."""
+        return len(self._channels)
+
+    def _sweep_channels(self) -> None:
+        """The sweeping thread: release idle channels, a few times per ``channel_idle``, until closed."""
+        while not self._closed.wait(self.channel_idle / _CHANNEL_SWEEPS_PER_IDLE):
+            try:
+                self.release_idle_channels()
+            except Exception:  # one sweep's trouble; the next sweep tries again
+                self._late_log.log(self._log, logging.ERROR, ("channel sweep",), "releasing idle RPC channels failed",
+                                   exc_info=True)
+
+    def release_idle_channels(self, now: float | None = None) -> int:
+        """Unsubscribe the channels with no call in flight and none for ``channel_idle`` s (before ``now``,
+        if given); returns how many.
+
+        O(open channels). A call that opened its channel just before it is released here finds it closed
+        when it enters the table of pending calls, and opens it again before sending (see :meth:`send`).
+        """
+        clock = time.monotonic()
+        limit = (clock if now is None else now) - self.channel_idle
+        with self._lock:
+            if clock >= self._next_sweep:  # unread calls past their deadline hold their channel until swept
+                self._sweep(clock)
+            idle = [(channel, state) for channel, state in self._channels.items()
+                    if not state.in_flight and state.last_used <= limit and state.opening is None]
+            for channel, state in idle:
+                del self._channels[channel]
+                state.closed = True
+        for channel, state in idle:  # a channel opened again meanwhile has its own route: no gap
+            self._intake.remove(response_topic(channel), state.route)
+        return len(idle)
 
     def send(
         self, name: str, channel: str, type: str, request: dict[str, Any], timeout: float, *, trace: bool = False,
@@ -217,13 +288,18 @@ class RPCCalls:
         envelope["rpc_id"] = rpc_id
         envelope["request"] = request
         body = dumps(envelope)
-        with self._lock:
-            if now >= self._next_sweep:
-                self._sweep(now)
-            self._pending[rpc_id] = call
-        if (topic := self._request_topics.get(channel)) is None:
-            topic = self._request_topics[channel] = request_topic(channel)
-        if not self._publisher.send(topic, body) and budget is not None:
+        while True:
+            state = self.open_channel(channel)
+            with self._lock:
+                if state.closed:  # released since it was opened: open it again, so the reply is subscribed
+                    continue
+                if now >= self._next_sweep:
+                    self._sweep(now)
+                self._pending[rpc_id] = call
+                state.in_flight += 1  # from here until the call leaves the table, the channel stays open
+                state.last_used = now
+                break
+        if not self._publisher.send(state.request_topic, body) and budget is not None:
             budget.refused()
         return call
 
@@ -234,7 +310,9 @@ class RPCCalls:
         self._next_sweep = now + _SWEEP_INTERVAL
         pending = self._pending
         for rpc_id in [rpc_id for rpc_id, call in pending.items() if call.sent_at + call.timeout <= now]:
-            if not pending.pop(rpc_id)._settled:
+            call = pending.pop(rpc_id)
+            self._finished(call.channel, now)
+            if not call._settled:
                 self._remember_timeout(rpc_id, now)
         order, timed_out = self._timed_out_order, self._timed_out
         while order and order[0][0] <= now:
@@ -246,10 +324,22 @@ class RPCCalls:
             self._timed_out.add(rpc_id)
             self._timed_out_order.append((now + _LATE_REPLY_MEMORY, rpc_id))
 
+    def _finished(self, channel: str, now: float) -> None:
+        """A call left the table of pending calls. Holds the lock."""
+        state = self._channels.get(channel)
+        if state is not None:  # (a channel with calls pending is never released, but close() empties all)
+            state.in_flight -= 1
+            state.last_used = now
+
     def forget(self, rpc_id: str, timed_out: bool = False) -> None:
         with self._lock:
-            self._pending.pop(rpc_id, None)
-            if timed_out:
+            call = self._pending.pop(rpc_id, None)
+            if call is not None:
+                now = time.monotonic()
+                self._finished(call.channel, now)
+                if timed_out:
+                    self._remember_timeout(rpc_id, now)
+            elif timed_out:
                 self._remember_timeout(rpc_id, time.monotonic())
 
     def offer_many(self, items: list[tuple[Any, dict[str, Any]]]) -> int:
@@ -282,13 +372,19 @@ class RPCCalls:
         return len(self._pending)
 
     def close(self) -> None:
+        """Cancel the calls in flight and release the open channels: O(open channels), not of history."""
+        self._closed.set()
         with self._lock:
-            routes, self._routes = self._routes, {}
+            channels, self._channels = self._channels, {}
             calls, self._pending = list(self._pending.values()), {}
+            for state in channels.values():
+                state.closed = True
         for call in calls:  # callers still waiting get a CancelError instead of waiting for their timeout
             call._settle(None, cancelled=True)
-        for channel, route in routes.items():
-            self._intake.remove(response_topic(channel), route)
+        for channel, state in channels.items():
+            self._intake.remove(response_topic(channel), state.route)
+        if self._sweeper is not None and self._sweeper is not threading.current_thread():
+            self._sweeper.join(1.0)
 
 
 class PluginRPCClient:
@@ -328,7 +424,6 @@ class PluginRPCClient:
             data = request
         if not isinstance(data, dict):
             raise TypeError(f"request must be a pydantic model or a dict, got {request.__class__.__name__}")
-        self._calls.open_channel(channel)
         return self._calls.send(
             self._service_name, channel, type, data, self.default_timeout if timeout is None else timeout,
             trace=self._tracing, budget=self._budget,

@@ -152,6 +152,10 @@ class Intake:
         self._sub.setsockopt(zmq.TCP_KEEPALIVE, 1)
         self._sub.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 3600)
         self._sub.setsockopt(zmq.RCVHWM, self._recv_hwm)
+        # A SUB socket sends only subscriptions, and drops them silently past its send high-water mark
+        # (1000): a burst of new topics (channels opened side by side, each with its connection check) lost
+        # some, and their connection checks waited for their timeout. Their number is bounded by the routes.
+        self._sub.setsockopt(zmq.SNDHWM, 0)
         self._sub.connect(self.broker_pub)
 
         address = f"inproc://omh-intake-{uuid.uuid4().hex}"
@@ -166,14 +170,16 @@ class Intake:
 
     @property
     def topics(self) -> list[str]:
-        return sorted(topic.decode() for topic in self._routes)
+        with self._routes_lock:
+            keys = list(self._routes)
+        return sorted(topic.decode() for topic in keys)
 
     def add(self, topic: str, route: Route) -> None:
         """Route ``topic`` to ``route`` too; the first route of a topic subscribes it."""
         key = topic.encode()
         with self._routes_lock:
             routes = self._routes.get(key, ())
-            self._set_routes({**self._routes, key: (*routes, route)})
+            self._set_routes(key, (*routes, route))
             if not routes:
                 self._command(b"+", key)
 
@@ -181,14 +187,12 @@ class Intake:
         """Stop routing ``topic`` to ``route``; the last route of a topic unsubscribes it."""
         key = topic.encode()
         with self._routes_lock:
-            routes = tuple(r for r in self._routes.get(key, ()) if r is not route)
-            table = dict(self._routes)
-            if routes:
-                table[key] = routes
-            elif key in table:
-                del table[key]
+            if key not in self._routes:
+                return
+            routes = tuple(r for r in self._routes[key] if r is not route)
+            self._set_routes(key, routes)
+            if not routes:
                 self._command(b"-", key)
-            self._set_routes(table)
 
     def replace(self, topic: str, old: Route, new: Route) -> None:
         """Put ``new`` in the place of ``old`` at once: no message on the topic goes to both, or to neither."""
@@ -197,13 +201,27 @@ class Intake:
             routes = self._routes.get(key, ())
             if not any(route is old for route in routes):
                 raise ValueError(f"no such route on topic {topic!r}")
-            self._set_routes({**self._routes, key: tuple(new if route is old else route for route in routes)})
+            self._set_routes(key, tuple(new if route is old else route for route in routes))
 
-    def _set_routes(self, table: dict[bytes, tuple[Route, ...]]) -> None:
-        # Copy on write: the intake thread reads both tables without a lock (each swap is atomic; a batch
-        # that sees the new raw table with the old full one routes as either would).
-        self._raw_routes = {topic: raw for topic, routes in table.items() if (raw := RawRoute.of(routes))}
-        self._routes = table
+    def _set_routes(self, key: bytes, routes: tuple[Route, ...]) -> None:
+        """Set one topic's routes (none: forget the topic) in place, in O(1) whatever the table's size.
+
+        The intake thread reads both tables without a lock, one ``get`` per message, and each entry changes
+        in one step (atomic in CPython). A message whose raw entry it finds goes to that topic's only
+        route; any other is routed by the full entry, old or new. Either way it reaches exactly one of two
+        swapped routes. The order of the steps keeps that true in between: a raw entry is dropped before
+        the full one changes, and set after it. Holds the lock.
+        """
+        raw_table, table = self._raw_routes, self._routes
+        raw = RawRoute.of(routes) if routes else None
+        if raw is None:
+            raw_table.pop(key, None)
+        if routes:
+            table[key] = routes
+        else:
+            table.pop(key, None)
+        if raw is not None:
+            raw_table[key] = raw
 
     def _command(self, verb: bytes, topic: bytes = b"") -> None:
         with self._commands_lock:

@@ -1,0 +1,107 @@
+"""The intake's routing table on a real broker: changes are per topic, and a swap loses or doubles nothing."""
+
+import logging
+import threading
+
+import orjson
+import pytest
+import zmq
+
+from openmodule_host.wire import Intake, Publisher, Route, wait_for_connection
+from tests.support import eventually
+
+LOG = logging.getLogger("test")
+
+
+class Deliveries:
+    """A mailbox for the intake that delivers at once, on the intake thread, and notes who got what."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+    def offer_many(self, items):
+        for deliver, body in items:
+            deliver(body)
+        return len(items)
+
+    def route(self, name: str, *, raw: bool) -> Route:
+        def decoded(body):
+            self.seen.append((name, body["n"]))
+
+        def undecoded(data: bytes):
+            self.seen.append((name, orjson.loads(data)["n"]))
+
+        return Route(type="count", post=decoded, mailbox=self, deliver=decoded, deliver_raw=undecoded if raw else None)
+
+
+@pytest.fixture
+def wired(om_broker):
+    context = zmq.Context()
+    intake = Intake(context, om_broker.pub_address, max_body_bytes=1 << 20, log=LOG)
+    intake.start()
+    publisher = Publisher(context, om_broker.sub_address)
+    wait_for_connection(intake, publisher, "test", 10)
+    yield intake, publisher
+    intake.stop()
+    publisher.close()
+    context.destroy(linger=0)
+
+
+def test_routes_swapped_under_a_flood_deliver_every_message_exactly_once(wired):
+    intake, publisher = wired
+    mailbox = Deliveries()
+    # an undecoded route (the topic's only one takes the raw shortcut), and decoded ones
+    routes = [mailbox.route("raw", raw=True), mailbox.route("decoded", raw=False), mailbox.route("raw2", raw=True)]
+    intake.add("counts", routes[0])
+    wait_for_connection(intake, publisher, "test", 10)  # the subscription is through
+    total = 20_000
+    done = threading.Event()
+
+    def swap():
+        current = 0
+        while not done.is_set():
+            following = (current + 1) % len(routes)
+            intake.replace("counts", routes[current], routes[following])
+            current = following
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        for n in range(total):
+            publisher.send("counts", orjson.dumps({"type": "count", "name": "x", "n": n}))
+        eventually(lambda: len(mailbox.seen) >= total, timeout=30)
+    finally:
+        done.set()
+        swapper.join()
+    assert sorted(n for _, n in mailbox.seen) == list(range(total))  # none lost, none twice
+    assert {name for name, _ in mailbox.seen} == {"raw", "decoded", "raw2"}
+
+
+def test_adding_and_removing_one_topic_leaves_the_others_as_they_were(wired):
+    intake, _ = wired
+    mailbox = Deliveries()
+    routes = {f"topic_{index}": mailbox.route(f"r{index}", raw=index % 2 == 0) for index in range(2000)}
+    before = set(intake.topics)
+    for topic, route in routes.items():
+        intake.add(topic, route)
+    table, raw_table = intake._routes, intake._raw_routes
+    intake.remove("topic_7", routes["topic_7"])
+    assert intake._routes is table and intake._raw_routes is raw_table  # changed in place, not copied
+    assert set(intake.topics) == before | set(routes) - {"topic_7"}
+    assert len(raw_table) == 1000
+    for topic, route in routes.items():
+        intake.remove(topic, route)
+    assert set(intake.topics) == before and not set(raw_table) - {topic.encode() for topic in before}
+
+
+def test_a_burst_of_new_topics_loses_no_subscription(wired):
+    intake, publisher = wired
+    mailbox = Deliveries()
+    topics = [f"burst_{index}" for index in range(5000)]
+    for index, topic in enumerate(topics):  # far more subscriptions at once than a socket queues by default
+        intake.add(topic, mailbox.route(f"r{index}", raw=False))
+    wait_for_connection(intake, publisher, "test", 10)
+    for index, topic in enumerate(topics):
+        publisher.send(topic, orjson.dumps({"type": "count", "name": "x", "n": index}))
+    eventually(lambda: len(mailbox.seen) >= len(topics), timeout=20)
+    assert sorted(n for _, n in mailbox.seen) == list(range(len(topics)))

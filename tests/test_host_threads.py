@@ -477,8 +477,10 @@ def test_a_request_that_raises_in_the_http_endpoint_is_counted_and_the_next_one_
         raise RuntimeError("a plugin's state could not be read")
 
     monkeypatch.setattr(host, "statuses", failing_once)
-    with pytest.raises(OSError):  # the connection closes without an answer
-        get(host, "/healthz")
+    with pytest.raises(urllib.error.HTTPError) as failed:
+        urllib.request.urlopen(f"http://{host.http.address}/healthz", timeout=5)
+    failed.value.close()
+    assert failed.value.code == 500
     eventually(lambda: host.http.heartbeat.errors == 1)
     assert "http thread: a request from 127.0.0.1 raised RuntimeError" in caplog.text
     assert get(host, "/healthz")[0] == 200

@@ -72,6 +72,7 @@ def test_metrics_parse_with_prometheus_clients_parser(om_host, om_client):
     om_client.send_frames(b"t", b"not json")
     recorder.take(1)
     eventually(lambda: host.plugins["rec"].stats.handled == 1)
+    eventually(lambda: host.intake.stats.malformed["invalid_json"] == 1)  # (the bad frame may come after the ping)
 
     status, content_type, body = get(host, "/metrics")
     assert status == 200 and content_type.startswith("text/plain; version=")

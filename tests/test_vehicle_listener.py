@@ -72,6 +72,7 @@ def test_a_plugin_follows_the_vehicles_of_a_gate(om_host, om_client):
     wait_for_value(lambda: len(keeper.seen), 3)
     assert keeper.seen == [("enter", "17", "enter"), ("any_enter", "17", "enter"), ("leave", "17", "leave")]
     assert keeper.threads == {"omh-plugin-keeper"}  # on the plugin's worker, in order
+    wait_for_value(lambda: "exit1" in keeper.listener.present_vehicles, True)  # (its enter may still be on the way)
     assert keeper.listener.present_vehicles == {"entry1": None, "exit1": keeper.listener.present_vehicles["exit1"]}
 
 

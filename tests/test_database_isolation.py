@@ -391,6 +391,20 @@ def test_the_probe_finds_the_admin_password_in_a_thread_plugins_process(om_host,
     assert "a HostConfig" in found
 
 
+def test_a_process_plugin_whose_database_cannot_be_prepared_fails_at_start_without_a_child(om_host, postgres_backend):
+    name = postgres_backend.name("snoop")
+    admin_query(f'CREATE ROLE "{role_of(name)}" SUPERUSER')
+    host = om_host((name, SNOOP), config={name: {"ISOLATION": "process"}}, **postgres_backend.settings)
+    plugin = host.plugins[name]
+    assert plugin.state == "failed"
+    assert plugin.reason == (
+        f"its database could not be prepared: role {role_of(name)} exists and is a superuser, a replication or "
+        "bypassrls role or the DATABASE_URL user: the host will not hand it to a plugin; drop it or choose another "
+        "NAME"
+    )
+    assert plugin.process.pid is None and plugin.process.state is ChildState.FAILED
+
+
 def test_a_restart_whose_database_cannot_be_prepared_counts_as_a_crash_and_is_tried_again(
     om_host, om_client, postgres_backend,
 ):

@@ -41,7 +41,7 @@ from typing import IO, Any
 from ..watchdog import Heartbeat
 from .status import STATUS_INTERVAL, ChildStatus, read_reports
 
-__all__ = ["WITHHELD_ENV", "ChildState", "PluginProcess", "RestartPolicy"]
+__all__ = ["ChildState", "PluginProcess", "RestartPolicy"]
 
 #: the child's last stdout line once its plugin runs (the host's ``ready`` report).
 _READY_PREFIX = "ready: "
@@ -335,12 +335,12 @@ class PluginProcess:
             self._log.error("plugin %s: %s", self.plugin, self.reason)
             if self._sleep(delay):
                 return False
-            self.restarts += 1
             launch = self._launch()
             if isinstance(launch, _Launch):
                 break
             crashed = launch
             self._log.error("plugin %s: restart failed: %s", self.plugin, crashed)
+        self.restarts += 1
         ok, reason = self._await(launch)
         if self._stopping.is_set():
             return False

@@ -92,6 +92,7 @@ class Host:
         strict: bool = False,
         report: Callable[[str], None] = _stdout,
         sentry_options: Mapping[str, Any] | None = None,
+        databases: Mapping[str, DatabaseTarget] | None = None,
     ) -> None:
         self.config = config
         self.strict = strict
@@ -125,9 +126,14 @@ class Host:
         self._shared: SharedInfrastructure | None = None
         self._names: dict[str, str] = {}  # NAME -> plugin
         self._database_url = normalise_url(config.database_url) if config.database_url else None
-        #: the DATABASE_URL password and the sentry key: masked in every reason, message and log line.
+        #: targets a parent host prepared, by plugin (a plugin's child process): used as they are.
+        self._databases = dict(databases or {})
+        #: the DATABASE_URL password, the sentry key and the prepared targets' passwords: masked in every
+        #: reason, message and log line.
         self._secrets = secrets_of_url(config.database_url or "") + secrets_of_url(
             config.sentry_dsn.get_secret_value() if config.sentry_dsn else "")
+        for target in self._databases.values():
+            self._secrets += secrets_of_url(target.url.render_as_string(hide_password=False))
         add_secrets(self._secrets)
 
     # -- start --------------------------------------------------------------------------------------
@@ -311,10 +317,11 @@ class Host:
         self._claim_name(plugin.name, name)
         plugin.process_name = name
         child_config = config.model_dump(mode="json")
-        child_config.update(
+        child_config.update(  # never the DATABASE_URL: the child gets its plugin's prepared target instead
             name=f"{config.name}-{plugin.name}", broker="external", http=None, dsgvo=False, host_pong=False,
             isolation="thread", sentry_dsn=config.sentry_dsn.get_secret_value() if config.sentry_dsn else None,
             plugins={plugin.name: {key: value for key, value in table.items() if key != "ISOLATION"}},
+            database_url=None,
         )
         spec = {"config": child_config, "plugin": {
             "name": plugin.name, "target": candidate.target, "version": candidate.version,
@@ -338,8 +345,25 @@ class Host:
                 plugin.state = PluginState.STOPPED
 
         startup = config.start_timeout + config.migration_timeout + config.connect_timeout
-        plugin.process = PluginProcess(plugin.name, spec, policy, startup, on_change, log)
+        plugin.process = PluginProcess(plugin.name, spec, policy, startup, on_change, log,
+                                       prepare_database=self._database_preparer(name))
         plugin.process.launch()
+
+    def _database_preparer(self, name: str) -> Callable[[], dict[str, Any]] | None:
+        """For a plugin in a child process on PostgreSQL: prepares its schema and role as the ``DATABASE_URL``
+        user (before each launch: a new password each time) and returns the child's ``database`` spec entry,
+        the role's own URL, so the child never sees the ``DATABASE_URL``. None on SQLite (the child opens its
+        file itself)."""
+        if self._database_url is None:
+            return None
+        target = target_for(name, Path(self.config.data_dir), self._database_url)
+
+        def prepare() -> dict[str, Any]:
+            prepared = prepare_postgres_schema(target)
+            return {"database": {"url": prepared.url.render_as_string(hide_password=False),
+                                 "schema": prepared.schema, "role": prepared.role}}
+
+        return prepare
 
     def _bounded(self, call: Callable[[], T], what: str) -> T:
         """Plugin code at start: on a daemon thread, bounded by ``start_timeout``, given up on a stop request."""
@@ -347,7 +371,8 @@ class Host:
 
     def _migrate(self, plugin: HostedPlugin, name: str) -> tuple[DatabaseTarget, bool] | None:
         """Bring the plugin's database to its newest revision; None when that failed (the plugin failed)."""
-        target = target_for(name, Path(self.config.data_dir), self._database_url)
+        prepared = self._databases.get(plugin.name)
+        target = prepared or target_for(name, Path(self.config.data_dir), self._database_url)
         assert plugin.manager is not None
         try:
             versions = self._bounded(plugin.manager.hook.database_migrations, "database_migrations")
@@ -360,9 +385,9 @@ class Host:
             self._fail(plugin, f"database_migrations raised {type(error).__name__}: {error}")
             return None
         if versions is None:
-            return target, False
+            return target, prepared is not None
         try:
-            if target.schema is not None:
+            if target.schema is not None and prepared is None:
                 target = prepare_postgres_schema(target)
             result = upgrade_in_child(Path(versions), target, self.config.migration_timeout)
         except (MigrationError, SQLAlchemyError, OSError, ConfigError) as error:

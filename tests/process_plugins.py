@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from openmodule_hookspecs import OpenModuleModel, ZMQMessage, hookimpl
+from pydantic import BaseModel
+from sqlalchemy import text
 
 
 class CrashMessage(ZMQMessage):
@@ -97,7 +102,95 @@ class BrokenAtStart:
         raise RuntimeError("no licence file")
 
 
+class SnoopRequest(OpenModuleModel):
+    backwards: str  # the text to look for, reversed: so that the request itself does not hold it
+
+
+class SnoopResponse(OpenModuleModel):
+    found: list[str]
+
+
+class DatabaseResponse(OpenModuleModel):
+    user: str
+    logins: list[list[str]]
+    password: str | None
+
+
+def _holds(value: object, backwards: str) -> bool:
+    """``value`` (a text, or one of the texts a container holds directly) contains the text whose reverse is
+    ``backwards``; nested containers are not entered (each is an object of its own in ``gc``)."""
+    if isinstance(value, str):
+        return backwards in value[::-1]
+    if isinstance(value, bytes | bytearray):
+        return backwards.encode() in value[::-1]
+    if isinstance(value, dict):
+        items: list[object] = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = list(value)
+    else:
+        return False
+    return any(isinstance(item, str | bytes | bytearray) and _holds(item, backwards) for item in items)
+
+
+def _attributes(thing: object) -> dict[str, Any] | None:
+    """The object's ``__dict__``, past any ``__getattr__`` of its own."""
+    try:
+        attributes = object.__getattribute__(thing, "__dict__")
+    except (AttributeError, TypeError):
+        return None
+    return attributes if isinstance(attributes, dict) else None
+
+
+class Snoop(Crasher):
+    """A plugin that looks for a secret wherever its code can read it in its process (RPC ``snoop``/``look``)
+    and uses its database (``snoop``/``database``; migrations ``whoami``)."""
+
+    def __init__(self) -> None:
+        self.core: Any = None
+
+    @hookimpl
+    def database_migrations(self) -> Path:
+        return Path(__file__).parent / "fixtures" / "migrations" / "whoami"
+
+    @hookimpl
+    def register_handlers(self, core: Any) -> None:
+        super().register_handlers(core)
+        self.core = core
+        core.rpc_server.register_handler("snoop", "look", SnoopRequest, SnoopResponse, self.look)
+        core.rpc_server.register_handler("snoop", "database", Empty, DatabaseResponse, self.database)
+
+    @staticmethod
+    def look(request: SnoopRequest, _message: object) -> SnoopResponse:
+        backwards, found = request.backwards, []
+        for where, value in (("os.environ", dict(os.environ)), ("sys.argv", sys.argv),
+                             ("sys.orig_argv", sys.orig_argv)):
+            if _holds(value, backwards):
+                found.append(where)
+        for path in ("/proc/self/environ", "/proc/self/cmdline"):
+            if _holds(Path(path).read_bytes(), backwards):
+                found.append(path)
+        for frame in sys._current_frames().values():
+            while frame is not None:
+                if _holds(dict(frame.f_locals), backwards):
+                    found.append(f"a local of {frame.f_code.co_qualname}")
+                frame = frame.f_back
+        for thing in gc.get_objects():  # every container in the process: the host's objects and config too
+            held = _holds(thing, backwards) or _holds(_attributes(thing), backwards)
+            if not held and isinstance(thing, BaseModel):  # e.g. the child host's HostConfig
+                held = _holds(repr(thing), backwards)
+            if held:
+                found.append(f"a {type(thing).__qualname__}")
+        return SnoopResponse(found=found)
+
+    def database(self, _request: Empty, _message: object) -> DatabaseResponse:
+        with self.core.database() as session:
+            user = session.execute(text("SELECT session_user")).scalar_one()
+            logins = [list(row) for row in session.execute(text("SELECT * FROM logins")).all()]
+        return DatabaseResponse(user=user, logins=logins, password=self.core.database.engine.url.password)
+
+
 crasher = Crasher()
 slow_to_stop = SlowToStop()
 troubled = Troubled()
 broken_at_start = BrokenAtStart()
+snoop = Snoop()

@@ -6,8 +6,10 @@ path component wherever it becomes a file name, a schema or a role.
 """
 
 import logging
+import re
 import sqlite3
 import stat
+import time
 import uuid
 from base64 import b64decode
 
@@ -19,9 +21,11 @@ from openmodule_host.config import HostConfig, build_plugin_config
 from openmodule_host.database import normalise_url, role_name, schema_name, target_for
 from openmodule_host.database.scram import scram_verifier
 from openmodule_host.errors import ConfigError
+from openmodule_host.isolation import ChildState
 from tests.databases import POSTGRES_URL
 from tests.plugins import Recorder
-from tests.support import run_cli
+from tests.process_plugins import Snoop
+from tests.support import eventually, run_cli
 from tests.test_database import Notes, start
 
 # -- PostgreSQL: the plugin's own login role --------------------------------------------------------------
@@ -291,3 +295,161 @@ def test_an_unsafe_name_stops_the_host_at_start_with_exit_2_and_creates_no_file(
     assert result.returncode == 2
     assert "'../../escaped'" in result.stderr and "a NAME must be 1 to 63 letters" in result.stderr
     assert not (tmp_path / "data" / "../../escaped.sqlite3").resolve().exists()
+
+
+# -- A plugin in process isolation: its role's login only, never the DATABASE_URL user's ------------------
+
+SNOOP = "tests.process_plugins:snoop"
+
+
+@pytest.fixture
+def admin_with_password():
+    """A DATABASE_URL user with a password and CREATEROLE: (its URL, its password), the secret no plugin in a
+    child process may see. (The test server trusts every login, so the password is never checked: what counts
+    is that the text never reaches the child.)"""
+    user = f"omh_test_admin_{uuid.uuid4().hex[:8]}"
+    password = f"AdminPw{uuid.uuid4().hex}"
+    admin_query(f"CREATE ROLE \"{user}\" LOGIN CREATEROLE PASSWORD '{password}'")
+    try:
+        admin_query(f'GRANT CREATE ON DATABASE test TO "{user}"')
+        yield normalise_url(POSTGRES_URL).set(username=user, password=password).render_as_string(False), password
+    finally:
+        admin_query(f'DROP OWNED BY "{user}" CASCADE')
+        admin_query(f'DROP ROLE "{user}"')
+
+
+def snooped(client, password):
+    """Where the plugin found ``password`` in its process (it is sent reversed, so the request does not hold it)."""
+    return client.rpc("snoop", "look", {"backwards": password[::-1]}, timeout=30)["response"]["found"]
+
+
+def snoop_database(client):
+    return client.rpc("snoop", "database", {}, timeout=5)["response"]
+
+
+def child_pid(client, timeout=1.0):
+    return client.rpc("crasher", "pid", {}, timeout=timeout)["response"]["pid"]
+
+
+def restarted(client, other_than):
+    try:
+        return child_pid(client, timeout=0.3) != other_than
+    except AssertionError:
+        return False
+
+
+@pytest.fixture
+def process_snoop(om_host, om_client, postgres_backend, admin_with_password, monkeypatch):
+    """A plugin in a child process whose host was configured with DATABASE_URL (and PGPASSWORD) in its
+    environment, as the admin with a password; yields (host, NAME, the admin's password)."""
+    url, password = admin_with_password
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("PGPASSWORD", password)
+    name = postgres_backend.name("snoop")
+    host = om_host((name, SNOOP), config={name: {"ISOLATION": "process"}}, database_url=url,
+                   data_dir=str(postgres_backend.data_dir), restart_backoff=0.05)
+    assert host.plugins[name].state == "running"
+    yield host, name, password
+    host.stop()
+
+
+def test_a_process_isolated_plugin_finds_the_admin_password_nowhere_in_its_process(process_snoop, om_client):
+    _, name, password = process_snoop
+    assert snooped(om_client, password) == []
+    database = snoop_database(om_client)
+    assert database["user"] == role_of(name)
+    assert database["logins"] == [[role_of(name), role_of(name)]]  # its migrations ran as its role
+    assert stored_password_matches(role_of(name), database["password"])
+
+
+def test_after_a_crash_the_restarted_child_logs_in_with_a_new_password_and_still_sees_no_admin_password(
+    process_snoop, om_client,
+):
+    host, name, password = process_snoop
+    first_password = snoop_database(om_client)["password"]
+    first = child_pid(om_client)
+    om_client.publish("crash", {"type": "crash", "how": "exit"})
+    eventually(lambda: restarted(om_client, first), timeout=30)
+
+    assert host.plugins[name].process.restarts == 1
+    assert snooped(om_client, password) == []
+    database = snoop_database(om_client)
+    assert database["user"] == role_of(name)
+    assert database["password"] != first_password
+    assert stored_password_matches(role_of(name), database["password"])
+    assert not stored_password_matches(role_of(name), first_password)
+
+
+def test_the_probe_finds_the_admin_password_in_a_thread_plugins_process(om_host, om_client, postgres_backend,
+                                                                         admin_with_password, monkeypatch):
+    """What process isolation takes away: in the host's own process the DATABASE_URL is in plain reach."""
+    url, password = admin_with_password
+    monkeypatch.setenv("DATABASE_URL", url)
+    name = postgres_backend.name("snoop")
+    om_host((name, Snoop()), database_url=url, data_dir=str(postgres_backend.data_dir))
+    found = snooped(om_client, password)
+    assert "os.environ" in found
+    assert "a HostConfig" in found
+
+
+def test_a_process_plugin_whose_database_cannot_be_prepared_fails_at_start_without_a_child(om_host, postgres_backend):
+    name = postgres_backend.name("snoop")
+    admin_query(f'CREATE ROLE "{role_of(name)}" SUPERUSER')
+    host = om_host((name, SNOOP), config={name: {"ISOLATION": "process"}}, **postgres_backend.settings)
+    plugin = host.plugins[name]
+    assert plugin.state == "failed"
+    assert plugin.reason == (
+        f"its database could not be prepared: role {role_of(name)} exists and is a superuser, a replication or "
+        "bypassrls role or the DATABASE_URL user: the host will not hand it to a plugin; drop it or choose another "
+        "NAME"
+    )
+    assert plugin.process.pid is None and plugin.process.state is ChildState.FAILED
+
+
+def test_a_restart_whose_database_cannot_be_prepared_counts_as_a_crash_and_is_tried_again(
+    om_host, om_client, postgres_backend,
+):
+    name = postgres_backend.name("snoop")
+    host = om_host((name, SNOOP), config={name: {"ISOLATION": "process"}}, restart_backoff=0.5,
+                   **postgres_backend.settings)
+    process = host.plugins[name].process
+    admin_query(f'ALTER ROLE "{role_of(name)}" SUPERUSER')  # the host will not hand it to a plugin
+    first = child_pid(om_client)
+    om_client.publish("crash", {"type": "crash", "how": "exit"})
+
+    eventually(lambda: process.reason.startswith("its database could not be prepared"), timeout=20)
+    assert process.state is ChildState.RESTARTING
+    assert re.fullmatch(  # (1 s after this first failure; a later one under load: 2 s, 4 s)
+        re.escape(f"its database could not be prepared: role {role_of(name)} exists and is a superuser, a "
+                  "replication or bypassrls role or the DATABASE_URL user: the host will not hand it to a plugin; "
+                  "drop it or choose another NAME; restarting in ") + "[124] s", process.reason)
+    admin_query(f'ALTER ROLE "{role_of(name)}" NOSUPERUSER')
+    eventually(lambda: restarted(om_client, first), timeout=30)
+    assert process.state is ChildState.RUNNING
+    assert snoop_database(om_client)["user"] == role_of(name)
+
+
+def test_a_slow_database_at_a_restart_does_not_make_the_supervisor_look_stuck(om_host, om_client, postgres_backend):
+    name = postgres_backend.name("snoop")
+    host = om_host((name, SNOOP), config={name: {"ISOLATION": "process"}}, restart_backoff=0.05,
+                   watchdog_timeout=1.0, **postgres_backend.settings)
+    process = host.plugins[name].process
+    engine = create_engine(normalise_url(POSTGRES_URL))
+    try:
+        with engine.connect() as blocker:  # holds the role's row: the preparation's ALTER ROLE waits for it
+            blocker.execute(text(f'ALTER ROLE "{role_of(name)}" CONNECTION LIMIT 10'))
+            first = child_pid(om_client)
+            om_client.publish("crash", {"type": "crash", "how": "exit"})
+            eventually(lambda: admin_query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                           "AND query LIKE :waiting", waiting=f'ALTER ROLE "{role_of(name)}" %'
+                                           )[0][0] == 1, timeout=10)
+            time.sleep(3 * host.watchdog.timeout)
+            assert host.watchdog.problems() == {}
+            assert not host.wait(0)  # the watchdog did not stop the host
+            assert process.state is ChildState.RESTARTING
+            blocker.rollback()
+        eventually(lambda: restarted(om_client, first), timeout=30)
+    finally:
+        engine.dispose()
+    assert process.state is ChildState.RUNNING
+    assert process.restarts == 1

@@ -1,8 +1,11 @@
 """A plugin's child process (``python -m openmodule_host.isolation.child``), started by :class:`PluginProcess`.
 
 It reads one JSON line from stdin: ``{"config": <HostConfig fields>, "plugin": {"name", "target",
-"version", "distribution"}, "status": {"fd", "interval"}}``, and runs a host with that one plugin
-(``strict``: a plugin that fails to start ends the process with status 1, its reason on stdout). While the
+"version", "distribution"}, "status": {"fd", "interval"}}``, on PostgreSQL also ``"database": {"url",
+"schema", "role"}``: the plugin's schema and login role as the parent prepared them, used as they are (the
+config has no ``database_url``: the child never sees the ``DATABASE_URL`` user's password, unless the
+server refused to create the role and the plugin logs in as that user). It runs a host with that one
+plugin (``strict``: a plugin that fails to start ends the process with status 1, its reason on stdout). While the
 plugin runs, it reports the plugin's status on the pipe ``fd`` every ``interval`` seconds (see
 :mod:`.status`). It stops on SIGTERM or SIGINT, and when its stdin closes (the parent is gone).
 """
@@ -19,8 +22,10 @@ from types import FrameType
 from typing import Any
 
 from openmodule_hookspecs import ENTRY_POINT_GROUP
+from sqlalchemy.engine import make_url
 
 from ..config import HostConfig
+from ..database import DatabaseTarget
 from ..errors import HostError
 from ..health import plugin_status, plugin_values
 from ..host import Host
@@ -58,11 +63,20 @@ def _report(host: Host, plugin: str) -> ChildReport | None:
     return ChildReport.model_validate({"state": status.state, "message": message, **values})
 
 
+def _databases(spec: dict[str, Any]) -> dict[str, DatabaseTarget]:
+    """The plugin's prepared PostgreSQL target, if the parent sent one."""
+    database = spec.get("database")
+    if database is None:
+        return {}
+    return {spec["plugin"]["name"]: DatabaseTarget(make_url(database["url"]), database["schema"], database["role"])}
+
+
 def main() -> int:
     spec = json.loads(sys.stdin.readline())
     config = HostConfig.model_validate(spec["config"])
     configure_logging(config.log_level, config.log_format)
-    host = Host(config, [_candidate(spec["plugin"])], strict=True, report=lambda line: print(line, flush=True))
+    host = Host(config, [_candidate(spec["plugin"])], strict=True, report=lambda line: print(line, flush=True),
+                databases=_databases(spec))
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         host.request_stop()

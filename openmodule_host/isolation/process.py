@@ -7,9 +7,14 @@ restarts it after a back-off that doubles with each crash, and quarantines it (n
 ``crash_loop_crashes`` crashes within ``crash_loop_window`` seconds.
 
 While it runs, the child reports its plugin's state and figures on a pipe of its own (:mod:`.status`),
-kept in :attr:`PluginProcess.status`. The child gets its settings as one JSON line on stdin and keeps
-reading stdin: when the parent goes away (even killed), the pipe closes and the child stops. It runs in a
-session of its own, so a terminal's Ctrl-C reaches only the parent, which stops the children in order.
+kept in :attr:`PluginProcess.status`. The child gets its settings as one JSON line on stdin (not in its
+arguments or environment, which other users can read in ``/proc``) and keeps reading stdin: when the parent
+goes away (even killed), the pipe closes and the child stops. It runs in a session of its own, so a
+terminal's Ctrl-C reaches only the parent, which stops the children in order. Its environment is the
+parent's without the database credentials (:data:`WITHHELD_ENV`).
+
+Before each launch (the first and each restart) the parent prepares the plugin's database
+(``prepare_database``, on a thread of its own, within the start deadline) and hands the child the result.
 
 The supervisor thread beats its heartbeat at least once a second (it waits for the child in slices) and
 catches whatever one round raises (counted, logged at most once per 5 s); the host's watchdog restarts it
@@ -44,6 +49,8 @@ _READY_PREFIX = "ready: "
 _KEPT_LINES = 100
 #: the supervisor waits in slices of this many seconds, beating its heartbeat in between.
 _BEAT = 1.0
+#: the host's secrets a child does not get in its environment (it gets its plugin's own database login).
+WITHHELD_ENV = ("DATABASE_URL", "PGPASSWORD")
 
 
 class ChildState(StrEnum):
@@ -88,7 +95,9 @@ class PluginProcess:
     """Starts, watches and stops one plugin's child process.
 
     ``on_change(state, reason)`` is called (on the supervisor's thread) whenever the state changes.
-    ``status`` holds what the child reports of its plugin (see :mod:`.status`).
+    ``status`` holds what the child reports of its plugin (see :mod:`.status`). ``prepare_database``, when
+    given, runs before each launch; what it returns joins the child's spec, and when it raises, the launch
+    fails with its error (at a restart: counted as a crash).
     """
 
     def __init__(
@@ -99,9 +108,11 @@ class PluginProcess:
         start_timeout: float,
         on_change: Callable[[ChildState, str], None],
         log: logging.Logger,
+        prepare_database: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.plugin = plugin
         self._spec = spec
+        self._prepare_database = prepare_database
         self._policy = policy
         self._start_timeout = start_timeout
         self._on_change = on_change
@@ -117,6 +128,9 @@ class PluginProcess:
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._launched: _Launch | None = None
+        #: the first launch (or why it failed), made by the thread ``launch()`` starts.
+        self._first: _Launch | str = "not launched"
+        self._launching: threading.Thread | None = None
         #: beaten by the supervisor thread; counts what it caught.
         self.heartbeat = Heartbeat(f"process-{plugin}", _BEAT, log)
 
@@ -128,14 +142,25 @@ class PluginProcess:
     # -- start -----------------------------------------------------------------------------------
 
     def launch(self) -> None:
-        """Start the child without waiting for it (several children start side by side); see :meth:`started`."""
-        self._launch()
+        """Prepare and start the child on a thread without waiting for it (several children, their databases
+        included, are prepared and start side by side); see :meth:`started`."""
+
+        def first() -> None:
+            try:
+                self._first = self._launch()
+            except Exception as error:  # (Popen: no interpreter, no file descriptors left ...)
+                self._first = f"its process could not be started: {type(error).__name__}: {error}"
+
+        self._launching = threading.Thread(target=first, name=f"omh-process-{self.plugin}-launch", daemon=True)
+        self._launching.start()
 
     def started(self) -> bool:
         """Wait until the launched child's plugin runs, then supervise it; False (with ``reason``) if it does
         not (as a plugin that fails to start in a thread, it is not restarted)."""
-        assert self._launched is not None, "launch() first"
-        ok, reason = self._await(self._launched)
+        assert self._launching is not None, "launch() first"
+        self._launching.join()  # bounded: the preparation by the start deadline, the rest takes no time
+        first = self._first
+        ok, reason = (False, first) if isinstance(first, str) else self._await(first)
         if not ok:
             self._set(ChildState.FAILED, reason)
             return False
@@ -159,14 +184,49 @@ class PluginProcess:
                                                 daemon=True)
             self._supervisor.start()
 
-    def _launch(self) -> _Launch:
+    def _prepared(self, deadline: float) -> dict[str, Any] | str:
+        """What ``prepare_database`` adds to the child's spec, or why there is nothing to launch. It runs on
+        a thread of its own while this one beats the heartbeat (a slow database server must not look like a
+        stuck supervisor to the watchdog), and is abandoned at ``deadline`` or when the host stops."""
+        prepare = self._prepare_database
+        if prepare is None:
+            return {}
+        done = threading.Event()
+        outcome: list[dict[str, Any] | Exception] = []
+
+        def run() -> None:
+            try:
+                outcome.append(prepare())
+            except Exception as error:
+                outcome.append(error)
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name=f"omh-process-{self.plugin}-database", daemon=True).start()
+        while not done.wait(0.05):
+            self.heartbeat.beat()
+            if self._stopping.is_set():
+                return "stopped while its database was prepared"
+            if time.monotonic() > deadline:
+                return f"its database was not prepared within {self._start_timeout:g} s"
+        result = outcome[0]
+        if isinstance(result, Exception):
+            return f"its database could not be prepared: {result}"
+        return result
+
+    def _launch(self) -> _Launch | str:
+        """Prepare the database and start the child; why not, when the preparation failed."""
+        deadline = time.monotonic() + self._start_timeout
+        prepared = self._prepared(deadline)
+        if isinstance(prepared, str):
+            return prepared
         # The status reports come on a pipe of their own: whatever the plugin prints cannot garble them.
         status_in, status_out = os.pipe()
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "openmodule_host.isolation.child"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True, errors="replace",
-                start_new_session=True, pass_fds=(status_out,),
+                start_new_session=True, pass_fds=(status_out,), env=_child_environment(),
             )
         except BaseException:
             os.close(status_in)
@@ -176,7 +236,7 @@ class PluginProcess:
         with self._lock:
             self._proc = proc
         assert proc.stdin is not None and proc.stdout is not None
-        spec = {**self._spec, "status": {"fd": status_out, "interval": self.status.interval}}
+        spec = {**self._spec, **prepared, "status": {"fd": status_out, "interval": self.status.interval}}
         try:
             proc.stdin.write(json.dumps(spec) + "\n")
             proc.stdin.flush()
@@ -187,8 +247,7 @@ class PluginProcess:
                                        self._log),
             name=f"omh-process-{self.plugin}-status", daemon=True,
         )
-        launch = _Launch(proc, threading.Event(), deque(maxlen=_KEPT_LINES), time.monotonic() + self._start_timeout,
-                         reports)
+        launch = _Launch(proc, threading.Event(), deque(maxlen=_KEPT_LINES), deadline, reports)
         threading.Thread(target=self._read_stdout, args=(proc.stdout, launch.lines, launch.ready), daemon=True,
                          name=f"omh-process-{self.plugin}-out").start()
         reports.start()
@@ -258,25 +317,31 @@ class PluginProcess:
         code = self._wait_for_exit(proc)
         _close_stdin(proc)
         self._end_reports()
-        if self._stopping.is_set():
-            return False
-        now = time.monotonic()
-        self._crashes.append(now)
-        while self._crashes and self._crashes[0] < now - self._policy.crash_loop_window:
-            self._crashes.popleft()
         crashed = f"its process {describe_exit(code)}"
-        if len(self._crashes) >= self._policy.crash_loop_crashes:
-            self._set(ChildState.QUARANTINED, f"{crashed}; {len(self._crashes)} crashes within "
-                      f"{self._policy.crash_loop_window:g} s: quarantined, not restarted")
+        while True:  # again while a restart fails before its child starts (its database is not prepared)
+            if self._stopping.is_set():
+                return False
+            now = time.monotonic()
+            self._crashes.append(now)
+            while self._crashes and self._crashes[0] < now - self._policy.crash_loop_window:
+                self._crashes.popleft()
+            if len(self._crashes) >= self._policy.crash_loop_crashes:
+                self._set(ChildState.QUARANTINED, f"{crashed}; {len(self._crashes)} crashes within "
+                          f"{self._policy.crash_loop_window:g} s: quarantined, not restarted")
+                self._log.error("plugin %s: %s", self.plugin, self.reason)
+                return False
+            delay = min(self._policy.backoff * 2 ** (len(self._crashes) - 1), self._policy.backoff_max)
+            self._set(ChildState.RESTARTING, f"{crashed}; restarting in {delay:g} s")
             self._log.error("plugin %s: %s", self.plugin, self.reason)
-            return False
-        delay = min(self._policy.backoff * 2 ** (len(self._crashes) - 1), self._policy.backoff_max)
-        self._set(ChildState.RESTARTING, f"{crashed}; restarting in {delay:g} s")
-        self._log.error("plugin %s: %s", self.plugin, self.reason)
-        if self._sleep(delay):
-            return False
+            if self._sleep(delay):
+                return False
+            launch = self._launch()
+            if isinstance(launch, _Launch):
+                break
+            crashed = launch
+            self._log.error("plugin %s: restart failed: %s", self.plugin, crashed)
         self.restarts += 1
-        ok, reason = self._await(self._launch())
+        ok, reason = self._await(launch)
         if self._stopping.is_set():
             return False
         if ok:
@@ -326,3 +391,9 @@ def _close_stdin(proc: subprocess.Popen[str]) -> None:
     if proc.stdin is not None:
         with contextlib.suppress(OSError):
             proc.stdin.close()
+
+
+def _child_environment() -> dict[str, str]:
+    """The parent's environment without :data:`WITHHELD_ENV` (e.g. openmodule's ``DEBUG``, ``AUTH_RESOURCE``
+    and the plugin's own variables stay)."""
+    return {key: value for key, value in os.environ.items() if key not in WITHHELD_ENV}

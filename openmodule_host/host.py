@@ -220,8 +220,11 @@ class Host:
 
     def _start_watchdog(self) -> None:
         assert self.intake is not None and self.health is not None and self.connection is not None
+        # Each round also looks at the plugins' states, so that their alerts follow a change whether or not
+        # anyone pings the host (the checks it makes are what a pong would carry).
         self.watchdog = Watchdog(self.config.watchdog_timeout, log, on_change=self._alert_thread,
-                                 on_fatal=lambda reason: self.request_stop(EXIT_SOFTWARE))
+                                 on_fatal=lambda reason: self.request_stop(EXIT_SOFTWARE),
+                                 every_round=self.health_checks)
         intake, connection, health = self.intake, self.connection, self.health
         # (A stuck or dead intake cannot be replaced safely while it lives; a dead one, on new sockets.)
         self.watchdog.watch(intake.heartbeat, lambda: intake.thread, intake.restart)

@@ -90,6 +90,7 @@ class Watchdog:
         *,
         on_change: Callable[[str, str, str], None] = lambda thread, state, reason: None,
         on_fatal: Callable[[str], None] = lambda reason: None,
+        every_round: Callable[[], object] = lambda: None,
         interval: float | None = None,
         max_restarts: int = 3,
         restart_window: float = 300.0,
@@ -101,6 +102,8 @@ class Watchdog:
         self._log = log
         self._on_change = on_change
         self._on_fatal = on_fatal
+        #: the host's own look at its plugins each round (their ``plugin_state`` alerts follow their states).
+        self._every_round = every_round
         self._threads: dict[str, ThreadState] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -143,6 +146,10 @@ class Watchdog:
                 self.check()
             except Exception as error:
                 self.heartbeat.failed("a check", error)
+            try:
+                self._every_round()
+            except Exception as error:
+                self.heartbeat.failed("a look at the plugins' states", error)
 
     def check(self) -> None:
         """One look at every thread (the watchdog thread calls it every ``interval``)."""

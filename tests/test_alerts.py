@@ -88,3 +88,19 @@ def test_the_host_alerts_while_a_plugin_is_degraded_and_again_when_it_recovers(o
     eventually(lambda: host.statuses()[0].state == "running")
     om_client.get_health("openmodule_host")
     assert om_client.wait_for_message("alert")["status"] == "ok"
+
+
+def test_the_plugin_state_alert_follows_the_state_without_anyone_pinging_and_once_per_change(om_host, om_client):
+    blocker = Blocker(hold=10)
+    host = om_host(("stuck", blocker), stall_after=0.2)
+    om_client.subscribe("alert")
+    om_client.publish("t", Ping(seq=1))
+    assert blocker.entered.wait(5)
+    error = om_client.wait_for_message("alert", timeout=5)
+    assert (error["source"], error["status"]) == ("stuck", "error")
+    assert error["alert_meta"]["state"] == "degraded"
+    om_client.assert_no_message("alert", timeout=1.5)  # still degraded: nothing more
+    blocker.release.set()
+    eventually(lambda: host.statuses()[0].state == "running")
+    assert om_client.wait_for_message("alert", timeout=5)["status"] == "ok"
+    om_client.assert_no_message("alert", timeout=1.5)

@@ -35,7 +35,7 @@ MODES = ("thread", "process")
 #: the host's timeouts in every case: short, so that a hang costs seconds, not minutes.
 HOST_SETTINGS = {
     "start_timeout": 3.0, "drain_timeout": 1.0, "shutdown_timeout": 1.0, "health_timeout": 0.5,
-    "stall_after": 1.0, "migration_timeout": 4.0, "connect_timeout": 5.0, "restart_backoff": 0.5,
+    "stall_after": 1.0, "migration_timeout": 10.0, "connect_timeout": 5.0, "restart_backoff": 0.5,
 }
 #: how long the healthy plugin is called (and both pinged) after the fault was provoked.
 WINDOW = 3.0
@@ -106,8 +106,8 @@ def expected(fault: str, place: str, mode: str) -> Expected:
         if place == "health":  # the hook does not return within health_timeout while it floods
             known = "issue 10 item 14: trouble inside the child is invisible" if mode == "process" else None
             return outcome(("degraded", "running"), True, known)
-        known = "issue 10 item 15: a flooding plugin costs its neighbours messages" if mode == "thread" else None
-        return outcome(("running", "degraded"), None, known)
+        # (the healthy plugin's RPCs are answered; its p99 is in the table: issue 10 item 15 is about messages)
+        return outcome(("running", "degraded"), None)
     # hang, spin in a handler, an RPC, check_access or the health hook: degraded, with an alert
     known = None
     if mode == "process":
@@ -197,6 +197,16 @@ def _write_config(folder: Path, mode: str) -> Path:
     return path
 
 
+def _lost_port_race(host: HostProcess) -> bool:
+    """The HTTP port we picked was taken by another process before the host bound it (exit status 2)."""
+    try:
+        host.proc.wait(0.5)
+    except subprocess.TimeoutExpired:
+        return False
+    host.stop()
+    return host.proc.returncode == 2 and any("cannot serve HTTP" in line for line in host.stderr)
+
+
 def _healthz(address: str) -> tuple[int | None, dict[str, Any]]:
     try:
         with urllib.request.urlopen(f"http://{address}/healthz", timeout=2) as response:
@@ -236,8 +246,12 @@ def run_case(fault: str, place: str, mode: str, plugins_env: dict[str, str]) -> 
         with tempfile.TemporaryDirectory(prefix="omh-fault-") as folder:
             config = _write_config(Path(folder), mode)
             env = {**broker.env, **plugins_env, "OMH_FAULT": f"{fault}@{place}"}
-            host = HostProcess(["--plugins", "faulty,steady", "--broker", "external", "--config", str(config),
-                                "--http", http], env)
+            for _attempt in range(3):
+                host = HostProcess(["--plugins", "faulty,steady", "--broker", "external", "--config", str(config),
+                                    "--http", http], env)
+                if not _lost_port_race(host):
+                    break
+                http = free_tcp_address().removeprefix("tcp://")
             try:
                 _exercise(host, client, result, place, http)
             finally:

@@ -24,6 +24,8 @@ BATCH = 40
 CONNECTION_TOPICS = ("connection_internal", "connection_status")
 #: big frames cost 1-10 MB each: a few are enough to show they are dropped unparsed.
 BIG_FRAMES = max(3, min(40, FRAMES // 2500))
+#: a kind's share of a long run may take a while on a busy machine.
+TIMEOUT = max(600, FRAMES // 50)
 
 
 def _examples(kind: str) -> int:
@@ -47,13 +49,13 @@ def _fuzz(target: FuzzTarget, kind: str, topics: list[str]) -> None:
     one_batch()
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(TIMEOUT)
 @pytest.mark.parametrize("kind", [kind for kind in KINDS if kind != "deep_nesting"])
 def test_hostile_frames_of_every_kind_leave_every_plugin_served(fuzz_target: FuzzTarget, kind: str) -> None:
     _fuzz(fuzz_target, kind, fuzz_target.topics)
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(TIMEOUT)
 def test_deeply_nested_bodies_leave_every_plugin_served(fuzz_target: FuzzTarget) -> None:
     topics = [topic for topic in fuzz_target.topics if topic not in CONNECTION_TOPICS]
     _fuzz(fuzz_target, "deep_nesting", topics)

@@ -1,7 +1,7 @@
 """The injected fault: ``OMH_FAULT=<fault>@<place>`` in the environment picks one fault and one place.
 
 Faults: ``raise``, ``hang`` (waits forever), ``exit`` (``os._exit(7)``), ``segfault`` (reads address 0),
-``memory`` (holds 200 MB more, once, then goes on), ``spin`` (a busy loop that never ends), ``flood``
+``memory`` (grows by 200 MB in 1 MB steps, once, then goes on), ``spin`` (a busy loop that never ends), ``flood``
 (publishes as fast as it can for ``FLOOD_SECONDS``, then goes on). Places: ``import``,
 ``register_handlers``, ``handler``, ``rpc``, ``health``, ``check_access``, ``migration``, ``shutdown``.
 """
@@ -37,7 +37,8 @@ def inject(place: str, core: Any = None) -> None:
     if FAULT == "segfault":
         ctypes.string_at(0)
     if FAULT == "memory" and not _hoard:
-        _hoard.append(b"\x01" * MEMORY_BYTES)  # written, so really resident
+        for _ in range(MEMORY_BYTES // 2**20):  # a leak grows in steps; written, so really resident
+            _hoard.append(b"\x01" * 2**20)
     if FAULT == "spin":
         while True:
             pass

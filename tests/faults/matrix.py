@@ -127,12 +127,11 @@ def representative() -> list[tuple[str, str, str]]:
         ("raise", "register_handlers", "thread"),
         ("raise", "health", "thread"),
         ("hang", "handler", "thread"),
-        ("hang", "shutdown", "thread"),
         ("exit", "rpc", "process"),
         ("segfault", "check_access", "process"),
         ("segfault", "migration", "thread"),
         ("memory", "import", "thread"),
-        ("spin", "rpc", "thread"),
+        ("spin", "shutdown", "thread"),
         ("flood", "handler", "process"),
     ]
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from .conftest import FRAMES
+from .conftest import FRAMES, REPORT
 from .target import FuzzTarget
 
 #: JSON values as any sender may produce them (integers within 64 bits: see the huge-integer case below).
@@ -33,6 +33,7 @@ def test_every_request_to_a_served_rpc_gets_a_reply(fuzz_target: FuzzTarget, cha
     @given(request=REQUESTS)
     def one_request(request: object) -> None:
         client = fuzz_target.client
+        REPORT.frames += 1
         if request is None or isinstance(request, dict):
             reply = client.rpc(channel, rpc_type, request, timeout=3.0)
             assert (reply.get("response") or {}).get("status") in STATUSES, reply

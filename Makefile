@@ -4,7 +4,7 @@ VENV   := .venv
 OMVENV := .venv-openmodule
 PIP    := $(VENV)/bin/pip --disable-pip-version-check -q
 
-.PHONY: install openmodule-env run test lint bench
+.PHONY: install openmodule-env run test lint bench fuzz faults soak
 
 install:
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -27,3 +27,17 @@ bench: install openmodule-env
 	$(VENV)/bin/python -m bench pubsub
 	$(VENV)/bin/python -m bench rpc
 	$(VENV)/bin/python -m bench footprint
+
+# Robustness suites (docs/operations.md, "Robustness: fuzz, fault and soak suites").
+# fuzz: 100,000 hostile frames (OMH_FUZZ_FRAMES) and a report; faults: the whole fault matrix and its table
+# (bench/results/faults.md); soak: mixed traffic for OMH_SOAK_MINUTES (5) minutes, fails if anything grows.
+OMH_FUZZ_FRAMES ?= 100000
+
+fuzz: install
+	OMH_FUZZ_FRAMES=$(OMH_FUZZ_FRAMES) $(VENV)/bin/pytest -q -p no:cacheprovider tests/fuzz
+
+faults: install
+	$(VENV)/bin/python -m tests.faults --out bench/results/faults.md
+
+soak: install
+	$(VENV)/bin/python -m tests.soak

@@ -1,0 +1,64 @@
+"""``python -m tests.faults [--out FILE] [CASE ...]``: run the fault matrix, print and write the table.
+
+A CASE is ``fault@place@mode`` (e.g. ``hang@health@thread``); none: every case. Exit status 1 when a case
+departs from the documented behaviour for a reason that is not a known issue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.faults.matrix import CaseResult, cases, expected, install_plugins, problems, run_case, stop_bound
+
+HEADER = ("| fault | place | isolation | healthy: failed calls / sent | healthy p99 (ms) | faulty: /healthz state "
+          "| faulty: pongs | alert | stop (s) | exit | as documented |")
+
+
+def row(result: CaseResult) -> str:
+    expectation = expected(result.fault, result.place, result.mode)
+    found = problems(result, expectation)
+    verdict = "yes" if not found else ("; ".join(found) + (f" ({expectation.known})" if expectation.known else ""))
+    pongs = ",".join(sorted(set(result.pongs))) or "-"
+    p99 = f"{result.p99_ms:.1f}" if result.p99_ms is not None else "-"
+    stop = f"{result.stop_seconds:.1f}" if result.stop_seconds is not None else f"> {stop_bound(result.mode) + 10:.0f}"
+    exit_code = result.exit_code if result.exit_code is not None else "killed"
+    return (f"| {result.fault} | {result.place} | {result.mode} | {result.failed_calls} / {result.calls_sent} | {p99} "
+            f"| {result.state or '-'} | {pongs} | {'yes' if result.alert else 'no'} | {stop} | {exit_code} "
+            f"| {verdict} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.faults", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="bench/results/faults.md", help="the markdown table (default %(default)s)")
+    parser.add_argument("case", nargs="*", help="fault@place@mode; default: every case")
+    args = parser.parse_args()
+    chosen = [tuple(case.split("@")) for case in args.case] or cases()
+    lines = [HEADER, "|" + "---|" * (HEADER.count("|") - 1)]
+    not_applicable, unexpected = [], 0
+    with tempfile.TemporaryDirectory(prefix="omh-fault-site-") as site:
+        env = install_plugins(Path(site))
+        for fault, place, mode in chosen:
+            expectation = expected(fault, place, mode)
+            if expectation.not_applicable:
+                not_applicable.append(f"- {fault} in {place}, {mode} isolation: {expectation.not_applicable}")
+                continue
+            started = time.monotonic()
+            result = run_case(fault, place, mode, env)
+            lines.append(row(result))
+            print(lines[-1], f"({time.monotonic() - started:.0f} s)", flush=True)
+            if problems(result, expectation) and not expectation.known:
+                unexpected += 1
+    text = "\n".join([*lines, "", "Not applicable:", "", *not_applicable, ""])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"\nwrote {out}; {unexpected} case(s) departed from the documentation for an unknown reason")
+    return 1 if unexpected else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

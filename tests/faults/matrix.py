@@ -68,8 +68,6 @@ class Expected:
     alert: bool | None
     #: the case does not apply (why), e.g. an exit in thread mode ends the whole host by nature.
     not_applicable: str | None = None
-    #: a known defect (issue 10 item N) makes the case fail today.
-    known: str | None = None
 
 
 _STARTING = ("import", "register_handlers", "migration")
@@ -78,8 +76,8 @@ _CRASHES = ("exit", "segfault")
 
 
 def expected(fault: str, place: str, mode: str) -> Expected:
-    def outcome(states: tuple[str, ...], alert: bool | None, known: str | None = None) -> Expected:
-        return Expected(frozenset(states), alert, known=known)
+    def outcome(states: tuple[str, ...], alert: bool | None) -> Expected:
+        return Expected(frozenset(states), alert)
 
     if fault in _CRASHES and mode == "thread" and place != "migration":
         return Expected(frozenset(), None, not_applicable="ends the whole process by nature: use process isolation")
@@ -91,30 +89,20 @@ def expected(fault: str, place: str, mode: str) -> Expected:
     if place in _STARTING:
         if fault == "flood":  # floods for a while during register_handlers, then returns in time
             return outcome(("running",), False)
-        known = None
-        if place == "import" and fault in ("hang", "spin") and mode == "thread":
-            known = "issue 10 item 13: a hanging or spinning import (thread mode) wedges the host"
-        return outcome(("failed",), True, known)
+        return outcome(("failed",), True)
     if fault in _CRASHES:  # process mode: the child dies; degraded while it restarts, running again after
         return outcome(("degraded", "running"), True)
     if fault == "raise":
         if place == "health":  # the hook reports an error: degraded, with an alert
-            known = "issue 10 item 14: trouble inside the child is invisible" if mode == "process" else None
-            return outcome(("degraded",), True, known)
+            return outcome(("degraded",), True)
         return outcome(("running",), False)  # the error is answered (RPC) or logged and counted (message)
     if fault == "flood":
         if place == "health":  # the hook does not return within health_timeout while it floods
-            known = "issue 10 item 14: trouble inside the child is invisible" if mode == "process" else None
-            return outcome(("degraded", "running"), True, known)
+            return outcome(("degraded", "running"), True)
         # (the healthy plugin's RPCs are answered; its p99 is in the table: issue 10 item 15 is about messages)
         return outcome(("running", "degraded"), None)
     # hang, spin in a handler, an RPC, check_access or the health hook: degraded, with an alert
-    known = None
-    if mode == "process":
-        known = "issue 10 item 14: trouble inside the child is invisible"
-    elif place == "health":
-        known = "issue 10 item 12: a hung or spinning health hook keeps the process alive after SIGTERM"
-    return outcome(("degraded",), True, known)
+    return outcome(("degraded",), True)
 
 
 def cases() -> list[tuple[str, str, str]]:

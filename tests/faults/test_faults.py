@@ -23,8 +23,6 @@ def _params() -> list:
         marks = [pytest.mark.timeout(180)]
         if expectation.not_applicable:
             marks.append(pytest.mark.skip(reason=f"not applicable: {expectation.not_applicable}"))
-        elif expectation.known:
-            marks.append(pytest.mark.xfail(strict=True, reason=expectation.known))
         params.append(pytest.param(fault, place, mode, marks=marks, id=f"{fault}-in-{place}-{mode}"))
     return params
 

@@ -179,7 +179,7 @@ class Host:
         self.intake.start()
         self.rpc_router = RPCRouter(self.intake, log)
         self.rpc_calls = RPCCalls(self.intake, self.publisher, config.name, config.connect_timeout, log,
-                                  channel_idle=config.rpc_channel_idle)
+                                  channel_idle=config.rpc_channel_idle, max_body_bytes=config.max_message_bytes)
         #: calls the host makes itself (e.g. the first connection status), under the host's name.
         self.rpc_client = PluginRPCClient(self.rpc_calls, config.name)
         self.connection = ConnectionState(self.intake, self.rpc_client.rpc, log)

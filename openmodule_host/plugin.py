@@ -126,7 +126,8 @@ def assemble_core(
         name, config.NAME, config.RESOURCE, shared.rpc_router, shared.publisher, mailbox, plugin.stats, log,
         tracing=tracing, limits=shared.limits, throttle=plugin.log_throttle, budget=budget,
     )
-    rpc_client = PluginRPCClient(shared.rpc_calls, config.NAME, tracing=tracing, budget=budget)
+    rpc_client = PluginRPCClient(shared.rpc_calls, config.NAME, tracing=tracing, budget=budget,
+                                 hits=plugin.stats.limits)
     health = PluginHealth(config.NAME, config.COMPUTE_ID, strict=config.DEBUG or config.TESTING, log=log,
                           parent=config.PARENT or None, limits=shared.limits, hits=plugin.stats.limits)
     connection_listener = ConnectionStatusListener(shared.connection, mailbox, log)

@@ -173,6 +173,16 @@ def test_publishing_a_body_over_max_message_bytes_raises_and_is_counted(om_host,
     assert host.plugins["loud"].stats.limits["publish"] == 1
 
 
+def test_an_rpc_request_over_max_message_bytes_raises_and_is_counted_and_nothing_is_sent(om_host, om_client):
+    loud = Loud()
+    host = om_host(("loud", loud), max_message_bytes=4096)
+    om_client.subscribe("rpc-req-echo")
+    with pytest.raises(ValueError, match=r"RPC echo/echo request is \d+ bytes, .*max_message_bytes"):
+        loud.core.rpc_client.rpc_non_blocking("echo", "echo", {"text": "n" * 5000})
+    om_client.assert_no_message("rpc-req-echo", timeout=0.3)
+    assert host.plugins["loud"].stats.limits["rpc_request"] == 1
+
+
 def test_a_validation_error_does_not_echo_a_megabyte_back(om_host, om_client):
     loud = Loud()
     host = om_host(("loud", loud))

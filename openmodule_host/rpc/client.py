@@ -42,6 +42,7 @@ from openmodule_hookspecs import (
 from pydantic import BaseModel, ValidationError
 
 from ..budget import PublishBudget
+from ..limits import LimitHits, Limits
 from ..observability.sentry import add_trace_headers
 from ..throttle import KeyedLogThrottle
 from ..wire import Intake, Publisher, Route, wait_for_connection
@@ -176,8 +177,10 @@ class RPCCalls:
     """
 
     def __init__(self, intake: Intake, publisher: Publisher, host_name: str, connect_timeout: float,
-                 log: logging.Logger, channel_idle: float = 60.0) -> None:
+                 log: logging.Logger, channel_idle: float = 60.0, max_body_bytes: int = Limits.message_bytes) -> None:
         self._intake = intake
+        #: a request above this size is refused (``max_message_bytes``: the other services drop such bodies).
+        self.max_body_bytes = max_body_bytes
         self._publisher = publisher
         self._host_name = host_name
         self._connect_timeout = connect_timeout
@@ -268,26 +271,33 @@ class RPCCalls:
 
     def send(
         self, name: str, channel: str, type: str, request: dict[str, Any], timeout: float, *, trace: bool = False,
-        budget: PublishBudget | None = None,
+        budget: PublishBudget | None = None, hits: LimitHits | None = None,
     ) -> RPCCall:
         """Send a request; ``trace`` (sentry on) adds the current span's ``sentry-trace`` and ``baggage``.
+
+        A request above ``max_body_bytes`` raises ``ValueError`` (counted in ``hits``), nothing sent.
 
         With the calling plugin's ``budget``: over it, this waits for it or raises :class:`RPCTimeoutError`
         at once (the request was not sent: waiting for a reply would be in vain). A request the full
         publish queue refused times out as one lost on the way would.
         """
-        if budget is not None and not budget.acquire():
-            raise RPCTimeoutError(f"RPC {channel}/{type} not sent: plugin {budget.plugin}'s publish budget "
-                                  f"({budget.rate:g} messages/s) is spent")
         rpc_id = _uuid4()
-        now = time.monotonic()
-        call = RPCCall(self, rpc_id, channel, type, timeout, now)
         envelope: dict[str, Any] = {"timestamp": time.time(), "name": name, "type": type}
         if trace:
             add_trace_headers(envelope)
         envelope["rpc_id"] = rpc_id
         envelope["request"] = request
         body = dumps(envelope)
+        if len(body) > self.max_body_bytes:
+            if hits is not None:
+                hits.hit("rpc_request")
+            raise ValueError(f"RPC {channel}/{type} request is {len(body)} bytes, more than the limit of "
+                             f"{self.max_body_bytes} (max_message_bytes): other services drop such bodies")
+        if budget is not None and not budget.acquire():
+            raise RPCTimeoutError(f"RPC {channel}/{type} not sent: plugin {budget.plugin}'s publish budget "
+                                  f"({budget.rate:g} messages/s) is spent")
+        now = time.monotonic()
+        call = RPCCall(self, rpc_id, channel, type, timeout, now)
         while True:
             state = self.open_channel(channel)
             with self._lock:
@@ -402,9 +412,11 @@ class PluginRPCClient:
 
     def __init__(
         self, calls: RPCCalls, service_name: str, default_timeout: float = 3.0, *, tracing: bool = False,
-        budget: PublishBudget | None = None,
+        budget: PublishBudget | None = None, hits: LimitHits | None = None,
     ) -> None:
         self._calls = calls
+        #: the plugin's limit counters (None for the host's own calls).
+        self._hits = hits
         self._service_name = service_name
         self.default_timeout = default_timeout
         self._tracing = tracing
@@ -426,7 +438,7 @@ class PluginRPCClient:
             raise TypeError(f"request must be a pydantic model or a dict, got {request.__class__.__name__}")
         return self._calls.send(
             self._service_name, channel, type, data, self.default_timeout if timeout is None else timeout,
-            trace=self._tracing, budget=self._budget,
+            trace=self._tracing, budget=self._budget, hits=self._hits,
         )
 
     def rpc(

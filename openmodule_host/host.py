@@ -13,11 +13,13 @@ Start order:
 A stop requested during start (SIGTERM) ends the start at the next wait: the host stops and is not ready.
 
 Stop order (each stage bounded; the sum is the stop deadline):
-  1. stop the intake (no new messages);                               <= 2 s
-  2. drain the mailboxes: queued messages are still handled;          <= drain_timeout (total)
-  3. ``shutdown(core)`` in reverse load order on each plugin's worker; <= shutdown_timeout per plugin
-  4. close mailboxes, join workers, close the publisher and broker.   <= 0.2 s per plugin + 1 s
-  5. send what sentry still has queued (when the host turned it on).  <= 2 s
+  1. stop the watchdog and the HTTP endpoint;                         <= 2 s each
+  2. stop the plugins' child processes, all at once;                  <= drain + shutdown timeouts + 5 s
+  3. stop the intake (no new messages) and the health thread;         <= 2 s each
+  4. drain the mailboxes: queued messages are still handled;          <= drain_timeout (total)
+  5. ``shutdown(core)`` in reverse load order on each plugin's worker; <= shutdown_timeout per plugin
+  6. close mailboxes, join workers, close the publisher and broker.   <= 0.2 s per plugin + 1 s
+  7. send what sentry still has queued (when the host turned it on).  <= 2 s
 """
 
 from __future__ import annotations

@@ -137,6 +137,9 @@ class FuzzTarget:
             self.broker, [available[name] for name in plugins],
             config={"backend_x": {"whitelist": ["G ARIVO 1"]}},
             data_dir=self._data.name, dsgvo=False, http=self.http, mailbox_size=1000,
+            # the probe's reply topic stays subscribed for a long run too (an idle channel is released after
+            # rpc_channel_idle), so that the fuzzer reaches an rpc-rep-* topic all along
+            rpc_channel_idle=24 * 3600,
         )
         assert self.host.rpc_client is not None
         self.host.rpc_client.default_timeout = 0.2  # nobody answers connection/status here

@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .config import HostConfig, check_plugin_tables, load_host_config
 from .database.operator import run_database_command
-from .errors import ConfigError, HostError, PluginLoadError, UnknownPluginError
+from .errors import BrokerAddressInUse, ConfigError, HostError, PluginLoadError, UnknownPluginError
 from .host import Host
 from .isolation import CallTimeout, call_bounded
 from .loader import discover, hookimpl_names, make_plugin_manager, select
@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(f"error: {error}")
         return 2
     except PluginLoadError as error:
-        _error(f"error: {error} (--strict)")
+        _error(f"error: {error}" + (" (--strict)" if getattr(args, "strict", False) else ""))
         return 1
     except HostError as error:
         _error(f"error: {error}")
@@ -192,7 +192,12 @@ def _run_broker(config: HostConfig) -> int:
     context = zmq.Context()
     broker = Broker(context, config.broker_sub, config.broker_pub)
     try:
-        broker.start()
+        try:
+            broker.start()
+        except BrokerAddressInUse as error:  # (its text is for a host, which can join with --broker external)
+            raise HostError(f"cannot bind the broker on {error.address}: {error.error}. Another broker (or a "
+                            "host's embedded one) already runs there: choose other addresses with "
+                            "--broker-sub/--broker-pub") from None
         print(f"broker ready: XSUB {config.broker_sub} XPUB {config.broker_pub}", flush=True)
         while not stop.wait(0.5):
             pass

@@ -57,6 +57,8 @@ class BrokerAddressInUse(HostError):
 
     def __init__(self, address: str, error: str) -> None:
         self.address = address
+        #: the operating system's reason (e.g. "Address already in use").
+        self.error = error
         super().__init__(
             f"cannot bind the embedded broker on {address}: {error}. A broker (or another host) already "
             f"runs there: use `--broker external` to join it, or choose other addresses with "

@@ -44,6 +44,21 @@ def test_broker_address_in_use_suggests_external_broker(standalone_broker):
     assert "already runs there: use `--broker external`" in result.stderr
 
 
+def test_the_broker_command_on_a_taken_address_suggests_other_addresses_not_a_flag_it_lacks(standalone_broker):
+    result = run_cli("broker", env=standalone_broker.env)
+    assert result.returncode == 1
+    assert "cannot bind the broker on" in result.stderr
+    assert "choose other addresses with --broker-sub/--broker-pub" in result.stderr
+    assert "--broker external" not in result.stderr
+
+
+def test_a_db_command_for_a_plugin_that_cannot_load_names_the_reason_without_a_flag_it_lacks(test_plugins_env):
+    result = run_cli("db", "current", "--plugin", "broken_import", env=test_plugins_env)
+    assert result.returncode == 1
+    assert "plugin 'broken_import' failed" in result.stderr
+    assert "--strict" not in result.stderr
+
+
 def test_external_broker_joins_a_running_one(standalone_broker):
     with HostProcess(["--plugins", "hello", "--broker", "external"], env=standalone_broker.env) as host:
         host.wait_ready()

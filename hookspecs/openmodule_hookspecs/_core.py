@@ -178,7 +178,8 @@ class PluginConfig(Protocol):
     """A plugin's configuration: openmodule's standard names plus the plugin's own settings.
 
     Settings from the plugin's ``[plugins.<name>]`` table are readable as attributes
-    (``core.config.greeting``) and as the mapping :attr:`settings`.
+    (``core.config.greeting``) and through :attr:`settings`: the validated settings model when the plugin
+    declares one (``config_model`` hook), else a plain dict.
     """
 
     NAME: str

@@ -4,6 +4,7 @@ TestGate, wait_for_value."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -91,3 +92,14 @@ def test_wait_for_value():
     assert wait_for_value(lambda: 1, 2, invert_target=True) == 1
     with pytest.raises(AssertionError, match="value 1 still not == 2"):
         wait_for_value(lambda: 1, 2, timeout=0.05)
+
+
+def test_get_health_answers_with_the_pong_to_its_own_ping_not_an_earlier_one(om_host, om_client):
+    om_host(("ticker", Listening()))
+    om_client.subscribe("healthpong")
+    om_client.publish("healthz", {"type": "ping", "ping": "ping"})  # an earlier ping: its pongs stay unread
+    om_client.wait_for_message("healthpong", lambda body: body.get("name") == "openmodule_host")
+    time.sleep(0.2)
+    asked = time.time()
+    pong = om_client.get_health("ticker")
+    assert pong["timestamp"] >= asked

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import openmodule_hookspecs
 import pytest
 from pydantic import BaseModel, ValidationError
 
@@ -212,3 +213,33 @@ def test_the_listener_follows_the_vehicles_as_openmodules_does(scripts, monkeypa
     # faked leaves: their leave time is the clock's, in whole seconds (the messages' have fractions)
     assert sum(call[0] == "leave" and "." not in call[1][0]["leave_time"] for call in calls) > 50
 
+
+
+MODELS = ["PresenceEnterMessage", "PresenceChangeMessage", "PresenceLeaveMessage", "PresenceForwardMessage",
+          "PresenceBackwardMessage", "PresenceBaseData", "PresenceRPCResponse", "Vehicle"]
+
+
+def test_the_models_read_and_write_presence_messages_as_openmodules_do(scripts):
+    """Every message of the scripts (and the same data as the other models, as get-present answers and as
+    vehicles), read by each side's model and written back: the same body byte for byte, or invalid in both."""
+    bodies = [step[1] for case in scripts[:60] for step in case["steps"] if step[0] == "message"]
+    cases = [[name, body] for body in bodies for name in MODELS[:5]]
+    cases += [["PresenceBaseData", body] for body in bodies]
+    cases += [["PresenceRPCResponse", {"presents": bodies[index:index + 2]}] for index in range(0, len(bodies), 7)]
+    cases += [["Vehicle", {**body, "id": body["vehicle_id"], **body["medium"]}] for body in bodies]
+    result = subprocess.run([str(openmodule_python()), str(PEER), "models"], input=json.dumps(cases),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    theirs = json.loads(result.stdout)
+
+    def ours(name: str, data: dict[str, Any]) -> str | None:
+        try:
+            return getattr(openmodule_hookspecs, name).model_validate(data).json_bytes().decode()
+        except ValidationError:
+            return None
+
+    differences = [(case, mine, reference) for case, reference in zip(cases, theirs, strict=True)
+                   if (mine := ours(*case)) != reference]
+    assert differences == []
+    assert sum(body is None for body in theirs) > 100  # (types that are not the message's own: a leave without
+    assert sum(body is not None for body in theirs) > 1000  # leave-time is invalid as a forward, ...)

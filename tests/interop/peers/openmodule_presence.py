@@ -7,6 +7,9 @@ Input: a list of scripts ``{"gate": <the listener's gate or null>, "timeout": <d
 seconds>, "clock": <unix seconds>, "steps": [...]}`` with steps ``["message", <presence message>]`` and
 ``["advance", <seconds>]``. The listener's clock (its ``utcnow``) starts at ``clock`` and moves only with
 ``advance`` steps, so that every time it takes from the clock is the same in each run.
+
+With the argument ``models``, the input is a list of ``[model class name, data]`` instead, and the output
+for each the body openmodule's model makes of the data (``json_bytes``), or ``null`` if it is invalid.
 Output: for each script ``{"calls": [...], "errors": [...], "state": {...}}`` (see
 ``tests/interop/test_presence_listener_interop.py``, which computes the same for ours).
 """
@@ -24,6 +27,8 @@ from openmodule.config import settings
 settings.configure(types.SimpleNamespace(NAME="om_presence_peer_1", VERSION="test", RESOURCE="test", DEBUG=False,
                                          TESTING=True, LOG_LEVEL=logging.CRITICAL))
 
+import openmodule.models.presence  # noqa: E402
+import openmodule.models.vehicle  # noqa: E402
 import openmodule.utils.presence  # noqa: E402
 from openmodule.dispatcher import MessageDispatcher  # noqa: E402
 from openmodule.utils.presence import PresenceListener  # noqa: E402
@@ -74,9 +79,21 @@ def run(script):
     return {"calls": calls, "errors": errors, "state": state(listener)}
 
 
+def encode(class_name, data):
+    model_class = getattr(openmodule.models.presence, class_name, None) or getattr(openmodule.models.vehicle,
+                                                                                  class_name)
+    try:
+        return model_class.model_validate(data).json_bytes().decode()
+    except ValueError:  # pydantic's ValidationError is one
+        return None
+
+
 def main() -> None:
     logging.disable(logging.CRITICAL)
-    json.dump([run(script) for script in json.load(sys.stdin)], sys.stdout)
+    if sys.argv[1:] == ["models"]:
+        json.dump([encode(class_name, data) for class_name, data in json.load(sys.stdin)], sys.stdout)
+    else:
+        json.dump([run(script) for script in json.load(sys.stdin)], sys.stdout)
 
 
 if __name__ == "__main__":

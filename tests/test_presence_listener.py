@@ -196,10 +196,15 @@ def test_invalid_presence_messages_are_counted_and_dropped(om_host, om_client, s
     car = PresenceSimulator.new_vehicle("G ARIVO1")
     om_client.publish("presence", {"type": "enter", "vehicle_id": "not a number", "gateway": {"gate": "entry1"}})
     om_client.publish("presence", {"type": "forward", "vehicle_id": car.id})  # everything else missing
+    # an id that is no nanosecond time (and so no enter time), beyond 64 bits: orjson refuses to write it
+    om_client.send_frames(b"presence", b'{"timestamp": 1.0, "type": "enter", "vehicle_id": 1' + b"0" * 30 +
+                          b', "source": "s", "present-area-name": "a", "last_update": 1.0,'
+                          b' "gateway": {"gate": "entry1"}, "medium": {}, "all_ids": {}}')
     simulator.enter(car)
     wait_for_value(lambda: len(barrier.seen), 1)
     assert barrier.seen == [("enter", car.id, "entry1", True)]
-    assert host.plugins["barrier"].stats.invalid == 2
+    assert host.plugins["barrier"].stats.invalid == 3
+    assert host.plugins["barrier"].stats.handler_errors == 0
 
 
 def test_the_present_vehicles_are_asked_of_tracking(om_host):
@@ -260,6 +265,8 @@ def test_without_an_enter_time_the_vehicle_entered_when_its_id_was_made():
     assert enter.enter_time == datetime(2024, 6, 1, 9, 59, 50, 123457)  # naive UTC, to the microsecond
     assert enter.to_vehicle().enter_time == enter.enter_time
     assert str(enter.to_vehicle()) == "Vehicle<id:3456789, lpr:[A]G ARIVO1>"
+    with pytest.raises(ValidationError, match="vehicle_id 1000000000000000000000000000000 is not a nanosecond"):
+        PresenceEnterMessage.model_validate({**body, "vehicle_id": 10**30})
 
 
 class StartsWithTracking(Barrier):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -128,10 +128,16 @@ class PresenceBaseData(OpenModuleModel):
     enter_direction: EnterDirection = EnterDirection.unknown
     enter_time: Datetime | None = None
 
-    def model_post_init(self, context: Any, /) -> None:
+    @model_validator(mode="after")
+    def _enter_time_from_id(self) -> Self:
         if self.enter_time is None:
-            # assigned (and so validated into naive UTC) as openmodule does, float division included
-            self.enter_time = datetime.fromtimestamp(self.vehicle_id / 1e9, UTC)
+            try:
+                entered = datetime.fromtimestamp(self.vehicle_id / 1e9, UTC)  # float division, as openmodule
+            except (OverflowError, OSError, ValueError):
+                raise ValueError(f"vehicle_id {self.vehicle_id} is not a nanosecond timestamp, and there is "
+                                 "no enter_time") from None
+            self.enter_time = entered  # (validated into naive UTC)
+        return self
 
     def to_vehicle(self) -> Vehicle:
         """The vehicle the message is about (its leave time: the message's ``leave-time``, if it has one)."""

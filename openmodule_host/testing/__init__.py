@@ -7,11 +7,13 @@ without pytest too.
 from .client import TestClient
 from .harness import PrivateBroker, free_tcp_address, start_host
 from .helpers import MockEvent, TestGate, wait_for_value
+from .presence import PresenceSimulator
 from .sentry import SentryTestTransport
 from .vehicles import VehicleBuilder, VehicleSimulator
 
 __all__ = [
     "MockEvent",
+    "PresenceSimulator",
     "PrivateBroker",
     "SentryTestTransport",
     "TestClient",

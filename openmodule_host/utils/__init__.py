@@ -1,10 +1,11 @@
 """openmodule's utilities for plugins: plate character sets and matching, access-service helpers, the
-``VehicleListener`` and the HTTP client ``Api``."""
+``VehicleListener``, the ``PresenceListener`` and the HTTP client ``Api``."""
 
 from .access import LPRKnownAccess, deduplicate_accesses, find_lpr_accesses, get_lpr_id_search
 from .api import Api, ApiException, AuthMethod
 from .charset import Charset, CharsetConverter, Replacement, full_lpr_charset, legacy_lpr_charset
 from .matching import SEPARATOR_CHARS, MatchingConfig, PlateYaml, PlateYamlSelector
+from .presence_listener import PresenceListener
 from .vehicle_listener import FilterType, VehicleListener
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "MatchingConfig",
     "PlateYaml",
     "PlateYamlSelector",
+    "PresenceListener",
     "Replacement",
     "VehicleListener",
     "deduplicate_accesses",

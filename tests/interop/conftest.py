@@ -24,7 +24,7 @@ def openmodule_peer() -> Iterator[Callable[..., OpenModulePeer]]:
     ``.venv-openmodule`` is missing. Every service is stopped after the test."""
     peers: list[OpenModulePeer] = []
 
-    def factory(broker: BrokerEnv, name: str = "om_interop_1", ready_timeout: float = 10.0) -> OpenModulePeer:
+    def factory(broker: BrokerEnv, name: str = "om_interop_1", ready_timeout: float = 30.0) -> OpenModulePeer:
         peer = OpenModulePeer(name, broker["BROKER_SUB"], broker["BROKER_PUB"])
         peers.append(peer)
         peer.wait_ready(ready_timeout)
@@ -56,7 +56,7 @@ def host_with_plugins(tmp_path: Path) -> Iterator[Callable[..., HostProcess]]:
         env: BrokerEnv,
         config: Mapping[str, Mapping[str, Any]] | None = None,
         args: Sequence[str] = (),
-        ready_timeout: float = 10.0,
+        ready_timeout: float = 30.0,
     ) -> HostProcess:
         config_file = tmp_path / f"host-{len(hosts)}.toml"
         config_file.write_text(_toml(config or {}))
@@ -74,7 +74,7 @@ def host_with_plugins(tmp_path: Path) -> Iterator[Callable[..., HostProcess]]:
 def standalone_broker_process(broker_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """``openmodule-host broker`` on the free addresses of ``broker_env``; yields that env."""
     with HostProcess(["broker"], env=broker_env) as broker:
-        broker.wait_for_line("broker ready", timeout=10)
+        broker.wait_for_line("broker ready", timeout=30)
         yield broker_env
         assert broker.stop() == 0
 

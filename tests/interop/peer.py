@@ -126,7 +126,7 @@ class OpenModulePeer:
             f"stderr (last {_STDERR_TAIL} lines):", *self.stderr[-_STDERR_TAIL:],
         ])
 
-    def wait_ready(self, timeout: float = 10.0) -> Event:
+    def wait_ready(self, timeout: float = 30.0) -> Event:
         """Wait until ``init_openmodule`` returned (it checks the broker connection itself)."""
         return self.wait_for_event(lambda event: event["event"] == "ready", timeout, "'ready' event")
 

@@ -19,9 +19,8 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from types import FrameType
-from typing import Any
 
 import zmq
 from sqlalchemy.exc import SQLAlchemyError
@@ -127,8 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if args.command == "plugins":
-            tables = load_host_config(args.config, env={}).plugins if args.config else {}
-            return _list_plugins(args.json, args.import_timeout, tables)
+            return _list_plugins(args.json, args.import_timeout,
+                                 load_host_config(args.config, env={}) if args.config else HostConfig())
         config = load_host_config(
             getattr(args, "config", None),
             overrides={
@@ -216,9 +215,12 @@ def _run_broker(config: HostConfig) -> int:
     return 0
 
 
-def _list_plugins(as_json: bool, import_timeout: float, tables: Mapping[str, Mapping[str, Any]]) -> int:
+def _list_plugins(as_json: bool, import_timeout: float, config: HostConfig) -> int:
+    """The installed entry points, then the instances the config's tables name (checked as ``run`` does)."""
     installed = discover()
-    instances = [candidate for candidate in resolve_instances(installed, tables).values() if candidate.instance_of]
+    known = resolve_instances(installed, config.plugins)
+    check_plugin_tables(config, list(known))
+    instances = [candidate for candidate in known.values() if candidate.instance_of]
     rows = []
     for candidate in installed.values():
         try:

@@ -345,6 +345,15 @@ def test_the_plugins_command_lists_the_instances_of_a_config_file(tmp_path):
     assert "instances:" not in run_cli("plugins").stdout
 
 
+def test_the_plugins_command_checks_the_config_file_as_run_does(tmp_path):
+    wrong = run_cli("plugins", "--config", _config(tmp_path, '[plugins.gate_in]\nplugin = "helo"\n'))
+    unknown = run_cli("plugins", "--config", _config(tmp_path, "[plugins.gate_in]\n"))
+
+    assert wrong.returncode == unknown.returncode == 2
+    assert "[plugins.gate_in] plugin = 'helo': no installed entry point has that name" in wrong.stderr
+    assert "config has table(s) for unknown plugin(s): [plugins.gate_in]" in unknown.stderr
+
+
 @pytest.mark.parametrize(("toml", "args", "message"), [
     ('[plugins.gate_in]\nplugin = "helo"\n', ["--plugins", "gate_in"],
      "[plugins.gate_in] plugin = 'helo': no installed entry point has that name"),

@@ -368,3 +368,16 @@ def test_start_errors_exit_2_with_a_clear_message(tmp_path, broker_env, toml, ar
     result = run_cli(*args, "--config", _config(tmp_path, toml), env=broker_env)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_the_db_command_takes_an_instance_and_uses_its_own_database(tmp_path):
+    config = _config(tmp_path, '[plugins.lane_a]\nplugin = "backend_x"\n\n[plugins.lane_b]\nplugin = "backend_x"\n')
+    data = tmp_path / "data"
+
+    upgraded = run_cli("db", "upgrade", "--plugin", "lane_a", "--config", config, "--data-dir", str(data))
+
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"plugin lane_a (NAME lane_a): SQLite file {data / 'lane_a.sqlite3'}" in upgraded.stdout
+    assert [path.name for path in data.iterdir()] == ["lane_a.sqlite3"]
+    current = run_cli("db", "current", "--plugin", "lane_b", "--config", config, "--data-dir", str(data))
+    assert "current revision: (empty)" in current.stdout

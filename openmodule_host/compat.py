@@ -3,9 +3,10 @@
 openmodule services reach their core with ``core()`` and their settings with ``settings.NAME`` from
 anywhere, because a service is a process of its own. In a host several plugins (and several instances of
 one plugin) share the process, so here both are resolved from the thread the code runs on: every plugin's
-code runs on its own worker (its hooks, message and RPC handlers, filters, scheduled jobs) or on its health
-hook's thread, and those threads are bound to the plugin's core while they run. Ported code then works
-after changing only its import lines, and two instances of one plugin each see their own core and settings.
+code runs on its own worker (its hooks, message and RPC handlers and filters, whatever else is queued to
+it) or on its health hook's thread, and those threads are bound to the plugin's core while they run.
+Ported code then works after changing only its import lines, and two instances of one plugin each see
+their own core and settings.
 
 Called on any other thread (at import time, in ``config_model`` or ``database_migrations``, which run before
 the core exists, or on a thread the plugin started itself) they raise a :class:`RuntimeError` that says
@@ -35,7 +36,7 @@ def core() -> HostedCore:
         raise RuntimeError(
             f"openmodule_host.compat.core() and settings were used on thread {threading.current_thread().name!r}, "
             "which runs no plugin's code. They work in a plugin's hooks (register_handlers, health, shutdown, ...), "
-            "its message and RPC handlers and filters and its scheduled jobs, i.e. on the plugin's worker and "
+            "its message and RPC handlers and filters, i.e. on the plugin's worker (whatever runs there) and "
             "health threads; not at import time nor in config_model or database_migrations (there is no core "
             "yet). On a thread the plugin starts itself, run the code inside "
             "`with openmodule_host.compat.plugin_context(core):`."

@@ -11,6 +11,7 @@ from .errors import (
     UnknownPluginError,
 )
 from .host import Host
+from .instances import resolve_instances, select_instances
 from .loader import PluginCandidate, discover, select
 from .plugin import HostedPlugin, PluginState
 from .version import __version__
@@ -33,5 +34,7 @@ __all__ = [
     "__version__",
     "discover",
     "load_host_config",
+    "resolve_instances",
     "select",
+    "select_instances",
 ]

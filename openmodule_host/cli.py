@@ -2,7 +2,7 @@
 
     openmodule-host --plugins hello,backend_x     run the chosen plugins (``run`` is the default command)
     openmodule-host --all-plugins                 run every installed plugin
-    openmodule-host plugins                       list installed plugins and their load problems
+    openmodule-host plugins [--config FILE]       list installed plugins, their load problems and instances
     openmodule-host broker                        run a standalone broker (for several machines)
     openmodule-host db upgrade --plugin NAME      a plugin's database migrations (upgrade, current, history)
 
@@ -29,8 +29,9 @@ from .config import HostConfig, check_plugin_tables, load_host_config
 from .database.operator import run_database_command
 from .errors import BrokerAddressInUse, ConfigError, HostError, PluginLoadError, UnknownPluginError
 from .host import Host
+from .instances import resolve_instances, select_instances
 from .isolation import CallTimeout, call_bounded
-from .loader import discover, hookimpl_names, make_plugin_manager, select
+from .loader import discover, hookimpl_names, make_plugin_manager
 from .masking import add_secrets, mask_secrets, secrets_of_url
 from .observability import configure_logging
 from .version import __version__
@@ -68,8 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run plugins (the default command)",
                               description="Run the selected plugins on one broker connection.")
     chosen = run.add_mutually_exclusive_group(required=True)
-    chosen.add_argument("--plugins", metavar="NAMES", help="comma-separated plugin names, e.g. hello,backend_x")
-    chosen.add_argument("--all-plugins", action="store_true", help="run every installed plugin")
+    chosen.add_argument("--plugins", metavar="NAMES",
+                        help="comma-separated plugin (or instance) names, e.g. hello,backend_x or gate_in,gate_out")
+    chosen.add_argument("--all-plugins", action="store_true",
+                        help="run every installed plugin and every instance the config file names")
     run.add_argument("--config", metavar="FILE", help="TOML file with [host] and [plugins.<name>] tables")
     run.add_argument("--broker", choices=("embedded", "external"),
                      help="embedded: run the broker inside the host (default); external: join a running one")
@@ -83,10 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "plugin in a supervised child process, restarted after a crash ([plugins.<name>] "
                           "ISOLATION overrides)")
 
-    plugins = commands.add_parser("plugins", help="list installed plugins",
+    plugins = commands.add_parser("plugins", help="list installed plugins and instances",
                                   description="List installed plugins: name, distribution, version, module, "
-                                              "hookimpls and load problems. Imports every plugin.")
+                                              "hookimpls and load problems; then the instances the config file "
+                                              "names (instance, entry point, distribution, version). Imports "
+                                              "every plugin.")
     plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    plugins.add_argument("--config", metavar="FILE",
+                         help="TOML file whose [plugins.<name>] tables may name instances (plugin = \"...\")")
     plugins.add_argument("--import-timeout", metavar="SECONDS", type=float, default=30.0,
                          help="report a plugin whose import does not finish within this time (default 30)")
 
@@ -100,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Upgrade a plugin's database to its newest revision, or show the "
                                                "current revision or the history of its migrations.")
     database.add_argument("action", choices=("upgrade", "current", "history"))
-    database.add_argument("--plugin", required=True, help="the plugin (entry point name)")
+    database.add_argument("--plugin", required=True, help="the plugin (entry point or instance name)")
     database.add_argument("--config", metavar="FILE", help="TOML file with [host] and [plugins.<name>] tables")
     database.add_argument("--data-dir", metavar="DIR", help="the SQLite folder (env DATABASE_FOLDER; default data)")
     database.add_argument("--database-url", metavar="URL", help="PostgreSQL instead of SQLite (env DATABASE_URL)")
@@ -119,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if args.command == "plugins":
-            return _list_plugins(args.json, args.import_timeout)
+            return _list_plugins(args.json, args.import_timeout,
+                                 load_host_config(args.config, env={}) if args.config else HostConfig())
         config = load_host_config(
             getattr(args, "config", None),
             overrides={
@@ -175,9 +183,9 @@ def _on_signals(stop: threading.Event | Host) -> None:
 
 def _run(args: argparse.Namespace, config: HostConfig) -> int:
     installed = discover()
-    check_plugin_tables(config, list(installed))
+    check_plugin_tables(config, list(resolve_instances(installed, config.plugins)))
     names = args.plugins.split(",") if args.plugins else None
-    candidates = select(installed, names, all_plugins=args.all_plugins)
+    candidates = select_instances(installed, config.plugins, names, all_plugins=args.all_plugins)
     host = Host(config, candidates, strict=args.strict)
     _on_signals(host)
     with host:
@@ -207,9 +215,14 @@ def _run_broker(config: HostConfig) -> int:
     return 0
 
 
-def _list_plugins(as_json: bool, import_timeout: float) -> int:
+def _list_plugins(as_json: bool, import_timeout: float, config: HostConfig) -> int:
+    """The installed entry points, then the instances the config's tables name (checked as ``run`` does)."""
+    installed = discover()
+    known = resolve_instances(installed, config.plugins)
+    check_plugin_tables(config, list(known))
+    instances = [candidate for candidate in known.values() if candidate.instance_of]
     rows = []
-    for candidate in discover().values():
+    for candidate in installed.values():
         try:
             # each import on a daemon thread: one that hangs or spins is reported, and the listing goes on
             manager = call_bounded(lambda: make_plugin_manager(candidate),  # noqa: B023 - waited for right here
@@ -227,15 +240,24 @@ def _list_plugins(as_json: bool, import_timeout: float) -> int:
             "hookimpls": hooks,
             "problem": problem,
         })
+    by_name = {row["name"]: row for row in rows}
+    # an instance loads as its entry point does: it shares that row's hookimpls and problem; only its rows
+    # have "instance_of" (the rows of entry points are as they always were)
+    rows += [{**by_name[candidate.instance_of], "name": candidate.name, "instance_of": candidate.instance_of}
+             for candidate in instances]
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
-    if not rows:
+    if not installed:
         print("no plugins installed (entry point group 'openmodule.plugins')")
         return 0
     for row in rows:
-        status = f"PROBLEM: {row['problem']}" if row["problem"] else "ok"
-        print(f"{row['name']}  {row['distribution']} {row['version']}  {row['module']}")
-        print(f"    hookimpls: {', '.join(row['hookimpls']) or '-'}")
-        print(f"    {status}")
+        if "instance_of" not in row:
+            print(f"{row['name']}  {row['distribution']} {row['version']}  {row['module']}")
+            print(f"    hookimpls: {', '.join(row['hookimpls']) or '-'}")
+        else:
+            if row["name"] == instances[0].name:
+                print("instances:")
+            print(f"{row['name']}  instance of {row['instance_of']}  {row['distribution']} {row['version']}")
+        print(f"    PROBLEM: {row['problem']}" if row["problem"] else "    ok")
     return 0

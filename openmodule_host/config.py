@@ -13,6 +13,9 @@ plugin::
     NAME = "om_hello_1"      # the service name on the wire; defaults to the plugin name
     LOG_LEVEL = "DEBUG"
     greeting = "Hi"          # a plugin setting, read as core.config.greeting
+
+    [plugins.gate_in]
+    plugin = "hello"         # an instance of the entry point hello (see openmodule_host.instances)
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from .errors import ConfigError
 from .names import check_name
 
 __all__ = [
+    "INSTANCE_KEY",
     "LOG_LEVELS",
     "HostConfig",
     "PluginConfig",
@@ -51,6 +55,9 @@ LOG_LEVELS: dict[str, str] = {
     "ERROR": "ERROR",
     "CRITICAL": "CRITICAL",
 }
+
+#: the table key that names the entry point a ``[plugins.<name>]`` table instantiates; no plugin setting.
+INSTANCE_KEY = "plugin"
 
 _TRUE = {"T", "TRUE", "1", "Y", "YES", "J", "JA", "ON"}
 
@@ -364,7 +371,7 @@ def build_plugin_config(
         "PUBLISH_WAIT": host.publish_wait,
     }
     standard_values.update({key: value for key, value in table.items() if key in _STANDARD})
-    own = {key: value for key, value in table.items() if key not in _STANDARD}
+    own = {key: value for key, value in table.items() if key not in _STANDARD and key != INSTANCE_KEY}
     try:
         standard = _StandardSettings.model_validate(standard_values)
         settings: Any = settings_model.model_validate(own) if settings_model is not None else dict(own)

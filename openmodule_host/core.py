@@ -172,7 +172,7 @@ class HostedCore:
 
     @property
     def plugin(self) -> str:
-        """The plugin (entry point) name."""
+        """The plugin's name: its instance name (the entry point's name unless its table names another)."""
         return self._plugin
 
     @property

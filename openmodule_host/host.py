@@ -304,7 +304,8 @@ class Host:
             self._fail(plugin, f"its check_access cannot be served: {error}", error)
             return
         plugin.state = PluginState.RUNNING
-        log.info("plugin %s running as %s", candidate.name, plugin_config.NAME)
+        log.info("plugin %s running as %s%s", candidate.name, plugin_config.NAME,
+                 f" (an instance of {candidate.instance_of})" if candidate.instance_of else "")
 
     def _start_in_process(self, plugin: HostedPlugin, table: Mapping[str, Any]) -> None:
         """Launch the plugin in a supervised child process: a host of its own with this one plugin, on this
@@ -330,7 +331,7 @@ class Host:
         )
         spec = {"config": child_config, "plugin": {
             "name": plugin.name, "target": candidate.target, "version": candidate.version,
-            "distribution": candidate.distribution,
+            "distribution": candidate.distribution, "instance_of": candidate.instance_of,
         }}
         policy = RestartPolicy(config.restart_backoff, config.restart_backoff_max, config.crash_loop_crashes,
                                config.crash_loop_window)

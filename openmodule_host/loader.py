@@ -4,13 +4,17 @@ Discovery reads entry point metadata only: a plugin that is not selected is neve
 imports the selected plugin's object and registers it with its own :class:`pluggy.PluginManager`
 against the contract's hook specifications, so an unknown hook name or a wrong argument name is caught
 here, with the plugin named, before any of its code runs.
+
+A candidate is one *instance* of an entry point (see :mod:`.instances`): an entry point selected by its own
+name is an instance of itself. An entry point whose target is a class gets one object of it per instance
+(made without arguments); a module is registered as it is, the same object for each of its instances.
 """
 
 from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import Any
 
@@ -34,6 +38,19 @@ class PluginCandidate:
     load: Callable[[], Any] = field(compare=False, repr=False)
     #: problems found without importing (e.g. two distributions claiming one name).
     problems: tuple[str, ...] = ()
+    #: the entry point this candidate is an instance of, when that is not ``name`` (``plugin = "..."`` in
+    #: its ``[plugins.<name>]`` table); empty for an entry point selected by its own name.
+    instance_of: str = ""
+
+    @property
+    def entry_point(self) -> str:
+        """The entry point (or in-process plugin) it instantiates: its own name unless it is an instance."""
+        return self.instance_of or self.name
+
+    def instance(self, name: str) -> PluginCandidate:
+        """The same entry point as the instance ``name``: loaded the same way, with a name (and so a NAME,
+        config, logger, mailbox, database, ...) of its own."""
+        return replace(self, name=name, instance_of=self.entry_point if name != self.entry_point else "")
 
     @classmethod
     def from_object(cls, name: str, plugin: Any, version: str = "0.0.0") -> PluginCandidate:
@@ -105,6 +122,14 @@ def make_plugin_manager(candidate: PluginCandidate) -> pluggy.PluginManager:
             f"import of {candidate.target} failed: {type(error).__name__}: {error} "
             f"({where.filename}:{where.lineno})",
         ) from error
+    if isinstance(plugin, type):  # a class: an object of its own for this instance
+        try:
+            plugin = plugin()
+        except Exception as error:
+            raise PluginLoadError(
+                candidate.name, f"{candidate.target}() (the entry point's class, made without arguments) "
+                                f"raised {type(error).__name__}: {error}",
+            ) from error
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(specs)
     try:

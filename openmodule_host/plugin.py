@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -11,6 +13,7 @@ import pluggy
 from openmodule_hookspecs import utcnow
 
 from .budget import PublishBudget
+from .compat import plugin_context
 from .config import PluginConfig
 from .connection_status import ConnectionState, ConnectionStatusListener
 from .core import HostedCore, PluginMessages
@@ -81,6 +84,8 @@ class HostedPlugin:
     def describe(self) -> str:
         """The start-up line: name, version, state, topics (or the reason it failed)."""
         line = f"plugin {self.name} {self.candidate.version} {self.state}"
+        if self.candidate.instance_of:
+            line += f" instance_of={self.candidate.instance_of}"
         service_name = self.core.name if self.core is not None else self.process_name
         if service_name and service_name != self.name:
             line += f" NAME={service_name}"
@@ -119,7 +124,15 @@ def assemble_core(
     budget = plugin.budget = PublishBudget(name, config.PUBLISH_RATE, config.PUBLISH_BURST, config.PUBLISH_WAIT, log)
     tracing = shared.sentry
     tags = sentry.plugin_tags(name, config.VERSION, config.NAME)
-    plugin.worker = Worker(mailbox, log, (lambda: sentry.plugin_scope(tags)) if tracing else None)
+
+    @contextmanager
+    def on_worker() -> Iterator[None]:
+        """The worker's thread: bound to the core (``compat.core()``), in the plugin's sentry scope if traced."""
+        assert plugin.core is not None  # assembled before the worker starts
+        with plugin_context(plugin.core), sentry.plugin_scope(tags) if tracing else nullcontext():
+            yield
+
+    plugin.worker = Worker(mailbox, log, on_worker)
     messages = PluginMessages(name, config.NAME, shared.intake, mailbox, plugin.stats, log, tracing=tracing,
                               throttle=plugin.log_throttle)
     rpc_server = PluginRPCServer(
@@ -140,7 +153,8 @@ def assemble_core(
         manager, core = plugin.manager, plugin.core
 
         def call_health() -> object:
-            return manager.hook.health(core=core)
+            with plugin_context(core):
+                return manager.hook.health(core=core)
 
         # the health hook runs on a thread of its own, not on the worker: tag what it reports there
         plugin.hook_health = HookHealth(name, sentry.with_tags(tags, call_health) if tracing else call_health,

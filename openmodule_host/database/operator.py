@@ -8,7 +8,8 @@ from typing import TextIO
 
 from ..config import HostConfig, build_plugin_config
 from ..errors import ConfigError
-from ..loader import discover, make_plugin_manager, select
+from ..instances import select_instances
+from ..loader import discover, make_plugin_manager
 from .engines import create_plugin_engine, prepare_postgres_schema, target_for
 from .migrations import MigrationError, current_revision, history, upgrade
 from .urls import normalise_url
@@ -18,7 +19,7 @@ __all__ = ["run_database_command"]
 
 def run_database_command(action: str, plugin: str, config: HostConfig, out: TextIO) -> int:
     """Run ``action`` for ``plugin``; returns the exit status (1 when an upgrade failed)."""
-    (candidate,) = select(discover(), [plugin])
+    (candidate,) = select_instances(discover(), config.plugins, [plugin])
     manager = make_plugin_manager(candidate)
     settings = build_plugin_config(candidate.name, candidate.version, config.plugins.get(candidate.name, {}),
                                    config, manager.hook.config_model())

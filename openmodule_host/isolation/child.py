@@ -1,7 +1,7 @@
 """A plugin's child process (``python -m openmodule_host.isolation.child``), started by :class:`PluginProcess`.
 
 It reads one JSON line from stdin: ``{"config": <HostConfig fields>, "plugin": {"name", "target",
-"version", "distribution"}, "status": {"fd", "interval"}}``, on PostgreSQL also ``"database": {"url",
+"version", "distribution", "instance_of"}, "status": {"fd", "interval"}}``, on PostgreSQL also ``"database": {"url",
 "schema", "role"}``: the plugin's schema and login role as the parent prepared them, used as they are (the
 config has no ``database_url``: the child never sees the ``DATABASE_URL`` user's password, unless the
 server refused to create the role and the plugin logs in as that user). It runs a host with that one
@@ -39,7 +39,7 @@ __all__ = ["main"]
 def _candidate(plugin: dict[str, Any]) -> PluginCandidate:
     entry_point = metadata.EntryPoint(plugin["name"], plugin["target"], ENTRY_POINT_GROUP)
     return PluginCandidate(name=plugin["name"], distribution=plugin["distribution"], version=plugin["version"],
-                           target=plugin["target"], load=entry_point.load)
+                           target=plugin["target"], load=entry_point.load, instance_of=plugin["instance_of"])
 
 
 def _stop_when_stdin_closes(host: Host) -> None:

@@ -10,7 +10,8 @@ import zmq
 
 from ..config import HostConfig
 from ..host import Host
-from ..loader import PluginCandidate, discover, select
+from ..instances import select_instances
+from ..loader import PluginCandidate, discover
 from ..wire import Broker
 
 __all__ = ["PrivateBroker", "free_tcp_address", "start_host"]
@@ -53,14 +54,15 @@ class PrivateBroker:
 PluginSpec = str | tuple[str, Any]
 
 
-def _candidates(plugins: Iterable[PluginSpec] | Mapping[str, Any]) -> list[PluginCandidate]:
+def _candidates(plugins: Iterable[PluginSpec] | Mapping[str, Any],
+                tables: Mapping[str, Mapping[str, Any]]) -> list[PluginCandidate]:
     items = plugins.items() if isinstance(plugins, Mapping) else plugins
     installed: dict[str, PluginCandidate] | None = None
     candidates = []
     for item in items:
         if isinstance(item, str):
             installed = installed if installed is not None else discover()
-            candidates.extend(select(installed, [item]))
+            candidates.extend(select_instances(installed, tables, [item]))
         else:
             name, plugin = item
             candidates.append(PluginCandidate.from_target(name, plugin) if isinstance(plugin, str)
@@ -81,7 +83,8 @@ def start_host(
     """Start a host on ``broker`` (as an external broker) with the given plugins and return it, ready.
 
     ``plugins`` holds installed plugin names and/or ``(name, module_or_object)`` pairs for plugins
-    defined in the test itself; ``config`` maps plugin names to their settings tables; ``sentry_options``
+    defined in the test itself; ``config`` maps plugin names to their settings tables (a table with
+    ``plugin = "<entry point>"`` makes its name an instance of that installed entry point); ``sentry_options``
     are further ``sentry_sdk.init`` options (e.g. a ``transport`` that keeps events in memory), used with
     ``sentry_dsn``.
     """
@@ -93,6 +96,7 @@ def start_host(
         **host_settings,
     )
     sink = lines if lines is not None else []
-    host = Host(host_config, _candidates(plugins), strict=strict, report=sink.append, sentry_options=sentry_options)
+    host = Host(host_config, _candidates(plugins, host_config.plugins), strict=strict, report=sink.append,
+                sentry_options=sentry_options)
     host.start()
     return host

@@ -21,8 +21,9 @@ Every ```python block needs one of these markers: nothing is skipped silently. O
 marker: ```toml parses with tomllib, and one with a [host] or [plugins.<name>] table validates with the
 host's config loader (and each table of an installed plugin with that plugin's config_model;
 `compile-only REASON` turns the validation off); ```json parses with the json module; ```yaml with
-PyYAML (a dependency of the host); ```text (trees, diagrams, shell sessions) is not checked. A block
-without a language is refused: name it.
+PyYAML (a dependency of the host); ```text (trees, diagrams) and ```console, ```shell, ```sh, ```bash
+(shell sessions and commands) are not checked. A block without a language, or in another one, is
+refused: name it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ from .support.markdown import CodeBlock, MarkdownError, code_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+#: languages whose blocks are not checked: trees, diagrams, shell sessions and commands.
+UNCHECKED = frozenset({"text", "console", "shell", "sh", "bash"})
 #: how long one example test may take in its subprocess (pytest's start included) before it fails.
 EXAMPLE_TIMEOUT = 120.0
 
@@ -292,10 +295,10 @@ def check_block(block: CodeBlock, blocks: list[CodeBlock], om_host: Callable[...
             yaml.safe_load(block.code)
         except yaml.YAMLError as error:
             raise DocsExampleError(f"{block.where}: the yaml example does not parse: {error}") from None
-    elif block.language != "text":
+    elif block.language not in UNCHECKED:
         raise DocsExampleError(f"{block.where}: a code block in {block.language or 'no language'}; name its "
-                               f"language: python, toml, json, yaml, or text (not checked: trees, diagrams, "
-                               f"shell sessions)")
+                               f"language: python, toml, json, yaml, or one of {', '.join(sorted(UNCHECKED))} "
+                               f"(not checked: trees, diagrams, shell sessions)")
 
 
 # --- the docs -------------------------------------------------------------------------------------------

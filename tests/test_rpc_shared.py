@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import pytest
+from openmodule_hookspecs import Gateway, OpenModuleModel, gateway_filter, hookimpl
 
 from tests.rpc_plugins import CHANNEL, TYPE, Caller, GateRequest, GateResponse, GateService
 
@@ -205,3 +206,27 @@ def test_plugins_told_apart_by_filters_or_keys_start_without_a_warning(om_host, 
                 ("kv_a", GateService("a", filtered=False, key="service")),
                 ("kv_b", GateService("b", filtered=False, key="service")))
     assert "no key or filter" not in caplog.text
+
+
+class GatewayRequest(OpenModuleModel):
+    gateway: Gateway
+
+
+class GatewayPlugin:
+    """Serves gates/open for one gate and direction with openmodule's ``gateway_filter``."""
+
+    def __init__(self, gate: str, direction: str) -> None:
+        self.gate, self.direction = gate, direction
+
+    @hookimpl
+    def register_handlers(self, core: Any) -> None:
+        core.rpc_server.register_handler(CHANNEL, TYPE, GatewayRequest, GateResponse,
+                                         lambda request, message: GateResponse(gate=self.gate, by=core.name))
+        core.rpc_server.add_filter(gateway_filter(self.gate, self.direction), CHANNEL, TYPE)
+
+
+def test_per_gate_plugins_with_openmodules_gateway_filter(om_host, om_client):
+    om_host(("entry", GatewayPlugin("gate1", "in")), ("exit", GatewayPlugin("gate1", "out")))
+    assert answered_by(om_client, {"gateway": {"gate": "gate1", "direction": "in"}}) == ["entry"]
+    assert answered_by(om_client, {"gateway": {"gate": "gate1", "direction": "out"}}) == ["exit"]
+    assert answered_by(om_client, {"gateway": {"gate": "gate2", "direction": "in"}}, count=0) == []

@@ -249,6 +249,10 @@ class RPCRouter:
                     return
                 serve_decoded(body)
                 return
+            entry = self._handlers.get((channel, message.type))
+            if isinstance(entry, _Handler):  # the usual case, without building a list of calls
+                self._serve_here((channel, message, entry), server)
+                return
             for call in self._calls_for(channel, message):
                 self._serve_here(call, server)
 

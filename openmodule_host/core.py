@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from openmodule_hookspecs import MessageFilter, ZMQMessage, dumps
@@ -27,7 +27,7 @@ from .observability.sentry import IGNORED_TOPICS, add_trace_headers, continued_t
 from .rpc import PluginRPCClient, PluginRPCServer
 from .stats import PluginStats
 from .throttle import KeyedLogThrottle
-from .wire import Intake, Listener, Publisher, Route
+from .wire import Intake, Listener, Publisher, Route, field_filter
 
 __all__ = ["HostedCore", "PluginMessages", "message_body"]
 
@@ -88,9 +88,18 @@ class PluginMessages:
         message_class: type[M],
         handler: Callable[[M], Any],
         *,
-        filter_: MessageFilter | None = None,
+        filter_: MessageFilter | Mapping[str, Any] | None = None,
         match_type: bool = True,
+        filter: MessageFilter | Mapping[str, Any] | None = None,
     ) -> Listener:
+        """Deliver ``topic``'s messages of ``message_class``'s type (any type without ``match_type``) that pass
+        the filter to ``handler``, on the plugin's worker.
+
+        The filter (``filter_``, or ``filter``: another name for it, as ported code may spell it) is a callable
+        taking the raw message dict, or a dict of field values (openmodule's documented form): a message passes
+        when it has each field with that value. An empty dict filters nothing, as in openmodule.
+        """
+        filter_ = _message_filter(filter_, filter)
         if not isinstance(topic, str) or not topic:
             raise TypeError(f"topic must be a non-empty string, got {topic!r}")
         if not (isinstance(message_class, type) and issubclass(message_class, ZMQMessage)):
@@ -130,6 +139,17 @@ class PluginMessages:
     def topics(self) -> list[str]:
         with self._lock:
             return sorted({listener.topic for listener in self._routes})
+
+
+def _message_filter(filter_: MessageFilter | Mapping[str, Any] | None,
+                    filter: MessageFilter | Mapping[str, Any] | None) -> MessageFilter | None:
+    """The message filter of ``register_handler`` from either spelling (a callable, a dict or None)."""
+    if filter_ is not None and filter is not None:
+        raise TypeError("register_handler takes filter_ or filter (two names of the same argument), not both")
+    chosen = filter if filter is not None else filter_
+    if isinstance(chosen, Mapping):
+        return field_filter(chosen) if chosen else None
+    return chosen
 
 
 class HostedCore:

@@ -9,7 +9,8 @@ Start order:
      thread, see :mod:`.isolation.bounded`). A plugin that fails is marked failed with the reason; the
      rest go on (``strict`` makes any failure fatal);
   4. the watchdog over the host's own threads (see :mod:`.watchdog`);
-  5. the broker connection check (``__ping_``), then one line per plugin and ``ready``.
+  5. the broker connection check (``__ping_``), a warning for each RPC several plugins would all answer
+     (:meth:`.RPCRouter.warn_unfiltered`), then one line per plugin and ``ready``.
 A stop requested during start (SIGTERM) ends the start at the next wait: the host stops and is not ready.
 
 Stop order (each stage bounded; the sum is the stop deadline):
@@ -215,6 +216,7 @@ class Host:
         took = wait_for_connection(self.intake, self.publisher, config.name, config.connect_timeout,
                                    self._stop_requested)
         log.debug("broker connection check took %.1f ms", took * 1000)
+        self.rpc_router.warn_unfiltered()  # every plugin has registered its handlers and filters by now
         for plugin in self.plugins.values():
             self._report(plugin.describe())
         running = sum(plugin.state is PluginState.RUNNING for plugin in self.plugins.values())

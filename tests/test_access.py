@@ -173,17 +173,23 @@ def test_a_request_with_a_non_object_vehicle_gets_validation_error(access_servic
     assert check(om_client, "om_whitelist_1", **OLD_FORM)["response"]["success"] is True  # keeps serving
 
 
-def test_a_plain_handler_and_a_named_one_cannot_share_the_access_rpc(om_host):
+def test_a_plain_handler_and_a_named_one_share_the_access_rpc_each_answering_what_it_serves(om_host, om_client):
     class PlainAccessService:
         @hookimpl
         def register_handlers(self, core: Any) -> None:
             core.rpc_server.register_handler("access_service", "auth", AccessCheckRequest, AccessCheckResponse,
-                                             lambda request, message: AccessCheckResponse(success=True))
+                                             lambda request, message: AccessCheckResponse(success=False))
 
-    host = om_host(("plain", PlainAccessService()), ("whitelist", Whitelist()), strict=False)
-    assert host.plugins["plain"].state.value == "running"
-    assert host.plugins["whitelist"].state.value == "failed"
-    assert "'plain'" in host.plugins["whitelist"].reason and "'whitelist'" in host.plugins["whitelist"].reason
+    whitelist = Whitelist()
+    om_host(("plain", PlainAccessService()), ("whitelist", whitelist), config={"whitelist": {"NAME": "om_wl"}})
+    rpc_id = om_client.rpc_send("access_service", "auth", {"name": "om_wl", **OLD_FORM})
+    replies = [om_client.wait_for_message("rpc-rep-access_service", lambda body: body.get("rpc_id") == rpc_id)
+               for _ in range(2)]
+    assert {reply["name"]: reply["response"]["success"] for reply in replies} == {"plain": False, "om_wl": True}
+    # a request for another access service: only the plain one (unkeyed, unfiltered) answers
+    assert check(om_client, "om_other", **OLD_FORM)["name"] == "plain"
+    om_client.assert_no_message("rpc-rep-access_service", lambda body: body.get("name") == "om_wl")
+    assert len(whitelist.requests) == 1
 
 
 def test_named_handlers_serve_other_channels_too(om_host, om_client):
@@ -202,7 +208,7 @@ class NamedRequest(LookupRequest):
     name: str
 
 
-def test_a_name_is_served_once(om_host):
+def test_a_plugin_serves_a_channel_and_type_once(om_host):
     class Twice(Lookup):
         @hookimpl
         def register_handlers(self, core: Any) -> None:
@@ -211,8 +217,9 @@ def test_a_name_is_served_once(om_host):
                                                        self.lookup)
 
     host = om_host(("twice", Twice()), config={"twice": {"NAME": "om_twice"}}, strict=False)
-    assert "RPC plates/by_name for the name 'om_twice' is already served by plugin 'twice'" in (
-        host.plugins["twice"].reason)
+    assert host.plugins["twice"].reason == (
+        "register_handlers raised ValueError: RPC plates/by_name is already served by plugin 'twice' "
+        "(name='om_twice'); a plugin registers a (channel, type) once")
 
 
 def test_a_named_handler_needs_a_name_field(om_host):

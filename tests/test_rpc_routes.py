@@ -79,8 +79,7 @@ def outcome_decoded(raw: bytes):
     except DecodeError as error:
         intake.drops.malformed(error)
     else:
-        call = router._on_request("plates", body)
-        if call is not None:
+        for call in router._on_request("plates", body):
             call[2].server.serve(call)
     return replies.sent, router.unknown, dict(intake.stats.malformed)
 

@@ -22,8 +22,10 @@ DEFAULT_OUTPUT = ROOT / "bench" / "results" / "rpc.md"
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench rpc", description=__doc__)
-    parser.add_argument("--calls", type=int, default=5_000, help="sequential calls per round, raw and host")
-    parser.add_argument("--flight-calls", type=int, default=25_000, help="calls in flight per round, raw and host")
+    parser.add_argument("--calls", type=int, default=5_000,
+                        help="sequential calls per round, raw and the host variants")
+    parser.add_argument("--flight-calls", type=int, default=25_000,
+                        help="calls in flight per round, raw and the host variants")
     parser.add_argument("--om-calls", type=int, default=1_000, help="sequential calls per round, openmodule")
     parser.add_argument("--om-flight-calls", type=int, default=8_000, help="calls in flight per round, openmodule")
     parser.add_argument("--window", type=int, default=16, help="calls kept in flight")

@@ -22,6 +22,9 @@ LATENCY_TARGET = 2.0  # sequential p50 at most 2x raw
 THROUGHPUT_TARGET = 0.5  # calls/s with 16 in flight at least 0.5x raw
 FLAT_TARGET = 0.9  # last tenth of the in-flight run at least 0.9x the first tenth's calls/s
 CPU_FLAT_TARGET = 1.1  # ... and at most 1.1x its client CPU per call
+#: a (channel, type) shared by 10 plugins (issue 16): within 1.2x of one plugin's cost
+SHARED_TARGET = 1.2
+SHARED_VARIANTS = ("host-fanout", "host-keyed")
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,33 @@ def _targets(runs: _Runs) -> list[str]:
     ]
 
 
+def _shared(runs: _Runs) -> list[str]:
+    """Each shared-channel variant's cost against one plugin's (``host``), as ratios of medians: above 1 costs more."""
+    rows = [name for name in SHARED_VARIANTS if runs.of(name, SEQUENTIAL) and runs.of("host", SEQUENTIAL)]
+    if not rows:
+        return []
+    lines = [
+        f"A (channel, type) shared by 10 plugins, against one plugin serving it (target: each cost at most "
+        f"{SHARED_TARGET:g}x):",
+        "",
+        "| variant | sequential p50 | per round | 1 / (16 in flight calls/s) | per round "
+        "| server CPU per call, in flight | verdict |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    server_cpu = _cpu_of("server")
+    for name in rows:
+        latency = runs.median(name, SEQUENTIAL, _p50) / runs.median("host", SEQUENTIAL, _p50)
+        slowdown = runs.median("host", IN_FLIGHT, _rate) / runs.median(name, IN_FLIGHT, _rate)
+        cpu = runs.median(name, IN_FLIGHT, server_cpu) / runs.median("host", IN_FLIGHT, server_cpu)
+        ok = max(latency, slowdown, cpu) <= SHARED_TARGET
+        lines.append(
+            f"| {VARIANTS[name].label} | {latency:.2f}x | {_spread(runs.paired(name, 'host', SEQUENTIAL, _p50))} "
+            f"| {slowdown:.2f}x | {_spread([1 / ratio for ratio in runs.paired(name, 'host', IN_FLIGHT, _rate)])} "
+            f"| {cpu:.2f}x | {_verdict(ok)} |"
+        )
+    return lines
+
+
 def _versus_openmodule(runs: _Runs) -> list[str]:
     if not (runs.of("host", SEQUENTIAL) and runs.of("openmodule", SEQUENTIAL)):
         return []
@@ -255,6 +285,8 @@ def render(phases: Sequence[Phase], settings: Settings, started: datetime, machi
         "run and over the first and last tenth of its calls.",
         "",
         *_targets(runs),
+        "",
+        *_shared(runs),
         "",
         *_versus_openmodule(runs),
         "",

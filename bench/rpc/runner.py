@@ -44,6 +44,8 @@ class Variant:
     server: str
     client: str
     python: Path
+    #: further arguments of the server process
+    server_args: tuple[str, ...] = ()
 
     @property
     def available(self) -> bool:
@@ -55,6 +57,10 @@ VARIANTS: dict[str, Variant] = {
     for variant in (
         Variant("raw", "raw pyzmq", _PEERS + "raw_server", _PEERS + "raw_client", Path(sys.executable)),
         Variant("host", "openmodule-host", _PEERS + "host_server", _PEERS + "host_client", Path(sys.executable)),
+        Variant("host-fanout", "host, 10 plugins, filters", _PEERS + "host_shared_server", _PEERS + "host_client",
+                Path(sys.executable), ("--routing", "fanout")),
+        Variant("host-keyed", "host, 10 plugins, keyed", _PEERS + "host_shared_server", _PEERS + "host_client",
+                Path(sys.executable), ("--routing", "keyed")),
         Variant(
             "openmodule",
             "openmodule 18.5.0",
@@ -137,7 +143,8 @@ class _Peers:
         self.addresses = self.broker.require("ready", 30)
         self.server = Child(
             f"{variant.name}-server",
-            [str(variant.python), "-m", variant.server, "--sub", self.addresses["sub"], "--pub", self.addresses["pub"]],
+            [str(variant.python), "-m", variant.server, "--sub", self.addresses["sub"], "--pub", self.addresses["pub"],
+             *variant.server_args],
         )
         self._server_names: dict[str, str] = self.server.require("ready", _START_TIMEOUT).get("threads", {})
         self._client_names: dict[Child, dict[str, str]] = {}

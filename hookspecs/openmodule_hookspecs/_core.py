@@ -8,7 +8,7 @@ package alone, without importing the host.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -71,11 +71,14 @@ class Messages(Protocol):
         message_class: type[M],
         handler: Callable[[M], Any],
         *,
-        filter_: MessageFilter | None = None,
+        filter_: MessageFilter | Mapping[str, Any] | None = None,
         match_type: bool = True,
+        filter: MessageFilter | Mapping[str, Any] | None = None,
     ) -> Subscription:
         """Call ``handler`` with each message on ``topic`` (exact match) that passes the type match
-        (``message_class``'s default ``type``; skipped with ``match_type=False``) and ``filter_``.
+        (``message_class``'s default ``type``; skipped with ``match_type=False``) and ``filter_``: a callable
+        given the raw message dict, or a dict of field values the message must have. ``filter`` is another
+        name for the same argument (passing both raises ``TypeError``).
 
         Handlers run in the plugin's own worker, in arrival order.
         """
@@ -96,9 +99,15 @@ class RPCServer(Protocol):
         request_class: type[Req],
         response_class: type[Res],
         handler: Callable[[Req, RPCRequest], Res | dict[str, Any] | None],
+        *,
+        key: str | None = None,
+        value: str | None = None,
     ) -> None:
-        """Serve ``type`` on ``channel``; the handler runs on the plugin's worker. A (channel, type)
-        that another plugin of the host already serves raises ``ValueError`` naming both plugins."""
+        """Serve ``type`` on ``channel``; the handler runs on the plugin's worker. Any number of plugins
+        may serve one (channel, type): each whose key, resource and filters pass answers a request. With
+        ``key`` (a field of ``request_class``) the plugin serves only requests whose ``request.<key>`` is
+        ``value`` (default: its NAME), and a host routes such requests straight to that plugin. A plugin
+        registering the same (channel, type) twice gets ``ValueError``."""
         ...
 
     def register_named_handler(
@@ -109,8 +118,8 @@ class RPCServer(Protocol):
         response_class: type[Res],
         handler: Callable[[Req, RPCRequest], Res | dict[str, Any] | None],
     ) -> None:
-        """Serve ``type`` on ``channel`` for requests whose ``request.name`` is this plugin's NAME; several
-        plugins of a host may serve the same (channel, type) this way (as access services do)."""
+        """``register_handler(..., key="name")``: serve ``type`` on ``channel`` for requests whose
+        ``request.name`` is this plugin's NAME (as access services do)."""
         ...
 
     def add_filter(self, filter: RPCFilter, channel: str | None = None, type: str | None = None) -> None:
@@ -122,7 +131,12 @@ class RPCServer(Protocol):
 class RPCEntry(Protocol):
     """A call in flight (``rpc_non_blocking``)."""
 
-    def result(self, response_class: type[Res], timeout: float | None = None) -> Res: ...
+    def result(
+        self, response_class: type[Res] | None = None, timeout: float | None = None, *,
+        response_type: type[Res] | None = None,
+    ) -> Res:
+        """Wait for the reply as ``response_class`` (``response_type``: openmodule's name for it)."""
+        ...
 
     def done(self) -> bool: ...
 
@@ -147,10 +161,13 @@ class RPCClient(Protocol):
         channel: str,
         type: str,
         request: BaseModel | dict[str, Any],
-        response_class: type[Res],
+        response_class: type[Res] | None = None,
         timeout: float | None = None,
+        *,
+        response_type: type[Res] | None = None,
     ) -> Res:
-        """Call and wait for the reply (default timeout 3 s)."""
+        """Call and wait for the reply (default timeout 3 s) as ``response_class`` (``response_type``:
+        openmodule's name for it; passing both raises ``TypeError``)."""
         ...
 
     def rpc_non_blocking(

@@ -125,8 +125,13 @@ class RPCCall:
             return True
         return self._settled
 
-    def result(self, response_class: type[Res], timeout: float | None = None) -> Res:
-        """Wait for the reply (at most the timeout given at sending) and return it as ``response_class``."""
+    def result(
+        self, response_class: type[Res] | None = None, timeout: float | None = None, *,
+        response_type: type[Res] | None = None,
+    ) -> Res:
+        """Wait for the reply (at most the timeout given at sending) and return it as ``response_class``
+        (``response_type``: openmodule's name for it)."""
+        response_class = _response_class(response_class, response_type)
         if timeout is not None and timeout > self.timeout:
             warnings.warn("the timeout of an RPC cannot be extended after sending; using the initial one",
                           stacklevel=2)
@@ -138,6 +143,18 @@ class RPCCall:
         if self.cancelled:
             raise RPCCancelError(f"RPC {self.channel}/{self.type} was cancelled")
         return _parse(self.response, response_class)
+
+
+def _response_class(response_class: type[Res] | None, response_type: type[Res] | None) -> type[Res]:
+    """The response class given under either name (``response_type`` is openmodule's)."""
+    if response_type is None:
+        if response_class is None:
+            raise TypeError("missing the response class: pass response_class (or response_type)")
+        return response_class
+    if response_class is not None:
+        raise TypeError("pass response_class or response_type (the same argument in openmodule's spelling), "
+                        "not both")
+    return response_type
 
 
 def _parse(response: Any, response_class: type[Res]) -> Res:
@@ -446,7 +463,11 @@ class PluginRPCClient:
         channel: str,
         type: str,
         request: BaseModel | dict[str, Any],
-        response_class: type[Res],
+        response_class: type[Res] | None = None,
         timeout: float | None = None,
+        *,
+        response_type: type[Res] | None = None,
     ) -> Res:
+        """Call and wait for the reply as ``response_class`` (``response_type``: openmodule's name for it)."""
+        response_class = _response_class(response_class, response_type)
         return self.rpc_non_blocking(channel, type, request, timeout).result(response_class)

@@ -1,11 +1,13 @@
 """The host's one RPC server, and each plugin's view of it (``core.rpc_server``).
 
 :class:`RPCRouter` subscribes ``rpc-req-<channel>`` once for every channel any plugin serves and routes
-(channel, type) to the plugin that owns it: a channel one plugin serves straight into that plugin's
-mailbox (the worker reads the envelope), a shared one through the intake thread (see the class). The
-call runs on the owner's worker (:meth:`PluginRPCServer.serve`), so a slow or hung handler delays only
-its own plugin's RPCs. Replies go out on ``rpc-rep-<channel>`` exactly as openmodule 18.5.0 sends them
-(wire-protocol.md 5.3).
+(channel, type) to the plugins that serve it: a channel one plugin serves straight into that plugin's
+mailbox (the worker reads the envelope), a shared one through the intake thread (see the class). Any
+number of plugins may serve one (channel, type), as several openmodule services may: a request reaches
+each of them (or, when all are keyed by one request field, only the one its value names), and each
+decides on its own worker whether it answers. The call runs on each plugin's worker
+(:meth:`PluginRPCServer.serve`), so a slow or hung handler delays only its own plugin's replies. Replies go
+out on ``rpc-rep-<channel>`` exactly as openmodule 18.5.0 sends them (wire-protocol.md 5.3).
 
 Every request that is answered at all gets an answer, within bounds (docs/operations.md, "Limits"): a request
 model whose validator raises anything, not only a ``ValidationError``, gets ``validation_error``; the
@@ -47,31 +49,51 @@ class _Handler(NamedTuple):
     handler: Callable[..., Any]
     #: ``request_class.model_validate``, without pydantic's Python wrapper unless the class has its own.
     validate_request: Callable[[Any], BaseModel]
-    #: set for a handler registered by name: it serves only requests whose ``name`` is this.
-    name: str | None = None
+    #: set for a keyed handler: it serves only the requests whose field ``key`` is ``value``.
+    key: str | None = None
+    value: str | None = None
+    #: the key's name in the request as sent (the field's alias, if it has one): what the intake routes by.
+    wire_key: str | None = None
+
+    def describe(self) -> str:
+        keyed = f" ({self.key}={self.value!r})" if self.key is not None else ""
+        return f"{self.server.plugin!r}{keyed}"
 
 
-class _Named(NamedTuple):
-    """A (channel, type) several plugins serve by name (:meth:`PluginRPCServer.register_named_handler`)."""
+class _Shared(NamedTuple):
+    """A (channel, type) several plugins serve (each with one handler).
 
-    by_name: dict[str, _Handler]
-    #: takes the requests that name none of them: it answers an invalid one with ``validation_error`` and
-    #: drops a valid one, as every standalone service would (the caller uses the first reply anyway).
-    first: _Handler
+    When every handler is keyed by the same request field, the intake routes each request by that field's
+    value, as sent, to the handlers keyed by it (usually one): no fan-out. Otherwise every request goes to
+    every handler, and each plugin's worker decides (its key, its resource and its filters) whether it answers,
+    as that many standalone services would.
+    """
 
-    def pick(self, request: Any) -> _Handler:
-        name = request.get("name") if isinstance(request, dict) else None
-        return self.by_name.get(name, self.first) if isinstance(name, str) else self.first
+    handlers: tuple[_Handler, ...]
+    #: the field (as sent) every handler is keyed by; None: fan out.
+    wire_key: str | None
+    by_value: dict[str, tuple[_Handler, ...]]
+    #: keyed: takes the requests that name none of the values. It answers an invalid one with
+    #: ``validation_error`` (once, not once per plugin) and drops a valid one, as every standalone service
+    #: would (the caller uses the first reply anyway).
+    first: tuple[_Handler]
 
-    @property
-    def handlers(self) -> list[_Handler]:
-        return list(self.by_name.values())
+    @classmethod
+    def of(cls, handlers: tuple[_Handler, ...]) -> _Shared:
+        wire_keys = {handler.wire_key for handler in handlers}
+        wire_key = wire_keys.pop() if len(wire_keys) == 1 else None
+        by_value: dict[str, tuple[_Handler, ...]] = {}
+        if wire_key is not None:
+            for handler in handlers:
+                assert handler.value is not None
+                by_value[handler.value] = (*by_value.get(handler.value, ()), handler)
+        return cls(handlers, wire_key, by_value, (handlers[0],))
 
-
-def _owners(entry: _Handler | _Named) -> str:
-    if isinstance(entry, _Named):
-        return "plugins " + ", ".join(repr(handler.server.plugin) for handler in entry.handlers) + " (by name)"
-    return f"plugin {entry.server.plugin!r}"
+    def pick(self, request: Any) -> tuple[_Handler, ...]:
+        if self.wire_key is None:
+            return self.handlers
+        value = request.get(self.wire_key) if isinstance(request, dict) else None
+        return self.by_value.get(value, self.first) if isinstance(value, str) else self.first
 
 
 def _validator_of(model_class: type[BaseModel]) -> Callable[[Any], BaseModel]:
@@ -96,7 +118,7 @@ class _Filter(NamedTuple):
 
 
 class RPCRouter:
-    """Routes every RPC request the host receives to the plugin that serves its (channel, type).
+    """Routes every RPC request the host receives to the plugins that serve its (channel, type).
 
     How a channel's requests reach the plugins depends on how many serve it:
 
@@ -104,16 +126,17 @@ class RPCRouter:
       plugin's mailbox; its worker validates the envelope from the JSON bytes in one pydantic pass, finds the
       handler and serves the call. The intake thread does no per-request work beyond reading the frames.
     - **several plugins**: the intake decodes the requests of a batch, the router (on the intake thread, as
-      the route's "mailbox") reads each envelope and gives each plugin its share with one offer.
+      the route's "mailbox") reads each envelope, picks the plugins to serve it (see :class:`_Shared`) and
+      gives each plugin its share of the batch with one offer.
 
-    Either way the outcome is the same: the owner serves the call on its worker; an invalid envelope gets a
-    ``validation_error`` from every plugin on the channel, an unknown type no reply.
+    Either way the outcome is the same: each plugin picked serves the call on its worker; an invalid envelope
+    gets a ``validation_error`` from every plugin on the channel, an unknown type no reply.
     """
 
     def __init__(self, intake: Intake, log: logging.Logger) -> None:
         self._intake = intake
         self._log = log
-        self._handlers: dict[tuple[str, str], _Handler | _Named] = {}
+        self._handlers: dict[tuple[str, str], _Handler | _Shared] = {}
         #: each served channel's route, and the only plugin serving it (None when several do).
         self._routes: dict[str, tuple[Route, PluginRPCServer | None]] = {}
         self._lock = threading.Lock()
@@ -124,30 +147,56 @@ class RPCRouter:
         self.unknown = 0
 
     def register(self, channel: str, type: str, handler: _Handler) -> None:
-        """Serve (channel, type) with ``handler``: alone, or by name if it has one (see :class:`_Named`)."""
+        """Serve (channel, type) with ``handler`` too. A plugin serves a (channel, type) once: its second
+        registration raises ``ValueError``."""
         with self._lock:
             key = (channel, type)
-            self._handlers = {**self._handlers, key: _joined(self._handlers.get(key), handler, f"{channel}/{type}")}
+            handlers = _handlers_of(self._handlers.get(key))
+            for other in handlers:
+                if other.server is handler.server:
+                    raise ValueError(f"RPC {channel}/{type} is already served by plugin {other.describe()}; "
+                                     "a plugin registers a (channel, type) once")
+            self._handlers = {**self._handlers, key: _entry((*handlers, handler))}
             self._update_route(channel)
 
     def unregister_all(self, server: PluginRPCServer) -> None:
+        """Remove ``server``'s handlers; the other plugins on its channels keep serving."""
         with self._lock:
-            table: dict[tuple[str, str], _Handler | _Named] = {}
+            table: dict[tuple[str, str], _Handler | _Shared] = {}
             channels = set()
             for key, entry in self._handlers.items():
                 handlers = _handlers_of(entry)
-                kept = [handler for handler in handlers if handler.server is not server]
+                kept = tuple(handler for handler in handlers if handler.server is not server)
                 if len(kept) < len(handlers):
                     channels.add(key[0])
-                if not kept:
-                    continue
-                if isinstance(entry, _Named):
-                    first = entry.first if entry.first.server is not server else kept[0]
-                    entry = _Named({handler.name: handler for handler in kept if handler.name is not None}, first)
-                table[key] = entry
+                if kept:
+                    table[key] = entry if len(kept) == len(handlers) else _entry(kept)
             self._handlers = table
             for channel in channels:
                 self._update_route(channel)
+
+    def warn_unfiltered(self) -> list[str]:
+        """Log (WARNING) each (channel, type) on which several plugins would all answer every request they
+        get: unkeyed (or keyed by the same value) and without a filter that applies. Returns the lines.
+
+        Allowed, as several openmodule services may do it (the caller takes the first reply), but usually a
+        forgotten filter. The host calls this once, when every plugin has registered its handlers.
+        """
+        lines = []
+        for (channel, type), entry in sorted(self._handlers.items()):
+            groups: dict[tuple[str | None, str | None], list[_Handler]] = {}
+            for handler in _handlers_of(entry):
+                if not handler.server.filters_apply(channel, type):
+                    groups.setdefault((handler.key, handler.value), []).append(handler)
+            for handlers in groups.values():
+                if len(handlers) > 1:
+                    names = " and ".join(handler.describe() for handler in handlers)
+                    lines.append(f"RPC {channel}/{type} is served by plugins {names}, with no key or filter that "
+                                 "tells them apart: each of them answers every request (the caller takes the "
+                                 "first reply)")
+        for line in lines:
+            self._log.warning("%s", line)
+        return lines
 
     def _update_route(self, channel: str) -> None:
         """Give the channel the route its servers call for (see the class). Holds the lock."""
@@ -173,7 +222,7 @@ class RPCRouter:
         # each plugin's worker with one offer, after the intake has read them all. Offering each at once woke
         # the worker while the intake still read, and the two threads then traded the GIL at every ZeroMQ
         # call (pyzmq releases it in each send and recv).
-        def on_request(body: dict[str, Any]) -> Call | None:
+        def on_request(body: dict[str, Any]) -> list[Call]:
             return self._on_request(channel, body)
 
         return Route(type=None, post=lambda body: self.offer_many([(on_request, body)]), mailbox=self,
@@ -185,7 +234,7 @@ class RPCRouter:
         validate_json = RPCRequest.__pydantic_validator__.validate_json
 
         def serve_decoded(body: dict[str, Any]) -> None:
-            if (call := self._on_request(channel, body)) is not None:
+            for call in self._on_request(channel, body):
                 self._serve_here(call, server)
 
         def serve_raw(raw: bytes) -> None:
@@ -200,7 +249,11 @@ class RPCRouter:
                     return
                 serve_decoded(body)
                 return
-            if (call := self._call_for(channel, message)) is not None:
+            entry = self._handlers.get((channel, message.type))
+            if isinstance(entry, _Handler):  # the usual case, without building a list of calls
+                self._serve_here((channel, message, entry), server)
+                return
+            for call in self._calls_for(channel, message):
                 self._serve_here(call, server)
 
         return Route(type=None, post=lambda body: server.mailbox.offer((serve_decoded, body)),
@@ -223,16 +276,16 @@ class RPCRouter:
                     servers.setdefault(id(handler.server), handler.server)
         return list(servers.values())
 
-    def offer_many(self, items: list[tuple[Callable[[dict[str, Any]], Call | None], Any]]) -> int:
+    def offer_many(self, items: list[tuple[Callable[[dict[str, Any]], list[Call]], Any]]) -> int:
         """On the intake thread, once per batch: route each request, then give each plugin its share at once."""
         calls: dict[PluginRPCServer, list[tuple[Callable[[Any], Any], Any]]] = {}
         for on_request, body in items:
             try:
-                call = on_request(body)
+                routed = on_request(body)
             except Exception as error:  # costs this request only (counted and logged by the intake's heartbeat)
                 self._intake.heartbeat.failed("routing an RPC request", error)
                 continue
-            if call is not None:
+            for call in routed:
                 server = call[2].server
                 if (queued := calls.get(server)) is not None:
                     queued.append((server.handle, call))
@@ -242,48 +295,39 @@ class RPCRouter:
             server.mailbox.offer_many(queued)
         return len(items)
 
-    def _on_request(self, channel: str, body: dict[str, Any]) -> Call | None:
-        """Read the envelope and find the owner; None if nobody is to serve it. Any thread."""
+    def _on_request(self, channel: str, body: dict[str, Any]) -> list[Call]:
+        """Read the envelope and find the plugins to serve it (none: an empty list). Any thread."""
         try:
             message = RPCRequest.model_validate(body)
         except Exception as error:
             # Every standalone server on the channel would answer this; so does every plugin serving it.
             for server in self._servers_of(channel):
                 server.reply_invalid(channel, "unknown", None, error)
-            return None
-        return self._call_for(channel, message)
+            return []
+        return self._calls_for(channel, message)
 
-    def _call_for(self, channel: str, message: RPCRequest) -> Call | None:
+    def _calls_for(self, channel: str, message: RPCRequest) -> list[Call]:
         entry = self._handlers.get((channel, message.type))
-        if isinstance(entry, _Named):
-            entry = entry.pick(message.request)
-        if entry is None:
-            with self._unknown_lock:  # counted by the intake thread and by workers
-                self.unknown += 1
-            self._unknown_log.log(self._log, logging.WARNING, channel, "no handler found for %s:%s", channel,
-                                  message.type)
-            return None
-        return channel, message, entry
+        if isinstance(entry, _Handler):
+            return [(channel, message, entry)]
+        if entry is not None:
+            return [(channel, message, handler) for handler in entry.pick(message.request)]
+        with self._unknown_lock:  # counted by the intake thread and by workers
+            self.unknown += 1
+        self._unknown_log.log(self._log, logging.WARNING, channel, "no handler found for %s:%s", channel,
+                              message.type)
+        return []
 
 
-def _handlers_of(entry: _Handler | _Named) -> list[_Handler]:
-    return entry.handlers if isinstance(entry, _Named) else [entry]
+def _handlers_of(entry: _Handler | _Shared | None) -> tuple[_Handler, ...]:
+    if entry is None:
+        return ()
+    return (entry,) if isinstance(entry, _Handler) else entry.handlers
 
 
-def _joined(existing: _Handler | _Named | None, handler: _Handler, rpc: str) -> _Handler | _Named:
-    """What serves ``rpc`` once ``handler`` serves it too; raises ``ValueError`` naming both plugins if it cannot:
-    a (channel, type) has one plain handler, or any number of handlers by name, one per name."""
-    name = handler.name
-    if existing is None:
-        return handler if name is None else _Named({name: handler}, handler)
-    if name is not None and isinstance(existing, _Named):
-        if name not in existing.by_name:
-            return _Named({**existing.by_name, name: handler}, existing.first)
-        taken = f"for the name {name!r} is already served by plugin {existing.by_name[name].server.plugin!r}"
-    else:
-        taken = f"is already served by {_owners(existing)}"
-    how = " by name" if name is not None else ""
-    raise ValueError(f"RPC {rpc} {taken}; plugin {handler.server.plugin!r} cannot register it too{how}")
+def _entry(handlers: tuple[_Handler, ...]) -> _Handler | _Shared:
+    """What serves a (channel, type) with these handlers (at least one)."""
+    return handlers[0] if len(handlers) == 1 else _Shared.of(handlers)
 
 
 class PluginRPCServer:
@@ -332,11 +376,32 @@ class PluginRPCServer:
         request_class: type[BaseModel],
         response_class: type[BaseModel],
         handler: Callable[..., Any],
+        *,
+        key: str | None = None,
+        value: str | None = None,
     ) -> None:
+        """Serve (channel, type); with ``key`` (a field of ``request_class``), only the requests whose
+        ``request.<key>`` is ``value`` (default: this plugin's NAME).
+
+        Any number of plugins may serve the same (channel, type): a request reaches each of them, and each
+        whose key, resource and filters pass answers, as that many standalone services would. When all of
+        them are keyed by the same field, the host routes each request to the plugin its value names, without
+        asking the others (see :class:`_Shared`).
+        """
         self._check_registration(channel, type, request_class, response_class, handler)
-        self._router.register(
-            channel, type, _Handler(self, request_class, response_class, handler, _validator_of(request_class))
-        )
+        wire_key = None
+        if key is None:
+            if value is not None:
+                raise TypeError(f"value={value!r} needs a key (the request field it is compared with)")
+        else:
+            if not isinstance(key, str) or (field := request_class.model_fields.get(key)) is None:
+                raise TypeError(f"request_class {request_class.__name__} has no {key} field to route by")
+            value = self.service_name if value is None else value
+            if not isinstance(value, str):
+                raise TypeError(f"value must be a string (compared with request.{key}), got {value!r}")
+            wire_key = field.alias or key
+        self._router.register(channel, type, _Handler(
+            self, request_class, response_class, handler, _validator_of(request_class), key, value, wire_key))
 
     @staticmethod
     def _check_registration(channel: str, type: str, request_class: type[BaseModel], response_class: type[BaseModel],
@@ -358,23 +423,18 @@ class PluginRPCServer:
         response_class: type[BaseModel],
         handler: Callable[..., Any],
     ) -> None:
-        """Serve (channel, type) for the requests whose ``request.name`` is this plugin's NAME.
-
-        Several plugins may serve the same (channel, type) this way, each for its own name, as several
-        standalone services do with a name filter (openmodule's ``AccessService``). A request that names
-        none of them gets what such services give it: no reply, or ``validation_error`` if it is invalid.
-        ``request_class`` must have a ``name`` field.
-        """
-        self._check_registration(channel, type, request_class, response_class, handler)
-        if "name" not in request_class.model_fields:
-            raise TypeError(f"request_class {request_class.__name__} has no name field to route by")
-        self._router.register(channel, type, _Handler(
-            self, request_class, response_class, handler, _validator_of(request_class), self.service_name))
+        """``register_handler(..., key="name")``: serve the requests whose ``request.name`` is this plugin's NAME,
+        as openmodule's ``AccessService`` does with its name filter."""
+        self.register_handler(channel, type, request_class, response_class, handler, key="name")
 
     def add_filter(self, filter: RPCFilter, channel: str | None = None, type: str | None = None) -> None:
         if not callable(filter):
             raise TypeError(f"filter must be callable, got {filter!r}")
         self._filters.append(_Filter(filter, channel, type))
+
+    def filters_apply(self, channel: str, type: str) -> bool:
+        """Whether a filter of this plugin applies to (channel, type)'s requests."""
+        return any(entry.channel in (None, channel) and entry.type in (None, type) for entry in self._filters)
 
     def unregister_all(self) -> None:
         self._router.unregister_all(self)
@@ -414,9 +474,9 @@ class PluginRPCServer:
                                "plugin %s: invalid request for RPC %s:%s: %s", self.plugin, channel, message.type,
                                exception)
             return
-        if entry.name is not None and getattr(request, "name", None) != entry.name:
-            self._log.debug("RPC %s:%s for %r ignored (this plugin serves it for %r)", channel, message.type,
-                            getattr(request, "name", None), entry.name)
+        if entry.key is not None and getattr(request, entry.key, None) != entry.value:
+            self._log.debug("RPC %s:%s for %s=%r ignored (this plugin serves it for %r)", channel, message.type,
+                            entry.key, getattr(request, entry.key, None), entry.value)
             return
         try:
             if self._filters and not self._passes_filters(request, message, entry.handler, channel):

@@ -4,7 +4,7 @@ from .broker import Broker
 from .codec import DecodeError, decode
 from .connection_check import wait_for_connection
 from .intake import Intake, Route
-from .listener import Listener, message_type_of
+from .listener import Listener, field_filter, message_type_of
 from .publisher import Publisher
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Publisher",
     "Route",
     "decode",
+    "field_filter",
     "message_type_of",
     "wait_for_connection",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from openmodule_hookspecs import MessageFilter, ZMQMessage
@@ -13,7 +13,7 @@ from ..stats import PluginStats
 from ..throttle import KeyedLogThrottle
 from .codec import DecodeError, decode
 
-__all__ = ["DropCounter", "Listener", "has_own_model_validate", "message_type_of"]
+__all__ = ["DropCounter", "Listener", "field_filter", "has_own_model_validate", "message_type_of"]
 
 _PYDANTIC_MODEL_VALIDATE = vars(BaseModel)["model_validate"].__func__  # the function under the classmethod
 
@@ -21,6 +21,18 @@ _PYDANTIC_MODEL_VALIDATE = vars(BaseModel)["model_validate"].__func__  # the fun
 def has_own_model_validate(message_class: type[BaseModel]) -> bool:
     """Whether the class overrides ``model_validate`` (then it must be called, not bypassed)."""
     return getattr(message_class.model_validate, "__func__", None) is not _PYDANTIC_MODEL_VALIDATE
+
+
+def field_filter(fields: Mapping[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    """openmodule's dict form of a message filter: a message passes when it has each of ``fields`` with that
+    value (compared with ``==``, on the raw message)."""
+    wanted = dict(fields)
+    missing = object()
+
+    def matches(body: dict[str, Any]) -> bool:
+        return all(body.get(key, missing) == value for key, value in wanted.items())
+
+    return matches
 
 
 def message_type_of(message_class: type[ZMQMessage]) -> str:
@@ -85,7 +97,8 @@ class Listener:
         throttle: KeyedLogThrottle | None = None,
     ) -> None:
         if filter_ is not None and not callable(filter_):
-            raise TypeError("filter_ must be a callable taking the raw message dict and returning a bool")
+            raise TypeError("filter_ must be a callable taking the raw message dict and returning a bool, or a "
+                            f"dict of field values, got {filter_!r}")
         self.plugin = plugin
         self.service_name = service_name
         self.topic = topic

@@ -334,3 +334,19 @@ def test_a_plugins_at_jobs_follow_its_timezone_setting(om_host):
 
     [job] = ticker.core.scheduler.jobs
     assert job.next_run == next_local_time(2, 0, "Asia/Kolkata")
+
+
+def test_run_all_and_run_pending_run_the_jobs_on_the_calling_thread_and_count_them():
+    figures = PluginStats()
+    scheduler = PluginScheduler("p", "Europe/Vienna", Mailbox("p", 10, log), figures, log)
+    threads: list[str] = []
+    scheduler.every(1).hours.do(lambda: threads.append(threading.current_thread().name))
+    scheduler.every(1).hours.do(lambda: threads.append("second") or schedule.CancelJob)
+
+    scheduler.run_pending()  # nothing is due yet
+    assert threads == []
+    scheduler.run_all()
+
+    assert threads == [threading.current_thread().name, "second"]
+    assert figures.jobs_run == 2
+    assert len(scheduler.jobs) == 1  # the one that returned CancelJob is gone

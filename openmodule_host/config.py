@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import pytz
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from sentry_sdk.utils import BadDsn, Dsn
 
@@ -284,11 +285,20 @@ class _StandardSettings(BaseModel):
     PUBLISH_RATE: float = Field(ge=0)
     PUBLISH_BURST: int = Field(ge=1)
     PUBLISH_WAIT: float = Field(ge=0)
+    #: the garage's time zone (an IANA name): ``core.scheduler``'s ``.at()`` times are in it (env TIMEZONE).
+    TIMEZONE: str = "Europe/Vienna"
 
     @field_validator("LOG_LEVEL")
     @classmethod
     def _known_level(cls, value: str) -> str:
         return _normalise_level(value)
+
+    @field_validator("TIMEZONE")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value not in pytz.all_timezones_set:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Vienna'")
+        return value
 
     @field_validator("NAME")
     @classmethod
@@ -308,7 +318,7 @@ class PluginConfig:
 
     __slots__ = (
         "COMPUTE_ID", "DEBUG", "ISOLATION", "LOG_LEVEL", "NAME", "PARENT", "PUBLISH_BURST", "PUBLISH_RATE",
-        "PUBLISH_WAIT", "REQUIRED", "RESOURCE", "TESTING", "VERSION", "settings",
+        "PUBLISH_WAIT", "REQUIRED", "RESOURCE", "TESTING", "TIMEZONE", "VERSION", "settings",
     )
 
     NAME: str
@@ -324,6 +334,7 @@ class PluginConfig:
     PUBLISH_RATE: float
     PUBLISH_BURST: int
     PUBLISH_WAIT: float
+    TIMEZONE: str
     settings: Any
 
     def __init__(self, standard: _StandardSettings, settings: Any) -> None:
@@ -369,6 +380,7 @@ def build_plugin_config(
         "PUBLISH_RATE": host.publish_rate,
         "PUBLISH_BURST": host.publish_burst,
         "PUBLISH_WAIT": host.publish_wait,
+        "TIMEZONE": env_string(env, "TIMEZONE") or "Europe/Vienna",
     }
     standard_values.update({key: value for key, value in table.items() if key in _STANDARD})
     own = {key: value for key, value in table.items() if key not in _STANDARD and key != INSTANCE_KEY}

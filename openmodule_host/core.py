@@ -25,6 +25,7 @@ from .isolation import Mailbox
 from .limits import Limits
 from .observability.sentry import IGNORED_TOPICS, add_trace_headers, continued_trace
 from .rpc import PluginRPCClient, PluginRPCServer
+from .scheduling import PluginJob, PluginScheduler
 from .stats import PluginStats
 from .throttle import KeyedLogThrottle
 from .wire import Intake, Listener, Publisher, Route, field_filter
@@ -172,6 +173,7 @@ class HostedCore:
         tracing: bool = False,
         limits: Limits | None = None,
         stats: PluginStats | None = None,
+        scheduler: PluginScheduler,
     ) -> None:
         self._plugin = plugin
         self._config = config
@@ -187,6 +189,7 @@ class HostedCore:
         self._limits = limits or Limits()
         self._stats = stats or PluginStats()
         self._budget = budget
+        self._scheduler = scheduler
         self._alerts = PluginAlerts(config.NAME, config.VERSION, self.publish, log,
                                     meta_bytes=self._limits.alert_meta_bytes, hits=self._stats.limits)
 
@@ -235,9 +238,21 @@ class HostedCore:
     def database(self) -> PluginDatabase:
         return self._database
 
+    @property
+    def scheduler(self) -> PluginScheduler:
+        """The plugin's jobs, with the ``schedule`` library's API (``core.scheduler.every(5).seconds.do(fn)``);
+        they run on the plugin's worker and stop with the plugin."""
+        return self._scheduler
+
+    def every(self, seconds: float, job: Callable[..., Any], *args: Any, **kwargs: Any) -> PluginJob:
+        """Run ``job(*args, **kwargs)`` every ``seconds`` (a positive number, fractions allowed) on the plugin's
+        worker, the first time ``seconds`` from now; returns the job (``core.scheduler.cancel_job(job)``)."""
+        return self._scheduler.every(seconds).seconds.do(job, *args, **kwargs)
+
     def detach(self) -> None:
-        """Remove everything the plugin registered (handlers, RPCs, listeners) and close its database:
+        """Remove everything the plugin registered (handlers, RPCs, listeners, jobs) and close its database:
         when it fails or stops."""
+        self._scheduler.close()
         self._messages.unregister_all()
         self._rpc_server.unregister_all()
         self._connection_listener.close()

@@ -16,7 +16,8 @@ A stop requested during start (SIGTERM) ends the start at the next wait: the hos
 Stop order (each stage bounded; the sum is the stop deadline):
   1. stop the watchdog and the HTTP endpoint;                         <= 2 s each
   2. stop the plugins' child processes, all at once;                  <= drain + shutdown timeouts + 5 s
-  3. stop the intake (no new messages) and the health thread;         <= 2 s each
+  3. stop the intake (no new messages), the scheduler thread (no new job runs)
+     and the health thread;                                           <= 2 s each
   4. drain the mailboxes: queued messages are still handled;          <= drain_timeout (total)
   5. ``shutdown(core)`` in reverse load order on each plugin's worker; <= shutdown_timeout per plugin
   6. close mailboxes, join workers, close the publisher and broker.   <= 0.2 s per plugin + 1 s
@@ -64,6 +65,7 @@ from .observability import HTTPEndpoint, sentry
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
 from .privacy import copy_dsgvo_files, subscribe_anonymize
 from .rpc import PluginRPCClient, RPCCalls, RPCRouter
+from .scheduling import SchedulerThread
 from .version import __version__
 from .watchdog import EXIT_SOFTWARE, Watchdog
 from .wire import Broker, Intake, Publisher, wait_for_connection
@@ -123,6 +125,8 @@ class Host:
         self.health: HealthResponder | None = None
         self.connection: ConnectionState | None = None
         self.rpc_client: PluginRPCClient | None = None
+        #: queues the plugins' due jobs (``core.scheduler``) to their mailboxes.
+        self.scheduler: SchedulerThread | None = None
         self.http: HTTPEndpoint | None = None
         #: the host's own alerts (a plugin failed, or is degraded), sent under the host's name.
         self.alerts: PluginAlerts | None = None
@@ -186,9 +190,11 @@ class Host:
         #: calls the host makes itself (e.g. the first connection status), under the host's name.
         self.rpc_client = PluginRPCClient(self.rpc_calls, config.name)
         self.connection = ConnectionState(self.intake, self.rpc_client.rpc, log)
+        self.scheduler = SchedulerThread(log)
+        self.scheduler.start()
         self._shared = SharedInfrastructure(
             self.intake, self.publisher, self.rpc_router, self.rpc_calls, self.connection, config.mailbox_size,
-            sentry=self.sentry_enabled, limits=Limits.of(config),
+            sentry=self.sentry_enabled, limits=Limits.of(config), scheduler=self.scheduler,
         )
 
         for candidate in self._candidates:
@@ -224,16 +230,18 @@ class Host:
 
     def _start_watchdog(self) -> None:
         assert self.intake is not None and self.health is not None and self.connection is not None
+        assert self.scheduler is not None
         # Each round also looks at the plugins' states, so that their alerts follow a change whether or not
         # anyone pings the host (the checks it makes are what a pong would carry).
         self.watchdog = Watchdog(self.config.watchdog_timeout, log, on_change=self._alert_thread,
                                  on_fatal=lambda reason: self.request_stop(EXIT_SOFTWARE),
                                  every_round=self.health_checks)
-        intake, connection, health = self.intake, self.connection, self.health
+        intake, connection, health, scheduler = self.intake, self.connection, self.health, self.scheduler
         # (A stuck or dead intake cannot be replaced safely while it lives; a dead one, on new sockets.)
         self.watchdog.watch(intake.heartbeat, lambda: intake.thread, intake.restart)
         self.watchdog.watch(health.heartbeat, lambda: health.thread, health.restart)
         self.watchdog.watch(connection.heartbeat, lambda: connection.ticker, connection.restart_ticker)
+        self.watchdog.watch(scheduler.heartbeat, lambda: scheduler.thread, scheduler.restart)
         if (http := self.http) is not None:
             self.watchdog.watch(http.heartbeat, lambda: http.thread, http.restart)
         for plugin in self.plugins.values():
@@ -499,6 +507,8 @@ class Host:
         self._stop_processes()
         if self.intake is not None and not self.intake.stop(_INTAKE_STOP_TIMEOUT):
             log.warning("intake did not stop within %.1f s", _INTAKE_STOP_TIMEOUT)
+        if self.scheduler is not None and not self.scheduler.stop(_INTAKE_STOP_TIMEOUT):
+            log.warning("scheduler thread did not stop within %.1f s", _INTAKE_STOP_TIMEOUT)
         if self.health is not None:
             self.health.stop()
         if self.connection is not None:

@@ -24,6 +24,7 @@ from .limits import Limits
 from .loader import PluginCandidate, hookimpl_names
 from .observability import sentry
 from .rpc import PluginRPCClient, PluginRPCServer, RPCCalls, RPCRouter
+from .scheduling import PluginScheduler, SchedulerThread
 from .stats import PluginStats
 from .throttle import KeyedLogThrottle
 from .wire import Intake, Publisher
@@ -110,6 +111,8 @@ class SharedInfrastructure:
     sentry: bool = False
     #: the bounds on what a plugin makes the host send (docs/operations.md, "Limits").
     limits: Limits = field(default_factory=Limits)
+    #: queues the plugins' due jobs to their mailboxes (None: jobs run only when the plugin calls run_pending).
+    scheduler: SchedulerThread | None = None
 
 
 def assemble_core(
@@ -144,10 +147,12 @@ def assemble_core(
     health = PluginHealth(config.NAME, config.COMPUTE_ID, strict=config.DEBUG or config.TESTING, log=log,
                           parent=config.PARENT or None, limits=shared.limits, hits=plugin.stats.limits)
     connection_listener = ConnectionStatusListener(shared.connection, mailbox, log)
+    scheduler = PluginScheduler(name, config.TIMEZONE, mailbox, plugin.stats, log, throttle=plugin.log_throttle,
+                                thread=shared.scheduler)
     plugin.core = HostedCore(
         name, config, log, messages, rpc_server, rpc_client, health, connection_listener,
         PluginDatabase(database, prepared=database_prepared), shared.publisher, tracing=tracing,
-        limits=shared.limits, stats=plugin.stats, budget=budget,
+        limits=shared.limits, stats=plugin.stats, budget=budget, scheduler=scheduler,
     )
     if plugin.manager is not None and "health" in plugin.hookimpls:
         manager, core = plugin.manager, plugin.core

@@ -35,5 +35,11 @@ class PluginStats:
     invalid: int = 0
     rpcs_served: int = 0
     rpcs_failed: int = 0
+    #: scheduled job runs (the failed ones included) and runs that raised (``core.scheduler``).
+    jobs_run: int = 0
+    jobs_failed: int = 0
+    #: due runs of a job not queued because its last run was still queued or running (written by the host's
+    #: scheduler thread).
+    jobs_skipped: int = 0
     #: what the limits cut or refused of this plugin, by limit (any thread counts here: it has a lock).
     limits: LimitHits = field(default_factory=LimitHits)

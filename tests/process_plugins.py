@@ -6,6 +6,7 @@ import gc
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -189,8 +190,24 @@ class Snoop(Crasher):
         return DatabaseResponse(user=user, logins=logins, password=self.core.database.engine.url.password)
 
 
+class TickMessage(ZMQMessage):
+    type: str = "tick"
+    pid: int
+    thread: str
+
+
+class Ticker:
+    """Publishes a ``tick`` (its process id and thread name) from a job that runs every second."""
+
+    @hookimpl
+    def register_handlers(self, core: Any) -> None:
+        core.scheduler.every(1).seconds.do(
+            lambda: core.publish(TickMessage(pid=os.getpid(), thread=threading.current_thread().name), "tick"))
+
+
 crasher = Crasher()
 slow_to_stop = SlowToStop()
 troubled = Troubled()
 broken_at_start = BrokenAtStart()
 snoop = Snoop()
+ticker = Ticker()

@@ -290,7 +290,8 @@ def test_idle_host_threads_keep_beating(om_host):
     assert host.watchdog.problems() == {}
     assert not host.wait(0)
     assert get(host, "/healthz")[0] == 200
-    assert {watched.heartbeat.name for watched in host.watchdog.threads} == {"connection", "health", "http", "intake"}
+    assert {watched.heartbeat.name for watched in host.watchdog.threads} == {"connection", "health", "http", "intake",
+                                                                            "scheduler"}
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread dies: the point

@@ -186,7 +186,8 @@ def test_the_parent_drops_invalid_report_lines_and_keeps_the_last_valid_one():
     valid = ChildReport(state="degraded", message="a handler has been running for 12 s", plugin_messages_handled=3,
                         plugin_handler_errors=1, plugin_invalid_messages=0, plugin_mailbox_depth=2,
                         plugin_mailbox_dropped=0, plugin_rpcs_served=4, plugin_rpcs_failed=0, plugin_busy_seconds=0.5,
-                        plugin_publish_delayed=0, plugin_publish_dropped=0)
+                        plugin_publish_delayed=0, plugin_publish_dropped=0, plugin_jobs_run=5, plugin_jobs_failed=1,
+                        plugin_jobs_skipped=0)
     lines = [
         b"not json\n",
         b"\xff\xfe\n",

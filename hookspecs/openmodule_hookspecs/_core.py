@@ -241,6 +241,17 @@ class PluginCore(Protocol):
     @property
     def database(self) -> Database: ...
 
+    @property
+    def scheduler(self) -> Any:
+        """The plugin's jobs, with the ``schedule`` library's ``Scheduler`` API
+        (``core.scheduler.every(5).seconds.do(fn)``, ``.every().day.at("02:00")`` in the plugin's TIMEZONE).
+        Jobs run on the plugin's worker and stop with the plugin."""
+        ...
+
+    def every(self, seconds: float, job: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``job(*args, **kwargs)`` every ``seconds`` on the plugin's worker; returns the job."""
+        ...
+
     def publish(self, message: ZMQMessage, topic: str) -> None:
         """Send ``message`` on ``topic`` with ``name`` set to this plugin's NAME. Safe from any thread.
 

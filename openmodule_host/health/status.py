@@ -99,6 +99,10 @@ PLUGIN_METRICS: list[tuple[str, HealthMetricType, str]] = [
      "messages the plugin sent that waited for its publish budget"),
     ("plugin_publish_dropped", HealthMetricType.count,
      "messages the plugin sent that were dropped: over its publish budget, or the publish queue was full"),
+    ("plugin_jobs_run", HealthMetricType.count, "runs of the plugin's scheduled jobs, the failed ones included"),
+    ("plugin_jobs_failed", HealthMetricType.count, "runs of the plugin's scheduled jobs that raised"),
+    ("plugin_jobs_skipped", HealthMetricType.count,
+     "due runs of a scheduled job not started because its last run was still queued or running"),
 ]
 
 
@@ -119,6 +123,9 @@ def plugin_values(plugin: HostedPlugin) -> dict[str, float]:
         "plugin_restarts": 0,
         "plugin_publish_delayed": plugin.budget.delayed if plugin.budget is not None else 0,
         "plugin_publish_dropped": plugin.budget.dropped if plugin.budget is not None else 0,
+        "plugin_jobs_run": stats.jobs_run,
+        "plugin_jobs_failed": stats.jobs_failed,
+        "plugin_jobs_skipped": stats.jobs_skipped,
     }
 
 

@@ -44,7 +44,7 @@ _LOG_INTERVAL = 5.0
 COUNTERS = (
     "plugin_messages_handled", "plugin_handler_errors", "plugin_invalid_messages", "plugin_mailbox_dropped",
     "plugin_rpcs_served", "plugin_rpcs_failed", "plugin_busy_seconds", "plugin_publish_delayed",
-    "plugin_publish_dropped",
+    "plugin_publish_dropped", "plugin_jobs_run", "plugin_jobs_failed", "plugin_jobs_skipped",
 )
 
 _Figure = Field(ge=0, allow_inf_nan=False)
@@ -67,6 +67,9 @@ class ChildReport(BaseModel):
     plugin_busy_seconds: float = _Figure
     plugin_publish_delayed: int = _Figure
     plugin_publish_dropped: int = _Figure
+    plugin_jobs_run: int = _Figure
+    plugin_jobs_failed: int = _Figure
+    plugin_jobs_skipped: int = _Figure
 
 
 # -- the child's side --------------------------------------------------------------------------------

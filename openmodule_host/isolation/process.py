@@ -45,6 +45,8 @@ __all__ = ["ChildState", "PluginProcess", "RestartPolicy"]
 
 #: the child's last stdout line once its plugin runs (the host's ``ready`` report).
 _READY_PREFIX = "ready: "
+#: the child's stdout line for a wrong setting (then a JSON string, the error), before it exits with status 2.
+CONFIG_ERROR_PREFIX = "config error: "
 #: the child's stdout lines kept for a failure's reason (whatever its plugin prints must not pile up).
 _KEPT_LINES = 100
 #: the supervisor waits in slices of this many seconds, beating its heartbeat in between.
@@ -119,6 +121,8 @@ class PluginProcess:
         self._log = log
         self.state = ChildState.STARTING
         self.reason = ""
+        #: the child's error when its first start found a wrong setting (the host then stops, exit status 2).
+        self.config_error: str | None = None
         #: restarts after a crash, since the host started.
         self.restarts = 0
         self.status = ChildStatus(STATUS_INTERVAL)
@@ -270,6 +274,10 @@ class PluginProcess:
         else:
             _close_stdin(proc)
             why = describe_exit(proc.returncode)
+            said_config = [line for line in launch.lines if line.startswith(CONFIG_ERROR_PREFIX)]
+            if proc.returncode == 2 and said_config:
+                self.config_error = json.loads(said_config[-1][len(CONFIG_ERROR_PREFIX):])
+                return False, f"its settings are wrong: {self.config_error}"
         said = next((line for line in reversed(launch.lines) if line.startswith("plugin ")), "")
         return False, f"its process {why}" + (f" ({said})" if said else "")
 

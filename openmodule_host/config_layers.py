@@ -32,6 +32,10 @@ M = TypeVar("M", bound=BaseModel)
 _QUOTED_HINT = "write it without quotes"
 
 
+#: a number that lax parsing quietly takes as another type: ``DEBUG = 1`` as true, ``retries = 2.0`` as 2.
+_NUMBER_CONVERSIONS = frozenset({"bool_type", "int_type", "int_from_float"})
+
+
 def env_prefix(instance: str) -> str:
     """The environment prefix of a plugin instance: ``gate-in.1`` -> ``GATE_IN_1__``."""
     return instance.upper().replace("-", "_").replace(".", "_") + "__"
@@ -101,7 +105,8 @@ def _json_default(value: Any) -> Any:
 
 def _strict_errors(model: type[BaseModel], file_values: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The file's values checked as JSON is checked strictly; only what lax parsing would quietly convert from a
-    string or a boolean counts (a number for a duration, say, is left to the lax check)."""
+    string, a boolean or a number (to a boolean or an integer) counts: a number for a duration, say, is not
+    a quiet conversion and stays allowed."""
     try:
         document = json.dumps(file_values, default=_json_default)
     except (TypeError, ValueError):  # not a TOML table (a test's Python values): nothing quoted to catch
@@ -109,8 +114,8 @@ def _strict_errors(model: type[BaseModel], file_values: Mapping[str, Any]) -> li
     try:
         model.model_validate_json(document, strict=True)
     except ValidationError as error:
-        return [item for item in error.errors()
-                if item["type"] != "missing" and isinstance(item.get("input"), str | bool)]
+        return [item for item in error.errors() if item["type"] != "missing" and (
+            isinstance(item.get("input"), str | bool) or item["type"] in _NUMBER_CONVERSIONS)]
     return []
 
 

@@ -13,6 +13,9 @@ plugin::
     NAME = "om_hello_1"      # the service name on the wire; defaults to the plugin name
     LOG_LEVEL = "DEBUG"
     greeting = "Hi"          # a plugin setting, read as core.config.greeting
+
+A plugin's keys are also read from its own environment variables, ``<NAME>__<KEY>`` (``HELLO__GREETING=Hi``,
+see :mod:`.config_layers`); for each key, default < table < environment < command line.
 """
 
 from __future__ import annotations

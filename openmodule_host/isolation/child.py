@@ -1,14 +1,15 @@
 """A plugin's child process (``python -m openmodule_host.isolation.child``), started by :class:`PluginProcess`.
 
-It reads one JSON line from stdin: ``{"config": <HostConfig fields>, "plugin": {"name", "target",
-"version", "distribution"}, "status": {"fd", "interval"}}``, on PostgreSQL also ``"database": {"url",
-"schema", "role"}``: the plugin's schema and login role as the parent prepared them, used as they are (the
-config has no ``database_url``: the child never sees the ``DATABASE_URL`` user's password, unless the
-server refused to create the role and the plugin logs in as that user). It runs a host with that one
-plugin (``strict``: a plugin that fails to start ends the process with status 1, its reason on stdout; a
-wrong setting with status 2 and a ``config error: "<the error as a JSON string>"`` line). While the
-plugin runs, it reports the plugin's status on the pipe ``fd`` every ``interval`` seconds (see
-:mod:`.status`). It stops on SIGTERM or SIGINT, and when its stdin closes (the parent is gone).
+It reads one JSON line from stdin: ``{"config": <HostConfig fields>, "plugin": {"name", "target", "version",
+"distribution"}, "plugin_flags": {key: [flag, value]}, "status": {"fd", "interval"}}`` (the flags: the
+parent's command line settings for the plugin, and ``ISOLATION`` "thread"), on PostgreSQL also ``"database":
+{"url", "schema", "role"}``: the plugin's schema and login role as the parent prepared them, used as they are
+(the config has no ``database_url``: the child never sees the ``DATABASE_URL`` user's password, unless the
+server refused to create the role and the plugin logs in as that user). It runs a host with that one plugin
+(``strict``: a plugin that fails to start ends the process with status 1, its reason on stdout; a wrong
+setting with status 2 and a ``config error: "<the error as a JSON string>"`` line). While the plugin runs, it
+reports the plugin's status on the pipe ``fd`` every ``interval`` seconds (see :mod:`.status`). It stops on
+SIGTERM or SIGINT, and when its stdin closes (the parent is gone).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any
 
@@ -74,6 +74,8 @@ class _Launch:
     lines: deque[str]
     deadline: float
     reports: threading.Thread
+    #: set once its stdout is read to the end (a child that exited has said all it will).
+    said_all: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,7 @@ class PluginProcess:
             name=f"omh-process-{self.plugin}-status", daemon=True,
         )
         launch = _Launch(proc, threading.Event(), deque(maxlen=_KEPT_LINES), deadline, reports)
-        threading.Thread(target=self._read_stdout, args=(proc.stdout, launch.lines, launch.ready), daemon=True,
+        threading.Thread(target=self._read_stdout, args=(proc.stdout, launch), daemon=True,
                          name=f"omh-process-{self.plugin}-out").start()
         reports.start()
         self._launched = launch
@@ -274,6 +276,7 @@ class PluginProcess:
         else:
             _close_stdin(proc)
             why = describe_exit(proc.returncode)
+            launch.said_all.wait(_BEAT)  # its last lines may still be on their way to the reader
             said_config = [line for line in launch.lines if line.startswith(CONFIG_ERROR_PREFIX)]
             if proc.returncode == 2 and said_config:
                 self.config_error = json.loads(said_config[-1][len(CONFIG_ERROR_PREFIX):])
@@ -281,13 +284,14 @@ class PluginProcess:
         said = next((line for line in reversed(launch.lines) if line.startswith("plugin ")), "")
         return False, f"its process {why}" + (f" ({said})" if said else "")
 
-    def _read_stdout(self, stdout: IO[str], lines: deque[str], ready: threading.Event) -> None:
+    def _read_stdout(self, stdout: IO[str], launch: _Launch) -> None:
         with stdout:
             for line in stdout:
                 line = line.rstrip("\n")
-                lines.append(line)
+                launch.lines.append(line)
                 if line.startswith(_READY_PREFIX):
-                    ready.set()
+                    launch.ready.set()
+        launch.said_all.set()
 
     # -- supervise -------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ quiet conversion (``bool("false")`` is true). Environment values are always stri
 pydantic parses them (``"10"`` is 10, ``"false"`` is false; lists, dicts and models as JSON).
 
 A plugin's own environment variables carry its instance's prefix, ``<INSTANCE>__<KEY>``
-(:func:`env_prefix`); they are read with pydantic-settings' :class:`~pydantic_settings.EnvSettingsSource`.
+(:func:`env_prefix`); they are read with pydantic-settings (:mod:`.config_env`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
-from pydantic_settings import BaseSettings, EnvSettingsSource
-from pydantic_settings.exceptions import SettingsError
 
 from .errors import ConfigError
 
@@ -72,29 +70,28 @@ class Layers:
         return f"{self.table} {key}"
 
 
-class _MappingEnvSource(EnvSettingsSource):
-    """pydantic-settings' environment source over a given mapping (tests and the child process pass theirs)."""
-
-    def __init__(self, model: type[BaseModel], prefix: str, env: Mapping[str, str]) -> None:
-        self._given = env
-        # pydantic-settings reads only model_fields and model_config from the class: a plain model is enough.
-        super().__init__(cast(type[BaseSettings], model), case_sensitive=False, env_prefix=prefix)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {key.lower(): value for key, value in self._given.items()}
-
-
 def instance_env(model: type[BaseModel], instance: str, env: Mapping[str, str]) -> dict[str, tuple[str, Any]]:
     """The model's fields set by ``<INSTANCE>__<FIELD>`` variables (names case-insensitive), with the variable
     each came from. Raises :class:`ConfigError` for a complex value that is not valid JSON."""
     prefix = env_prefix(instance)
+    if not any(name.upper().startswith(prefix) for name in env):
+        return {}
+    # pydantic-settings is imported only now: most plugins have no variables of their own, and a start saves it.
+    from pydantic_settings.exceptions import SettingsError
+
+    from .config_env import MappingEnvSource
+
     try:
-        values = _MappingEnvSource(model, prefix, env)()
+        values = MappingEnvSource(model, prefix, env)()
     except SettingsError as error:  # its text names the field and its own class, not the variable
         field = match.group(1).upper() if (match := re.search(r'field "([^"]+)"', str(error))) else "..."
         raise ConfigError(f"invalid settings for plugin {instance!r}:\n  env {prefix}{field}: not valid JSON "
                           "(lists, dicts and models are given as JSON)") from None
-    return {key: (f"env {prefix}{key.upper()}", value) for key, value in values.items()}
+    # Only prefixed variables: pydantic-settings reads a field with an alias from the bare alias, which would
+    # be one variable for every instance.
+    given = {name.upper() for name in env}
+    return {key: (f"env {prefix}{key.upper()}", value) for key, value in values.items()
+            if f"{prefix}{key.upper()}" in given}
 
 
 def _json_default(value: Any) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from openmodule_host import ConfigError, HostConfig, load_host_config
@@ -302,3 +302,12 @@ def test_run_database_url_puts_the_plugin_on_postgresql(tmp_path, broker_env, po
                                     {"s": schema_name(name)}).scalars().all()
     assert "alembic_version" in tables
     assert not list(tmp_path.rglob("*.sqlite3"))
+
+
+def test_a_field_with_an_alias_is_not_read_from_the_bare_alias_variable():
+    class Aliased(BaseModel):
+        gate: str = Field("unset", alias="GATE_ID")
+        lane: str = "unset"
+
+    settings = config(env={"GATE_ID": "shared", "GATE_IN__LANE": "1"}, model=Aliased)
+    assert (settings.gate, settings.lane) == ("unset", "1")

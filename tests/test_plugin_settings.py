@@ -311,3 +311,12 @@ def test_a_field_with_an_alias_is_not_read_from_the_bare_alias_variable():
 
     settings = config(env={"GATE_ID": "shared", "GATE_IN__LANE": "1"}, model=Aliased)
     assert (settings.gate, settings.lane) == ("unset", "1")
+
+
+def test_isolation_from_the_environment_runs_the_plugin_in_one_child_process(broker_env):
+    env = {**broker_env, "HELLO__ISOLATION": "process", "HELLO__GREETING": "Servus"}
+    with HostProcess(["--plugins", "hello"], env=env) as host:
+        host.wait_ready(timeout=60)
+        assert host.stop() == 0
+    assert any("plugin hello: running in process" in line for line in host.stderr), host.stderr
+    assert sum("[hello] saying 'Servus'" in line for line in host.stderr) == 1  # its child did not start another

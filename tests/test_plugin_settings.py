@@ -320,3 +320,11 @@ def test_isolation_from_the_environment_runs_the_plugin_in_one_child_process(bro
         assert host.stop() == 0
     assert any("plugin hello: running in process" in line for line in host.stderr), host.stderr
     assert sum("[hello] saying 'Servus'" in line for line in host.stderr) == 1  # its child did not start another
+
+
+def test_core_config_has_every_name_the_contract_promises():
+    from openmodule_hookspecs import PluginConfig as Contract
+
+    settings = config()
+    for name in Contract.__annotations__:
+        getattr(settings, name)  # an AttributeError names the missing one

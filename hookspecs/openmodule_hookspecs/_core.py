@@ -178,8 +178,8 @@ class PluginConfig(Protocol):
     """A plugin's configuration: openmodule's standard names plus the plugin's own settings.
 
     Settings from the plugin's ``[plugins.<name>]`` table and its ``<NAME>__<KEY>`` environment variables
-    are readable as attributes (``core.config.greeting``) and through :attr:`settings`: the validated settings model when the plugin
-    declares one (``config_model`` hook), else a plain dict.
+    are readable as attributes (``core.config.greeting``) and through :attr:`settings`: the validated settings
+    model when the plugin declares one (``config_model`` hook), else a plain dict.
     """
 
     NAME: str

@@ -57,6 +57,11 @@ def _add_broker_options(parser: argparse.ArgumentParser) -> None:
                              "default tcp://127.0.0.1:10200)")
 
 
+def _add_database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", metavar="DIR", help="the SQLite folder (env DATABASE_FOLDER; default data)")
+    parser.add_argument("--database-url", metavar="URL", help="PostgreSQL instead of SQLite (env DATABASE_URL)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openmodule-host",
@@ -81,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_log_options(run)
     run.add_argument("--http", metavar="HOST:PORT",
                      help="serve /healthz and /metrics over HTTP (off by default), e.g. 127.0.0.1:8080")
+    _add_database_options(run)
     run.add_argument("--isolation", choices=("thread", "process"),
                      help="thread: every plugin on a worker thread of this process (default); process: every "
                           "plugin in a supervised child process, restarted after a crash ([plugins.<name>] "
@@ -109,8 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     database.add_argument("action", choices=("upgrade", "current", "history"))
     database.add_argument("--plugin", required=True, help="the plugin (entry point or instance name)")
     database.add_argument("--config", metavar="FILE", help="TOML file with [host] and [plugins.<name>] tables")
-    database.add_argument("--data-dir", metavar="DIR", help="the SQLite folder (env DATABASE_FOLDER; default data)")
-    database.add_argument("--database-url", metavar="URL", help="PostgreSQL instead of SQLite (env DATABASE_URL)")
+    _add_database_options(database)
     _add_log_options(database)
     return parser
 

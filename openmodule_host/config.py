@@ -16,6 +16,9 @@ plugin::
 
     [plugins.gate_in]
     plugin = "hello"         # an instance of the entry point hello (see openmodule_host.instances)
+
+A plugin's keys are also read from its own environment variables, ``<NAME>__<KEY>`` (``HELLO__GREETING=Hi``,
+see :mod:`.config_layers`); for each key, default < table < environment < command line.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import pytz
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 from sentry_sdk.utils import BadDsn, Dsn
 
+from .config_layers import Layers, accepted_keys, env_prefix, instance_env, validate_layers
 from .errors import ConfigError
 from .names import check_name
 
@@ -44,6 +48,8 @@ __all__ = [
     "env_bool",
     "env_string",
     "load_host_config",
+    "resolve_standard",
+    "with_plugin_flags",
 ]
 
 #: openmodule's level names (VERBOSE and WARN are its aliases).
@@ -168,6 +174,13 @@ class HostConfig(BaseModel):
     host_pong: bool = True
     #: the plugin tables, by plugin (entry point) name.
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: the command line's plugin settings, key -> (the flag, its value): they win over every plugin's table
+    #: and environment (``--log-level`` sets every plugin's LOG_LEVEL).
+    _plugin_flags: dict[str, tuple[str, Any]] = PrivateAttr(default_factory=dict)
+
+    @property
+    def plugin_flags(self) -> dict[str, tuple[str, Any]]:
+        return dict(self._plugin_flags)
 
     @field_validator("log_level")
     @classmethod
@@ -231,37 +244,31 @@ def load_host_config(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> HostConfig:
-    """Merge the layers into a validated :class:`HostConfig`; raises :class:`ConfigError`."""
+    """Merge the layers into a validated :class:`HostConfig`; raises :class:`ConfigError`.
+
+    ``overrides`` are the command line's values (None: not given); its ``log_level`` also wins over every
+    plugin's ``LOG_LEVEL`` (see :func:`build_plugin_config`)."""
     env = os.environ if env is None else env
-    values: dict[str, Any] = _read_toml(Path(path)) if path is not None else {}
-    values.update(_broker_from_env(env))
-    if level := env_string(env, "LOG_LEVEL"):
-        values["log_level"] = level
-    for key, env_key in (("data_dir", "DATABASE_FOLDER"), ("database_url", "DATABASE_URL")):
+    layers = Layers("[host]", file=_read_toml(Path(path)) if path is not None else {})
+    for key, value in _broker_from_env(env).items():
+        layers.env[key] = (f"env {key.upper()}", value)
+    for key, env_key in _HOST_ENV:
         if value := env_string(env, env_key):
-            values[key] = value
-    if log_format := env_string(env, "LOG_FORMAT"):
-        values["log_format"] = log_format
-    if compute_id := env_string(env, "COMPUTE_ID"):
-        values["compute_id"] = compute_id
-    for key in ("SENTRY_DSN", "SENTRY_ENVIRONMENT", "SENTRY_TRACES_SAMPLE_RATE"):
-        if value := env_string(env, key):
-            values[key.lower()] = value
-    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
-    try:
-        return HostConfig.model_validate(values)
-    except ValidationError as error:
-        where = f"config file {path}" if path is not None else "configuration"
-        raise ConfigError(f"invalid {where}:\n{_describe(error, 'host')}") from None
+            layers.env[key] = (f"env {env_key}", value)
+    flags = {key: value for key, value in (overrides or {}).items() if value is not None}
+    for key, value in flags.items():
+        layers.env[key] = (f"--{key.replace('_', '-')}", value)
+    where = f"invalid config file {path}" if path is not None else "invalid configuration"
+    config = validate_layers(HostConfig, layers, where, secret=frozenset({"sentry_dsn"}))
+    if "log_level" in flags:
+        config._plugin_flags = {"LOG_LEVEL": ("--log-level", config.log_level)}
+    return config
 
 
-def _describe(error: ValidationError, table: str) -> str:
-    lines = []
-    for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"])
-        got = "" if item["loc"][:1] == ("sentry_dsn",) else f" (got {item.get('input')!r})"  # never the DSN
-        lines.append(f"  [{table}] {location}: {item['msg']}{got}")
-    return "\n".join(lines)
+def with_plugin_flags(config: HostConfig, flags: Mapping[str, tuple[str, Any]]) -> HostConfig:
+    """``config`` with the command line's plugin settings (a child process gets its parent's this way)."""
+    config._plugin_flags = {key: (source, value) for key, (source, value) in flags.items()}
+    return config
 
 
 class _StandardSettings(BaseModel):
@@ -276,7 +283,17 @@ class _StandardSettings(BaseModel):
     TESTING: bool = False
     LOG_LEVEL: str
     COMPUTE_ID: int = 1
-    PARENT: str = ""
+    PARENT: str | None = None
+    TIMEZONE: str = "Europe/Vienna"
+    CURRENCY: str = "EUR"
+    #: unset: openmodule's default, "" under TESTING, else "de".
+    LANGUAGE: str | None = None
+    LOCALE_DIR: str = "/translation/locale"
+    #: unset: "test" in env DEVICE_HOST when it is set, else DEBUG or TESTING (openmodule's rule).
+    DEV_DEVICE: bool | None = None
+    DAEMON: bool = False
+    DIST_FOLDER: str = "/opt/openmodule/dist2"
+    DATABOX_UPLOAD_DIR: str = "/upload"
     #: a required plugin that is not running makes /healthz answer 503.
     REQUIRED: bool = True
     #: ``thread`` or ``process``; unset: the host's ``isolation``.
@@ -285,28 +302,57 @@ class _StandardSettings(BaseModel):
     PUBLISH_RATE: float = Field(ge=0)
     PUBLISH_BURST: int = Field(ge=1)
     PUBLISH_WAIT: float = Field(ge=0)
-    #: the garage's time zone (an IANA name): ``core.scheduler``'s ``.at()`` times are in it (env TIMEZONE).
-    TIMEZONE: str = "Europe/Vienna"
+    #: the entry point an instance's table instantiates (``[plugins.gate_in] plugin = "om_welcome"``).
+    plugin: str | None = Field(None, min_length=1)
 
     @field_validator("LOG_LEVEL")
     @classmethod
     def _known_level(cls, value: str) -> str:
         return _normalise_level(value)
 
-    @field_validator("TIMEZONE")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        if value not in pytz.all_timezones_set:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Vienna'")
-        return value
-
     @field_validator("NAME")
     @classmethod
     def _safe_name(cls, value: str) -> str:
         return check_name(value)  # it becomes a file name, a schema and a role
 
+    @field_validator("TIMEZONE")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Vienna'") from None
+        return value
+
+    @field_validator("PARENT")
+    @classmethod
+    def _unset_parent(cls, value: str | None) -> str | None:
+        return value or None  # openmodule: "" is no parent
+
+    @field_validator("LANGUAGE")
+    @classmethod
+    def _lower_language(cls, value: str | None) -> str | None:
+        return value.lower() if value is not None else None
+
 
 _STANDARD = frozenset(_StandardSettings.model_fields)
+_STANDARD_BY_FOLDED = {key.upper(): key for key in _STANDARD}
+
+#: the host's settings read from openmodule's environment variables (besides the broker's).
+_HOST_ENV = (
+    ("log_level", "LOG_LEVEL"), ("data_dir", "DATABASE_FOLDER"), ("database_url", "DATABASE_URL"),
+    ("log_format", "LOG_FORMAT"), ("compute_id", "COMPUTE_ID"), ("sentry_dsn", "SENTRY_DSN"),
+    ("sentry_environment", "SENTRY_ENVIRONMENT"), ("sentry_traces_sample_rate", "SENTRY_TRACES_SAMPLE_RATE"),
+)
+#: every plugin's standard settings read from openmodule's (global) environment variables. Not NAME or
+#: VERSION: those name one service each; set them per plugin (table or ``<INSTANCE>__NAME``).
+_PLUGIN_ENV = {
+    "RESOURCE": "AUTH_RESOURCE", "DEBUG": "DEBUG", "TESTING": "TESTING", "LOG_LEVEL": "LOG_LEVEL",
+    "COMPUTE_ID": "COMPUTE_ID", "PARENT": "PARENT", "TIMEZONE": "TIMEZONE", "CURRENCY": "CURRENCY",
+    "LANGUAGE": "LANGUAGE", "LOCALE_DIR": "LOCALE_DIR", "DAEMON": "DAEMON", "DIST_FOLDER": "DIST_FOLDER",
+    "DATABOX_UPLOAD_DIR": "DATABOX_UPLOAD_DIR",
+}
+_PLUGIN_ENV_BOOLS = frozenset({"DEBUG", "TESTING", "DAEMON"})
 
 
 class PluginConfig:
@@ -314,11 +360,14 @@ class PluginConfig:
 
     A setting reads as an attribute (``core.config.greeting``); :attr:`settings` is the validated
     settings model when the plugin declared one (``config_model`` hook), else a plain dict.
+    ``DATABASE_FOLDER``, ``BROKER_SUB`` and ``BROKER_PUB`` are the host's (one for all plugins).
     """
 
     __slots__ = (
-        "COMPUTE_ID", "DEBUG", "ISOLATION", "LOG_LEVEL", "NAME", "PARENT", "PUBLISH_BURST", "PUBLISH_RATE",
-        "PUBLISH_WAIT", "REQUIRED", "RESOURCE", "TESTING", "TIMEZONE", "VERSION", "settings",
+        "BROKER_PUB", "BROKER_SUB", "COMPUTE_ID", "CURRENCY", "DAEMON", "DATABASE_FOLDER", "DATABOX_UPLOAD_DIR",
+        "DEBUG", "DEV_DEVICE", "DIST_FOLDER", "ISOLATION", "LANGUAGE", "LOCALE_DIR", "LOG_LEVEL", "NAME", "PARENT",
+        "PUBLISH_BURST", "PUBLISH_RATE", "PUBLISH_WAIT", "REQUIRED", "RESOURCE", "TESTING", "TIMEZONE", "VERSION",
+        "settings",
     )
 
     NAME: str
@@ -328,17 +377,30 @@ class PluginConfig:
     TESTING: bool
     LOG_LEVEL: str
     COMPUTE_ID: int
-    PARENT: str
+    PARENT: str | None
+    TIMEZONE: str
+    CURRENCY: str
+    LANGUAGE: str
+    LOCALE_DIR: str
+    DEV_DEVICE: bool
+    DAEMON: bool
+    DIST_FOLDER: str
+    DATABOX_UPLOAD_DIR: str
+    DATABASE_FOLDER: str
+    BROKER_SUB: str
+    BROKER_PUB: str
     REQUIRED: bool
     ISOLATION: str | None
     PUBLISH_RATE: float
     PUBLISH_BURST: int
     PUBLISH_WAIT: float
-    TIMEZONE: str
     settings: Any
 
-    def __init__(self, standard: _StandardSettings, settings: Any) -> None:
-        for key, value in standard.model_dump().items():
+    def __init__(self, standard: _StandardSettings, settings: Any, host: HostConfig | None = None) -> None:
+        host = host or HostConfig()
+        values = standard.model_dump(exclude={INSTANCE_KEY})
+        values.update(DATABASE_FOLDER=host.data_dir, BROKER_SUB=host.broker_sub, BROKER_PUB=host.broker_pub)
+        for key, value in values.items():
             object.__setattr__(self, key, value)
         object.__setattr__(self, "settings", settings)
 
@@ -358,6 +420,70 @@ class PluginConfig:
         return f"PluginConfig(NAME={self.NAME!r}, VERSION={self.VERSION!r}, settings={self.settings!r})"
 
 
+def _prefixed(instance: str, env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """The instance's own environment variables: the part after ``<INSTANCE>__`` -> (variable, value)."""
+    prefix = env_prefix(instance)
+    return {name[len(prefix):]: (name, value) for name, value in env.items()
+            if name.upper().startswith(prefix) and len(name) > len(prefix)}
+
+
+def resolve_standard(
+    plugin: str, version: str, table: Mapping[str, Any], host: HostConfig, env: Mapping[str, str] | None = None,
+) -> _StandardSettings:
+    """A plugin's standard settings: defaults < its table < openmodule's environment variables < its own
+    ``<INSTANCE>__<KEY>`` variables < the command line (``--log-level``); raises :class:`ConfigError`."""
+    env = os.environ if env is None else env
+    layers = Layers(f"[plugins.{plugin}]", defaults={
+        "NAME": plugin, "VERSION": version, "RESOURCE": socket.gethostname(), "LOG_LEVEL": host.log_level,
+        "PUBLISH_RATE": host.publish_rate, "PUBLISH_BURST": host.publish_burst, "PUBLISH_WAIT": host.publish_wait,
+    }, file={key: value for key, value in table.items() if key in _STANDARD})
+    for key, env_key in _PLUGIN_ENV.items():
+        if value := env_string(env, env_key):
+            layers.env[key] = (f"env {env_key}", env_bool(env, env_key) if key in _PLUGIN_ENV_BOOLS else value)
+    if "DEVICE_HOST" in env:
+        layers.env["DEV_DEVICE"] = ("env DEVICE_HOST", "test" in env_string(env, "DEVICE_HOST"))
+    layers.env.update(instance_env(_StandardSettings, plugin, env))
+    layers.env.update(host._plugin_flags)
+    standard = validate_layers(_StandardSettings, layers, f"invalid settings for plugin {plugin!r}")
+    if standard.LANGUAGE is None:
+        standard.LANGUAGE = "" if standard.TESTING else "de"
+    if standard.DEV_DEVICE is None:
+        standard.DEV_DEVICE = standard.DEBUG or standard.TESTING
+    return standard
+
+
+def _own_settings(
+    plugin: str, table: Mapping[str, Any], settings_model: type[BaseModel] | None, env: Mapping[str, str],
+) -> Any:
+    """The plugin's own settings (its table without the standard keys, then its ``<INSTANCE>__`` variables)."""
+    own = {key: value for key, value in table.items() if key not in _STANDARD}
+    variables = {rest: source for rest, source in _prefixed(plugin, env).items()
+                 if rest.upper() not in _STANDARD_BY_FOLDED}
+    if settings_model is None:
+        # No model to check against: every key is a setting, but a standard key in the wrong case is a typo.
+        for key in own:
+            if (standard := _STANDARD_BY_FOLDED.get(key.upper())) is not None:
+                raise ConfigError(f"[plugins.{plugin}] {key}: unknown key; did you mean {standard}? "
+                                  "(keys are case-sensitive)")
+        by_folded = {key.upper(): key for key in own}
+        for rest, (_name, value) in variables.items():
+            own[by_folded.get(rest.upper(), rest)] = value
+        return own
+    accepted = accepted_keys(settings_model)
+    if settings_model.model_config.get("extra") != "allow":
+        unknown = sorted(set(own) - accepted)
+        folded = {key.upper() for key in accepted}
+        unknown_env = sorted(name for rest, (name, _value) in variables.items() if rest.upper() not in folded)
+        if unknown or unknown_env:
+            known = ", ".join(sorted(settings_model.model_fields)) or "(none)"
+            lines = [f"  [plugins.{plugin}] {key}: unknown key" for key in unknown]
+            lines += [f"  env {name}: unknown key" for name in unknown_env]
+            raise ConfigError(f"invalid settings for plugin {plugin!r}:\n" + "\n".join(lines)
+                              + f"\n  (its settings: {known}; the standard keys are in docs/cli.md)")
+    layers = Layers(f"[plugins.{plugin}]", file=own, env=instance_env(settings_model, plugin, env))
+    return validate_layers(settings_model, layers, f"invalid settings for plugin {plugin!r}")
+
+
 def build_plugin_config(
     plugin: str,
     version: str,
@@ -366,37 +492,25 @@ def build_plugin_config(
     settings_model: type[BaseModel] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> PluginConfig:
-    """Validate one plugin's table into its :class:`PluginConfig`; raises :class:`ConfigError`."""
+    """One plugin instance's :class:`PluginConfig` from its table and environment; raises :class:`ConfigError`
+    naming the table and key (or the environment variable) of a wrong value.
+
+    Each setting: its default < the table ``[plugins.<plugin>]`` < the environment (openmodule's global names
+    for the standard keys, then ``<PLUGIN>__<KEY>``) < the command line."""
     env = os.environ if env is None else env
-    standard_values: dict[str, Any] = {
-        "NAME": plugin,
-        "VERSION": version,
-        "RESOURCE": env_string(env, "AUTH_RESOURCE") or socket.gethostname(),
-        "DEBUG": env_bool(env, "DEBUG"),
-        "TESTING": env_bool(env, "TESTING"),
-        "LOG_LEVEL": host.log_level,
-        "COMPUTE_ID": env_string(env, "COMPUTE_ID") or 1,
-        "PARENT": env_string(env, "PARENT"),
-        "PUBLISH_RATE": host.publish_rate,
-        "PUBLISH_BURST": host.publish_burst,
-        "PUBLISH_WAIT": host.publish_wait,
-        "TIMEZONE": env_string(env, "TIMEZONE") or "Europe/Vienna",
-    }
-    standard_values.update({key: value for key, value in table.items() if key in _STANDARD})
-    own = {key: value for key, value in table.items() if key not in _STANDARD and key != INSTANCE_KEY}
-    try:
-        standard = _StandardSettings.model_validate(standard_values)
-        settings: Any = settings_model.model_validate(own) if settings_model is not None else dict(own)
-    except ValidationError as error:
-        raise ConfigError(f"invalid settings for plugin {plugin!r}:\n{_describe(error, f'plugins.{plugin}')}") from None
-    return PluginConfig(standard, settings)
+    standard = resolve_standard(plugin, version, table, host, env)
+    return PluginConfig(standard, _own_settings(plugin, table, settings_model, env), host)
 
 
-def check_plugin_tables(config: HostConfig, known: list[str]) -> None:
-    """A ``[plugins.<name>]`` table for a plugin that is not installed is a typo: refuse it."""
-    unknown = sorted(set(config.plugins) - set(known))
+def check_plugin_tables(config: HostConfig, known: list[str], env: Mapping[str, str] | None = None) -> None:
+    """Every ``[plugins.<name>]`` table at start, selected or not: it names an installed plugin (its own name
+    or, for an instance, its ``plugin`` key) and its standard keys are valid; raises :class:`ConfigError`."""
+    unknown = sorted(name for name, table in config.plugins.items()
+                     if name not in known and table.get(INSTANCE_KEY) not in known)
     if unknown:
         raise ConfigError(
             f"config has table(s) for unknown plugin(s): {', '.join(f'[plugins.{name}]' for name in unknown)}; "
             f"installed plugins: {', '.join(known) or '(none)'}"
         )
+    for name, table in config.plugins.items():
+        resolve_standard(name, "0", table, config, env)

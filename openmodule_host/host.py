@@ -42,7 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .access import serve_backend_hooks
 from .alerts import PluginAlerts
-from .config import HostConfig, build_plugin_config
+from .config import HostConfig, build_plugin_config, resolve_standard
 from .connection_status import ConnectionState
 from .core import message_body
 from .database import (
@@ -203,6 +203,8 @@ class Host:
             self._start_plugin(candidate)
         for plugin in self.plugins.values():  # the child processes started side by side
             if plugin.process is not None and plugin.state is PluginState.STARTING and not plugin.process.started():
+                if plugin.process.config_error is not None:  # a wrong setting stops the host, as in a thread
+                    raise ConfigError(plugin.process.config_error)
                 log.error("plugin %s failed: %s", plugin.name, plugin.reason)
         failed = [plugin for plugin in self.plugins.values() if plugin.state is PluginState.FAILED]
         if failed and self.strict:
@@ -258,14 +260,11 @@ class Host:
 
     def _start_plugin(self, candidate: PluginCandidate) -> None:
         table = self.config.plugins.get(candidate.name, {})
-        plugin = HostedPlugin(candidate, required=bool(table.get("REQUIRED", True)))
+        standard = resolve_standard(candidate.name, candidate.version, table, self.config)  # before any plugin code
+        plugin = HostedPlugin(candidate, required=standard.REQUIRED)
         self.plugins[candidate.name] = plugin
-        isolation = table.get("ISOLATION") or self.config.isolation
-        if isolation == "process":
-            self._start_in_process(plugin, table)
-            return
-        if isolation != "thread":
-            self._fail(plugin, f"[plugins.{candidate.name}] ISOLATION must be 'thread' or 'process', not {isolation!r}")
+        if (standard.ISOLATION or self.config.isolation) == "process":
+            self._start_in_process(plugin, table, standard.NAME)
             return
         try:
             plugin.manager = self._bounded(lambda: make_plugin_manager(candidate), f"import of {candidate.target}")
@@ -317,7 +316,7 @@ class Host:
         log.info("plugin %s running as %s%s", candidate.name, plugin_config.NAME,
                  f" (an instance of {candidate.instance_of})" if candidate.instance_of else "")
 
-    def _start_in_process(self, plugin: HostedPlugin, table: Mapping[str, Any]) -> None:
+    def _start_in_process(self, plugin: HostedPlugin, table: Mapping[str, Any], name: str) -> None:
         """Launch the plugin in a supervised child process: a host of its own with this one plugin, on this
         host's broker (see :mod:`.isolation.process`). Its code is imported only there. The host waits for
         all children together once every plugin is started."""
@@ -329,8 +328,7 @@ class Host:
         if candidate.problems:
             self._fail(plugin, "; ".join(candidate.problems))
             return
-        name = table.get("NAME", plugin.name)  # its child validates the rest of the table
-        self._claim_name(plugin.name, name)
+        self._claim_name(plugin.name, name)  # (its standard settings are valid; its child validates the rest)
         plugin.process_name = name
         child_config = config.model_dump(mode="json")
         child_config.update(  # never the DATABASE_URL: the child gets its plugin's prepared target instead
@@ -342,7 +340,7 @@ class Host:
         spec = {"config": child_config, "plugin": {
             "name": plugin.name, "target": candidate.target, "version": candidate.version,
             "distribution": candidate.distribution, "instance_of": candidate.instance_of,
-        }}
+        }, "plugin_flags": {**config.plugin_flags, "ISOLATION": ("its child process", "thread")}}
         policy = RestartPolicy(config.restart_backoff, config.restart_backoff_max, config.crash_loop_crashes,
                                config.crash_loop_window)
 

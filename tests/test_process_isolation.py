@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from openmodule_host import ConfigError
 from openmodule_host.isolation import ChildState
 from openmodule_host.testing import TestClient
 from tests.rpc_plugins import Lookup
@@ -141,9 +142,9 @@ def test_an_object_of_this_process_cannot_run_in_a_child(om_host):
     assert "only when installed or given as an import path" in host.plugins["lookup"].reason
 
 
-def test_a_wrong_isolation_value_is_refused(om_host):
-    host = om_host(("lookup", Lookup()), config={"lookup": {"ISOLATION": "fork"}})
-    assert host.plugins["lookup"].reason == "[plugins.lookup] ISOLATION must be 'thread' or 'process', not 'fork'"
+def test_a_wrong_isolation_value_stops_the_start(om_host):
+    with pytest.raises(ConfigError, match=r"\[plugins.lookup\] ISOLATION: Input should be 'thread' or 'process'"):
+        om_host(("lookup", Lookup()), config={"lookup": {"ISOLATION": "fork"}})
 
 
 def test_stop_ends_the_child_even_when_its_shutdown_hook_hangs(om_host, om_client):

@@ -194,9 +194,9 @@ class Database(Protocol):
 class PluginConfig(Protocol):
     """A plugin's configuration: openmodule's standard names plus the plugin's own settings.
 
-    Settings from the plugin's ``[plugins.<name>]`` table are readable as attributes
-    (``core.config.greeting``) and through :attr:`settings`: the validated settings model when the plugin
-    declares one (``config_model`` hook), else a plain dict.
+    Settings from the plugin's ``[plugins.<name>]`` table and its ``<NAME>__<KEY>`` environment variables
+    are readable as attributes (``core.config.greeting``) and through :attr:`settings`: the validated settings
+    model when the plugin declares one (``config_model`` hook), else a plain dict.
     """
 
     NAME: str
@@ -206,6 +206,18 @@ class PluginConfig(Protocol):
     TESTING: bool
     LOG_LEVEL: str
     COMPUTE_ID: int
+    PARENT: str | None
+    TIMEZONE: str
+    CURRENCY: str
+    LANGUAGE: str
+    LOCALE_DIR: str
+    DEV_DEVICE: bool
+    DAEMON: bool
+    DIST_FOLDER: str
+    DATABOX_UPLOAD_DIR: str
+    DATABASE_FOLDER: str
+    BROKER_SUB: str
+    BROKER_PUB: str
 
     @property
     def settings(self) -> Any: ...

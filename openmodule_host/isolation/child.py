@@ -1,13 +1,15 @@
 """A plugin's child process (``python -m openmodule_host.isolation.child``), started by :class:`PluginProcess`.
 
-It reads one JSON line from stdin: ``{"config": <HostConfig fields>, "plugin": {"name", "target",
-"version", "distribution", "instance_of"}, "status": {"fd", "interval"}}``, on PostgreSQL also ``"database": {"url",
-"schema", "role"}``: the plugin's schema and login role as the parent prepared them, used as they are (the
-config has no ``database_url``: the child never sees the ``DATABASE_URL`` user's password, unless the
-server refused to create the role and the plugin logs in as that user). It runs a host with that one
-plugin (``strict``: a plugin that fails to start ends the process with status 1, its reason on stdout). While the
-plugin runs, it reports the plugin's status on the pipe ``fd`` every ``interval`` seconds (see
-:mod:`.status`). It stops on SIGTERM or SIGINT, and when its stdin closes (the parent is gone).
+It reads one JSON line from stdin: ``{"config": <HostConfig fields>, "plugin": {"name", "target", "version",
+"distribution", "instance_of"}, "plugin_flags": {key: [flag, value]}, "status": {"fd", "interval"}}`` (the
+flags: the parent's command line settings for the plugin, and ``ISOLATION`` "thread"), on PostgreSQL also
+``"database": {"url", "schema", "role"}``: the plugin's schema and login role as the parent prepared them, used
+as they are (the config has no ``database_url``: the child never sees the ``DATABASE_URL`` user's password,
+unless the server refused to create the role and the plugin logs in as that user). It runs a host with that
+one plugin (``strict``: a plugin that fails to start ends the process with status 1, its reason on stdout; a
+wrong setting with status 2 and a ``config error: "<the error as a JSON string>"`` line). While the plugin
+runs, it reports the plugin's status on the pipe ``fd`` every ``interval`` seconds (see :mod:`.status`). It
+stops on SIGTERM or SIGINT, and when its stdin closes (the parent is gone).
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from typing import Any
 from openmodule_hookspecs import ENTRY_POINT_GROUP
 from sqlalchemy.engine import make_url
 
-from ..config import HostConfig
+from ..config import HostConfig, with_plugin_flags
 from ..database import DatabaseTarget
-from ..errors import HostError
+from ..errors import ConfigError, HostError
 from ..health import plugin_status, plugin_values
 from ..host import Host
 from ..loader import PluginCandidate
 from ..observability import configure_logging
+from .process import CONFIG_ERROR_PREFIX
 from .status import MAX_MESSAGE, ChildReport, StatusReporter
 
 __all__ = ["main"]
@@ -73,7 +76,7 @@ def _databases(spec: dict[str, Any]) -> dict[str, DatabaseTarget]:
 
 def main() -> int:
     spec = json.loads(sys.stdin.readline())
-    config = HostConfig.model_validate(spec["config"])
+    config = with_plugin_flags(HostConfig.model_validate(spec["config"]), spec.get("plugin_flags", {}))
     configure_logging(config.log_level, config.log_format)
     host = Host(config, [_candidate(spec["plugin"])], strict=True, report=lambda line: print(line, flush=True),
                 databases=_databases(spec))
@@ -93,6 +96,9 @@ def main() -> int:
             while not host.wait(0.5):
                 pass
             reporter.stop()
+    except ConfigError as error:  # the parent stops with this error, as it would for a plugin in a thread
+        print(CONFIG_ERROR_PREFIX + json.dumps(str(error)), flush=True)
+        return 2
     except HostError as error:
         print(error, flush=True)  # "plugin 'name' failed: <reason>"
         return 1

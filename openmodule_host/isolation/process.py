@@ -34,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any
 
@@ -45,6 +45,8 @@ __all__ = ["ChildState", "PluginProcess", "RestartPolicy"]
 
 #: the child's last stdout line once its plugin runs (the host's ``ready`` report).
 _READY_PREFIX = "ready: "
+#: the child's stdout line for a wrong setting (then a JSON string, the error), before it exits with status 2.
+CONFIG_ERROR_PREFIX = "config error: "
 #: the child's stdout lines kept for a failure's reason (whatever its plugin prints must not pile up).
 _KEPT_LINES = 100
 #: the supervisor waits in slices of this many seconds, beating its heartbeat in between.
@@ -72,6 +74,8 @@ class _Launch:
     lines: deque[str]
     deadline: float
     reports: threading.Thread
+    #: set once its stdout is read to the end (a child that exited has said all it will).
+    said_all: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,8 @@ class PluginProcess:
         self._log = log
         self.state = ChildState.STARTING
         self.reason = ""
+        #: the child's error when its first start found a wrong setting (the host then stops, exit status 2).
+        self.config_error: str | None = None
         #: restarts after a crash, since the host started.
         self.restarts = 0
         self.status = ChildStatus(STATUS_INTERVAL)
@@ -248,7 +254,7 @@ class PluginProcess:
             name=f"omh-process-{self.plugin}-status", daemon=True,
         )
         launch = _Launch(proc, threading.Event(), deque(maxlen=_KEPT_LINES), deadline, reports)
-        threading.Thread(target=self._read_stdout, args=(proc.stdout, launch.lines, launch.ready), daemon=True,
+        threading.Thread(target=self._read_stdout, args=(proc.stdout, launch), daemon=True,
                          name=f"omh-process-{self.plugin}-out").start()
         reports.start()
         self._launched = launch
@@ -270,16 +276,22 @@ class PluginProcess:
         else:
             _close_stdin(proc)
             why = describe_exit(proc.returncode)
+            launch.said_all.wait(_BEAT)  # its last lines may still be on their way to the reader
+            said_config = [line for line in launch.lines if line.startswith(CONFIG_ERROR_PREFIX)]
+            if proc.returncode == 2 and said_config:
+                self.config_error = json.loads(said_config[-1][len(CONFIG_ERROR_PREFIX):])
+                return False, f"its settings are wrong: {self.config_error}"
         said = next((line for line in reversed(launch.lines) if line.startswith("plugin ")), "")
         return False, f"its process {why}" + (f" ({said})" if said else "")
 
-    def _read_stdout(self, stdout: IO[str], lines: deque[str], ready: threading.Event) -> None:
+    def _read_stdout(self, stdout: IO[str], launch: _Launch) -> None:
         with stdout:
             for line in stdout:
                 line = line.rstrip("\n")
-                lines.append(line)
+                launch.lines.append(line)
                 if line.startswith(_READY_PREFIX):
-                    ready.set()
+                    launch.ready.set()
+        launch.said_all.set()
 
     # -- supervise -------------------------------------------------------------------------------
 

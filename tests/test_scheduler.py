@@ -322,8 +322,10 @@ def test_a_weekly_job_at_a_time_is_on_that_weekday_in_the_plugins_timezone():
 def test_the_timezone_setting_defaults_to_vienna_and_comes_from_the_table_or_the_environment():
     host = HostConfig()
     assert build_plugin_config("p", "1", {}, host, env={}).TIMEZONE == "Europe/Vienna"
-    assert build_plugin_config("p", "1", {}, host, env={"TIMEZONE": "Europe/Berlin"}).TIMEZONE == "Europe/Berlin"
-    assert build_plugin_config("p", "1", {"TIMEZONE": "UTC"}, host, env={"TIMEZONE": "Europe/Berlin"}).TIMEZONE == "UTC"
+    assert build_plugin_config("p", "1", {"TIMEZONE": "UTC"}, host, env={}).TIMEZONE == "UTC"
+    # defaults < table < environment (docs/cli.md, "A plugin's settings")
+    assert build_plugin_config("p", "1", {"TIMEZONE": "UTC"}, host, env={"TIMEZONE": "Europe/Berlin"}).TIMEZONE \
+        == "Europe/Berlin"
     with pytest.raises(ConfigError, match="unknown time zone 'Mars/Olympus'"):
         build_plugin_config("p", "1", {"TIMEZONE": "Mars/Olympus"}, host, env={})
 

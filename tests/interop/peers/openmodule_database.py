@@ -10,7 +10,9 @@ Input (one JSON document on stdin)::
 
 It opens ``Database(folder, name, alembic_path=<service>/database)`` (which migrates to the newest revision
 of that folder in a child process, as every openmodule service does at start), inserts the rows through
-openmodule's column types, and prints ``{"revision": "<alembic_version>", "accesses": n, "plates": n}``.
+openmodule's column types, and prints what it then reads back through them::
+
+    {"revision": "<alembic_version>", "accesses": {id: [plate, data, valid_from ISO]}, "plates": [[access_id, plate]]}
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ def main() -> None:
     with database() as session:
         answer = {
             "revision": session.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one(),
-            "accesses": session.execute(sa.text("SELECT count(*) FROM accesses")).scalar_one(),
-            "plates": session.execute(sa.text("SELECT count(*) FROM access_plates")).scalar_one(),
+            "accesses": {row.id: [row.plate, row.data, row.valid_from.isoformat()]
+                         for row in session.execute(sa.select(ACCESSES))},
+            "plates": [list(row) for row in session.execute(sa.select(PLATES).order_by(PLATES.c.plate))],
         }
     database.shutdown()
     print(json.dumps(answer), flush=True)

@@ -103,3 +103,20 @@ def test_an_openmodule_sqlite_file_is_upgraded_by_its_plugin_and_read_back_by_op
         "a3": [None, [1, "zwei"], "2025-01-01T12:00:00"],
     }
     assert after["plates"] == [["a1", "GARIVO1"], ["a1", "GARIVO2"]]
+
+
+def test_an_openmodule_sqlite_file_at_the_newest_revision_is_taken_over_unchanged(om_host, tmp_path):
+    service, data_dir = tmp_path / "service", tmp_path / "data"
+    shutil.copytree(OPENMODULE_SERVICE / "database", service / "database")
+    run_openmodule(service, data_dir, accesses=[
+        {"id": "a1", "plate": "GARIVO1", "data": {"k": "v"}, "valid_from": "2024-01-02T03:04:05"}])
+    backups = sorted(data_dir.glob("*.backup"))
+
+    port_database_folder(OPENMODULE_SERVICE / "database", tmp_path / "ported" / "database")
+    plugin = AccessService(tmp_path / "ported" / "database")
+    host = om_host((NAME, plugin), data_dir=str(data_dir))
+    assert host.plugins[NAME].state == "running"
+    with plugin.core.database() as session:
+        assert session.scalar(sa.text("SELECT version_num FROM alembic_version")) == CATEGORY
+        assert session.execute(sa.text("SELECT id, plate FROM accesses")).all() == [("a1", "GARIVO1")]
+    assert sorted(data_dir.glob("*.backup")) == backups  # no revision ran, so no backup either

@@ -159,13 +159,6 @@ def test_rows_that_reference_a_table_a_revision_recreates_survive(backend, porte
     assert plates == [("a1", "GARIVO1")]
 
 
-def test_foreign_keys_are_on_again_for_the_plugin_after_its_migrations(om_host, sqlite_backend, ported):
-    plugin = ServicePlugin(ported)
-    start(om_host, sqlite_backend, plugin)
-    with pytest.raises(sa.exc.IntegrityError), plugin.core.database() as session:
-        session.execute(sa.text("INSERT INTO access_plates (access_id, plate) VALUES ('nobody', 'X')"))
-
-
 def test_pre_upgrade_drops_tables_an_interrupted_batch_operation_left(backend, ported):
     target = migration_target(backend, "om_leftover")
     upgrade(only_initial(ported), target)

@@ -7,6 +7,7 @@ import pytest
 PACKAGES = [
     "openmodule_hookspecs",
     "openmodule_host",
+    "openmodule_host.database",
     "openmodule_host.wire",
     "openmodule_host.isolation",
     "openmodule_host.testing",

@@ -180,9 +180,19 @@ class RPCClient(Protocol):
 class Database(Protocol):
     """``core.database``: the plugin's own database (SQLAlchemy 2)."""
 
-    def __call__(self) -> AbstractContextManager[Any]:
+    def __call__(self, expire_on_commit: bool = False) -> AbstractContextManager[Any]:
         """``with core.database() as session:`` a SQLAlchemy ``Session`` that commits when the block ends
         normally and rolls back when it raises."""
+        ...
+
+    def __enter__(self) -> Any:
+        """``with core.database as session:``: the same as ``with core.database() as session:``."""
+        ...
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None: ...
+
+    def flush(self, objects: Any = None) -> None:
+        """Flush the innermost session the calling thread has open in a ``with core.database`` block."""
         ...
 
     @property

@@ -38,7 +38,8 @@ def config_model() -> type[BaseModel] | None:  # type: ignore[empty-body]
 
 @hookspec(firstresult=True)
 def database_migrations() -> Any:
-    """Return the folder of the plugin's Alembic revision files (a ``str`` or ``Path``), or None.
+    """Return the folder of the plugin's Alembic revision files (a ``str`` or ``Path``), or None. An
+    openmodule service's database folder (with ``alembic.ini`` and ``alembic/versions/``) works as it is.
 
     The host upgrades the plugin's database to the newest revision at start, before
     ``register_handlers``, in a child process with a timeout; a failing migration fails this plugin only

@@ -1,9 +1,11 @@
 """Alembic migrations of one plugin: upgrade (in a child process, with a timeout), current, history.
 
 A plugin ships only its revision files (the ``database_migrations`` hook returns their folder); the
-host supplies the environment (``alembic_env/``). ``upgrade`` runs in a child process, as openmodule
-does, so a migration that hangs can be killed after the timeout (300 s by default) without taking the
-host with it; the child reports the revision it reached, or the one that failed and why.
+host supplies the environment (``alembic_env/``). The hook may also return an openmodule service's
+database folder as it is (``alembic.ini``, ``alembic/env.py``, ``alembic/versions/``): its revisions run,
+its ``env.py`` and ``alembic.ini`` do not (see :func:`versions_folder`). ``upgrade`` runs in a child
+process, as openmodule does, so a migration that hangs can be killed after the timeout (300 s by default)
+without taking the host with it; the child reports the revision it reached, or the one that failed and why.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ if TYPE_CHECKING:
 # Alembic is imported where it is used: a host process only reads revisions (``db current``/``history``)
 # and runs upgrades in a child process, so the 11 MiB it takes are not paid by every host and plugin process.
 
-__all__ = ["MigrationError", "MigrationResult", "current_revision", "history", "upgrade", "upgrade_in_child"]
+__all__ = ["MigrationError", "MigrationResult", "current_revision", "history", "upgrade", "upgrade_in_child",
+           "versions_folder"]
 
 ENV_DIR = Path(__file__).with_name("alembic_env")
 
@@ -47,12 +50,23 @@ class MigrationResult:
     after: str | None
 
 
+def versions_folder(folder: Path) -> Path:
+    """The folder of revision files that ``folder`` (what ``database_migrations`` returned) holds: itself, or
+    in openmodule's layout ``folder/alembic/versions`` (``folder`` has ``alembic.ini``) or ``folder/versions``
+    (``folder`` is the one with ``env.py``)."""
+    for candidate, marker in ((folder / "alembic" / "versions", folder / "alembic.ini"),
+                              (folder / "versions", folder / "env.py")):
+        if candidate.is_dir() and marker.is_file():
+            return candidate
+    return folder
+
+
 def _config(versions: Path, engine: Engine, target: DatabaseTarget, connection: Any = None) -> Config:
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(ENV_DIR))
-    config.set_main_option("version_locations", str(versions))
+    config.set_main_option("version_locations", str(versions_folder(versions)))
     config.set_main_option("path_separator", "os")
     config.attributes["schema"] = target.schema
     if connection is not None:
@@ -82,12 +96,14 @@ def upgrade(versions: Path, target: DatabaseTarget) -> MigrationResult:
     from alembic import command
     from alembic.script import ScriptDirectory
 
+    from .alembic_ops import sqlite_foreign_keys_off
+
     engine = create_plugin_engine(target)
     try:
         before = current_revision(engine, target)
         script = ScriptDirectory.from_config(_config(versions, engine, target))
         try:
-            with engine.connect() as connection:
+            with engine.connect() as connection, sqlite_foreign_keys_off(connection):
                 command.upgrade(_config(versions, engine, target, connection), "head")
                 connection.commit()
         except Exception as error:

@@ -5,8 +5,6 @@ the calling plugin instance's own (``openmodule_host.compat``), so two instances
 class in one process each see their own gate, NAME, health and RPC server.
 """
 
-import logging
-
 from openmodule_hookspecs import HealthMetricType, Messages, PresentVehicleEnterMessage, RPCError, RPCRequest, RPCServer
 from openmodule_host.compat import core, settings
 
@@ -20,7 +18,6 @@ class WelcomeService:
     ``welcome``/``greet``. A plate the lookup service knows is welcomed back by plate."""
 
     def __init__(self) -> None:
-        self.log = logging.getLogger(settings.NAME)
         self.gate: str = settings.gate
         core().health.add_check("lookup", "Plate lookup", "the plate lookup service answers")
         core().health.add_metric("greetings", HealthMetricType.count, "Greetings", "vehicles greeted",
@@ -58,6 +55,7 @@ class WelcomeService:
             response = core().rpc_client.rpc(settings.lookup_channel, "lookup", LookupRequest(plate=plate),
                                              LookupResponse, timeout=settings.lookup_timeout)
         except RPCError as error:
+            core().log.warning("plate lookup on %s failed: %s", settings.lookup_channel, type(error).__name__)
             core().health.check_fail("lookup", message=f"lookup failed: {type(error).__name__}")
             return False
         core().health.check_success("lookup")

@@ -1,7 +1,7 @@
 """The two ported example plugins in a real ``openmodule-host`` process, against a real openmodule 18.5.0 service.
 
 One garage, as ``plugins_example/garage.toml`` describes it: the host runs ``gate_in`` and ``gate_out`` (two
-instances of ``om_welcome``; gate_in's gate comes from the environment, ``GATE_IN__GATE``) and
+instances of ``om_welcome``; gate_in's gate ``in-2`` comes from the environment, ``GATE_IN__GATE``) and
 ``om_access_demo``; the openmodule service ``om_interop_1`` (``peers/openmodule_service.py``, its own process)
 serves ``plates``/``lookup`` (plates starting with "G" are known) and talks to them. A wire tap sees every
 frame on the broker.
@@ -60,7 +60,7 @@ def garage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Garage]:
     with contextlib.ExitStack() as stack:
         host = stack.enter_context(HostProcess(
             ["--plugins", "gate_in,gate_out,om_access_demo", "--config", str(config)],
-            env={**broker, "GATE_IN__GATE": "in-1"}))
+            env={**broker, "GATE_IN__GATE": "in-2"}))
         stack.callback(host.stop)
         host.wait_ready()
         service = stack.enter_context(OpenModulePeer(SERVICE, broker["BROKER_SUB"], broker["BROKER_PUB"]))
@@ -80,9 +80,9 @@ def assert_not_on_the_wire(tap: WireTap, topic: str, predicate: Callable[[bytes]
     raise AssertionError(f"unexpected message on {topic!r}: {body!r}")
 
 
-def greet(garage: Garage, gate: str, plate: str | None = None) -> dict[str, Any]:
+def greet(garage: Garage, gate: str, plate: str | None = None, timeout: float | None = None) -> dict[str, Any]:
     request = {"gate": gate} if plate is None else {"gate": gate, "plate": plate}
-    return garage.service.rpc("welcome", "greet", request)
+    return garage.service.rpc("welcome", "greet", request, timeout=timeout)
 
 
 # -- RPC both ways ---------------------------------------------------------------------------------------------
@@ -103,21 +103,22 @@ def test_openmodule_calls_the_shared_greet_rpc_and_only_that_gates_instance_answ
 
 
 def test_the_gate_of_an_instance_comes_from_its_environment_variable(garage):
-    result = greet(garage, "in-1")
+    result = greet(garage, "in-2")
     assert result["ok"], result
-    assert result["response"]["gate"] == "in-1"
+    assert result["response"]["gate"] == "in-2"
+    assert greet(garage, "in-1", timeout=0.5)["error"] == "RPCClient.TimeoutError"  # the default, overridden
 
-    assert greet(garage, "lane-9")["error"] == "RPCClient.TimeoutError"  # no instance has that gate
+    assert greet(garage, "lane-9", timeout=0.5)["error"] == "RPCClient.TimeoutError"  # no instance has that gate
 
 
 def test_the_plugin_asks_openmodules_lookup_rpc_and_welcomes_a_known_plate_by_plate(garage):
-    result = greet(garage, "in-1", plate="G ARIVO1")
+    result = greet(garage, "out-1", plate="G ARIVO1")
 
-    assert result["response"] == {"gate": "in-1", "text": "Welcome, G ARIVO1!", "known": True, "status": "ok"}
+    assert result["response"] == {"gate": "out-1", "text": "Goodbye, G ARIVO1!", "known": True, "status": "ok"}
     asked = garage.service.wait_for_event(
         lambda event: event["event"] == "rpc_request" and event["message"]["request"] == {"plate": "G ARIVO1"})
-    assert (asked["channel"], asked["message"]["name"], asked["message"]["type"]) == ("plates", GATE_IN, "lookup")
-    assert greet(garage, "in-1", plate="W 12345")["response"]["text"] == "Welcome!"  # not known by the service
+    assert (asked["channel"], asked["message"]["name"], asked["message"]["type"]) == ("plates", GATE_OUT, "lookup")
+    assert greet(garage, "out-1", plate="W 12345")["response"]["text"] == "Goodbye!"  # not known by the service
 
 
 # -- pub/sub both ways -----------------------------------------------------------------------------------------
@@ -140,7 +141,7 @@ def test_a_vehicle_openmodule_announces_at_a_gate_is_welcomed_on_that_gates_disp
 
 def test_openmodule_pings_and_gets_a_pong_from_each_instance_under_its_own_name(garage):
     garage.service.subscribe("healthpong", type="healthz", model="HealthPongMessage")
-    greet(garage, "in-1", plate="G ARIVO1")  # a successful lookup: gate_in's lookup check is ok
+    greet(garage, "out-1", plate="G ARIVO1")  # a successful lookup: gate_out's lookup check is ok
 
     garage.service.publish("healthz", {"type": "ping", "ping": "ping"})
 
@@ -150,10 +151,11 @@ def test_openmodule_pings_and_gets_a_pong_from_each_instance_under_its_own_name(
             "healthpong", lambda pong: pong["name"] != SERVICE and pong["name"] not in pongs, timeout=5)
         pongs[event["message"]["name"]] = event["message"]
     assert set(pongs) == {GATE_IN, GATE_OUT, ACCESS, "openmodule_host"}
-    gate_in = pongs[GATE_IN]
-    assert gate_in["pong"]["status"] == "ok"
-    assert {check["id"] for check in gate_in["checks"]} >= {"lookup"}
-    assert {metric["id"] for metric in gate_in["metrics"]} >= {"greetings"}
+    gate_out = pongs[GATE_OUT]
+    assert gate_out["pong"]["status"] == "ok"
+    assert [(check["id"], check["state"]) for check in gate_out["checks"] if check["id"] == "lookup"] == [
+        ("lookup", "ok")]
+    assert {metric["id"] for metric in pongs[GATE_IN]["metrics"]} >= {"greetings"}
     assert {metric["id"] for metric in pongs[ACCESS]["metrics"]} >= {"accesses"}
 
 

@@ -2,6 +2,8 @@
 
 import time
 
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from backend_x import VehicleEnterMessage
 from hello_plugin import HelloMessage
 from sqlalchemy import text
@@ -180,3 +182,14 @@ def test_om_access_demo_deletes_expired_accesses_periodically(om_host, om_client
 
     eventually(lambda: accesses_metric() == {'{"compute_id":"1"}': 1}, timeout=10)
     assert [access["id"] for access in check(om_client, "om_access_demo", "GARIVO1")["accesses"]] == ["new"]
+
+
+def test_om_access_demo_revisions_create_exactly_its_models_tables(om_host, om_client, sqlite_backend):
+    from access_demo.models import Base  # imported here: the module needs openmodule_host.database's column types
+
+    name = sqlite_backend.name("om_access_demo")
+    om_host("om_access_demo", config={"om_access_demo": {"NAME": name}}, **sqlite_backend.settings)
+
+    with sqlite_backend.admin_connection(name) as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []  # what `alembic revision --autogenerate` would find to add: nothing

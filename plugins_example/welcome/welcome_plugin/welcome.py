@@ -6,6 +6,7 @@ class in one process each see their own gate, NAME, health and RPC server.
 """
 
 from openmodule_hookspecs import HealthMetricType, Messages, PresentVehicleEnterMessage, RPCError, RPCRequest, RPCServer
+
 from openmodule_host.compat import core, settings
 
 from .models import DisplayMessage, GreetRequest, GreetResponse, LookupRequest, LookupResponse

@@ -55,6 +55,7 @@ from .database import (
 from .errors import ConfigError, PluginLoadError, StartInterrupted
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
 from .isolation import CallTimeout, ChildState, PluginProcess, RestartPolicy, call_bounded, wait_bounded
+from .legacy import announce_backend, withdraw_backend
 from .limits import Limits, public_text
 from .loader import PluginCandidate, make_plugin_manager
 from .masking import add_secrets, remove_secrets, secrets_of_url
@@ -216,6 +217,8 @@ class Host:
                                    self._stop_requested)
         log.debug("broker connection check took %.1f ms", took * 1000)
         for plugin in self.plugins.values():
+            if plugin.state is PluginState.RUNNING:
+                announce_backend(plugin)
             self._report(plugin.describe())
         running = sum(plugin.state is PluginState.RUNNING for plugin in self.plugins.values())
         self._report(f"ready: {running} running, {len(failed)} failed")
@@ -551,6 +554,7 @@ class Host:
     def _call_shutdown(self, plugin: HostedPlugin) -> None:
         assert plugin.worker is not None and plugin.manager is not None
         manager, core = plugin.manager, plugin.core
+        withdraw_backend(plugin)
         future = plugin.worker.submit(lambda: manager.hook.shutdown(core=core))
         with self._sentry_scope(plugin):
             try:

@@ -18,6 +18,7 @@ Stop order (each stage bounded; the sum is the stop deadline):
   3. stop the intake (no new messages) and the health thread;         <= 2 s each
   4. drain the mailboxes: queued messages are still handled;          <= drain_timeout (total)
   5. ``shutdown(core)`` in reverse load order on each plugin's worker; <= shutdown_timeout per plugin
+     (a legacy backend's ``unregister`` on topic ``backend`` first)
   6. close mailboxes, join workers, close the publisher and broker.   <= 0.2 s per plugin + 1 s
   7. send what sentry still has queued (when the host turned it on).  <= 2 s
 """

@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from openmodule_hookspecs import (
     BACKEND_CHANNEL,
@@ -62,7 +63,7 @@ def serve_legacy_backend(plugin: HostedPlugin) -> None:
     plugin.legacy_backend = True
 
 
-def _auth_handler(plugin: HostedPlugin) -> Any:
+def _auth_handler(plugin: HostedPlugin) -> Callable[[AccessRequest, RPCRequest], AccessResponse]:
     where = (BACKEND_CHANNEL, BACKEND_TYPE)
     native = "check_backend_access" in plugin.hookimpls
 

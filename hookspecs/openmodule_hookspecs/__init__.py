@@ -38,6 +38,7 @@ from ._backend import (
     SessionIncompleteMessage,
     SessionStartMessage,
 )
+from ._backend_template import Backend
 from ._connection import BridgeStatus, ConnectionRPCResponse, ConnectionStatus, ConnectionStatusMessage
 from ._core import (
     Database,
@@ -146,6 +147,7 @@ __all__ = [
     "AnonymizeMessage",
     "AnonymizeRequest",
     "AnonymizeResponse",
+    "Backend",
     "BackendRegisterMessage",
     "BackendRegisterRequestMessage",
     "BackendUnregisterMessage",

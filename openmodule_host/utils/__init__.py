@@ -2,6 +2,8 @@
 ``Backend`` template and the conversions between the two access protocols, the ``VehicleListener`` and the HTTP
 client ``Api``."""
 
+from openmodule_hookspecs import Backend
+
 from .access import LPRKnownAccess, deduplicate_accesses, find_lpr_accesses, get_lpr_id_search
 from .access_conversion import (
     LEGACY_EPOCH,
@@ -11,7 +13,6 @@ from .access_conversion import (
     legacy_accesses,
 )
 from .api import Api, ApiException, AuthMethod
-from .backend import Backend
 from .charset import Charset, CharsetConverter, Replacement, full_lpr_charset, legacy_lpr_charset
 from .matching import SEPARATOR_CHARS, MatchingConfig, PlateYaml, PlateYamlSelector
 from .vehicle_listener import FilterType, VehicleListener

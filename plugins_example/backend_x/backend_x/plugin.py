@@ -2,7 +2,7 @@
 
 The whitelist is a table in the plugin's own database (created by its migrations, seeded from the
 ``whitelist`` setting). It listens for ``present_vehicle``/``enter`` and publishes an ``access_accept``
-or ``access_reject`` message for the gate. It is a :class:`~openmodule_host.utils.Backend`: it answers the
+or ``access_reject`` message for the gate. It is a :class:`~openmodule_hookspecs.Backend`: it answers the
 access checks that name it in both protocols, the 18.x ``access_service``/``auth`` with a ``whitelist``
 access and the legacy ``backend``/``auth`` with a ``permanent-employee`` one, registers on topic
 ``backend``, and logs the check-ins and check-outs the controller counts.
@@ -16,6 +16,7 @@ from openmodule_hookspecs import (
     AccessCheckAccess,
     AccessCheckRequest,
     AccessRequest,
+    Backend,
     CountMessage,
     LegacyAccessCategory,
     Medium,
@@ -24,8 +25,6 @@ from openmodule_hookspecs import (
     hookimpl,
 )
 from pydantic import BaseModel
-
-from openmodule_host.utils import Backend
 
 from .messages import AccessDecisionMessage, Gateway, VehicleEnterMessage
 from .whitelist import Whitelist, normalise_plate

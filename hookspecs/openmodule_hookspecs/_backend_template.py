@@ -1,4 +1,5 @@
-"""``Backend``: openmodule 10.x's backend template as a plugin. Subclass it, implement the methods you need,
+"""``Backend``: openmodule 10.x's backend template as a plugin (re-exported as ``openmodule_host.utils.Backend``;
+it lives here so that a plugin built on it needs only this package). Subclass it, implement the methods you need,
 and make an instance the plugin::
 
     class MyBackend(Backend):
@@ -22,20 +23,17 @@ import threading
 from collections.abc import Callable, Collection
 from typing import Any, ClassVar
 
-from openmodule_hookspecs import (
+from ._access import AccessCheckAccess, AccessCheckRequest, AccessCheckResponse, CountMessage
+from ._backend import (
     Access,
-    AccessCheckAccess,
-    AccessCheckRequest,
-    AccessCheckResponse,
     AccessRequest,
     AccessResponse,
-    CountMessage,
-    PluginCore,
     SessionErrorMessage,
     SessionFinishMessage,
     SessionStartMessage,
-    hookimpl,
 )
+from ._core import PluginCore
+from ._markers import hookimpl
 
 __all__ = ["Backend"]
 

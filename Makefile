@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV   := .venv
 OMVENV := .venv-openmodule
+OM10VENV := .venv-openmodule10
 PIP    := $(VENV)/bin/pip --disable-pip-version-check -q
 
-.PHONY: install openmodule-env run test lint bench fuzz faults soak
+.PHONY: install openmodule-env openmodule10-env run test lint bench fuzz faults soak
 
 install:
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +18,19 @@ openmodule-env:
 	test -x $(OMVENV)/bin/python || $(PYTHON) -m venv $(OMVENV)
 	$(OMVENV)/bin/pip --disable-pip-version-check -q install 'openmodule==18.5.0'
 
+# The V2-era peer for the legacy backend interop tests: openmodule 10.0.7, also GPLv2 and only ever run as a
+# separate process. Its pinned pyzmq 22 does not build on Python 3.11, so its dependencies are installed
+# first (a newer pyzmq works for its messaging) and openmodule itself without them.
+openmodule10-env:
+	test -x $(OM10VENV)/bin/python || $(PYTHON) -m venv $(OM10VENV)
+	$(OM10VENV)/bin/pip --disable-pip-version-check -q install "pydantic<2" "sentry-sdk==0.7.14" "orjson<4" pyzmq \
+		requests editdistance python-dateutil python-dotenv pyyaml "alembic<1.8" "sqlalchemy<1.4"
+	$(OM10VENV)/bin/pip --disable-pip-version-check -q install --no-deps 'openmodule==10.0.7'
+
 run: install
 	$(VENV)/bin/openmodule-host --plugins hello,backend_x
 
-test: install openmodule-env
+test: install openmodule-env openmodule10-env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 

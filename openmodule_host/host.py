@@ -20,6 +20,7 @@ Stop order (each stage bounded; the sum is the stop deadline):
      and the health thread;                                           <= 2 s each
   4. drain the mailboxes: queued messages are still handled;          <= drain_timeout (total)
   5. ``shutdown(core)`` in reverse load order on each plugin's worker; <= shutdown_timeout per plugin
+     (a legacy backend's ``unregister`` on topic ``backend`` first)
   6. close mailboxes, join workers, close the publisher and broker.   <= 0.2 s per plugin + 1 s
   7. send what sentry still has queued (when the host turned it on).  <= 2 s
 """
@@ -57,6 +58,7 @@ from .database import (
 from .errors import ConfigError, PluginLoadError, StartInterrupted
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
 from .isolation import CallTimeout, ChildState, PluginProcess, RestartPolicy, call_bounded, wait_bounded
+from .legacy import announce_backend, withdraw_backend
 from .limits import Limits, public_text
 from .loader import PluginCandidate, make_plugin_manager
 from .masking import add_secrets, remove_secrets, secrets_of_url
@@ -226,6 +228,8 @@ class Host:
         log.debug("broker connection check took %.1f ms", took * 1000)
         self.rpc_router.warn_unfiltered()  # every plugin has registered its handlers and filters by now
         for plugin in self.plugins.values():
+            if plugin.state is PluginState.RUNNING:
+                announce_backend(plugin)
             self._report(plugin.describe())
         running = sum(plugin.state is PluginState.RUNNING for plugin in self.plugins.values())
         self._report(f"ready: {running} running, {len(failed)} failed")
@@ -562,6 +566,7 @@ class Host:
     def _call_shutdown(self, plugin: HostedPlugin) -> None:
         assert plugin.worker is not None and plugin.manager is not None
         manager, core = plugin.manager, plugin.core
+        withdraw_backend(plugin)
         future = plugin.worker.submit(lambda: manager.hook.shutdown(core=core))
         with self._sentry_scope(plugin):
             try:

@@ -62,6 +62,8 @@ class HostedPlugin:
     process: PluginProcess | None = None
     #: ... and its NAME there (in this process it has no core).
     process_name: str = ""
+    #: it serves the legacy ``backend``/``auth``: it registers on topic ``backend`` (see ``legacy``).
+    legacy_backend: bool = False
 
     @property
     def name(self) -> str:

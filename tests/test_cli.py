@@ -16,7 +16,8 @@ def test_version_and_help():
 
 def test_run_prints_a_line_per_plugin_then_ready_and_stops_cleanly_on_sigterm(broker_env):
     with HostProcess(["--plugins", "hello,backend_x"], env=broker_env) as host:
-        assert host.wait_for_line("plugin backend_x") == "plugin backend_x 0.1.0 running topics=present_vehicle"
+        assert host.wait_for_line("plugin backend_x") == (
+            "plugin backend_x 0.1.0 running topics=backend,count,present_vehicle")
         assert host.wait_for_line("plugin hello") == "plugin hello 0.1.0 running topics=hello"
         host.wait_ready()
         started = time.monotonic()
@@ -78,4 +79,5 @@ def test_plugins_lists_installed_plugins_with_their_hookimpls():
     result = run_cli("plugins")
     assert result.returncode == 0
     assert "hello  openmodule-plugin-hello 0.1.0  hello_plugin.plugin" in result.stdout
-    assert "hookimpls: check_access, config_model, database_migrations, register_handlers, shutdown" in result.stdout
+    assert ("hookimpls: access_protocols, check_access, check_backend_access, check_in, check_out, config_model, "
+            "database_migrations, register_handlers, shutdown") in result.stdout

@@ -193,3 +193,21 @@ def test_om_access_demo_revisions_create_exactly_its_models_tables(om_host, om_c
     with sqlite_backend.admin_connection(name) as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []  # what `alembic revision --autogenerate` would find to add: nothing
+
+
+def test_backend_x_is_a_legacy_backend_too(om_host, om_client):
+    om_client.subscribe("backend")
+    om_host("backend_x", config={"backend_x": {"NAME": "om_backend_x_1", "whitelist": ["G-ARIVO 1"]}})
+    registered = om_client.wait_for_message("backend")
+    assert (registered["name"], registered["type"]) == ("om_backend_x_1", "register")
+
+    def auth(plate: str) -> dict:
+        return om_client.rpc("backend", "auth", {
+            "name": "om_backend_x_1", "gateway": {"gate": "entry1", "direction": "in"}, "medium_type": "lpr",
+            "id": plate})["response"]
+
+    [access] = auth("GARIVO1")["medium"]["accesses"]
+    assert (access["category"], access["user"], access["infos"]) == (
+        "permanent-employee", "backend_x-GARIVO1", {"plate": "GARIVO1"})
+    assert isinstance(access["start"], float)
+    assert auth("W 12345")["medium"]["accesses"] == []

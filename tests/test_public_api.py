@@ -39,7 +39,7 @@ def test_hook_specifications():
     from openmodule_hookspecs import specs
 
     assert specs.__all__ == [
-        "anonymize", "check_access", "check_in", "check_out", "config_model", "database_migrations", "health",
-        "register_handlers",
-        "shutdown",
+        "access_protocols", "anonymize", "check_access", "check_backend_access", "check_in", "check_in_session",
+        "check_out", "check_out_session", "config_model", "database_migrations", "health", "register_handlers",
+        "session_error", "shutdown",
     ]

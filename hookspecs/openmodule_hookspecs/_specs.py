@@ -15,14 +15,19 @@ from ._core import PluginCore
 from ._markers import hookspec
 
 __all__ = [
+    "access_protocols",
     "anonymize",
     "check_access",
+    "check_backend_access",
     "check_in",
+    "check_in_session",
     "check_out",
+    "check_out_session",
     "config_model",
     "database_migrations",
     "health",
     "register_handlers",
+    "session_error",
     "shutdown",
 ]
 
@@ -68,8 +73,30 @@ def check_access(core: PluginCore, request: Any) -> Any:
 
     ``request`` is an :class:`~openmodule_hookspecs.AccessCheckRequest`. Return a list of
     ``AccessCheckAccess`` (``success: true``), ``None`` (no accesses) or an ``AccessCheckResponse``; an
-    exception answers ``success: false``. Called on the plugin's worker.
+    exception answers ``success: false``. Called on the plugin's worker. Unless the plugin implements
+    ``check_backend_access`` or opts out (``access_protocols``), it answers the legacy ``backend``/``auth``
+    too, its request and answer converted (docs/writing-plugins.md, "Legacy backends").
     """
+
+
+@hookspec(firstresult=True)
+def check_backend_access(core: PluginCore, request: Any) -> Any:
+    """Answer a legacy access check: RPC ``backend``/``auth`` (openmodule 10.x) whose ``request.name`` is this
+    plugin's NAME.
+
+    ``request`` is an :class:`~openmodule_hookspecs.AccessRequest` (one medium). Return a list of V2
+    :class:`~openmodule_hookspecs.Access` (``success: true``), ``None`` (no accesses) or an ``AccessResponse``;
+    an exception answers ``success: false``. Unless the plugin implements ``check_access`` or opts out, it
+    answers ``access_service``/``auth`` too, once per medium of the request, converted.
+    """
+
+
+@hookspec(firstresult=True)
+def access_protocols(core: PluginCore) -> Any:
+    """The access protocols this plugin's access hooks answer: a collection of ``"access_service"``
+    (RPC ``access_service``/``auth``, openmodule 18.x) and ``"backend"`` (RPC ``backend``/``auth`` with
+    registration on topic ``backend``, openmodule 10.x). Not implemented or ``None``: both. Called once at
+    start, after ``register_handlers``; anything else fails the plugin's start."""
 
 
 @hookspec
@@ -90,3 +117,21 @@ def check_in(core: PluginCore, message: Any) -> None:
 @hookspec
 def check_out(core: PluginCore, message: Any) -> None:
     """A vehicle checked out: a legacy ``count`` message with any other gateway direction."""
+
+
+@hookspec
+def check_in_session(core: PluginCore, message: Any) -> None:
+    """A parking session started: a ``session`` message of type ``start`` (a
+    :class:`~openmodule_hookspecs.SessionStartMessage`, openmodule 10.x). Called on the plugin's worker."""
+
+
+@hookspec
+def check_out_session(core: PluginCore, message: Any) -> None:
+    """A parking session finished: a ``session`` message of type ``finish`` (a
+    :class:`~openmodule_hookspecs.SessionFinishMessage`)."""
+
+
+@hookspec
+def session_error(core: PluginCore, message: Any) -> None:
+    """A session went wrong: a ``session`` message of type ``delete``, ``exit_without_entry`` or
+    ``incomplete`` (a :data:`~openmodule_hookspecs.SessionErrorMessage`)."""

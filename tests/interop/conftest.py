@@ -56,7 +56,7 @@ def host_with_plugins(tmp_path: Path) -> Iterator[Callable[..., HostProcess]]:
         env: BrokerEnv,
         config: Mapping[str, Mapping[str, Any]] | None = None,
         args: Sequence[str] = (),
-        ready_timeout: float = 30.0,
+        ready_timeout: float = 30.0,  # a migration child and the imports take seconds on a loaded machine
     ) -> HostProcess:
         config_file = tmp_path / f"host-{len(hosts)}.toml"
         config_file.write_text(_toml(config or {}))

@@ -17,7 +17,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SERVICE_SCRIPT", "Event", "OpenModuleEnvMissing", "OpenModulePeer", "openmodule_python"]
+__all__ = [
+    "SERVICE10_SCRIPT",
+    "SERVICE_SCRIPT",
+    "Event",
+    "OpenModuleEnvMissing",
+    "OpenModulePeer",
+    "openmodule10_python",
+    "openmodule_python",
+]
 
 Event = dict[str, Any]
 Predicate = Callable[[Event], bool]
@@ -25,6 +33,9 @@ Predicate = Callable[[Event], bool]
 _ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OPENMODULE_PYTHON = _ROOT / ".venv-openmodule" / "bin" / "python"
 SERVICE_SCRIPT = Path(__file__).resolve().with_name("peers") / "openmodule_service.py"
+DEFAULT_OPENMODULE10_PYTHON = _ROOT / ".venv-openmodule10" / "bin" / "python"
+#: the V2-era peer (openmodule 10.0.7), see its docstring for its commands.
+SERVICE10_SCRIPT = Path(__file__).resolve().with_name("peers") / "openmodule10_service.py"
 
 _STDERR_TAIL = 60
 
@@ -44,11 +55,25 @@ def openmodule_python() -> Path:
     return python
 
 
+def openmodule10_python() -> Path:
+    """The interpreter that has ``openmodule==10.0.7``; raises :class:`OpenModuleEnvMissing` without one."""
+    python = Path(os.environ.get("OPENMODULE10_PYTHON") or DEFAULT_OPENMODULE10_PYTHON)
+    if not (python.is_file() and os.access(python, os.X_OK)):
+        raise OpenModuleEnvMissing(
+            f"the openmodule 10.0.7 interpreter {python} does not exist: run `make openmodule10-env` in {_ROOT} "
+            f"(or point OPENMODULE10_PYTHON at a python with openmodule==10.0.7)"
+        )
+    return python
+
+
 class OpenModulePeer:
-    """A standalone openmodule service named ``name`` on the broker at ``broker_sub``/``broker_pub``."""
+    """A standalone openmodule service named ``name`` on the broker at ``broker_sub``/``broker_pub``: by
+    default ``peers/openmodule_service.py`` under openmodule 18.5.0; ``legacy=True`` runs
+    ``peers/openmodule10_service.py`` under openmodule 10.0.7 instead (its own commands, same events)."""
 
     def __init__(
-        self, name: str, broker_sub: str, broker_pub: str, *, env: Mapping[str, str] | None = None
+        self, name: str, broker_sub: str, broker_pub: str, *, env: Mapping[str, str] | None = None,
+        legacy: bool = False,
     ) -> None:
         self.name = name
         self.events: list[Event] = []  # everything received, for failure messages
@@ -59,7 +84,8 @@ class OpenModulePeer:
         self._stdout_done = False
         self._rpc_calls = 0
         self.proc = subprocess.Popen(
-            [str(openmodule_python()), str(SERVICE_SCRIPT)],
+            [str(openmodule10_python()), str(SERVICE10_SCRIPT)] if legacy
+            else [str(openmodule_python()), str(SERVICE_SCRIPT)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

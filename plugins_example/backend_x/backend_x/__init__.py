@@ -1,4 +1,5 @@
-"""backend_x: a whitelist access backend (example plugin); its hooks live in :mod:`backend_x.plugin`."""
+"""backend_x: a whitelist access backend (example plugin); its hooks are :data:`backend_x.plugin.plugin`, a
+``Backend``."""
 
 from .messages import AccessDecisionMessage, LprData, VehicleEnterMessage
 from .whitelist import Whitelist, normalise_plate

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 from openmodule_hookspecs import utcnow
@@ -33,6 +34,12 @@ class Whitelist:
                     session.add(WhitelistEntry(plate=plate, added_at=utcnow(), note=note))
                     added += 1
         return added
+
+    def added_at(self, plate: str) -> datetime | None:
+        """When the plate was added (naive UTC), or None if it is not in the whitelist."""
+        with self._sessions() as session:
+            entry = session.get(WhitelistEntry, normalise_plate(plate))
+            return entry.added_at if entry is not None else None
 
     def __contains__(self, plate: object) -> bool:
         if not isinstance(plate, str):

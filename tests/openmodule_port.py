@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
-__all__ = ["IMPORT_LINES", "OPENMODULE_SERVICE", "port_database_folder"]
+from openmodule_hookspecs import hookimpl
+
+__all__ = ["IMPORT_LINES", "OPENMODULE_SERVICE", "ServicePlugin", "port_database_folder"]
 
 OPENMODULE_SERVICE = Path(__file__).parent / "fixtures" / "openmodule_service"
 
@@ -33,3 +36,19 @@ def port_database_folder(source: Path, target: Path) -> list[tuple[str, str]]:
                     changed.append((line.rstrip("\n"), lines[index].rstrip("\n")))
         path.write_text("".join(lines))
     return changed
+
+
+class ServicePlugin:
+    """A plugin whose migrations are a (ported) openmodule database folder; ``core`` once it runs."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.core: Any = None
+
+    @hookimpl
+    def database_migrations(self) -> Path:
+        return self.folder
+
+    @hookimpl
+    def register_handlers(self, core: Any) -> None:
+        self.core = core

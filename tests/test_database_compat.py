@@ -13,7 +13,6 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
-from openmodule_hookspecs import hookimpl
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -32,7 +31,7 @@ from openmodule_host.database import (
 )
 from openmodule_host.database.alembic_ops import backup_sqlite_file
 from tests.databases import POSTGRES_URL, Backend
-from tests.openmodule_port import OPENMODULE_SERVICE, port_database_folder
+from tests.openmodule_port import OPENMODULE_SERVICE, ServicePlugin, port_database_folder
 
 INITIAL, CATEGORY = "abd09cb91f51", "f486b63c472c"  # the fixture's two revisions, as openmodule named them
 
@@ -50,22 +49,6 @@ class Access(Base):
     category: Mapped[str | None] = mapped_column(sa.String)
     data: Mapped[object] = mapped_column(JSONEncodedDict, nullable=True)
     valid_from: Mapped[datetime] = mapped_column(TZDateTime)
-
-
-class ServicePlugin:
-    """A plugin whose migrations are the ported openmodule database folder."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.core = None
-
-    @hookimpl
-    def database_migrations(self):
-        return self.folder
-
-    @hookimpl
-    def register_handlers(self, core):
-        self.core = core
 
 
 @pytest.fixture

@@ -427,7 +427,7 @@ def test_a_restart_whose_database_cannot_be_prepared_counts_as_a_crash_and_is_tr
                   "drop it or choose another NAME; restarting in ") + "[124] s", process.reason)
     admin_query(f'ALTER ROLE "{role_of(name)}" NOSUPERUSER')
     eventually(lambda: restarted(om_client, first), timeout=30)
-    assert process.state is ChildState.RUNNING
+    eventually(lambda: process.state is ChildState.RUNNING, timeout=10)  # the new child reports in
     assert snoop_database(om_client)["user"] == role_of(name)
 
 
@@ -453,5 +453,5 @@ def test_a_slow_database_at_a_restart_does_not_make_the_supervisor_look_stuck(om
         eventually(lambda: restarted(om_client, first), timeout=30)
     finally:
         engine.dispose()
-    assert process.state is ChildState.RUNNING
+    eventually(lambda: process.state is ChildState.RUNNING, timeout=10)  # the new child reports in
     assert process.restarts == 1

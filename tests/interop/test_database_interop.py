@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from openmodule_hookspecs import hookimpl
 
 from openmodule_host.database import JSONEncodedDict, TZDateTime
-from tests.openmodule_port import OPENMODULE_SERVICE, port_database_folder
+from tests.openmodule_port import OPENMODULE_SERVICE, ServicePlugin, port_database_folder
 
 from .peer import openmodule_python
 
@@ -40,22 +39,6 @@ def run_openmodule(service: Path, data_dir: Path, **rows: list[dict[str, Any]]) 
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-class AccessService:
-    """The plugin: the ported database folder as its migrations."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.core = None
-
-    @hookimpl
-    def database_migrations(self):
-        return self.folder
-
-    @hookimpl
-    def register_handlers(self, core):
-        self.core = core
-
-
 def test_an_openmodule_sqlite_file_is_upgraded_by_its_plugin_and_read_back_by_openmodule(om_host, tmp_path):
     service, data_dir = tmp_path / "service", tmp_path / "data"
     shutil.copytree(OPENMODULE_SERVICE / "database", service / "database")
@@ -69,7 +52,7 @@ def test_an_openmodule_sqlite_file_is_upgraded_by_its_plugin_and_read_back_by_op
         backup.unlink()
 
     port_database_folder(OPENMODULE_SERVICE / "database", tmp_path / "ported" / "database")
-    plugin = AccessService(tmp_path / "ported" / "database")
+    plugin = ServicePlugin(tmp_path / "ported" / "database")
     host = om_host((NAME, plugin), data_dir=str(data_dir))
     assert host.plugins[NAME].state == "running"
 
@@ -113,7 +96,7 @@ def test_an_openmodule_sqlite_file_at_the_newest_revision_is_taken_over_unchange
     backups = sorted(data_dir.glob("*.backup"))
 
     port_database_folder(OPENMODULE_SERVICE / "database", tmp_path / "ported" / "database")
-    plugin = AccessService(tmp_path / "ported" / "database")
+    plugin = ServicePlugin(tmp_path / "ported" / "database")
     host = om_host((NAME, plugin), data_dir=str(data_dir))
     assert host.plugins[NAME].state == "running"
     with plugin.core.database() as session:

@@ -12,6 +12,7 @@ name is an instance of itself. An entry point whose target is a class gets one o
 
 from __future__ import annotations
 
+import difflib
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -136,8 +137,11 @@ def make_plugin_manager(candidate: PluginCandidate) -> pluggy.PluginManager:
         manager.register(plugin, name=candidate.name)
         manager.check_pending()  # a hookimpl whose name is no hook of the contract
     except pluggy.PluginValidationError as error:
+        guesses = "".join(f"; {name!r}: did you mean {close[0]!r}?" for name in _unknown_hooks(manager)
+                          if (close := difflib.get_close_matches(name, specs.__all__, n=1)))
         raise PluginLoadError(
-            candidate.name, f"does not implement the contract: {error} (known hooks: {', '.join(specs.__all__)})"
+            candidate.name,
+            f"does not implement the contract: {error}{guesses} (known hooks: {', '.join(specs.__all__)})",
         ) from error
     except ValueError as error:
         raise PluginLoadError(candidate.name, str(error)) from error
@@ -148,6 +152,12 @@ def make_plugin_manager(candidate: PluginCandidate) -> pluggy.PluginManager:
             f"(known hooks: {', '.join(specs.__all__)})",
         )
     return manager
+
+
+def _unknown_hooks(manager: pluggy.PluginManager) -> list[str]:
+    """The names of the registered hookimpls that are no hook of the contract."""
+    return sorted(name for name, caller in vars(manager.hook).items()
+                  if isinstance(caller, pluggy.HookCaller) and not caller.has_spec() and caller.get_hookimpls())
 
 
 def hookimpl_names(manager: pluggy.PluginManager) -> list[str]:

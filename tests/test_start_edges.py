@@ -33,6 +33,16 @@ from openmodule_hookspecs import hookimpl
 def register_handlers(core):
     pass
 ''',
+    "named_module": '''
+from openmodule_hookspecs import hookimpl
+
+NAME = "om_legacy_1"  # openmodule's settings habit: the host does not read it
+
+
+@hookimpl
+def register_handlers(core):
+    pass
+''',
     "slow_register": '''
 import os
 import pathlib
@@ -219,3 +229,18 @@ def test_two_plugins_with_one_name_stop_the_host_before_either_migrates(edge_env
     assert result.returncode == 2, result.stderr
     assert "plugins 'slow_migration' and 'slow_register' both use NAME='om_same'" in result.stderr
     assert list(Path(edge_env["OMH_MARKS"]).iterdir()) == []
+
+
+# -- openmodule habits that do nothing in a plugin -------------------------------------------------------------
+
+
+def test_a_module_level_name_is_warned_about_with_the_way_to_set_it(edge_env):
+    with start(edge_env, "named_module") as host:
+        # the plugin runs under its plugin name, not the module's NAME
+        assert host.wait_for_line("plugin named_module ") == "plugin named_module 1.0 running topics=-"
+        host.wait_ready()
+        assert host.stop() == 0
+    warning = next(line for line in host.stderr if "at module level" in line)
+    assert ("plugin named_module: omh_edge_named_module.plugin sets NAME = 'om_legacy_1' at module level, which the "
+            "host does not read; set NAME in [plugins.named_module] of the config file or the environment variable "
+            "NAMED_MODULE__NAME (default: the plugin's name, 'named_module')") in warning

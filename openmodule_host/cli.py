@@ -25,7 +25,7 @@ from types import FrameType
 import zmq
 from sqlalchemy.exc import SQLAlchemyError
 
-from .config import HostConfig, check_plugin_tables, load_host_config
+from .config import LOG_LEVELS, HostConfig, check_plugin_tables, load_host_config
 from .database.operator import run_database_command
 from .errors import BrokerAddressInUse, ConfigError, HostError, PluginLoadError, UnknownPluginError
 from .host import Host
@@ -43,7 +43,8 @@ _COMMANDS = ("run", "plugins", "broker", "db")
 
 
 def _add_log_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (env LOG_LEVEL; default INFO)")
+    parser.add_argument("--log-level", metavar="LEVEL",
+                        help=f"one of {', '.join(LOG_LEVELS)}, in any case (env LOG_LEVEL; default INFO)")
     parser.add_argument("--log-format", choices=("human", "json"),
                         help="human-readable lines (default) or one JSON object per line (env LOG_FORMAT)")
 
@@ -129,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "run" and args.plugins is not None and not all(name.strip() for name in args.plugins.split(",")):
+        parser.error(f"--plugins {args.plugins!r}: an empty plugin name; give NAME[,NAME...] or --all-plugins")
     try:
         if args.command == "plugins":
             return _list_plugins(args.json, args.import_timeout,
@@ -250,9 +253,11 @@ def _list_plugins(as_json: bool, import_timeout: float, config: HostConfig) -> i
     # have "instance_of" (the rows of entry points are as they always were)
     rows += [{**by_name[candidate.instance_of], "name": candidate.name, "instance_of": candidate.instance_of}
              for candidate in instances]
+    # 1 when any entry has a problem, for scripts and CI
+    status = 1 if any(row["problem"] for row in rows) else 0
     if as_json:
         print(json.dumps(rows, indent=2))
-        return 0
+        return status
     if not installed:
         print("no plugins installed (entry point group 'openmodule.plugins')")
         return 0
@@ -265,4 +270,4 @@ def _list_plugins(as_json: bool, import_timeout: float, config: HostConfig) -> i
                 print("instances:")
             print(f"{row['name']}  instance of {row['instance_of']}  {row['distribution']} {row['version']}")
         print(f"    PROBLEM: {row['problem']}" if row["problem"] else "    ok")
-    return 0
+    return status

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 __all__ = [
     "BrokerAddressInUse",
     "BrokerUnreachable",
@@ -37,8 +39,11 @@ class UnknownPluginError(HostError):
         self.unknown = unknown
         self.installed = installed
         listing = ", ".join(installed) if installed else "(none)"
+        guesses = [f"{name!r}: did you mean {close[0]!r}?" for name in unknown
+                   if (close := difflib.get_close_matches(name, installed, n=1))]
         super().__init__(
-            f"unknown plugin(s): {', '.join(unknown)}; installed plugins: {listing} "
+            f"unknown plugin(s): {', '.join(unknown)}{'; ' if guesses else ''}{'; '.join(guesses)}; "
+            f"installed plugins: {listing} "
             f"(entry point group 'openmodule.plugins')"
         )
 

@@ -1,17 +1,21 @@
 """The host: shared infrastructure, plugin start-up, and an orderly, bounded stop.
 
 Start order:
-  1. the ZeroMQ context; the embedded broker (``broker = "embedded"``);
-  2. the shared publisher and the single intake;
+  1. the checks that need no plugin code: the ``--http`` address is bound (served from step 5 on), every
+     plugin's standard settings and NAME are checked; a failure stops the host before any plugin starts;
+  2. the ZeroMQ context; the embedded broker (``broker = "embedded"``); the shared publisher and the single
+     intake; the broker connection check (``__ping_``; with an external broker it says at once what it waits
+     for and where, and every 5 s that it still does);
   3. each plugin in load order (sorted by name): import and check against the contract, validate its
-     config, start its worker, call ``register_handlers(core)`` on that worker (each bounded by
-     ``start_timeout``; the import and the ``config_model``/``database_migrations`` hooks run on a daemon
-     thread, see :mod:`.isolation.bounded`). A plugin that fails is marked failed with the reason; the
-     rest go on (``strict`` makes any failure fatal);
+     config, run its migrations, start its worker, call ``register_handlers(core)`` on that worker (each
+     bounded by ``start_timeout``; the import and the ``config_model``/``database_migrations`` hooks run on a
+     daemon thread, see :mod:`.isolation.bounded`). A plugin that fails is marked failed with the reason;
+     the rest go on (``strict`` makes any failure fatal);
   4. the watchdog over the host's own threads (see :mod:`.watchdog`);
-  5. the broker connection check (``__ping_``), a warning for each RPC several plugins would all answer
+  5. the HTTP endpoint; a warning for each RPC several plugins would all answer
      (:meth:`.RPCRouter.warn_unfiltered`), then one line per plugin and ``ready``.
-A stop requested during start (SIGTERM) ends the start at the next wait: the host stops and is not ready.
+A stop requested during start (SIGTERM) ends the start at the next wait (the broker check, an import, a
+hook, a migration, whose process is killed): the host stops and is not ready.
 
 Stop order (each stage bounded; the sum is the stop deadline):
   1. stop the watchdog and the HTTP endpoint;                         <= 2 s each
@@ -82,6 +86,8 @@ _INTAKE_STOP_TIMEOUT = 2.0
 _WORKER_JOIN_TIMEOUT = 0.2
 #: a child process gets its own drain and shutdown time at stop, plus this for its intake, broker and exit.
 _CHILD_STOP_MARGIN = 5.0
+#: seconds between the "still waiting for the broker" lines at start.
+_BROKER_PROGRESS_EVERY = 5.0
 
 
 def _stdout(line: str) -> None:
@@ -172,6 +178,9 @@ class Host:
             self.sentry_enabled = True
         if config.dsgvo:
             copy_dsgvo_files(config.dsgvo_files)
+        if config.http:  # bound now, served once the plugins started: an address in use stops the host first
+            self.http = HTTPEndpoint(self, config.http)
+        self._check_names()
         self.context = zmq.Context()
         if config.broker == "embedded":
             self.broker = Broker(self.context, config.broker_sub, config.broker_pub)
@@ -192,6 +201,7 @@ class Host:
         #: calls the host makes itself (e.g. the first connection status), under the host's name.
         self.rpc_client = PluginRPCClient(self.rpc_calls, config.name)
         self.connection = ConnectionState(self.intake, self.rpc_client.rpc, log)
+        self._wait_for_broker()
         self.scheduler = SchedulerThread(log)
         self.scheduler.start()
         self._shared = SharedInfrastructure(
@@ -219,13 +229,9 @@ class Host:
         )
         self.health.start()
         self.intake.add("healthz", self.health.route)
-        if config.http:
-            self.http = HTTPEndpoint(self, config.http)
+        if self.http is not None:
             self.http.start()
         self._start_watchdog()
-        took = wait_for_connection(self.intake, self.publisher, config.name, config.connect_timeout,
-                                   self._stop_requested)
-        log.debug("broker connection check took %.1f ms", took * 1000)
         self.rpc_router.warn_unfiltered()  # every plugin has registered its handlers and filters by now
         for plugin in self.plugins.values():
             if plugin.state is PluginState.RUNNING:
@@ -233,6 +239,31 @@ class Host:
             self._report(plugin.describe())
         running = sum(plugin.state is PluginState.RUNNING for plugin in self.plugins.values())
         self._report(f"ready: {running} running, {len(failed)} failed")
+
+    def _check_names(self) -> None:
+        """Every plugin's standard settings and NAME, checked before any plugin code runs (raises
+        :class:`ConfigError`): a wrong one stops the host before any plugin starts or migrates."""
+        for candidate in self._candidates:
+            table = self.config.plugins.get(candidate.name, {})
+            standard = resolve_standard(candidate.name, candidate.version, table, self.config)
+            self._claim_name(candidate.name, standard.NAME)
+
+    def _wait_for_broker(self) -> None:
+        """The broker connection check, before any plugin starts: says at once what it waits for and where,
+        and every :data:`_BROKER_PROGRESS_EVERY` seconds that it still does."""
+        config = self.config
+        assert self.intake is not None and self.publisher is not None
+        where = f"XSUB {config.broker_sub}, XPUB {config.broker_pub}"
+        if config.broker == "external":
+            log.info("waiting for the broker (%s), up to %g s", where, config.connect_timeout)
+
+        def progress(waited: float) -> None:
+            log.warning("still waiting for the broker (%s): %.0f s of %g s; is it running?", where, waited,
+                        config.connect_timeout)
+
+        took = wait_for_connection(self.intake, self.publisher, config.name, config.connect_timeout,
+                                   self._stop_requested, progress=progress, progress_every=_BROKER_PROGRESS_EVERY)
+        log.debug("broker connection check took %.1f ms", took * 1000)
 
     def _start_watchdog(self) -> None:
         assert self.intake is not None and self.health is not None and self.connection is not None
@@ -407,7 +438,8 @@ class Host:
         try:
             if target.schema is not None and prepared is None:
                 target = prepare_postgres_schema(target)
-            result = upgrade_in_child(Path(versions), target, self.config.migration_timeout)
+            result = upgrade_in_child(Path(versions), target, self.config.migration_timeout,
+                                      self._stop_requested)
         except (MigrationError, SQLAlchemyError, OSError, ConfigError) as error:
             self._fail(plugin, f"database migration failed: {error}")
             return None

@@ -12,6 +12,9 @@ name is an instance of itself. An entry point whose target is a class gets one o
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import logging
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -21,9 +24,12 @@ from typing import Any
 import pluggy
 from openmodule_hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, specs
 
+from .config_layers import env_prefix
 from .errors import PluginLoadError, UnknownPluginError
 
 __all__ = ["PluginCandidate", "discover", "hookimpl_names", "make_plugin_manager", "select"]
+
+log = logging.getLogger("openmodule_host")
 
 
 @dataclass(frozen=True)
@@ -130,14 +136,18 @@ def make_plugin_manager(candidate: PluginCandidate) -> pluggy.PluginManager:
                 candidate.name, f"{candidate.target}() (the entry point's class, made without arguments) "
                                 f"raised {type(error).__name__}: {error}",
             ) from error
+    _warn_module_name(candidate, plugin)
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(specs)
     try:
         manager.register(plugin, name=candidate.name)
         manager.check_pending()  # a hookimpl whose name is no hook of the contract
     except pluggy.PluginValidationError as error:
+        guesses = "".join(f"; {name!r}: did you mean {close[0]!r}?" for name in _unknown_hooks(manager)
+                          if (close := difflib.get_close_matches(name, specs.__all__, n=1)))
         raise PluginLoadError(
-            candidate.name, f"does not implement the contract: {error} (known hooks: {', '.join(specs.__all__)})"
+            candidate.name,
+            f"does not implement the contract: {error}{guesses} (known hooks: {', '.join(specs.__all__)})",
         ) from error
     except ValueError as error:
         raise PluginLoadError(candidate.name, str(error)) from error
@@ -148,6 +158,24 @@ def make_plugin_manager(candidate: PluginCandidate) -> pluggy.PluginManager:
             f"(known hooks: {', '.join(specs.__all__)})",
         )
     return manager
+
+
+def _warn_module_name(candidate: PluginCandidate, plugin: object) -> None:
+    """openmodule's habit, a module-level ``NAME`` in the service's settings, does nothing in a plugin: warn
+    and say where the service name is set instead."""
+    module = inspect.getmodule(plugin)
+    name = getattr(module, "NAME", None)
+    if isinstance(name, str):
+        log.warning("plugin %s: %s sets NAME = %r at module level, which the host does not read; set NAME in "
+                    "[plugins.%s] of the config file or the environment variable %sNAME (default: the plugin's "
+                    "name, %r)", candidate.name, module.__name__ if module else candidate.target, name,
+                    candidate.name, env_prefix(candidate.name), candidate.name)
+
+
+def _unknown_hooks(manager: pluggy.PluginManager) -> list[str]:
+    """The names of the registered hookimpls that are no hook of the contract."""
+    return sorted(name for name, caller in vars(manager.hook).items()
+                  if isinstance(caller, pluggy.HookCaller) and not caller.has_spec() and caller.get_hookimpls())
 
 
 def hookimpl_names(manager: pluggy.PluginManager) -> list[str]:

@@ -39,6 +39,25 @@ def test_unknown_plugin_exits_2_and_lists_installed_plugins(broker_env):
     assert "installed plugins: " in result.stderr and "hello" in result.stderr
 
 
+def test_a_misspelled_plugin_name_gets_a_did_you_mean(broker_env):
+    result = run_cli("--plugins", "helo", env=broker_env)
+    assert result.returncode == 2
+    assert "unknown plugin(s): helo; 'helo': did you mean 'hello'?; installed plugins: " in result.stderr
+
+
+def test_an_empty_plugin_name_is_a_usage_error(broker_env):
+    for names in ("", ",", "hello,"):
+        result = run_cli("--plugins", names, env=broker_env)
+        assert result.returncode == 2, result.stderr
+        assert f"--plugins {names!r}: an empty plugin name; give NAME[,NAME...] or --all-plugins" in result.stderr
+        assert "ready" not in result.stdout
+
+
+def test_the_log_level_help_lists_the_levels():
+    help_text = " ".join(run_cli("run", "--help").stdout.split())
+    assert "--log-level LEVEL one of DEBUG, VERBOSE, INFO, WARN, WARNING, ERROR, CRITICAL, in any case" in help_text
+
+
 def test_broker_address_in_use_suggests_external_broker(standalone_broker):
     result = run_cli("--plugins", "hello", env=standalone_broker.env)
     assert result.returncode == 1

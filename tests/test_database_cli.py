@@ -23,11 +23,22 @@ def test_upgrade_then_current_and_history(backend, tmp_path):
     upgraded = db(backend, tmp_path, name, "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
     assert "upgraded from (empty) to 0001_whitelist" in upgraded.stdout
-    assert "upgraded from 0001_whitelist to 0001_whitelist" in db(backend, tmp_path, name, "upgrade").stdout
+    again = db(backend, tmp_path, name, "upgrade")
+    assert again.returncode == 0, again.stderr
+    assert "already at the newest revision, 0001_whitelist: nothing to do" in again.stdout
+    # the command's own lines only: no Alembic logging
+    for result in (upgraded, again):
+        assert "alembic" not in result.stderr and "non-transactional DDL" not in result.stderr, result.stderr
 
     assert "current revision: 0001_whitelist" in db(backend, tmp_path, name, "current").stdout
     history = db(backend, tmp_path, name, "history").stdout
     assert "0001_whitelist  the whitelist table  (current)" in history
+
+
+def test_alembics_own_lines_show_at_log_level_debug(sqlite_backend, tmp_path):
+    debug = db(sqlite_backend, tmp_path, "om_debug", "upgrade", "--log-level", "DEBUG")
+    assert debug.returncode == 0, debug.stderr
+    assert "Running upgrade  -> 0001_whitelist" in debug.stderr
 
 
 def test_a_plugin_without_migrations_or_an_unknown_plugin_is_a_clear_error(tmp_path):

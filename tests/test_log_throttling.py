@@ -141,6 +141,44 @@ def test_a_flood_of_invalid_rpc_requests_logs_one_line_and_answers_every_one(om_
     assert len(lines_with(caplog, "plugin lookup: invalid request for RPC plates:lookup")) == 1
 
 
+def test_a_raising_handlers_next_traceback_after_the_interval_says_how_many_were_not_logged(om_host, om_client,
+                                                                                              caplog):
+    host = om_host(("raising", Raising()))
+    host.plugins["raising"].log_throttle.interval = 0.3
+    publish_flood(om_client, "t", {"type": "ping", "seq": 1}, count=100)
+    eventually(lambda: host.plugins["raising"].stats.handler_errors == 100)
+    time.sleep(0.35)
+    om_client.publish("t", {"type": "ping", "seq": 2})
+    eventually(lambda: len(lines_with(caplog, "raised on topic 't'")) == 2)
+    second = lines_with(caplog, "raised on topic 't'")[1]
+    assert "(99 more like it not logged since the last such line)" in second.message
+    assert second.exc_info is not None  # in full again
+
+
+class TwoRaisingHandlers:
+    """Two handlers on one topic, each raising on every message."""
+
+    @hookimpl
+    def register_handlers(self, core):
+        core.messages.register_handler("t", Ping, self.first)
+        core.messages.register_handler("t", Ping, self.second)
+
+    def first(self, message):
+        raise ValueError("first cannot")
+
+    def second(self, message):
+        raise ValueError("second cannot")
+
+
+def test_each_raising_handler_of_a_topic_logs_its_own_traceback(om_host, om_client, caplog):
+    host = om_host(("pair", TwoRaisingHandlers()))
+    publish_flood(om_client, "t", {"type": "ping", "seq": 1}, count=100)
+    eventually(lambda: host.plugins["pair"].stats.handler_errors == 200)
+    lines = lines_with(caplog, "plugin pair: handler")
+    assert len(lines) == 2
+    assert {str(line.exc_info[1]) for line in lines} == {"first cannot", "second cannot"}
+
+
 def test_a_raising_rpc_handler_logs_one_traceback_per_interval(om_host, om_client, caplog):
     host = om_host(("lookup", Lookup()))
     om_client.subscribe("rpc-rep-plates")

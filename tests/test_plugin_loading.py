@@ -23,6 +23,7 @@ def test_a_good_plugin_runs_next_to_broken_ones_that_are_reported_with_their_rea
         lines["no_hookimpls"]
     )
     assert "failed: does not implement the contract: unknown hook 'register_handler'" in lines["wrong_hook"]
+    assert "'register_handler': did you mean 'register_handlers'?" in lines["wrong_hook"]
     assert any("plugin raising_setup failed" in line for line in host.stderr)
 
 
@@ -48,9 +49,9 @@ def test_all_plugins_loads_every_installed_plugin_in_name_order(test_plugins_env
     assert {"hello", "backend_x", "good_plugin", "broken_import"} <= set(names)
 
 
-def test_plugins_command_reports_load_problems(test_plugins_env):
+def test_plugins_command_reports_load_problems_and_exits_1(test_plugins_env):
     result = run_cli("plugins", "--json", env=test_plugins_env)
-    assert result.returncode == 0
+    assert result.returncode == 1, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["good_plugin"] == {
         "name": "good_plugin", "distribution": "omh-test-good_plugin", "version": "1.2.3",

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
+from ..errors import StartInterrupted
 from .engines import DatabaseTarget, create_plugin_engine
 
 if TYPE_CHECKING:
@@ -125,18 +128,31 @@ def _next_revision(script: ScriptDirectory, current: str | None) -> str | None:
     return None
 
 
-def upgrade_in_child(versions: Path, target: DatabaseTarget, timeout: float) -> MigrationResult:
-    """:func:`upgrade` in a child process, killed after ``timeout`` seconds."""
+def upgrade_in_child(versions: Path, target: DatabaseTarget, timeout: float,
+                     stop: threading.Event | None = None) -> MigrationResult:
+    """:func:`upgrade` in a child process, killed after ``timeout`` seconds, or as soon as ``stop`` is set
+    (then :class:`StartInterrupted` is raised; the migration's open transaction is rolled back)."""
     request = {"versions": str(versions), "url": target.url.render_as_string(hide_password=False),
                "schema": target.schema, "role": target.role}
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "openmodule_host.database.migrations"],
-            input=json.dumps(request), capture_output=True, text=True, timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        raise MigrationError(f"migrations did not finish within {timeout:g} s: the migration process was "
-                             f"killed") from None
+    child = subprocess.Popen([sys.executable, "-m", "openmodule_host.database.migrations"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    pending: str | None = json.dumps(request)
+    while True:
+        try:
+            stdout, stderr = child.communicate(pending, timeout=min(_STOP_POLL, max(deadline - time.monotonic(), 0)))
+            break
+        except subprocess.TimeoutExpired:
+            pending = None  # (communicate sent the input already; it must not be given again)
+            if stop is not None and stop.is_set():
+                _kill(child)
+                raise StartInterrupted("stop requested during database migrations: the migration process was "
+                                       "killed") from None
+            if time.monotonic() >= deadline:
+                _kill(child)
+                raise MigrationError(f"migrations did not finish within {timeout:g} s: the migration process was "
+                                     f"killed") from None
+    result = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
     lines = result.stdout.strip().splitlines()
     try:
         answer = json.loads(lines[-1])
@@ -146,6 +162,15 @@ def upgrade_in_child(versions: Path, target: DatabaseTarget, timeout: float) -> 
     if not answer["ok"]:
         raise MigrationError(answer["error"], revision=answer.get("revision"), failed=answer.get("failed"))
     return MigrationResult(answer["before"], answer["after"])
+
+
+#: how often a running migration process is checked for a stop request.
+_STOP_POLL = 0.1
+
+
+def _kill(child: subprocess.Popen[str]) -> None:
+    child.kill()
+    child.communicate()
 
 
 def _child() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -18,7 +19,12 @@ __all__ = ["run_database_command"]
 
 
 def run_database_command(action: str, plugin: str, config: HostConfig, out: TextIO) -> int:
-    """Run ``action`` for ``plugin``; returns the exit status (1 when an upgrade failed)."""
+    """Run ``action`` for ``plugin``; returns the exit status (1 when an upgrade failed).
+
+    The command prints its own lines; Alembic's INFO lines ("Context impl ...", "Will assume
+    non-transactional DDL", "Running upgrade ...") are shown only at ``--log-level DEBUG``."""
+    if config.log_level != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     (candidate,) = select_instances(discover(), config.plugins, [plugin])
     manager = make_plugin_manager(candidate)
     settings = build_plugin_config(candidate.name, candidate.version, config.plugins.get(candidate.name, {}),
@@ -35,7 +41,10 @@ def run_database_command(action: str, plugin: str, config: HostConfig, out: Text
         except MigrationError as error:
             out.write(f"upgrade failed: {error}\n")
             return 1
-        out.write(f"upgraded from {result.before or '(empty)'} to {result.after or '(empty)'}\n")
+        if result.before == result.after:
+            out.write(f"already at the newest revision, {result.after or '(empty)'}: nothing to do\n")
+        else:
+            out.write(f"upgraded from {result.before or '(empty)'} to {result.after or '(empty)'}\n")
         return 0
     # Reading the revision runs no plugin code against the database: the DATABASE_URL user does it, and
     # the role's password stays as it is (a host that runs the plugin keeps logging in).

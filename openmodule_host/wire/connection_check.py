@@ -11,6 +11,7 @@ import random
 import string
 import threading
 import time
+from collections.abc import Callable
 
 from openmodule_hookspecs import ZMQMessage
 
@@ -24,17 +25,20 @@ _INTERVAL = 0.1
 
 
 def wait_for_connection(intake: Intake, publisher: Publisher, name: str, timeout: float = 100.0,
-                        stop: threading.Event | None = None) -> float:
+                        stop: threading.Event | None = None, progress: Callable[[float], None] | None = None,
+                        progress_every: float = 5.0) -> float:
     """Block until a ping published by ``publisher`` comes back through ``intake``.
 
     Returns the seconds it took; raises :class:`BrokerUnreachable` after ``timeout``, and
-    :class:`StartInterrupted` once ``stop`` is set.
+    :class:`StartInterrupted` once ``stop`` is set. ``progress`` is called with the seconds waited so far
+    every ``progress_every`` seconds while there is no answer.
     """
     topic = "__ping_" + "".join(random.choices(string.ascii_letters, k=10))
     arrived = threading.Event()
     route = Route(type=None, post=lambda _body: arrived.set())
     body = ZMQMessage(name=name, type="connection-check").json_bytes()  # one message, one timestamp
     started = time.monotonic()
+    next_progress = started + progress_every
     intake.add(topic, route)
     try:
         while True:
@@ -43,6 +47,9 @@ def wait_for_connection(intake: Intake, publisher: Publisher, name: str, timeout
                 return time.monotonic() - started
             if stop is not None and stop.is_set():
                 raise StartInterrupted("stop requested during the broker connection check")
+            if progress is not None and time.monotonic() >= next_progress:
+                next_progress += progress_every
+                progress(time.monotonic() - started)
             if time.monotonic() - started > timeout:
                 raise BrokerUnreachable(
                     f"could not connect to the message broker in time: no answer through "

@@ -207,6 +207,7 @@ class Listener:
         """
         plugin, topic, handler, stats, log = self.plugin, self.topic, self.handler, self.stats, self.log
         throttle = self.throttle
+        handler_key = getattr(handler, "__qualname__", None) or repr(handler)
 
         def handle(message: ZMQMessage) -> None:
             try:
@@ -214,7 +215,8 @@ class Listener:
             except Exception:
                 stats.handler_errors += 1
                 # the first traceback per interval in full; every one still reaches sentry
-                throttle.log(log, logging.ERROR, (plugin, topic, "handler raised"),
+                # (keyed per handler too: one raising handler does not hide another's first traceback)
+                throttle.log(log, logging.ERROR, (plugin, topic, handler_key, "handler raised"),
                              "plugin %s: handler %r raised on topic %r", plugin, handler, topic, exc_info=True)
             stats.handled += 1
 

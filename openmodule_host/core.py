@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from openmodule_hookspecs import MessageFilter, ZMQMessage, dumps
+from openmodule_hookspecs import MessageFilter, Subscription, ZMQMessage, dumps
 
 from .alerts import PluginAlerts
 from .budget import PublishBudget
@@ -122,12 +122,13 @@ class PluginMessages:
         self._intake.add(topic, route)
         return listener
 
-    def unregister_handler(self, listener: Listener) -> None:
+    def unregister_handler(self, subscription: Subscription) -> None:
+        """Stop delivering to the handler ``register_handler`` returned ``subscription`` for."""
         with self._lock:
-            route = self._routes.pop(listener, None)
+            route = self._routes.pop(subscription, None) if isinstance(subscription, Listener) else None
         if route is None:
-            raise ValueError(f"handler {listener!r} is not registered with plugin {self._plugin!r}")
-        self._intake.remove(listener.topic, route)
+            raise ValueError(f"handler {subscription!r} is not registered with plugin {self._plugin!r}")
+        self._intake.remove(subscription.topic, route)
 
     def unregister_all(self) -> None:
         """Remove every handler of the plugin (when it fails or stops)."""

@@ -41,7 +41,10 @@ from ._backend import (
 from ._backend_template import Backend
 from ._connection import BridgeStatus, ConnectionRPCResponse, ConnectionStatus, ConnectionStatusMessage
 from ._core import (
+    Alerts,
+    ConnectionListener,
     Database,
+    Health,
     MessageFilter,
     Messages,
     PluginConfig,
@@ -51,6 +54,7 @@ from ._core import (
     RPCFilter,
     RPCHandler,
     RPCServer,
+    Scheduler,
     Subscription,
 )
 from ._events import EventListener
@@ -165,6 +169,7 @@ __all__ = [
     "AlertHandleType",
     "AlertMessage",
     "AlertStatus",
+    "Alerts",
     "AnonymizeMessage",
     "AnonymizeRequest",
     "AnonymizeResponse",
@@ -173,6 +178,7 @@ __all__ = [
     "BackendRegisterRequestMessage",
     "BackendUnregisterMessage",
     "BridgeStatus",
+    "ConnectionListener",
     "ConnectionRPCResponse",
     "ConnectionStatus",
     "ConnectionStatusMessage",
@@ -183,6 +189,7 @@ __all__ = [
     "EnterDirection",
     "EventListener",
     "Gateway",
+    "Health",
     "HealthCheck",
     "HealthCheckState",
     "HealthMetric",
@@ -250,6 +257,7 @@ __all__ = [
     "RPCTimeoutError",
     "RPCValidationError",
     "RegexMedium",
+    "Scheduler",
     "ServerFilterError",
     "ServerHandlerError",
     "ServerUnknownError",

@@ -8,25 +8,42 @@ by keyword, and mypy does not compare positional parameter names.
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import subprocess
 import sys
+import typing
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openmodule_hookspecs import (
+    Access,
+    AccessCheckAccess,
+    AccessCheckRequest,
+    AccessCheckResponse,
+    AccessRequest,
+    AccessResponse,
     Alerts,
+    AnonymizeMessage,
     ConnectionListener,
+    CountMessage,
     Database,
     Health,
+    HealthResult,
     Messages,
     PluginCore,
     RPCClient,
     RPCEntry,
     RPCServer,
     Scheduler,
+    SessionErrorMessage,
+    SessionFinishMessage,
+    SessionStartMessage,
+    specs,
 )
+from pydantic import BaseModel
 
 from openmodule_host import HostedCore
 from openmodule_host.alerts import PluginAlerts
@@ -97,3 +114,28 @@ def test_mypy_finds_the_hosted_core_and_its_parts_satisfy_the_contract_protocols
     assert drift
     assert [line.split(":")[:2] for line in errors] == [["tests/typing/mismatch.py", str(n)] for n in drift], (
         result.stdout + result.stderr)
+
+
+def test_the_hook_specifications_name_the_models_a_plugin_is_handed():
+    """Each spec's annotations are the concrete contract types, never ``Any``: what a hook gets and may return."""
+    core = {"core": PluginCore}
+    expected: dict[str, dict[str, Any]] = {
+        "config_model": {"return": type[BaseModel] | None},
+        "database_migrations": {"return": str | os.PathLike[str] | None},
+        "register_handlers": {**core, "return": type(None)},
+        "shutdown": {**core, "return": type(None)},
+        "health": {**core, "return": HealthResult | None},
+        "check_access": {**core, "request": AccessCheckRequest,
+                         "return": list[AccessCheckAccess] | AccessCheckResponse | None},
+        "check_backend_access": {**core, "request": AccessRequest, "return": list[Access] | AccessResponse | None},
+        "access_protocols": {**core, "return": Collection[str] | None},
+        "anonymize": {**core, "message": AnonymizeMessage, "return": type(None)},
+        "check_in": {**core, "message": CountMessage, "return": type(None)},
+        "check_out": {**core, "message": CountMessage, "return": type(None)},
+        "check_in_session": {**core, "message": SessionStartMessage, "return": type(None)},
+        "check_out_session": {**core, "message": SessionFinishMessage, "return": type(None)},
+        "session_error": {**core, "message": SessionErrorMessage, "return": type(None)},
+    }
+    assert sorted(expected) == specs.__all__
+    for name, hints in expected.items():
+        assert typing.get_type_hints(getattr(specs, name)) == hints, name

@@ -111,6 +111,7 @@ from ._presence_legacy import (
     Vehicle,
 )
 from ._privacy import AnonymizeMessage, AnonymizeRequest, AnonymizeResponse, PrivacySettings, PrivacyTime
+from ._registration import RegistrationError
 from ._rpc import (
     RPCCancelError,
     RPCError,
@@ -257,6 +258,7 @@ __all__ = [
     "RPCTimeoutError",
     "RPCValidationError",
     "RegexMedium",
+    "RegistrationError",
     "Scheduler",
     "ServerFilterError",
     "ServerHandlerError",

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from openmodule_hookspecs import MessageFilter, ZMQMessage, dumps
+from openmodule_hookspecs import MessageFilter, RegistrationError, Subscription, ZMQMessage, dumps
 
 from .alerts import PluginAlerts
 from .budget import PublishBudget
@@ -24,6 +24,7 @@ from .health import PluginHealth
 from .isolation import Mailbox
 from .limits import Limits
 from .observability.sentry import IGNORED_TOPICS, add_trace_headers, continued_trace
+from .registration import check_callable, check_name
 from .rpc import PluginRPCClient, PluginRPCServer
 from .scheduling import PluginJob, PluginScheduler
 from .stats import PluginStats
@@ -100,13 +101,11 @@ class PluginMessages:
         taking the raw message dict, or a dict of field values (openmodule's documented form): a message passes
         when it has each field with that value. An empty dict filters nothing, as in openmodule.
         """
-        filter_ = _message_filter(filter_, filter)
-        if not isinstance(topic, str) or not topic:
-            raise TypeError(f"topic must be a non-empty string, got {topic!r}")
+        filter_ = _message_filter(self._plugin, filter_, filter)
+        check_name(self._plugin, "topic", topic)
         if not (isinstance(message_class, type) and issubclass(message_class, ZMQMessage)):
-            raise TypeError(f"message_class must be a ZMQMessage subclass, got {message_class!r}")
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, got {handler!r}")
+            raise RegistrationError(self._plugin, f"message_class must be a ZMQMessage subclass, got {message_class!r}")
+        check_callable(self._plugin, "handler", handler, "handler(message)", (message_class,))
         listener = Listener(
             self._plugin, self._service_name, topic, message_class, handler, filter_, match_type,
             self._stats, self._log, drops=self._intake.drops, throttle=self._throttle,
@@ -122,12 +121,13 @@ class PluginMessages:
         self._intake.add(topic, route)
         return listener
 
-    def unregister_handler(self, listener: Listener) -> None:
+    def unregister_handler(self, subscription: Subscription) -> None:
+        """Stop delivering to the handler ``register_handler`` returned ``subscription`` for."""
         with self._lock:
-            route = self._routes.pop(listener, None)
+            route = self._routes.pop(subscription, None) if isinstance(subscription, Listener) else None
         if route is None:
-            raise ValueError(f"handler {listener!r} is not registered with plugin {self._plugin!r}")
-        self._intake.remove(listener.topic, route)
+            raise RegistrationError(self._plugin, f"handler {subscription!r} is not registered")
+        self._intake.remove(subscription.topic, route)
 
     def unregister_all(self) -> None:
         """Remove every handler of the plugin (when it fails or stops)."""
@@ -142,14 +142,20 @@ class PluginMessages:
             return sorted({listener.topic for listener in self._routes})
 
 
-def _message_filter(filter_: MessageFilter | Mapping[str, Any] | None,
+def _message_filter(plugin: str, filter_: MessageFilter | Mapping[str, Any] | None,
                     filter: MessageFilter | Mapping[str, Any] | None) -> MessageFilter | None:
     """The message filter of ``register_handler`` from either spelling (a callable, a dict or None)."""
     if filter_ is not None and filter is not None:
-        raise TypeError("register_handler takes filter_ or filter (two names of the same argument), not both")
+        raise RegistrationError(plugin, "register_handler takes filter_ or filter (two names of the same argument), "
+                                "not both")
     chosen = filter if filter is not None else filter_
     if isinstance(chosen, Mapping):
         return field_filter(chosen) if chosen else None
+    if chosen is not None and not callable(chosen):
+        raise RegistrationError(plugin, "filter_ must be a callable taking the raw message dict and returning a "
+                                f"bool, or a dict of field values, got {chosen!r}")
+    if chosen is not None:
+        check_callable(plugin, "filter_", chosen, "filter_(message_dict)", ({},))
     return chosen
 
 

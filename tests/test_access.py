@@ -218,7 +218,8 @@ def test_a_plugin_serves_a_channel_and_type_once(om_host):
 
     host = om_host(("twice", Twice()), config={"twice": {"NAME": "om_twice"}}, strict=False)
     assert host.plugins["twice"].reason == (
-        "register_handlers raised ValueError: RPC plates/by_name is already served by plugin 'twice' "
+        "register_handlers raised RegistrationError: plugin 'twice': RPC plates/by_name is already served by "
+        "plugin 'twice' "
         "(name='om_twice'); a plugin registers a (channel, type) once")
 
 

@@ -81,13 +81,13 @@ def test_an_empty_dict_filters_nothing_as_in_openmodule(om_host, om_client):
     assert received_seqs(recorder, 2) == [1, 2]
 
 
-def test_both_names_of_the_filter_are_a_type_error(om_host):
+def test_both_names_of_the_filter_are_a_registration_error(om_host):
     host = om_host(("recorder", Recorder(filter={"seq": 1}, filter_=lambda body: True)), strict=False)
     assert host.plugins["recorder"].reason == (
-        "register_handlers raised TypeError: register_handler takes filter_ or filter (two names of the same "
-        "argument), not both")
+        "register_handlers raised RegistrationError: plugin 'recorder': register_handler takes filter_ or filter "
+        "(two names of the same argument), not both")
 
 
-def test_a_filter_that_is_neither_callable_nor_a_dict_is_a_type_error(om_host):
+def test_a_filter_that_is_neither_callable_nor_a_dict_is_a_registration_error(om_host):
     host = om_host(("recorder", Recorder(filter=42)), strict=False)
     assert "filter_ must be a callable taking the raw message dict" in host.plugins["recorder"].reason

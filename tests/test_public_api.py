@@ -1,28 +1,114 @@
-"""Each package's public API is exactly its ``__all__``: nothing leaks by accident."""
+"""The public surface is explicit: each package's public API is exactly its ``__all__`` (nothing leaks by
+accident), what plugins import is pinned here and listed in docs/writing-plugins.md, and both distributions
+ship ``py.typed``."""
 
+import ast
 import importlib
+import inspect
+import re
+import zipfile
+from pathlib import Path
 
 import pytest
+from hatchling.builders.wheel import WheelBuilder
 
-PACKAGES = [
+ROOT = Path(__file__).parent.parent
+
+#: what plugin authors import (docs/writing-plugins.md, "What a plugin imports").
+PLUGIN_FACING = [
     "openmodule_hookspecs",
-    "openmodule_host",
+    "openmodule_host.utils",
     "openmodule_host.database",
-    "openmodule_host.wire",
-    "openmodule_host.isolation",
+    "openmodule_host.compat",
     "openmodule_host.testing",
 ]
+#: the host's own public packages: for embedding and operating it, not for plugins.
+HOST = [
+    "openmodule_host",
+    "openmodule_host.wire",
+    "openmodule_host.isolation",
+]
+
+#: the plugin-facing names besides the contract package: a change here is a change of the public surface.
+PINNED = {
+    "openmodule_host.utils": [
+        "LEGACY_EPOCH", "SEPARATOR_CHARS", "Api", "ApiException", "AuthMethod", "Backend", "Charset",
+        "CharsetConverter", "FilterType", "LPRKnownAccess", "MatchingConfig", "PlateYaml", "PlateYamlSelector",
+        "PresenceListener", "Replacement", "VehicleListener", "access_check_accesses", "access_check_request",
+        "backend_requests", "deduplicate_accesses", "find_lpr_accesses", "full_lpr_charset", "get_lpr_id_search",
+        "legacy_accesses", "legacy_lpr_charset",
+    ],
+    "openmodule_host.database": [
+        "CustomType", "DatabaseSession", "DatabaseTarget", "JSONEncodedDict", "MigrationError", "MigrationResult",
+        "PluginDatabase", "TZDateTime", "create_plugin_engine", "current_revision", "delete_query", "history",
+        "is_postgres", "normalise_url", "prepare_postgres_schema", "role_name", "run_env_py", "schema_name",
+        "target_for", "update_query", "upgrade", "upgrade_in_child", "versions_folder",
+    ],
+    "openmodule_host.compat": ["core", "plugin_context", "settings"],
+    "openmodule_host.testing": [
+        "MockEvent", "PresenceSimulator", "PrivateBroker", "SentryTestTransport", "TestClient", "TestGate",
+        "VehicleBuilder", "VehicleSimulator", "free_tcp_address", "start_host", "wait_for_value",
+    ],
+}
+
+#: the Protocols of the plugin contract: what ``core`` and its parts are to a plugin.
+CONTRACT_PROTOCOLS = {
+    "Alerts", "ConnectionListener", "Database", "Health", "Messages", "PluginConfig", "PluginCore", "RPCClient",
+    "RPCEntry", "RPCServer", "Scheduler", "Subscription",
+}
 
 
-@pytest.mark.parametrize("name", PACKAGES)
+def _public_names(module):
+    """A package's public names are its non-underscore attributes other than submodules; a plain module's are
+    those it defines itself (what it merely imports, such as ``Any``, is not its API)."""
+    names = {attr for attr in dir(module)
+             if not attr.startswith("_") and not inspect.ismodule(getattr(module, attr))}
+    if hasattr(module, "__path__"):
+        return names
+    imported = {alias.asname or alias.name.split(".")[0] for node in ast.walk(ast.parse(inspect.getsource(module)))
+                if isinstance(node, ast.Import | ast.ImportFrom) for alias in node.names}
+    return names - imported
+
+
+@pytest.mark.parametrize("name", PLUGIN_FACING + HOST)
 def test_all_lists_exactly_the_public_names(name):
     module = importlib.import_module(name)
-    public = {
-        attr for attr in dir(module)
-        if not attr.startswith("_") and not isinstance(getattr(module, attr), type(importlib))
-    }
-    assert set(module.__all__) - {"specs", "__version__"} == public - {"specs"}
+    assert set(module.__all__) - {"specs", "__version__"} == _public_names(module) - {"specs"}
     assert module.__all__ == sorted(module.__all__, key=lambda item: (not item.isupper(), item))
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_the_plugin_facing_helpers_are_pinned(name):
+    assert importlib.import_module(name).__all__ == PINNED[name]
+
+
+def test_the_contract_package_exports_its_protocols_and_only_its_own_names():
+    import openmodule_hookspecs
+
+    from_elsewhere = {
+        name for name in openmodule_hookspecs.__all__
+        if not (getattr(getattr(openmodule_hookspecs, name), "__module__", "openmodule_hookspecs") or "")
+        .startswith("openmodule_hookspecs")
+    }
+    # type aliases and pluggy's markers, made in the contract package from other packages' types
+    assert from_elsewhere <= {"Datetime", "MessageFilter", "RPCFilter", "RPCHandler", "SessionErrorMessage", "hookimpl",
+                              "hookspec"}
+    protocols = {name for name in openmodule_hookspecs.__all__
+                 if getattr(getattr(openmodule_hookspecs, name), "_is_protocol", False)}
+    assert protocols == CONTRACT_PROTOCOLS
+
+
+def test_the_docs_list_exactly_the_plugin_facing_packages():
+    text = (ROOT / "docs" / "writing-plugins.md").read_text()
+    section = text.split("### What a plugin imports", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^\| `([\w.]+)` \|", section, re.MULTILINE) == PLUGIN_FACING
+
+
+@pytest.mark.parametrize(("root", "package"), [(ROOT, "openmodule_host"), (ROOT / "hookspecs", "openmodule_hookspecs")],
+                         ids=["openmodule_host", "openmodule_hookspecs"])
+def test_the_wheels_ship_py_typed(tmp_path, root, package):
+    [wheel] = WheelBuilder(str(root)).build(directory=str(tmp_path), versions=["standard"])
+    assert f"{package}/py.typed" in zipfile.ZipFile(wheel).namelist()
 
 
 def test_the_hosted_core_satisfies_the_contract_protocol():

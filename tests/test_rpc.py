@@ -17,7 +17,8 @@ from openmodule_hookspecs import (
     gateway_filter,
     hookimpl,
 )
-from pydantic import field_validator
+from pydantic import ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from tests.rpc_plugins import Caller, Lookup, LookupRequest, LookupResponse
 from tests.support import eventually
@@ -292,6 +293,28 @@ def test_a_reply_that_does_not_validate_raises_the_clients_validation_error(serv
     with pytest.raises(RPCValidationError) as error:
         client.rpc("plates", "lookup", {"plate": "G1"}, LookupRequest)  # reply has no "plate"
     assert isinstance(error.value, client.ValidationError)
+
+
+class StrictOwnerResponse(LookupResponse):
+    """A response model whose validator raises pydantic's custom error type, as a plugin's own models may."""
+
+    @field_validator("owner")
+    @classmethod
+    def owner_is_local(cls, owner: str | None) -> str | None:
+        if owner is not None and not owner.startswith("local_"):
+            raise PydanticCustomError("foreign_owner", "owner {owner} is not local", {"owner": owner})
+        return owner
+
+
+def test_a_reply_failing_a_custom_validator_raises_the_validation_error_with_its_errors(served):
+    _, _, client = served
+    with pytest.raises(RPCValidationError) as error:
+        client.rpc("plates", "lookup", {"plate": "G1"}, StrictOwnerResponse)
+    with pytest.raises(ValidationError) as direct:
+        StrictOwnerResponse.model_validate({"known": False, "owner": "om_lookup_1"})
+    assert error.value.errors() == direct.value.errors()
+    assert error.value.errors()[0]["type"] == "foreign_owner"
+    assert error.value.errors()[0]["msg"] == "owner om_lookup_1 is not local"
 
 
 def test_bookkeeping_stays_flat_with_use(served):

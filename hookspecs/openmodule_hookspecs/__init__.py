@@ -41,7 +41,10 @@ from ._backend import (
 from ._backend_template import Backend
 from ._connection import BridgeStatus, ConnectionRPCResponse, ConnectionStatus, ConnectionStatusMessage
 from ._core import (
+    Alerts,
+    ConnectionListener,
     Database,
+    Health,
     MessageFilter,
     Messages,
     PluginConfig,
@@ -51,6 +54,7 @@ from ._core import (
     RPCFilter,
     RPCHandler,
     RPCServer,
+    Scheduler,
     Subscription,
 )
 from ._events import EventListener
@@ -107,6 +111,7 @@ from ._presence_legacy import (
     Vehicle,
 )
 from ._privacy import AnonymizeMessage, AnonymizeRequest, AnonymizeResponse, PrivacySettings, PrivacyTime
+from ._registration import RegistrationError
 from ._rpc import (
     RPCCancelError,
     RPCError,
@@ -165,6 +170,7 @@ __all__ = [
     "AlertHandleType",
     "AlertMessage",
     "AlertStatus",
+    "Alerts",
     "AnonymizeMessage",
     "AnonymizeRequest",
     "AnonymizeResponse",
@@ -173,6 +179,7 @@ __all__ = [
     "BackendRegisterRequestMessage",
     "BackendUnregisterMessage",
     "BridgeStatus",
+    "ConnectionListener",
     "ConnectionRPCResponse",
     "ConnectionStatus",
     "ConnectionStatusMessage",
@@ -183,6 +190,7 @@ __all__ = [
     "EnterDirection",
     "EventListener",
     "Gateway",
+    "Health",
     "HealthCheck",
     "HealthCheckState",
     "HealthMetric",
@@ -250,6 +258,8 @@ __all__ = [
     "RPCTimeoutError",
     "RPCValidationError",
     "RegexMedium",
+    "RegistrationError",
+    "Scheduler",
     "ServerFilterError",
     "ServerHandlerError",
     "ServerUnknownError",

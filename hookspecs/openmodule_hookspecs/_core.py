@@ -8,12 +8,16 @@ package alone, without importing the host.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
+from ._alerts import AlertHandleType, AlertStatus
+from ._connection import BridgeStatus, ConnectionRPCResponse, ConnectionStatus
+from ._events import EventListener
+from ._health import HealthCheckState, HealthMetricType
 from ._models import ZMQMessage
 from ._rpc import (
     RPCCancelError,
@@ -29,7 +33,10 @@ from ._rpc import (
 )
 
 __all__ = [
+    "Alerts",
+    "ConnectionListener",
     "Database",
+    "Health",
     "MessageFilter",
     "Messages",
     "PluginConfig",
@@ -39,6 +46,7 @@ __all__ = [
     "RPCFilter",
     "RPCHandler",
     "RPCServer",
+    "Scheduler",
     "Subscription",
 ]
 
@@ -235,12 +243,140 @@ class PluginConfig(Protocol):
     def __getattr__(self, name: str) -> Any: ...
 
 
+class Health(Protocol):
+    """``core.health``: the plugin's health checks and metrics, as openmodule's ``HealthHandler``.
+
+    ``parent=True`` files a check or metric under the plugin's PARENT instead of its NAME, ``package`` under
+    another package; a check's ``message`` is kept only while it fails. Misuse (an unknown metric, wrong
+    labels, a count decreased, a gauge set to text) raises ``ValueError`` under DEBUG/TESTING and is logged
+    otherwise, as in openmodule.
+    """
+
+    def add_check(self, check_id: str, name: str, description: str | None = None, *, parent: bool = False,
+                  package: str | None = None) -> None: ...
+
+    def add_check_template(self, check_id: str, name: str, description: str | None = None) -> None: ...
+
+    def update_template_packages(self, check_id: str, packages: list[str] | set[str]) -> None:
+        """Keep one check from the template ``check_id`` for each of ``packages`` (and no others)."""
+        ...
+
+    def remove_check(self, check_id: str, *, parent: bool = False, package: str | None = None) -> None: ...
+
+    def set_check_state(self, check_id: str, state: HealthCheckState, *, parent: bool = False,
+                        package: str | None = None, message: str | None = None) -> None: ...
+
+    def check_fail(self, check_id: str, *, parent: bool = False, package: str | None = None,
+                   message: str | None = None) -> None: ...
+
+    def check_success(self, check_id: str, *, parent: bool = False, package: str | None = None,
+                      message: str | None = None) -> None: ...
+
+    def add_metric(self, metric_id: str, metric_type: HealthMetricType | str, name: str, description: str, *,
+                   labels: list[str] | None = None, parent: bool = False, package: str | None = None) -> None: ...
+
+    def remove_metric(self, metric_id: str, *, parent: bool = False, package: str | None = None) -> None: ...
+
+    def metric_inc(self, metric_id: str, amount: int | float = 1, *, parent: bool = False,
+                   package: str | None = None, **labels: Any) -> None: ...
+
+    def metric_dec(self, metric_id: str, amount: int | float = 1, *, parent: bool = False,
+                   package: str | None = None, **labels: Any) -> None: ...
+
+    def metric_set(self, metric_id: str, value: int | float | str | None, *, parent: bool = False,
+                   package: str | None = None, **labels: Any) -> None:
+        """Set a gauge or str metric; ``None`` removes that label set."""
+        ...
+
+    def metric_clear(self, metric_id: str, *, parent: bool = False, package: str | None = None,
+                     values_to_keep: list[dict[str, Any]] | None = None) -> None: ...
+
+
+class Alerts(Protocol):
+    """``core.alerts``: openmodule's ``AlertHandler`` for one plugin. An alert is published on ``alert`` only
+    when its status differs from the last one sent (the first always goes out), unless ``always_send_alert``."""
+
+    def get_or_add_alert_id(self, alert_type: str, handle_type: AlertHandleType | str, *,
+                            package_name: str | None = None, version: str | None = None,
+                            always_send_alert: bool | None = None, source: str = "") -> int:
+        """The id of the alert (source, alert_type, handle_type, package), created on first use."""
+        ...
+
+    def has_alert(self, alert_type: str, handle_type: AlertHandleType | str, *, package_name: str | None = None,
+                  source: str = "") -> bool: ...
+
+    def send_with_alert_id(self, alert_id: int, status: AlertStatus | str, meta: dict[str, Any] | None = None,
+                           value: float | None = None) -> bool:
+        """Send ``status`` for the alert; returns whether a message was published."""
+        ...
+
+    def send(self, alert_type: str, handle_type: AlertHandleType | str, *, package_name: str | None = None,
+             version: str | None = None, always_send_alert: bool | None = None,
+             status: AlertStatus | str = AlertStatus.error, meta: dict[str, Any] | None = None,
+             value: float | None = None, source: str = "") -> bool:
+        """Define (or find) the alert and send ``status`` for it in one call."""
+        ...
+
+
+class ConnectionListener(Protocol):
+    """``core.connection_listener``: the site's connection status, as openmodule's ``ConnectionStatusListener``.
+
+    ``on_connect`` / ``on_disconnect`` callbacks run on the plugin's worker with the new status.
+    """
+
+    on_connect: EventListener
+    on_disconnect: EventListener
+
+    def get(self) -> ConnectionStatus: ...
+
+    def get_bridge(self) -> BridgeStatus | None: ...
+
+    def get_current_status(self) -> ConnectionRPCResponse: ...
+
+    @property
+    def previous(self) -> ConnectionStatus: ...
+
+    @property
+    def previous_bridge(self) -> BridgeStatus | None: ...
+
+    @property
+    def last_changed_time(self) -> float: ...
+
+    def check_timeout(self) -> None: ...
+
+    def wait_for_change(self, timeout: float | None = None) -> bool:
+        """True when the status changed within ``timeout``."""
+        ...
+
+    def changed(self, consumer: str) -> bool:
+        """Whether the status changed since ``consumer`` last asked (True on a consumer's first question)."""
+        ...
+
+
+class Scheduler(Protocol):
+    """``core.scheduler``: the ``schedule`` library's ``Scheduler`` API for the plugin's jobs (the jobs are
+    ``schedule.Job`` objects: ``every(5).seconds.do(fn)``, ``every().day.at("02:00")``)."""
+
+    def every(self, interval: float = 1) -> Any: ...
+
+    def cancel_job(self, job: Any) -> None: ...
+
+    def clear(self, tag: Hashable | None = None) -> None: ...
+
+    def get_jobs(self, tag: Hashable | None = None) -> list[Any]: ...
+
+
 class PluginCore(Protocol):
     """Everything the host gives one plugin."""
 
     @property
     def name(self) -> str:
         """The plugin's service NAME on the wire (the entry point name unless configured)."""
+        ...
+
+    @property
+    def plugin(self) -> str:
+        """The plugin's instance name in the host (the entry point's name unless its table names another)."""
         ...
 
     @property
@@ -261,10 +397,19 @@ class PluginCore(Protocol):
     def rpc_client(self) -> RPCClient: ...
 
     @property
+    def health(self) -> Health: ...
+
+    @property
+    def alerts(self) -> Alerts: ...
+
+    @property
+    def connection_listener(self) -> ConnectionListener: ...
+
+    @property
     def database(self) -> Database: ...
 
     @property
-    def scheduler(self) -> Any:
+    def scheduler(self) -> Scheduler:
         """The plugin's jobs, with the ``schedule`` library's ``Scheduler`` API
         (``core.scheduler.every(5).seconds.do(fn)``, ``.every().day.at("02:00")`` in the plugin's TIMEZONE).
         Jobs run on the plugin's worker and stop with the plugin."""

@@ -7,12 +7,24 @@ recorded against that plugin alone.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Collection
 
 from pydantic import BaseModel
 
+from ._access import AccessCheckAccess, AccessCheckRequest, AccessCheckResponse, CountMessage
+from ._backend import (
+    Access,
+    AccessRequest,
+    AccessResponse,
+    SessionErrorMessage,
+    SessionFinishMessage,
+    SessionStartMessage,
+)
 from ._core import PluginCore
+from ._health import HealthResult
 from ._markers import hookspec
+from ._privacy import AnonymizeMessage
 
 __all__ = [
     "access_protocols",
@@ -33,7 +45,7 @@ __all__ = [
 
 
 @hookspec(firstresult=True)
-def config_model() -> type[BaseModel] | None:  # type: ignore[empty-body]
+def config_model() -> type[BaseModel] | None:
     """Return a pydantic model for the plugin's own settings (its ``[plugins.<name>]`` table).
 
     Called before the core is built; the host validates the table against it and refuses to start the
@@ -42,7 +54,7 @@ def config_model() -> type[BaseModel] | None:  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def database_migrations() -> Any:
+def database_migrations() -> str | os.PathLike[str] | None:
     """Return the folder of the plugin's Alembic revision files (a ``str`` or ``Path``), or None. An
     openmodule service's database folder (with ``alembic.ini`` and ``alembic/versions/``) works as it is.
 
@@ -63,12 +75,15 @@ def shutdown(core: PluginCore) -> None:
 
 
 @hookspec(firstresult=True)
-def health(core: PluginCore) -> Any:
-    """Return the plugin's health result; called with a timeout."""
+def health(core: PluginCore) -> HealthResult | None:
+    """Return the plugin's health: :func:`~openmodule_hookspecs.health_ok` or
+    :func:`~openmodule_hookspecs.health_error` (``None``: ok); called with a timeout."""
 
 
 @hookspec(firstresult=True)
-def check_access(core: PluginCore, request: Any) -> Any:
+def check_access(
+    core: PluginCore, request: AccessCheckRequest
+) -> list[AccessCheckAccess] | AccessCheckResponse | None:
     """Answer an access check: RPC ``access_service``/``auth`` whose ``request.name`` is this plugin's NAME.
 
     ``request`` is an :class:`~openmodule_hookspecs.AccessCheckRequest`. Return a list of
@@ -80,7 +95,9 @@ def check_access(core: PluginCore, request: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def check_backend_access(core: PluginCore, request: Any) -> Any:
+def check_backend_access(
+    core: PluginCore, request: AccessRequest
+) -> list[Access] | AccessResponse | None:
     """Answer a legacy access check: RPC ``backend``/``auth`` (openmodule 10.x) whose ``request.name`` is this
     plugin's NAME.
 
@@ -92,7 +109,7 @@ def check_backend_access(core: PluginCore, request: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def access_protocols(core: PluginCore) -> Any:
+def access_protocols(core: PluginCore) -> Collection[str] | None:
     """The access protocols this plugin's access hooks answer: a collection of ``"access_service"``
     (RPC ``access_service``/``auth``, openmodule 18.x) and ``"backend"`` (RPC ``backend``/``auth`` with
     registration on topic ``backend``, openmodule 10.x). Not implemented or ``None``: both. Called once at
@@ -100,7 +117,7 @@ def access_protocols(core: PluginCore) -> Any:
 
 
 @hookspec
-def anonymize(core: PluginCore, message: Any) -> None:
+def anonymize(core: PluginCore, message: AnonymizeMessage) -> None:
     """Delete personal data for ``message.vehicle_ids`` (and ``message.session_id``).
 
     Called on the plugin's worker for every ``anonymize`` message on the ``privacy`` topic
@@ -109,29 +126,29 @@ def anonymize(core: PluginCore, message: Any) -> None:
 
 
 @hookspec
-def check_in(core: PluginCore, message: Any) -> None:
+def check_in(core: PluginCore, message: CountMessage) -> None:
     """A vehicle checked in: a legacy ``count`` message (a :class:`~openmodule_hookspecs.CountMessage`) whose
     gateway direction is ``in``. Called on the plugin's worker."""
 
 
 @hookspec
-def check_out(core: PluginCore, message: Any) -> None:
+def check_out(core: PluginCore, message: CountMessage) -> None:
     """A vehicle checked out: a legacy ``count`` message with any other gateway direction."""
 
 
 @hookspec
-def check_in_session(core: PluginCore, message: Any) -> None:
+def check_in_session(core: PluginCore, message: SessionStartMessage) -> None:
     """A parking session started: a ``session`` message of type ``start`` (a
     :class:`~openmodule_hookspecs.SessionStartMessage`, openmodule 10.x). Called on the plugin's worker."""
 
 
 @hookspec
-def check_out_session(core: PluginCore, message: Any) -> None:
+def check_out_session(core: PluginCore, message: SessionFinishMessage) -> None:
     """A parking session finished: a ``session`` message of type ``finish`` (a
     :class:`~openmodule_hookspecs.SessionFinishMessage`)."""
 
 
 @hookspec
-def session_error(core: PluginCore, message: Any) -> None:
+def session_error(core: PluginCore, message: SessionErrorMessage) -> None:
     """A session went wrong: a ``session`` message of type ``delete``, ``exit_without_entry`` or
     ``incomplete`` (a :data:`~openmodule_hookspecs.SessionErrorMessage`)."""

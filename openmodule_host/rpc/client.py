@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+import typing
 import warnings
 from collections import deque
 from typing import Any, TypeVar
@@ -40,6 +41,8 @@ from openmodule_hookspecs import (
     response_topic,
 )
 from pydantic import BaseModel, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType
 
 from ..budget import PublishBudget
 from ..limits import LimitHits, Limits
@@ -165,10 +168,36 @@ def _parse(response: Any, response_class: type[Res]) -> Res:
             return response_class.__pydantic_validator__.validate_python(response)  # type: ignore[no-any-return]
         error = RPCErrorResult.model_validate(response)
     except ValidationError as invalid:
-        raise RPCValidationError.from_exception_data(title=invalid.title, line_errors=invalid.errors()) from None
+        raise RPCValidationError.from_exception_data(title=invalid.title, line_errors=_line_errors(invalid)) from None
     if error.status is RPCErrorStatus.error:
         raise RPCServerError(error.error or "")
     raise _STATUS_ERRORS.get(error.status, ServerUnknownError)(error.exception or "")
+
+
+#: the error types pydantic knows by name; any other is a validator's own ``PydanticCustomError``.
+_KNOWN_ERROR_TYPES = frozenset(typing.get_args(ErrorType))
+
+
+def _line_errors(invalid: ValidationError) -> list[InitErrorDetails]:
+    """``invalid``'s errors as ``from_exception_data`` takes them again.
+
+    It knows pydantic's own error types by name only: a custom one (a response validator raising
+    ``PydanticCustomError``) would make it raise ``KeyError``, so such an error is passed as a
+    ``PydanticCustomError`` carrying its already formatted message (and its context, unless the context
+    would change that message).
+    """
+    lines: list[InitErrorDetails] = []
+    for error in invalid.errors():
+        line = InitErrorDetails(type=error["type"], loc=error["loc"], input=error["input"])
+        ctx = error.get("ctx")
+        if error["type"] not in _KNOWN_ERROR_TYPES:
+            custom = PydanticCustomError(error["type"], error["msg"], ctx)
+            line["type"] = custom if custom.message() == error["msg"] else PydanticCustomError(
+                error["type"], error["msg"])
+        elif ctx is not None:
+            line["ctx"] = ctx
+        lines.append(line)
+    return lines
 
 
 class _Channel:

@@ -26,13 +26,22 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from openmodule_hookspecs import RPCErrorStatus, RPCFilter, RPCRequest, dumps, request_topic, response_topic
+from openmodule_hookspecs import (
+    RegistrationError,
+    RPCErrorStatus,
+    RPCFilter,
+    RPCRequest,
+    dumps,
+    request_topic,
+    response_topic,
+)
 from pydantic import BaseModel
 
 from ..budget import PublishBudget
 from ..isolation import Mailbox
 from ..limits import Limits, bounded_error_json, public_text
 from ..observability.sentry import add_trace_headers, continued_trace
+from ..registration import check_callable, check_name
 from ..stats import PluginStats
 from ..throttle import KeyedLogThrottle
 from ..wire import Intake, Publisher, Route
@@ -154,8 +163,8 @@ class RPCRouter:
             handlers = _handlers_of(self._handlers.get(key))
             for other in handlers:
                 if other.server is handler.server:
-                    raise ValueError(f"RPC {channel}/{type} is already served by plugin {other.describe()}; "
-                                     "a plugin registers a (channel, type) once")
+                    raise RegistrationError(handler.server.plugin, f"RPC {channel}/{type} is already served by "
+                                            f"plugin {other.describe()}; a plugin registers a (channel, type) once")
             self._handlers = {**self._handlers, key: _entry((*handlers, handler))}
             self._update_route(channel)
 
@@ -392,28 +401,28 @@ class PluginRPCServer:
         wire_key = None
         if key is None:
             if value is not None:
-                raise TypeError(f"value={value!r} needs a key (the request field it is compared with)")
+                raise RegistrationError(self.plugin, f"value={value!r} needs a key (the request field it is "
+                                        "compared with)")
         else:
             if not isinstance(key, str) or (field := request_class.model_fields.get(key)) is None:
-                raise TypeError(f"request_class {request_class.__name__} has no {key} field to route by")
+                raise RegistrationError(self.plugin, f"request_class {request_class.__name__} has no {key} field "
+                                        "to route by")
             value = self.service_name if value is None else value
             if not isinstance(value, str):
-                raise TypeError(f"value must be a string (compared with request.{key}), got {value!r}")
+                raise RegistrationError(self.plugin, f"value must be a string (compared with request.{key}), "
+                                        f"got {value!r}")
             wire_key = field.alias or key
         self._router.register(channel, type, _Handler(
             self, request_class, response_class, handler, _validator_of(request_class), key, value, wire_key))
 
-    @staticmethod
-    def _check_registration(channel: str, type: str, request_class: type[BaseModel], response_class: type[BaseModel],
-                            handler: Callable[..., Any]) -> None:
-        for value, what in ((channel, "channel"), (type, "type")):
-            if not isinstance(value, str) or not value:
-                raise TypeError(f"RPC {what} must be a non-empty string, got {value!r}")
+    def _check_registration(self, channel: str, type: str, request_class: type[BaseModel],
+                            response_class: type[BaseModel], handler: Callable[..., Any]) -> None:
+        check_name(self.plugin, "RPC channel", channel)
+        check_name(self.plugin, "RPC type", type)
         for cls, what in ((request_class, "request_class"), (response_class, "response_class")):
             if not (inspect.isclass(cls) and issubclass(cls, BaseModel)):
-                raise TypeError(f"{what} must be a pydantic model class, got {cls!r}")
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, got {handler!r}")
+                raise RegistrationError(self.plugin, f"{what} must be a pydantic model class, got {cls!r}")
+        check_callable(self.plugin, "RPC handler", handler, "handler(request, message)", (request_class, RPCRequest))
 
     def register_named_handler(
         self,
@@ -428,8 +437,7 @@ class PluginRPCServer:
         self.register_handler(channel, type, request_class, response_class, handler, key="name")
 
     def add_filter(self, filter: RPCFilter, channel: str | None = None, type: str | None = None) -> None:
-        if not callable(filter):
-            raise TypeError(f"filter must be callable, got {filter!r}")
+        check_callable(self.plugin, "RPC filter", filter, "filter(request, message, handler)", (None, None, None))
         self._filters.append(_Filter(filter, channel, type))
 
     def filters_apply(self, channel: str, type: str) -> bool:

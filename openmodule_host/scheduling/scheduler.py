@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 import schedule
 
 from ..isolation import Mailbox
+from ..registration import check_callable
 from ..stats import PluginStats
 from ..throttle import KeyedLogThrottle
 
@@ -67,9 +68,8 @@ class PluginJob(schedule.Job):
 
     def do(self, job_func: Callable[..., Any], *args: Any, **kwargs: Any) -> PluginJob:
         """As ``schedule.Job.do``: the job is scheduled, and the host's scheduler thread learns of it at once."""
-        if not callable(job_func):
-            raise TypeError(f"a job must be callable, got {job_func!r}")
         scheduler = self.scheduler
+        check_callable(scheduler.plugin, "a job", job_func, "job(*args, **kwargs)", args, kwargs)
         with scheduler.lock:
             if scheduler.closed:
                 raise RuntimeError(f"plugin {scheduler.plugin} is stopped: no job can be scheduled")

@@ -18,12 +18,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from openmodule_host.database import JSONEncodedDict, TZDateTime
 from tests.openmodule_port import OPENMODULE_SERVICE, ServicePlugin, port_database_folder
 
 from .peer import openmodule_python
+
+pytestmark = pytest.mark.interop
 
 PEER = Path(__file__).with_name("peers") / "openmodule_database.py"
 NAME = "om_access_1"

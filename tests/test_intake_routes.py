@@ -100,7 +100,7 @@ def test_a_burst_of_new_topics_loses_no_subscription(wired):
     topics = [f"burst_{index}" for index in range(5000)]
     for index, topic in enumerate(topics):  # far more subscriptions at once than a socket queues by default
         intake.add(topic, mailbox.route(f"r{index}", raw=False))
-    wait_for_connection(intake, publisher, "test", 10)
+    wait_for_connection(intake, publisher, "test", 60)  # 5000 subscriptions first: slow on a loaded machine
     for index, topic in enumerate(topics):
         publisher.send(topic, orjson.dumps({"type": "count", "name": "x", "n": index}))
     eventually(lambda: len(mailbox.seen) >= len(topics), timeout=20)

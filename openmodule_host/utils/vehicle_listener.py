@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from openmodule_hookspecs import (
     PRESENCE_TOPIC,
+    LprData,
     PresenceTriggerRequest,
     PresenceTriggerResponse,
     PresentVehicleBackwardMessage,
@@ -45,6 +46,18 @@ from openmodule_hookspecs import (
 __all__ = ["FilterType", "VehicleListener"]
 
 _REMEMBER_LEFT = timedelta(minutes=5)
+
+
+class _LeftFields(TypedDict):
+    """What the leave, forward and backward messages faked for a vehicle carry."""
+
+    gate: str
+    vehicle_id: str
+    lpr_front: LprData | None
+    lpr_back: LprData | None
+    enter_direction: VehicleDirection
+    enter_time: datetime
+    leave_time: datetime
 
 
 class FilterType(StrEnum):
@@ -169,9 +182,9 @@ class VehicleListener:
             self._on_empty_leave(PresentVehicleEmptyLeaveMessage(
                 gate=present.gate, vehicle_id=present.vehicle_id, enter_time=present.enter_time, leave_time=now))
             return
-        fields = {"gate": present.gate, "vehicle_id": present.vehicle_id, "lpr_front": present.lpr_front,
-                  "lpr_back": present.lpr_back, "enter_direction": present.enter_direction,
-                  "enter_time": present.enter_time, "leave_time": now}
+        fields = _LeftFields(gate=present.gate, vehicle_id=present.vehicle_id, lpr_front=present.lpr_front,
+                             lpr_back=present.lpr_back, enter_direction=present.enter_direction,
+                             enter_time=present.enter_time, leave_time=now)
         self._on_leave(PresentVehicleLeaveMessage(**fields))
         if old_plate != new_plate:
             if present.enter_direction == VehicleDirection.backward:

@@ -118,7 +118,7 @@ class Drops:
 class Intake:
     def __init__(
         self,
-        context: zmq.Context,
+        context: zmq.Context[zmq.Socket[bytes]],
         broker_pub: str,
         *,
         max_body_bytes: int,

@@ -34,7 +34,7 @@ class _Alert:
 
 
 class PluginAlerts:
-    def __init__(self, name: str, version: str, publish: Callable[[AlertMessage, str], None],
+    def __init__(self, name: str, version: str, publish: Callable[[AlertMessage, str], object],
                  log: logging.Logger, *, meta_bytes: int = Limits.alert_meta_bytes,
                  hits: LimitHits | None = None) -> None:
         self.name = name

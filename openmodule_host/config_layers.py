@@ -16,9 +16,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from .errors import ConfigError
 
@@ -100,7 +101,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _strict_errors(model: type[BaseModel], file_values: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _strict_errors(model: type[BaseModel], file_values: Mapping[str, Any]) -> list[ErrorDetails]:
     """The file's values checked as JSON is checked strictly; only what lax parsing would quietly convert from a
     string, a boolean or a number (to a boolean or an integer) counts: a number for a duration, say, is not
     a quiet conversion and stays allowed."""
@@ -116,7 +117,7 @@ def _strict_errors(model: type[BaseModel], file_values: Mapping[str, Any]) -> li
     return []
 
 
-def _lines(errors: list[dict[str, Any]], layers: Layers, secret: set[str], strict: bool) -> list[str]:
+def _lines(errors: list[ErrorDetails], layers: Layers, secret: set[str], strict: bool) -> list[str]:
     lines = []
     for item in errors:
         location = [str(part) for part in item["loc"]]
@@ -135,7 +136,7 @@ def validate_layers(model: type[M], layers: Layers, what: str, *, secret: frozen
     try:
         result = model.model_validate(layers.merged())
     except ValidationError as error:
-        errors = _lines(cast(list[dict[str, Any]], error.errors()), layers, set(secret), strict=False)
+        errors = _lines(error.errors(), layers, set(secret), strict=False)
         raise ConfigError(f"{what}:\n" + "\n".join(errors)) from None
     # What the lax check took is valid; what only the strict one refuses was quietly converted (a quoted number).
     if errors := _lines(_strict_errors(model, layers.file), layers, set(secret), strict=True):

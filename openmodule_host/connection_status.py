@@ -143,13 +143,10 @@ class ConnectionState:
             self._log.warning("could not get the initial connection status (%s): assuming shutdown",
                               type(error).__name__)
             with self._lock:
-                if self.status is None:
-                    self._set(ConnectionStatus.shutdown)
-                return self.status  # type: ignore[return-value]
+                return self.status if self.status is not None else self._set(ConnectionStatus.shutdown)
         with self._lock:
             self.last_message = time.monotonic()
-            self._set(response.connected, response.bridge_status)
-            return self.status  # type: ignore[return-value]
+            return self._set(response.connected, response.bridge_status)
 
     def check_timeout(self) -> None:
         with self._lock:
@@ -162,14 +159,14 @@ class ConnectionState:
         with self._changed:
             return self._changed.wait(timeout)
 
-    def _set(self, connected: ConnectionStatus, bridge: BridgeStatus | None = None) -> None:
-        """Holds the lock."""
+    def _set(self, connected: ConnectionStatus, bridge: BridgeStatus | None = None) -> Status:
+        """Holds the lock; returns the status now in force."""
         old = self.status
         if old is not None and connected == old.connected and (bridge is None or bridge == old.bridge_status):
-            return
+            return old
         self.previous = old or self.previous
         bridge = bridge or (old.bridge_status if old is not None else None)
-        self.status = Status(connected=connected, bridge_status=bridge)
+        status = self.status = Status(connected=connected, bridge_status=bridge)
         self.last_changed_time = time.time()
         self._log.info("connection status changed: internet %s, bridge %s", connected, bridge)
         self._changed.notify_all()
@@ -177,6 +174,7 @@ class ConnectionState:
         now = connected in _CONNECTED
         for view in self._views:
             view._status_changed(was_connected=was, connected=now)
+        return status
 
 
 class ConnectionStatusListener:

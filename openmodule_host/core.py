@@ -253,7 +253,8 @@ class HostedCore:
     def every(self, seconds: float, job: Callable[..., Any], *args: Any, **kwargs: Any) -> PluginJob:
         """Run ``job(*args, **kwargs)`` every ``seconds`` (a positive number, fractions allowed) on the plugin's
         worker, the first time ``seconds`` from now; returns the job (``core.scheduler.cancel_job(job)``)."""
-        return self._scheduler.every(seconds).seconds.do(job, *args, **kwargs)
+        every: PluginJob = self._scheduler.every(seconds).seconds  # (``seconds`` is untyped in schedule)
+        return every.do(job, *args, **kwargs)
 
     def detach(self) -> None:
         """Remove everything the plugin registered (handlers, RPCs, listeners, jobs) and close its database:

@@ -37,6 +37,9 @@ from .access_calls import HookRaised, access_response, backend_response, call_ac
 from .utils.access_conversion import access_check_request, legacy_accesses
 
 if TYPE_CHECKING:
+    from pluggy import HookCaller
+
+    from .core import HostedCore
     from .plugin import HostedPlugin
 
 __all__ = ["DEFAULT_TIMEZONE", "announce_backend", "serve_legacy_backend", "serve_sessions", "withdraw_backend"]
@@ -92,10 +95,18 @@ def serve_sessions(plugin: HostedPlugin) -> None:
     manager, core = plugin.manager, plugin.core
     assert manager is not None and core is not None
     for hook_name in set(_SESSION_HOOKS) & set(plugin.hookimpls):
-        hook = getattr(manager.hook, hook_name)
+        handler = _session_handler(getattr(manager.hook, hook_name), core)
         for message_class in _SESSION_HOOKS[hook_name]:
-            core.messages.register_handler(SESSION_TOPIC, message_class,
-                                           lambda message, hook=hook: hook(core=core, message=message))
+            core.messages.register_handler(SESSION_TOPIC, message_class, handler)
+
+
+def _session_handler(hook: HookCaller, core: HostedCore) -> Callable[[ZMQMessage], None]:
+    """The message handler that calls the session hook ``hook`` with each message."""
+
+    def handle(message: ZMQMessage) -> None:
+        hook(core=core, message=message)
+
+    return handle
 
 
 def announce_backend(plugin: HostedPlugin) -> None:

@@ -105,3 +105,18 @@ def test_a_burst_of_new_topics_loses_no_subscription(wired):
         publisher.send(topic, orjson.dumps({"type": "count", "name": "x", "n": index}))
     eventually(lambda: len(mailbox.seen) >= len(topics), timeout=20)
     assert sorted(n for _, n in mailbox.seen) == list(range(len(topics)))
+
+
+def test_a_route_with_a_mailbox_but_no_deliver_is_posted(wired):
+    """Only a route with both a mailbox and its ``deliver`` is queued for the mailbox; one without ``deliver``
+    gets its messages through ``post`` (they were queued as ``(None, body)`` before: a failure per message)."""
+    intake, publisher = wired
+    mailbox = Deliveries()
+    posted = []
+    intake.add("posted", Route(type="count", post=posted.append, mailbox=mailbox))
+    wait_for_connection(intake, publisher, "test", 10)  # the subscription is through
+    publisher.send("posted", orjson.dumps({"type": "count", "name": "x", "n": 1}))
+    eventually(lambda: posted, timeout=10)
+    assert [body["n"] for body in posted] == [1]
+    assert mailbox.seen == []
+    assert intake.heartbeat.errors == 0

@@ -269,6 +269,20 @@ def test_without_an_enter_time_the_vehicle_entered_when_its_id_was_made():
         PresenceEnterMessage.model_validate({**body, "vehicle_id": 10**30})
 
 
+
+def test_a_vehicle_read_from_data_is_simulated_with_its_qr_code():
+    """A vehicle built from plain data holds its QR code as a plain ``Medium``; the messages carry it as the
+    ``QRMedium`` tracking sends (this raised a ValidationError before)."""
+    sent: list[Any] = []
+    car = Vehicle.model_validate({"id": 1, "qr": {"id": "ticket-1", "type": "qr"}, "enter_time": datetime(2024, 6, 1)})
+    simulator = PresenceSimulator("entry1", Direction.IN, sent.append)
+    simulator.enter(car)
+    simulator.forward()
+    assert [message.type for message in sent] == ["enter", "forward"]
+    assert [message.medium.qr for message in sent] == [QRMedium(id="ticket-1")] * 2
+    assert sent[0].all_ids.qr == [QRMedium(id="ticket-1")]
+    assert sent[1].leave_time == car.leave_time
+
 class StartsWithTracking(Barrier):
     """Asks tracking for the present vehicle at start, as openmodule services do."""
 

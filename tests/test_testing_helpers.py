@@ -54,6 +54,17 @@ def test_set_connection_status_reaches_every_plugins_connection_listener(om_host
     assert wait_for_value(plugin.core.connection_listener.get, ConnectionStatus.online) == ConnectionStatus.online
 
 
+def test_the_client_passes_over_a_json_body_that_is_no_message(om_client):
+    """Another sender's ``[1, 2]`` on a watched topic is skipped like bad JSON, not handed to the predicate
+    (which failed with AttributeError on ``list.get`` before)."""
+    om_client.subscribe("pings")
+    om_client.send_frames(b"pings", b"[1, 2]")
+    om_client.send_frames(b"pings", b'"ping"')
+    om_client.publish("pings", Ping())
+    assert om_client.wait_for_message("pings", lambda body: body.get("type") == "ping")["name"] == om_client.name
+    assert om_client.received("pings") == []
+
+
 def test_a_mock_event_handler_can_be_waited_for(om_host, om_client):
     plugin = Listening()
     om_host(("listening", plugin))

@@ -21,7 +21,8 @@ class AlertStatus(StrEnum):
 class AlertHandleType(StrEnum):
     state = "state"
     state_change = "state_change"
-    count = "count"
+    # openmodule's member name (plugins write AlertHandleType.count); it shadows str.count for mypy only.
+    count = "count"  # type: ignore[assignment]
 
 
 class AlertMessage(ZMQMessage):

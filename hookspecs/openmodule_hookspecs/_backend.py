@@ -130,7 +130,7 @@ class Access(OpenModuleModel):
         first = datetime.fromisoformat(_iso(match.group(1))).replace(tzinfo=utc).astimezone(zone)
         rule = rrule.rrulestr(_DTSTART.sub("", self.recurrence), dtstart=first.replace(tzinfo=None))
         local = when.replace(tzinfo=utc).astimezone(zone).replace(tzinfo=None)
-        occurrence = rule.before(local, inc=True)
+        occurrence: datetime | None = rule.before(local, inc=True)
         if occurrence is None:
             return False
         begin = occurrence.replace(tzinfo=zone)

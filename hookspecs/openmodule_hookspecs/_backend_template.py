@@ -95,10 +95,12 @@ class Backend:
     def _bound(self) -> threading.local:
         """Per worker thread: the core bound there (made on first use, so a subclass need not call
         ``super().__init__()``)."""
+        bound: threading.local
         try:
-            return self.__dict__["_omh_bound"]
+            bound = self.__dict__["_omh_bound"]
         except KeyError:
-            return self.__dict__.setdefault("_omh_bound", threading.local())
+            bound = self.__dict__.setdefault("_omh_bound", threading.local())
+        return bound
 
     # -- what a subclass overrides ------------------------------------------------------------------------
 

@@ -38,7 +38,8 @@ class HealthPongPayload(OpenModuleModel):
 
 
 class HealthMetricType(StrEnum):
-    count = "count"
+    # openmodule's member name (plugins write HealthMetricType.count); it shadows str.count for mypy only.
+    count = "count"  # type: ignore[assignment]
     gauge = "gauge"
     str = "str"
 

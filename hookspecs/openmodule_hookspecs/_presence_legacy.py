@@ -131,20 +131,25 @@ class PresenceBaseData(OpenModuleModel):
     @model_validator(mode="after")
     def _enter_time_from_id(self) -> Self:
         if self.enter_time is None:
-            try:
-                entered = datetime.fromtimestamp(self.vehicle_id / 1e9, UTC)  # float division, as openmodule
-            except (OverflowError, OSError, ValueError):
-                raise ValueError(f"vehicle_id {self.vehicle_id} is not a nanosecond timestamp, and there is "
-                                 "no enter_time") from None
-            self.enter_time = entered  # (validated into naive UTC)
+            self.enter_time = self._entered()  # (validated into naive UTC)
         return self
+
+    def _entered(self) -> datetime:
+        """The enter time: the one given, else the vehicle id's (its nanoseconds since the epoch)."""
+        if self.enter_time is not None:
+            return self.enter_time
+        try:
+            return datetime.fromtimestamp(self.vehicle_id / 1e9, UTC)  # float division, as openmodule
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"vehicle_id {self.vehicle_id} is not a nanosecond timestamp, and there is "
+                             "no enter_time") from None
 
     def to_vehicle(self) -> Vehicle:
         """The vehicle the message is about (its leave time: the message's ``leave-time``, if it has one)."""
         media = self.medium
         return Vehicle(id=self.vehicle_id, lpr=media.lpr, qr=media.qr, nfc=media.nfc, pin=media.pin,
                        make_model=self.make_model, all_ids=self.all_ids, enter_direction=self.enter_direction,
-                       enter_time=self.enter_time, leave_time=getattr(self, "leave_time", None))
+                       enter_time=self._entered(), leave_time=getattr(self, "leave_time", None))
 
 
 class PresenceBaseMessage(PresenceBaseData, ZMQMessage):

@@ -9,11 +9,14 @@ import line for every column type derived from it, naming the module the type is
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from sqlalchemy import VARCHAR, DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from alembic.autogenerate.api import AutogenContext
 
 __all__ = ["CustomType", "JSONEncodedDict", "TZDateTime", "render_custom_type"]
 
@@ -60,7 +63,7 @@ class JSONEncodedDict(CustomType):
         return None if value is None else orjson.loads(value)
 
 
-def render_custom_type(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_custom_type(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Alembic's ``render_item`` hook: a :class:`CustomType` column renders as ``Name()`` plus an import of
     its module (``from openmodule_host.database.custom_types import TZDateTime``), as openmodule's does; the
     type's arguments are kept (``JSONEncodedDict(length=200)``)."""

@@ -77,7 +77,7 @@ class PluginDatabase:
         sessions = self._thread_sessions()
         if not sessions:
             raise RuntimeError("core.database.flush() outside a `with core.database` block of this thread")
-        sessions[-1].flush(objects)
+        sessions[-1].flush(None if objects is None else list(objects))
 
     def _thread_sessions(self) -> list[Session]:
         sessions: list[Session] | None = getattr(self._local, "sessions", None)

@@ -152,7 +152,7 @@ def host_metrics(host_name: str, compute_id: int, plugins: Iterable[HostedPlugin
         for metric_id, metric_type, description in PLUGIN_METRICS
     ]
     if watchdog is not None:
-        threads = {metric_id: {} for metric_id, _ in THREAD_METRICS}
+        threads: dict[str, dict[str, int]] = {metric_id: {} for metric_id, _ in THREAD_METRICS}
         for watched in watchdog.threads:
             label_key = orjson.dumps({"compute_id": str(compute_id), "thread": watched.heartbeat.name},
                                      option=orjson.OPT_SORT_KEYS).decode()

@@ -165,7 +165,8 @@ def _parse(response: Any, response_class: type[Res]) -> Res:
         if not isinstance(response, dict) or response.get("status", "ok") == "ok":
             if has_own_model_validate(response_class):
                 return response_class.model_validate(response)
-            return response_class.__pydantic_validator__.validate_python(response)  # type: ignore[no-any-return]
+            parsed: Res = response_class.__pydantic_validator__.validate_python(response)
+            return parsed
         error = RPCErrorResult.model_validate(response)
     except ValidationError as invalid:
         raise RPCValidationError.from_exception_data(title=invalid.title, line_errors=_line_errors(invalid)) from None

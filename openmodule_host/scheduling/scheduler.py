@@ -98,7 +98,7 @@ class PluginScheduler(schedule.Scheduler):
         thread: SchedulerThread | None = None,
     ) -> None:
         super().__init__()
-        self.jobs: list[PluginJob] = []  # type: ignore[assignment]
+        self.jobs: list[PluginJob] = []  # type: ignore[assignment]  # schedule declares list[Job]; ours are PluginJobs
         self.plugin = plugin
         #: where ``.at()`` times are unless a job names another zone (an IANA name, e.g. "Europe/Vienna").
         self.timezone = timezone
@@ -132,6 +132,7 @@ class PluginScheduler(schedule.Scheduler):
                 job.cancelled = True
             super().clear(tag)
 
+    # (schedule's get_jobs is typed list[Job]; every job of this scheduler is a PluginJob, see ``every``.)
     def get_jobs(self, tag: Hashable | None = None) -> list[PluginJob]:  # type: ignore[override]
         with self.lock:
             return super().get_jobs(tag)  # type: ignore[return-value]

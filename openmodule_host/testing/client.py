@@ -41,7 +41,7 @@ class TestClient:
     __test__ = False  # not a pytest test class
 
     def __init__(
-        self, context: zmq.Context, broker_sub: str, broker_pub: str, *, name: str = "testclient",
+        self, context: zmq.Context[zmq.Socket[bytes]], broker_sub: str, broker_pub: str, *, name: str = "testclient",
         connect_timeout: float = 10.0,
     ) -> None:
         self.name = name
@@ -211,7 +211,8 @@ class TestClient:
     def set_connection_status(self, connected: ConnectionStatus | str,
                               bridge_status: BridgeStatus | str | None = None) -> None:
         """Tell every service the internet connection changed, as the bridge does (``connection_internal``)."""
-        message = ConnectionStatusMessage(connected=connected, bridge_status=bridge_status)
+        message = ConnectionStatusMessage(connected=ConnectionStatus(connected),
+                                          bridge_status=None if bridge_status is None else BridgeStatus(bridge_status))
         self.publish("connection_internal", message)
 
     def received(self, topic: str) -> list[dict[str, Any]]:
@@ -238,6 +239,8 @@ class TestClient:
                 try:
                     body = orjson.loads(raw)
                 except orjson.JSONDecodeError:  # someone else's bad input: not ours to judge here
+                    continue
+                if not isinstance(body, dict):  # JSON but no message (``[1]``): not ours to judge either
                     continue
                 self._inbox.append((topic, body))
                 if wanted(topic, body):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
+from datetime import datetime
+from typing import TypedDict
 
 from openmodule_hookspecs import (
     Direction,
@@ -19,6 +21,7 @@ from openmodule_hookspecs import (
     Gateway,
     LPRCountry,
     LPRMedium,
+    MakeModel,
     Medium,
     MediumType,
     PresenceAllIds,
@@ -38,6 +41,29 @@ __all__ = ["PresenceSimulator"]
 
 #: keeps vehicle ids unique even when the clock stands still (e.g. frozen in a test)
 _COUNTER = itertools.count()
+
+
+class _Fields(TypedDict):
+    """What every presence message of a vehicle carries."""
+
+    vehicle_id: int
+    source: str
+    present_area_name: str
+    last_update: datetime
+    gateway: Gateway
+    medium: PresenceMedia
+    make_model: MakeModel | None
+    all_ids: PresenceAllIds
+    enter_direction: EnterDirection
+    enter_time: datetime
+
+
+def _as_qr(medium: Medium | None) -> QRMedium | None:
+    """A vehicle's QR code as the message's medium needs it: a :class:`QRMedium`. A vehicle read from data
+    (``Vehicle.model_validate``) or copied with an update may hold a plain :class:`Medium` there."""
+    if medium is None or isinstance(medium, QRMedium):
+        return medium
+    return QRMedium(id=medium.id, type=medium.type)
 
 
 class PresenceSimulator:
@@ -63,23 +89,25 @@ class PresenceSimulator:
                        pin=Medium(id=pin, type=MediumType.pin) if pin else None,
                        enter_direction=enter_direction, enter_time=utcnow())
 
-    def _fields(self, vehicle: Vehicle) -> dict[str, object]:
-        media = PresenceMedia(lpr=vehicle.lpr, qr=vehicle.qr, nfc=vehicle.nfc, pin=vehicle.pin)
+    def _fields(self, vehicle: Vehicle) -> _Fields:
+        media = PresenceMedia(lpr=vehicle.lpr, qr=_as_qr(vehicle.qr), nfc=vehicle.nfc, pin=vehicle.pin)
         all_ids = vehicle.all_ids
         if all_ids == PresenceAllIds():  # as tracking: every medium the vehicle has, at least
-            all_ids = PresenceAllIds(**{kind: [medium] for kind, medium in media if medium is not None})
+            all_ids = PresenceAllIds(lpr=[media.lpr] if media.lpr else None, qr=[media.qr] if media.qr else None,
+                                     nfc=[media.nfc] if media.nfc else None, pin=[media.pin] if media.pin else None)
         return {"vehicle_id": vehicle.id, "source": self.gateway.gate, "present_area_name": self.present_area_name,
                 "last_update": utcnow(), "gateway": self.gateway, "medium": media,
                 "make_model": vehicle.make_model, "all_ids": all_ids, "enter_direction": vehicle.enter_direction,
                 "enter_time": vehicle.enter_time}
 
-    def _left(self, vehicle: Vehicle | None) -> Vehicle:
+    def _left(self, vehicle: Vehicle | None) -> tuple[Vehicle, datetime]:
+        """The vehicle that leaves and when: its ``leave_time``, which is set to now if it had none."""
         vehicle = vehicle or self.current_present
         if vehicle is None:
             raise ValueError("no vehicle is present: name the vehicle that leaves")
         if vehicle.leave_time is None:
             vehicle.leave_time = utcnow()
-        return vehicle
+        return vehicle, vehicle.leave_time
 
     def enter(self, vehicle: Vehicle) -> None:
         self.current_present = vehicle
@@ -92,17 +120,17 @@ class PresenceSimulator:
 
     def leave(self, vehicle: Vehicle | None = None) -> None:
         """The vehicle (default: the present one) left the present area."""
-        vehicle = self._left(vehicle)
+        vehicle, leave_time = self._left(vehicle)
         if self.current_present is not None and self.current_present.id == vehicle.id:
             self.current_present = None
-        self.emit(PresenceLeaveMessage(**self._fields(vehicle), leave_time=vehicle.leave_time))
+        self.emit(PresenceLeaveMessage(**self._fields(vehicle), leave_time=leave_time))
 
     def forward(self, vehicle: Vehicle | None = None) -> None:
         """The vehicle (default: the present one) drove through the gate; send its leave first."""
-        vehicle = self._left(vehicle)
-        self.emit(PresenceForwardMessage(**self._fields(vehicle), leave_time=vehicle.leave_time))
+        vehicle, leave_time = self._left(vehicle)
+        self.emit(PresenceForwardMessage(**self._fields(vehicle), leave_time=leave_time))
 
     def backward(self, vehicle: Vehicle | None = None) -> None:
         """The vehicle (default: the present one) drove back; send its leave first."""
-        vehicle = self._left(vehicle)
-        self.emit(PresenceBackwardMessage(**self._fields(vehicle), leave_time=vehicle.leave_time))
+        vehicle, leave_time = self._left(vehicle)
+        self.emit(PresenceBackwardMessage(**self._fields(vehicle), leave_time=leave_time))

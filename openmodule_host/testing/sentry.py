@@ -7,6 +7,7 @@ from typing import Any
 
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
+from sentry_sdk.types import Event
 
 __all__ = ["SentryTestTransport"]
 
@@ -40,12 +41,12 @@ class SentryTestTransport(Transport):
                 self.envelopes = []
             return envelopes
 
-    def errors(self) -> list[dict[str, Any]]:
+    def errors(self) -> list[Event]:
         """The error events so far."""
         with self._lock:
             return [event for envelope in self.envelopes if (event := envelope.get_event()) is not None]
 
-    def transactions(self) -> list[dict[str, Any]]:
+    def transactions(self) -> list[Event]:
         """The transactions so far."""
         with self._lock:
             return [event for envelope in self.envelopes if (event := envelope.get_transaction_event()) is not None]

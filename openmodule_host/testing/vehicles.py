@@ -83,9 +83,15 @@ class VehicleSimulator:
         self.gate = gate
         self.emit = emit
 
-    def _left(self, vehicle: VehicleBuilder) -> dict[str, Any]:
+    @staticmethod
+    def _leave_time(vehicle: VehicleBuilder) -> datetime:
+        """When the vehicle left: its ``leave_time``, set to now if it had none."""
         if vehicle.leave_time is None:
             vehicle.leave_time = utcnow()
+        return vehicle.leave_time
+
+    def _left(self, vehicle: VehicleBuilder) -> dict[str, Any]:
+        self._leave_time(vehicle)
         return vehicle.get_standard_kwargs(self.gate)
 
     def enter(self, vehicle: VehicleBuilder) -> None:
@@ -104,11 +110,11 @@ class VehicleSimulator:
         self.emit(PresentVehicleBackwardMessage(**self._left(vehicle)))
 
     def passing(self, vehicle: VehicleBuilder, direction: VehicleDirection) -> None:
-        if not (vehicle.lpr_front or vehicle.lpr_back):
+        lpr = vehicle.lpr_front or vehicle.lpr_back
+        if lpr is None:
             raise ValueError("a passing vehicle needs a plate (front or back)")
-        self._left(vehicle)
-        self.emit(PresentVehiclePassingMessage(vehicle_id=vehicle.vehicle_id, gate=self.gate,
-                                               lpr=vehicle.lpr_front or vehicle.lpr_back,
+        self._leave_time(vehicle)
+        self.emit(PresentVehiclePassingMessage(vehicle_id=vehicle.vehicle_id, gate=self.gate, lpr=lpr,
                                                enter_direction=vehicle.enter_direction, leave_direction=direction))
 
     def empty_enter(self, vehicle: VehicleBuilder) -> None:
@@ -116,6 +122,6 @@ class VehicleSimulator:
                                                   enter_time=vehicle.enter_time))
 
     def empty_leave(self, vehicle: VehicleBuilder) -> None:
-        self._left(vehicle)
+        leave_time = self._leave_time(vehicle)
         self.emit(PresentVehicleEmptyLeaveMessage(vehicle_id=vehicle.vehicle_id, gate=self.gate,
-                                                  enter_time=vehicle.enter_time, leave_time=vehicle.leave_time))
+                                                  enter_time=vehicle.enter_time, leave_time=leave_time))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from openmodule_hookspecs import AccessCheckAccess, LprData
 
 from .charset import CharsetConverter, legacy_lpr_charset
-from .matching import MatchingConfig, PlateYamlSelector
+from .matching import Database, MatchingConfig, PlateYamlSelector
 
 __all__ = ["LPRKnownAccess", "deduplicate_accesses", "find_lpr_accesses", "get_lpr_id_search"]
 
@@ -51,7 +51,7 @@ def find_lpr_accesses(lpr: LprData, accesses: list[LPRKnownAccess], matching_con
     if matching_config.edit_distance > 0:
         raise ValueError("accesses are matched with edit distance 0 only")
     plates = PlateYamlSelector.from_config(matching_config)
-    db: dict = {}
+    db: Database = {}
     for access in accesses:
         plates.insert_into_db_and_create_record(
             db, access.lpr_id, access.lpr_country, access.matching_scheme or matching_config.default_scheme,

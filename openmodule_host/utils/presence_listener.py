@@ -24,12 +24,13 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from openmodule_hookspecs import (
     LEGACY_PRESENCE_TOPIC,
     EventListener,
     Gateway,
+    Messages,
     OpenModuleModel,
     PresenceBackwardMessage,
     PresenceBaseData,
@@ -40,6 +41,7 @@ from openmodule_hookspecs import (
     PresenceLeaveMessage,
     PresenceRPCRequest,
     PresenceRPCResponse,
+    RPCClient,
     Vehicle,
     utcnow,
 )
@@ -94,6 +96,12 @@ class _LeftVehicle:
         return utcnow() > self.timeout + _KEEP_LEFT_FOR
 
 
+class _Settings(Protocol):
+    """Anything that gives a garage setting by its key (openmodule's settings provider)."""
+
+    def get(self, key: str) -> Any: ...
+
+
 class _Setting(OpenModuleModel):
     """The answer of RPC ``settings``/``get``."""
 
@@ -103,8 +111,9 @@ class _Setting(OpenModuleModel):
 
 
 class PresenceListener:
-    def __init__(self, dispatcher: Any, gate: str | None = None,
-                 deduplication_timeout: timedelta = timedelta(seconds=10), *, rpc_client: Any = None) -> None:
+    def __init__(self, dispatcher: Messages, gate: str | None = None,
+                 deduplication_timeout: timedelta = timedelta(seconds=10), *, rpc_client: RPCClient | None = None
+                 ) -> None:
         """Listen on ``dispatcher`` (``core.messages``) to the ``presence`` messages of ``gate`` (None: of
         every gate). ``rpc_client`` (``core.rpc_client``) is what :meth:`init_present_vehicles` asks."""
         self.gate = gate
@@ -126,14 +135,12 @@ class PresenceListener:
         self.never_drop_list: dict[int, Vehicle] = {}
         #: per gate, the vehicles with a plate that left lately
         self.last_vehicle_data: dict[str, list[_LeftVehicle]] = {}
-        for message_class, handler in (
-            (PresenceEnterMessage, self._on_enter),
-            (PresenceChangeMessage, self._on_change),
-            (PresenceLeaveMessage, self._on_leave),
-            (PresenceForwardMessage, self._on_forward),
-            (PresenceBackwardMessage, self._on_backward),
-        ):
-            dispatcher.register_handler(LEGACY_PRESENCE_TOPIC, message_class, handler)
+        topic, register = LEGACY_PRESENCE_TOPIC, dispatcher.register_handler  # one line per type: each checked
+        register(topic, PresenceEnterMessage, self._on_enter)
+        register(topic, PresenceChangeMessage, self._on_change)
+        register(topic, PresenceLeaveMessage, self._on_leave)
+        register(topic, PresenceForwardMessage, self._on_forward)
+        register(topic, PresenceBackwardMessage, self._on_backward)
 
     @property
     def present_vehicle(self) -> Vehicle | None:
@@ -145,7 +152,8 @@ class PresenceListener:
 
     # -- the initial state -------------------------------------------------------------------------
 
-    def init_present_vehicles(self, settings_provider: Any = None, *, rpc_client: Any = None) -> None:
+    def init_present_vehicles(self, settings_provider: _Settings | None = None, *,
+                              rpc_client: RPCClient | None = None) -> None:
         """Ask tracking (RPC ``tracking``/``get-present``) for the vehicle present at the gate, or at every
         gate of the garage setting ``common/gates`` that is not a door, and take each as entered. Errors
         and timeouts are logged; the gate stays as it was.
@@ -174,7 +182,7 @@ class PresenceListener:
                 except Exception:
                     self.log.exception("get-present: the present vehicle could not be taken", extra={"gate": gate})
 
-    def _garage_gates(self, settings_provider: Any, client: Any) -> list[str]:
+    def _garage_gates(self, settings_provider: _Settings | None, client: RPCClient) -> list[str]:
         try:
             if settings_provider is not None:
                 setting = settings_provider.get(_GATES_SETTING)

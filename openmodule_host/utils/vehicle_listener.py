@@ -18,12 +18,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, TypedDict
 
 from openmodule_hookspecs import (
     PRESENCE_TOPIC,
+    LprData,
+    Messages,
     PresenceTriggerRequest,
     PresenceTriggerResponse,
     PresentVehicleBackwardMessage,
@@ -38,6 +40,7 @@ from openmodule_hookspecs import (
     PresentVehicleMessage,
     PresentVehiclePassingMessage,
     PresentVehicleTriggeredMessage,
+    RPCClient,
     VehicleDirection,
     utcnow,
 )
@@ -45,6 +48,18 @@ from openmodule_hookspecs import (
 __all__ = ["FilterType", "VehicleListener"]
 
 _REMEMBER_LEFT = timedelta(minutes=5)
+
+
+class _LeftFields(TypedDict):
+    """What the leave, forward and backward messages faked for a vehicle carry."""
+
+    gate: str
+    vehicle_id: str
+    lpr_front: LprData | None
+    lpr_back: LprData | None
+    enter_direction: VehicleDirection
+    enter_time: datetime
+    leave_time: datetime
 
 
 class FilterType(StrEnum):
@@ -72,19 +87,36 @@ class _Listener:
     tag: str | None
 
 
-def _data(message: Any) -> PresentVehicleData:
+class _SeenVehicle(Protocol):
+    """What the messages about a vehicle seen at a gate (and the present vehicle's data) tell of it."""
+
+    @property
+    def vehicle_id(self) -> str: ...
+    @property
+    def gate(self) -> str: ...
+    @property
+    def lpr_front(self) -> LprData | None: ...
+    @property
+    def lpr_back(self) -> LprData | None: ...
+    @property
+    def enter_direction(self) -> VehicleDirection: ...
+    @property
+    def enter_time(self) -> datetime: ...
+
+
+def _data(message: _SeenVehicle) -> PresentVehicleData:
     return PresentVehicleData(vehicle_id=message.vehicle_id, gate=message.gate, lpr_front=message.lpr_front,
                               lpr_back=message.lpr_back, enter_direction=message.enter_direction,
                               enter_time=message.enter_time)
 
 
-def _plate(message: Any) -> str | None:
+def _plate(message: _SeenVehicle) -> str | None:
     lpr = message.lpr_front or message.lpr_back
     return lpr.plate if lpr else None
 
 
 class VehicleListener:
-    def __init__(self, dispatcher: Any, rpc_client: Any, gate: str | None = None) -> None:
+    def __init__(self, dispatcher: Messages, rpc_client: RPCClient, gate: str | None = None) -> None:
         #: the vehicle present at each gate (None: none)
         self.present_vehicles: dict[str, PresentVehicleData | None] = {}
         #: vehicles that left (by id), remembered 5 minutes in case they come back
@@ -94,19 +126,17 @@ class VehicleListener:
         self.rpc_client = rpc_client
         self.gate = gate
         only_gate = self._gate_filter if gate else None
-        for message_class, handler in (
-            (PresentVehicleInitMessage, self._on_init),
-            (PresentVehicleEnterMessage, self._on_enter),
-            (PresentVehicleChangeMessage, self._on_change),
-            (PresentVehicleLeaveMessage, self._on_leave),
-            (PresentVehicleForwardMessage, self._on_forward),
-            (PresentVehicleBackwardMessage, self._on_backward),
-            (PresentVehiclePassingMessage, self._on_passing),
-            (PresentVehicleEmptyEnterMessage, self._on_empty_enter),
-            (PresentVehicleEmptyLeaveMessage, self._on_empty_leave),
-            (PresentVehicleTriggeredMessage, self._on_triggered),
-        ):
-            dispatcher.register_handler(PRESENCE_TOPIC, message_class, handler, filter_=only_gate)
+        topic, register = PRESENCE_TOPIC, dispatcher.register_handler  # one line per type: each handler checked
+        register(topic, PresentVehicleInitMessage, self._on_init, filter_=only_gate)
+        register(topic, PresentVehicleEnterMessage, self._on_enter, filter_=only_gate)
+        register(topic, PresentVehicleChangeMessage, self._on_change, filter_=only_gate)
+        register(topic, PresentVehicleLeaveMessage, self._on_leave, filter_=only_gate)
+        register(topic, PresentVehicleForwardMessage, self._on_forward, filter_=only_gate)
+        register(topic, PresentVehicleBackwardMessage, self._on_backward, filter_=only_gate)
+        register(topic, PresentVehiclePassingMessage, self._on_passing, filter_=only_gate)
+        register(topic, PresentVehicleEmptyEnterMessage, self._on_empty_enter, filter_=only_gate)
+        register(topic, PresentVehicleEmptyLeaveMessage, self._on_empty_leave, filter_=only_gate)
+        register(topic, PresentVehicleTriggeredMessage, self._on_triggered, filter_=only_gate)
 
     def _gate_filter(self, message: dict[str, Any]) -> bool:
         return message.get("gate") == self.gate
@@ -169,9 +199,9 @@ class VehicleListener:
             self._on_empty_leave(PresentVehicleEmptyLeaveMessage(
                 gate=present.gate, vehicle_id=present.vehicle_id, enter_time=present.enter_time, leave_time=now))
             return
-        fields = {"gate": present.gate, "vehicle_id": present.vehicle_id, "lpr_front": present.lpr_front,
-                  "lpr_back": present.lpr_back, "enter_direction": present.enter_direction,
-                  "enter_time": present.enter_time, "leave_time": now}
+        fields = _LeftFields(gate=present.gate, vehicle_id=present.vehicle_id, lpr_front=present.lpr_front,
+                             lpr_back=present.lpr_back, enter_direction=present.enter_direction,
+                             enter_time=present.enter_time, leave_time=now)
         self._on_leave(PresentVehicleLeaveMessage(**fields))
         if old_plate != new_plate:
             if present.enter_direction == VehicleDirection.backward:
@@ -181,10 +211,10 @@ class VehicleListener:
 
     @staticmethod
     def _change_types(present: PresentVehicleData, message: PresentVehicleChangeMessage) -> list[FilterType]:
-        def plates(item: Any) -> set[str]:
+        def plates(item: _SeenVehicle) -> set[str]:
             return {lpr.plate for lpr in (item.lpr_front, item.lpr_back) if lpr}
 
-        def countries(item: Any) -> set[str]:
+        def countries(item: _SeenVehicle) -> set[str]:
             return {lpr.country for lpr in (item.lpr_front, item.lpr_back) if lpr}
 
         if plates(message) != plates(present):

@@ -22,13 +22,13 @@ __all__ = ["Broker"]
 class Broker:
     """An XSUB/XPUB proxy bound on ``sub_address`` (XSUB) and ``pub_address`` (XPUB)."""
 
-    def __init__(self, context: zmq.Context, sub_address: str, pub_address: str) -> None:
+    def __init__(self, context: zmq.Context[zmq.Socket[bytes]], sub_address: str, pub_address: str) -> None:
         self.context = context
         self.sub_address = sub_address
         self.pub_address = pub_address
         self._control_address = f"inproc://omh-broker-control-{uuid.uuid4().hex}"
         self._thread: threading.Thread | None = None
-        self._control: zmq.Socket | None = None
+        self._control: zmq.Socket[bytes] | None = None
 
     def start(self) -> None:
         """Bind both sides and start forwarding; raises :class:`BrokerAddressInUse` on a taken address."""
@@ -65,7 +65,7 @@ class Broker:
         self._thread.start()
 
     @staticmethod
-    def _bind(sock: zmq.Socket, address: str) -> None:
+    def _bind(sock: zmq.Socket[bytes], address: str) -> None:
         try:
             sock.bind(address)
         except zmq.ZMQError as error:

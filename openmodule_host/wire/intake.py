@@ -18,7 +18,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 import zmq
 from openmodule_hookspecs import dumps
@@ -50,7 +50,7 @@ class Route(NamedTuple):
     """Where a message goes: ``post(body)`` is called for each message on the topic whose ``type``
     equals ``type`` (any type when None). ``post`` runs on the intake thread and must not block.
 
-    A plugin's route also names its ``mailbox`` and ``deliver``: then the intake queues
+    A plugin's route also names its ``mailbox`` and ``deliver`` (both, or it is posted): then the intake queues
     ``(deliver, body)`` for the whole batch it read with one :meth:`Batching.offer_many` instead.
     With ``deliver_raw`` too, and as the only route of its topic, it gets ``(deliver_raw, json_bytes)``
     for bodies that contain its type's key and value: it decodes (and checks) them itself.
@@ -72,9 +72,11 @@ class RawRoute(NamedTuple):
 
     @classmethod
     def of(cls, routes: tuple[Route, ...]) -> RawRoute | None:
-        if len(routes) != 1 or routes[0].mailbox is None or routes[0].deliver_raw is None:
+        if len(routes) != 1:
             return None
         route = routes[0]
+        if route.mailbox is None or route.deliver_raw is None:
+            return None
         # ``"type":"<type>"`` exactly as openmodule (and the host) serialise it. A body without it is decoded
         # here and routed by its real type; one with it (even nested, in theory) is checked by deliver_raw.
         marker = b"" if route.type is None else dumps({"type": route.type})[1:-1]
@@ -118,7 +120,7 @@ class Drops:
 class Intake:
     def __init__(
         self,
-        context: zmq.Context,
+        context: zmq.Context[zmq.Socket[bytes]],
         broker_pub: str,
         *,
         max_body_bytes: int,
@@ -327,7 +329,8 @@ class Intake:
         # Not recv_multipart: it asks for RCVMORE through getsockopt after every frame, which in pyzmq costs
         # more than the frame itself (2.1 us against 1.2 us per two-frame message). A zero-copy Frame
         # carries that flag already.
-        recv, events = self._sub.recv, self._sub.get
+        # (pyzmq types ``get`` as returning int or bytes for any option; EVENTS is an int option.)
+        recv, events = self._sub.recv, cast(Callable[[int], int], self._sub.get)
         table, raw_table = self._routes, self._raw_routes
         max_body_bytes, max_depth, failed = self.max_body_bytes, self.max_depth, self.heartbeat.failed
         batches: dict[Batching, list[tuple[Callable[[Any], Any], Any]]] = {}
@@ -375,7 +378,7 @@ class Intake:
                         body = loads(frames[1])
                     except JSONDecodeError:
                         body = None  # decode() below counts it, by reason
-                if body.__class__ is not dict:
+                if routes is None or body.__class__ is not dict:
                     # The slow path: malformed (counted by reason) or on a topic nobody routes (prefix match).
                     try:
                         _topic, body = decode(frames, max_body_bytes, max_depth)
@@ -390,7 +393,7 @@ class Intake:
                 for route_type, post, mailbox, deliver, _ in routes:
                     if route_type is None or route_type == message_type:
                         delivered = True
-                        if mailbox is None:
+                        if mailbox is None or deliver is None:
                             post(body)
                         elif (batch := batches.get(mailbox)) is not None:
                             batch.append((deliver, body))

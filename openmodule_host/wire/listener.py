@@ -117,8 +117,8 @@ class Listener:
         self.deliver = self._make_deliver()
         #: ``deliver_raw(json_bytes)``, or None where a listener needs the decoded body (a filter sees it, a
         #: custom ``model_validate`` takes it) or nobody counts drops.
-        takes_raw = drops is not None and filter_ is None and not self.custom_validate
-        self.deliver_raw = self._make_deliver_raw(drops) if takes_raw else None
+        takes_raw = filter_ is None and not self.custom_validate
+        self.deliver_raw = self._make_deliver_raw(drops) if drops is not None and takes_raw else None
 
     def _make_deliver(self) -> Callable[[dict[str, Any]], None]:
         """The function that filters, validates and handles one message (failures logged and counted).

@@ -27,7 +27,7 @@ _FIRST = zmq.SNDMORE | zmq.NOBLOCK
 
 
 class Publisher:
-    def __init__(self, context: zmq.Context, broker_sub: str, send_hwm: int = 100_000) -> None:
+    def __init__(self, context: zmq.Context[zmq.Socket[bytes]], broker_sub: str, send_hwm: int = 100_000) -> None:
         self._socket = context.socket(zmq.PUB)
         self._socket.setsockopt(zmq.LINGER, 1000)
         self._socket.setsockopt(zmq.TCP_KEEPALIVE, 1)

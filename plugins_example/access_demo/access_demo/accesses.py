@@ -3,7 +3,6 @@
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
 
 from openmodule_hookspecs import (
     AccessCategory,
@@ -13,13 +12,14 @@ from openmodule_hookspecs import (
     MediumType,
     utcnow,
 )
+from sqlalchemy.orm import Session
 
 from openmodule_host.database import delete_query
 from openmodule_host.utils import get_lpr_id_search
 
 from .models import AccessData, AccessModel, is_valid
 
-Sessions = Callable[[], AbstractContextManager[Any]]
+Sessions = Callable[[], AbstractContextManager[Session]]
 
 
 class AccessStore:

@@ -3,15 +3,15 @@
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
 
 from openmodule_hookspecs import utcnow
+from sqlalchemy.orm import Session
 
 from .models import WhitelistEntry
 
 _SEPARATORS = str.maketrans("", "", " -.")
 
-Sessions = Callable[[], AbstractContextManager[Any]]
+Sessions = Callable[[], AbstractContextManager[Session]]
 
 
 def normalise_plate(plate: str) -> str:

@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import zmq
-from openmodule_hookspecs import HealthCheck, HealthMetric
+from openmodule_hookspecs import AlertMessage, HealthCheck, HealthMetric
 
 from .alerts import PluginAlerts
 from .config import HostConfig
@@ -54,6 +54,7 @@ from .database import (
 )
 from .errors import PluginLoadError, StartInterrupted
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
+from .isolation import PluginProcess
 from .legacy import announce_backend
 from .lifecycle import PluginLifecycle
 from .limits import Limits, public_text
@@ -79,6 +80,11 @@ _BROKER_PROGRESS_EVERY = 5.0
 
 def _stdout(line: str) -> None:
     print(line, file=sys.stdout, flush=True)
+
+
+def _supervisor_of(process: PluginProcess) -> Callable[[], threading.Thread | None]:
+    """What the watchdog watches for a child process: its supervisor thread, whichever is current."""
+    return lambda: process.supervisor
 
 
 class Host:
@@ -109,7 +115,7 @@ class Host:
         self.watchdog: Watchdog | None = None
         self._started = False
         self._stopped = False
-        self.context: zmq.Context | None = None
+        self.context: zmq.Context[zmq.Socket[bytes]] | None = None
         self.broker: Broker | None = None
         self.publisher: Publisher | None = None
         self.intake: Intake | None = None
@@ -178,10 +184,11 @@ class Host:
             log.info("embedded broker on %s (XSUB) / %s (XPUB)", config.broker_sub, config.broker_pub)
         self.publisher = Publisher(self.context, config.broker_sub)
         publisher = self.publisher
-        self.alerts = PluginAlerts(
-            config.name, __version__, lambda message, topic: publisher.send(topic, message_body(message, config.name)),
-            log, meta_bytes=config.max_alert_meta_bytes,
-        )
+
+        def publish(message: AlertMessage, topic: str) -> None:
+            publisher.send(topic, message_body(message, config.name))
+
+        self.alerts = PluginAlerts(config.name, __version__, publish, log, meta_bytes=config.max_alert_meta_bytes)
         self.intake = Intake(self.context, config.broker_pub, max_body_bytes=config.max_message_bytes,
                              max_depth=config.max_depth, log=log)
         self.intake.start()
@@ -256,8 +263,7 @@ class Host:
             self.watchdog.watch(http.heartbeat, lambda: http.thread, http.restart)
         for plugin in self.plugins.values():
             if (process := plugin.process) is not None:
-                self.watchdog.watch(process.heartbeat, lambda process=process: process.supervisor,
-                                    process.restart_supervisor)
+                self.watchdog.watch(process.heartbeat, _supervisor_of(process), process.restart_supervisor)
         self.watchdog.start()
 
     def _alert_thread(self, thread: str, state: str, reason: str) -> None:

@@ -285,15 +285,15 @@ class Host:
             self._alert_state(status.name, status.state, status.message)
         return host_checks(self.config.name, statuses, self.watchdog)
 
-    def _alert_state(self, plugin: str, state: str, message: str | None) -> None:
+    def _alert_state(self, plugin: str, state: PluginState, message: str | None) -> None:
         """Alert ``plugin_state`` (source: the plugin) on error while failed or degraded, back to ok after."""
         if self.alerts is None:
             return
         message = public_text(message or "", self.config.max_health_message_bytes)
         meta = {"plugin": plugin, "state": state, "message": message}
-        if state in ("failed", "degraded"):
+        if state in (PluginState.FAILED, PluginState.DEGRADED):
             self.alerts.send("plugin_state", "state_change", source=plugin, status="error", meta=meta)
-        elif state == "running" and self._alerted(plugin):
+        elif state is PluginState.RUNNING and self._alerted(plugin):
             self.alerts.send("plugin_state", "state_change", source=plugin, status="ok", meta=meta)
 
     def _alerted(self, plugin: str) -> bool:

@@ -32,7 +32,7 @@ from .database import (
     upgrade_in_child,
 )
 from .errors import ConfigError, PluginLoadError, StartInterrupted
-from .isolation import CallTimeout, ChildState, PluginProcess, RestartPolicy, call_bounded, wait_bounded
+from .isolation import CallTimeout, PluginProcess, RestartPolicy, call_bounded, wait_bounded
 from .legacy import withdraw_backend
 from .limits import public_text
 from .loader import PluginCandidate, make_plugin_manager
@@ -52,7 +52,7 @@ _WORKER_JOIN_TIMEOUT = 0.2
 _CHILD_STOP_MARGIN = 5.0
 
 #: ``alert_state(plugin, state, message)``: the host's ``plugin_state`` alert on a plugin's state change.
-AlertState = Callable[[str, str, "str | None"], None]
+AlertState = Callable[[str, PluginState, "str | None"], None]
 
 
 class PluginLifecycle:
@@ -194,18 +194,18 @@ class PluginLifecycle:
         policy = RestartPolicy(config.restart_backoff, config.restart_backoff_max, config.crash_loop_crashes,
                                config.crash_loop_window)
 
-        def on_change(state: ChildState, reason: str) -> None:
-            if state is ChildState.RUNNING:
+        def on_change(state: PluginState, reason: str) -> None:
+            if state is PluginState.RUNNING:
                 plugin.state, plugin.reason = PluginState.RUNNING, ""
-                self._alert_state(plugin.name, "running", None)
-            elif state is ChildState.RESTARTING:
-                self._alert_state(plugin.name, "degraded", reason)
-            elif state in (ChildState.FAILED, ChildState.QUARANTINED):
+                self._alert_state(plugin.name, PluginState.RUNNING, None)
+            elif state is PluginState.RESTARTING:
+                self._alert_state(plugin.name, PluginState.DEGRADED, reason)
+            elif state in (PluginState.FAILED, PluginState.QUARANTINED):
                 plugin.state = PluginState.FAILED
                 plugin.reason = public_text(reason, config.max_health_message_bytes, plugin.stats.limits,
                                             "failure_reason")
-                self._alert_state(plugin.name, "failed", reason)
-            elif state is ChildState.STOPPED:
+                self._alert_state(plugin.name, PluginState.FAILED, reason)
+            elif state is PluginState.STOPPED:
                 plugin.state = PluginState.STOPPED
 
         startup = config.start_timeout + config.migration_timeout + config.connect_timeout
@@ -284,7 +284,7 @@ class PluginLifecycle:
         plugin.reason = reason
         with self._sentry_scope(plugin):
             log.error("plugin %s failed: %s", plugin.name, reason, exc_info=error)
-        self._alert_state(plugin.name, "failed", reason)
+        self._alert_state(plugin.name, PluginState.FAILED, reason)
         if plugin.core is not None:
             plugin.core.detach()
         if plugin.worker is not None:

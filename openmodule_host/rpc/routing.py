@@ -14,24 +14,41 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
+from uuid import UUID
 
 from openmodule_hookspecs import RegistrationError, RPCRequest, request_topic
 from pydantic import BaseModel
 
+from ..isolation import Mailbox
 from ..throttle import KeyedLogThrottle
 from ..wire import Intake, Route
 from ..wire.codec import DecodeError, decode
 from ..wire.listener import has_own_model_validate
 
-if TYPE_CHECKING:
-    from .server import PluginRPCServer
+__all__ = ["Call", "Handler", "RPCRouter", "RPCServing", "validator_of"]
 
-__all__ = ["Call", "Handler", "RPCRouter", "validator_of"]
+
+class RPCServing(Protocol):
+    """What the router needs of a plugin's RPC server (:class:`~.server.PluginRPCServer` is one): routing
+    sits below serving and does not import it."""
+
+    @property
+    def plugin(self) -> str: ...
+
+    @property
+    def mailbox(self) -> Mailbox: ...
+
+    #: serves a call on the plugin's worker (traced when sentry is on).
+    handle: Callable[[Call], None]
+
+    def filters_apply(self, channel: str, type: str) -> bool: ...
+
+    def reply_invalid(self, channel: str, type: str, rpc_id: UUID | None, error: BaseException) -> str: ...
 
 
 class Handler(NamedTuple):
-    server: PluginRPCServer
+    server: RPCServing
     request_class: type[BaseModel]
     response_class: type[BaseModel]
     handler: Callable[..., Any]
@@ -120,7 +137,7 @@ class RPCRouter:
         self._log = log
         self._handlers: dict[tuple[str, str], Handler | _Shared] = {}
         #: each served channel's route, and the only plugin serving it (None when several do).
-        self._routes: dict[str, tuple[Route, PluginRPCServer | None]] = {}
+        self._routes: dict[str, tuple[Route, RPCServing | None]] = {}
         self._lock = threading.Lock()
         self._unknown_lock = threading.Lock()
         #: one line per channel per 5 s (the types are the sender's: any number of them).
@@ -141,7 +158,7 @@ class RPCRouter:
             self._handlers = {**self._handlers, key: _entry((*handlers, handler))}
             self._update_route(channel)
 
-    def unregister_all(self, server: PluginRPCServer) -> None:
+    def unregister_all(self, server: RPCServing) -> None:
         """Remove ``server``'s handlers; the other plugins on its channels keep serving."""
         with self._lock:
             table: dict[tuple[str, str], Handler | _Shared] = {}
@@ -210,7 +227,7 @@ class RPCRouter:
         return Route(type=None, post=lambda body: self.offer_many([(on_request, body)]), mailbox=self,
                      deliver=on_request)
 
-    def _sole_route(self, channel: str, server: PluginRPCServer) -> Route:
+    def _sole_route(self, channel: str, server: RPCServing) -> Route:
         """Requests go to ``server``'s worker as they come; it reads the envelope (see the class)."""
         topic = request_topic(channel).encode()
         validate_json = RPCRequest.__pydantic_validator__.validate_json
@@ -242,7 +259,7 @@ class RPCRouter:
                      mailbox=server.mailbox, deliver=serve_decoded, deliver_raw=serve_raw)
 
     @staticmethod
-    def _serve_here(call: Call, worker_of: PluginRPCServer) -> None:
+    def _serve_here(call: Call, worker_of: RPCServing) -> None:
         """On ``worker_of``'s worker: serve the call, or pass it on if another plugin took the type since."""
         server = call[2].server
         if server is worker_of:
@@ -250,8 +267,8 @@ class RPCRouter:
         else:
             server.mailbox.offer((server.handle, call))
 
-    def _servers_of(self, channel: str) -> list[PluginRPCServer]:
-        servers: dict[int, PluginRPCServer] = {}
+    def _servers_of(self, channel: str) -> list[RPCServing]:
+        servers: dict[int, RPCServing] = {}
         for (handler_channel, _), entry in self._handlers.items():
             if handler_channel == channel:
                 for handler in _handlers_of(entry):
@@ -260,7 +277,7 @@ class RPCRouter:
 
     def offer_many(self, items: list[tuple[Callable[[dict[str, Any]], list[Call]], Any]]) -> int:
         """On the intake thread, once per batch: route each request, then give each plugin its share at once."""
-        calls: dict[PluginRPCServer, list[tuple[Callable[[Any], Any], Any]]] = {}
+        calls: dict[RPCServing, list[tuple[Callable[[Any], Any], Any]]] = {}
         for on_request, body in items:
             try:
                 routed = on_request(body)

@@ -23,8 +23,8 @@ from pydantic import BaseModel
 from ..isolation import Mailbox
 from ..throttle import KeyedLogThrottle
 from ..wire import Intake, Route
-from ..wire.codec import DecodeError, decode
 from ..wire.listener import has_own_model_validate
+from ..wire.raw import raw_or_decoded
 
 __all__ = ["Call", "Handler", "RPCRouter", "RPCServing", "validator_of"]
 
@@ -236,24 +236,16 @@ class RPCRouter:
             for call in self._on_request(channel, body):
                 self._serve_here(call, server)
 
-        def serve_raw(raw: bytes) -> None:
-            try:
-                message = validate_json(raw)
-            except Exception:
-                # Whatever is wrong, it is found and answered exactly as on the decoded way.
-                try:
-                    _topic, body = decode([topic, raw], len(raw), self._intake.drops.max_depth)
-                except DecodeError as error:
-                    self._intake.drops.malformed(error)
-                    return
-                serve_decoded(body)
-                return
+        def serve(message: RPCRequest) -> None:
             entry = self._handlers.get((channel, message.type))
             if isinstance(entry, Handler):  # the usual case, without building a list of calls
                 self._serve_here((channel, message, entry), server)
                 return
             for call in self._calls_for(channel, message):
                 self._serve_here(call, server)
+
+        # an envelope that does not validate is found and answered exactly as on the decoded way
+        serve_raw = raw_or_decoded(topic, validate_json, serve, serve_decoded, self._intake.drops)
 
         return Route(type=None, post=lambda body: server.mailbox.offer((serve_decoded, body)),
                      mailbox=server.mailbox, deliver=serve_decoded, deliver_raw=serve_raw)

@@ -13,7 +13,8 @@ from .errors import (
 from .host import Host
 from .instances import resolve_instances, select_instances
 from .loader import PluginCandidate, discover, select
-from .plugin import HostedPlugin, PluginState
+from .plugin import HostedPlugin
+from .states import PluginState
 from .version import __version__
 
 __all__ = [

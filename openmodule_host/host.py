@@ -1,4 +1,7 @@
-"""The host: shared infrastructure, plugin start-up, and an orderly, bounded stop.
+"""The host: builds the shared infrastructure, has the plugins started on it, and stops in a bounded order.
+
+Starting and stopping the plugins themselves is :mod:`.lifecycle`'s job; this module builds and tears down
+what they share, and decides when each step happens.
 
 Start order:
   1. the checks that need no plugin code: the ``--http`` address is bound (served from step 5 on), every
@@ -36,40 +39,30 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import zmq
-from openmodule_hookspecs import HealthCheck, HealthMetric
-from sqlalchemy.exc import SQLAlchemyError
+from openmodule_hookspecs import AlertMessage, HealthCheck, HealthMetric
 
-from .access import serve_backend_hooks
 from .alerts import PluginAlerts
-from .config import HostConfig, build_plugin_config, resolve_standard
+from .config import HostConfig
 from .connection_status import ConnectionState
 from .core import message_body
 from .database import (
     DatabaseTarget,
-    MigrationError,
     normalise_url,
-    prepare_postgres_schema,
-    schema_name,
-    target_for,
-    upgrade_in_child,
 )
-from .errors import ConfigError, PluginLoadError, StartInterrupted
+from .errors import PluginLoadError, StartInterrupted
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
-from .isolation import CallTimeout, ChildState, PluginProcess, RestartPolicy, call_bounded, wait_bounded
-from .legacy import announce_backend, withdraw_backend
+from .isolation import PluginProcess
+from .legacy import announce_backend
+from .lifecycle import PluginLifecycle
 from .limits import Limits, public_text
-from .loader import PluginCandidate, make_plugin_manager
+from .loader import PluginCandidate
 from .masking import add_secrets, remove_secrets, secrets_of_url
-from .names import check_name
 from .observability import HTTPEndpoint, sentry
-from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
-from .privacy import copy_dsgvo_files, subscribe_anonymize
+from .plugin import HostedPlugin, PluginState, SharedInfrastructure
+from .privacy import copy_dsgvo_files
 from .rpc import PluginRPCClient, RPCCalls, RPCRouter
 from .scheduling import SchedulerThread
 from .version import __version__
@@ -80,18 +73,18 @@ __all__ = ["Host"]
 
 log = logging.getLogger("openmodule_host")
 
-T = TypeVar("T")
-
 _INTAKE_STOP_TIMEOUT = 2.0
-_WORKER_JOIN_TIMEOUT = 0.2
-#: a child process gets its own drain and shutdown time at stop, plus this for its intake, broker and exit.
-_CHILD_STOP_MARGIN = 5.0
 #: seconds between the "still waiting for the broker" lines at start.
 _BROKER_PROGRESS_EVERY = 5.0
 
 
 def _stdout(line: str) -> None:
     print(line, file=sys.stdout, flush=True)
+
+
+def _supervisor_of(process: PluginProcess) -> Callable[[], threading.Thread | None]:
+    """What the watchdog watches for a child process: its supervisor thread, whichever is current."""
+    return lambda: process.supervisor
 
 
 class Host:
@@ -109,8 +102,6 @@ class Host:
     ) -> None:
         self.config = config
         self.strict = strict
-        self.plugins: dict[str, HostedPlugin] = {}
-        self._candidates = sorted(candidates, key=lambda candidate: candidate.name)
         self._report = report
         #: further ``sentry_sdk.init`` options (e.g. ``transport``), used when a sentry DSN is configured.
         self._sentry_options = dict(sentry_options or {})
@@ -124,7 +115,7 @@ class Host:
         self.watchdog: Watchdog | None = None
         self._started = False
         self._stopped = False
-        self.context: zmq.Context | None = None
+        self.context: zmq.Context[zmq.Socket[bytes]] | None = None
         self.broker: Broker | None = None
         self.publisher: Publisher | None = None
         self.intake: Intake | None = None
@@ -139,10 +130,15 @@ class Host:
         #: the host's own alerts (a plugin failed, or is degraded), sent under the host's name.
         self.alerts: PluginAlerts | None = None
         self._shared: SharedInfrastructure | None = None
-        self._names: dict[str, str] = {}  # NAME -> plugin
-        self._database_url = normalise_url(config.database_url) if config.database_url else None
-        #: targets a parent host prepared, by plugin (a plugin's child process): used as they are.
         self._databases = dict(databases or {})
+        #: starts the plugins on the infrastructure built here, and stops them (see :mod:`.lifecycle`).
+        self.lifecycle = PluginLifecycle(
+            config, candidates, self._stop_requested, self._alert_state,
+            database_url=normalise_url(config.database_url) if config.database_url else None,
+            databases=self._databases,
+        )
+        #: every plugin by name, in load order (the lifecycle's record).
+        self.plugins: dict[str, HostedPlugin] = self.lifecycle.plugins
         #: the DATABASE_URL password, the sentry key and the prepared targets' passwords: masked in every
         #: reason, message and log line.
         self._secrets = secrets_of_url(config.database_url or "") + secrets_of_url(
@@ -180,7 +176,7 @@ class Host:
             copy_dsgvo_files(config.dsgvo_files)
         if config.http:  # bound now, served once the plugins started: an address in use stops the host first
             self.http = HTTPEndpoint(self, config.http)
-        self._check_names()
+        self.lifecycle.check_names()
         self.context = zmq.Context()
         if config.broker == "embedded":
             self.broker = Broker(self.context, config.broker_sub, config.broker_pub)
@@ -188,10 +184,11 @@ class Host:
             log.info("embedded broker on %s (XSUB) / %s (XPUB)", config.broker_sub, config.broker_pub)
         self.publisher = Publisher(self.context, config.broker_sub)
         publisher = self.publisher
-        self.alerts = PluginAlerts(
-            config.name, __version__, lambda message, topic: publisher.send(topic, message_body(message, config.name)),
-            log, meta_bytes=config.max_alert_meta_bytes,
-        )
+
+        def publish(message: AlertMessage, topic: str) -> None:
+            publisher.send(topic, message_body(message, config.name))
+
+        self.alerts = PluginAlerts(config.name, __version__, publish, log, meta_bytes=config.max_alert_meta_bytes)
         self.intake = Intake(self.context, config.broker_pub, max_body_bytes=config.max_message_bytes,
                              max_depth=config.max_depth, log=log)
         self.intake.start()
@@ -209,16 +206,7 @@ class Host:
             sentry=self.sentry_enabled, limits=Limits.of(config), scheduler=self.scheduler,
         )
 
-        for candidate in self._candidates:
-            if self._stop_requested.is_set():
-                raise StartInterrupted("stop requested during start")
-            self._start_plugin(candidate)
-        for plugin in self.plugins.values():  # the child processes started side by side
-            if plugin.process is not None and plugin.state is PluginState.STARTING and not plugin.process.started():
-                if plugin.process.config_error is not None:  # a wrong setting stops the host, as in a thread
-                    raise ConfigError(plugin.process.config_error)
-                log.error("plugin %s failed: %s", plugin.name, plugin.reason)
-        failed = [plugin for plugin in self.plugins.values() if plugin.state is PluginState.FAILED]
+        failed = self.lifecycle.start_all(self._shared, sentry_enabled=self.sentry_enabled)
         if failed and self.strict:
             raise PluginLoadError(failed[0].name, failed[0].reason)
 
@@ -239,14 +227,6 @@ class Host:
             self._report(plugin.describe())
         running = sum(plugin.state is PluginState.RUNNING for plugin in self.plugins.values())
         self._report(f"ready: {running} running, {len(failed)} failed")
-
-    def _check_names(self) -> None:
-        """Every plugin's standard settings and NAME, checked before any plugin code runs (raises
-        :class:`ConfigError`): a wrong one stops the host before any plugin starts or migrates."""
-        for candidate in self._candidates:
-            table = self.config.plugins.get(candidate.name, {})
-            standard = resolve_standard(candidate.name, candidate.version, table, self.config)
-            self._claim_name(candidate.name, standard.NAME)
 
     def _wait_for_broker(self) -> None:
         """The broker connection check, before any plugin starts: says at once what it waits for and where,
@@ -283,8 +263,7 @@ class Host:
             self.watchdog.watch(http.heartbeat, lambda: http.thread, http.restart)
         for plugin in self.plugins.values():
             if (process := plugin.process) is not None:
-                self.watchdog.watch(process.heartbeat, lambda process=process: process.supervisor,
-                                    process.restart_supervisor)
+                self.watchdog.watch(process.heartbeat, _supervisor_of(process), process.restart_supervisor)
         self.watchdog.start()
 
     def _alert_thread(self, thread: str, state: str, reason: str) -> None:
@@ -292,188 +271,6 @@ class Host:
         if self.alerts is not None:
             self.alerts.send("host_thread", "state_change", source=thread, status="ok" if state == "ok" else "error",
                              meta={"thread": thread, "state": state, "message": reason})
-
-    def _start_plugin(self, candidate: PluginCandidate) -> None:
-        table = self.config.plugins.get(candidate.name, {})
-        standard = resolve_standard(candidate.name, candidate.version, table, self.config)  # before any plugin code
-        plugin = HostedPlugin(candidate, required=standard.REQUIRED)
-        self.plugins[candidate.name] = plugin
-        if (standard.ISOLATION or self.config.isolation) == "process":
-            self._start_in_process(plugin, table, standard.NAME)
-            return
-        try:
-            plugin.manager = self._bounded(lambda: make_plugin_manager(candidate), f"import of {candidate.target}")
-        except PluginLoadError as error:
-            self._fail(plugin, error.reason)
-            return
-        except CallTimeout as error:
-            self._fail(plugin, str(error))
-            return
-        try:
-            settings_model = self._bounded(plugin.manager.hook.config_model, "config_model")
-        except CallTimeout as error:
-            self._fail(plugin, str(error))
-            return
-        except StartInterrupted:
-            raise
-        except Exception as error:
-            self._fail(plugin, f"config_model raised {type(error).__name__}: {error}")
-            return
-        plugin_config = build_plugin_config(candidate.name, candidate.version, table, self.config, settings_model)
-        self._claim_name(plugin.name, plugin_config.NAME)
-        database = self._migrate(plugin, plugin_config.NAME)
-        if database is None:
-            return
-        assert self._shared is not None
-        assemble_core(plugin, plugin_config, self._shared, *database)
-        assert plugin.worker is not None
-        plugin.worker.start()
-
-        manager, core = plugin.manager, plugin.core
-        future = plugin.worker.submit(lambda: manager.hook.register_handlers(core=core))
-        try:
-            wait_bounded(future, self.config.start_timeout, "register_handlers", self._stop_requested)
-        except CallTimeout:
-            self._fail(plugin, f"register_handlers did not return within {self.config.start_timeout:g} s")
-            return
-        except StartInterrupted:
-            raise
-        except Exception as error:
-            self._fail(plugin, f"register_handlers raised {type(error).__name__}: {error}", error)
-            return
-        subscribe_anonymize(plugin)
-        try:
-            serve_backend_hooks(plugin)
-        except ValueError as error:  # e.g. another plugin serves access_service/auth without a name
-            self._fail(plugin, f"its check_access cannot be served: {error}", error)
-            return
-        plugin.state = PluginState.RUNNING
-        log.info("plugin %s running as %s%s", candidate.name, plugin_config.NAME,
-                 f" (an instance of {candidate.instance_of})" if candidate.instance_of else "")
-
-    def _start_in_process(self, plugin: HostedPlugin, table: Mapping[str, Any], name: str) -> None:
-        """Launch the plugin in a supervised child process: a host of its own with this one plugin, on this
-        host's broker (see :mod:`.isolation.process`). Its code is imported only there. The host waits for
-        all children together once every plugin is started."""
-        candidate, config = plugin.candidate, self.config
-        if not candidate.importable:
-            self._fail(plugin, "runs in a child process only when installed or given as an import path, not as "
-                               "an object of this process")
-            return
-        if candidate.problems:
-            self._fail(plugin, "; ".join(candidate.problems))
-            return
-        self._claim_name(plugin.name, name)  # (its standard settings are valid; its child validates the rest)
-        plugin.process_name = name
-        child_config = config.model_dump(mode="json")
-        child_config.update(  # never the DATABASE_URL: the child gets its plugin's prepared target instead
-            name=f"{config.name}-{plugin.name}", broker="external", http=None, dsgvo=False, host_pong=False,
-            isolation="thread", sentry_dsn=config.sentry_dsn.get_secret_value() if config.sentry_dsn else None,
-            plugins={plugin.name: {key: value for key, value in table.items() if key != "ISOLATION"}},
-            database_url=None,
-        )
-        spec = {"config": child_config, "plugin": {
-            "name": plugin.name, "target": candidate.target, "version": candidate.version,
-            "distribution": candidate.distribution, "instance_of": candidate.instance_of,
-        }, "plugin_flags": {**config.plugin_flags, "ISOLATION": ("its child process", "thread")}}
-        policy = RestartPolicy(config.restart_backoff, config.restart_backoff_max, config.crash_loop_crashes,
-                               config.crash_loop_window)
-
-        def on_change(state: ChildState, reason: str) -> None:
-            if state is ChildState.RUNNING:
-                plugin.state, plugin.reason = PluginState.RUNNING, ""
-                self._alert_state(plugin.name, "running", None)
-            elif state is ChildState.RESTARTING:
-                self._alert_state(plugin.name, "degraded", reason)
-            elif state in (ChildState.FAILED, ChildState.QUARANTINED):
-                plugin.state = PluginState.FAILED
-                plugin.reason = public_text(reason, config.max_health_message_bytes, plugin.stats.limits,
-                                            "failure_reason")
-                self._alert_state(plugin.name, "failed", reason)
-            elif state is ChildState.STOPPED:
-                plugin.state = PluginState.STOPPED
-
-        startup = config.start_timeout + config.migration_timeout + config.connect_timeout
-        plugin.process = PluginProcess(plugin.name, spec, policy, startup, on_change, log,
-                                       prepare_database=self._database_preparer(name))
-        plugin.process.launch()
-
-    def _database_preparer(self, name: str) -> Callable[[], dict[str, Any]] | None:
-        """For a plugin in a child process on PostgreSQL: prepares its schema and role as the ``DATABASE_URL``
-        user (before each launch: a new password each time) and returns the child's ``database`` spec entry,
-        the role's own URL, so the child never sees the ``DATABASE_URL``. None on SQLite (the child opens its
-        file itself)."""
-        if self._database_url is None:
-            return None
-        target = target_for(name, Path(self.config.data_dir), self._database_url)
-
-        def prepare() -> dict[str, Any]:
-            prepared = prepare_postgres_schema(target)
-            return {"database": {"url": prepared.url.render_as_string(hide_password=False),
-                                 "schema": prepared.schema, "role": prepared.role}}
-
-        return prepare
-
-    def _bounded(self, call: Callable[[], T], what: str) -> T:
-        """Plugin code at start: on a daemon thread, bounded by ``start_timeout``, given up on a stop request."""
-        return call_bounded(call, self.config.start_timeout, what, self._stop_requested)
-
-    def _migrate(self, plugin: HostedPlugin, name: str) -> tuple[DatabaseTarget, bool] | None:
-        """Bring the plugin's database to its newest revision; None when that failed (the plugin failed)."""
-        prepared = self._databases.get(plugin.name)
-        target = prepared or target_for(name, Path(self.config.data_dir), self._database_url)
-        assert plugin.manager is not None
-        try:
-            versions = self._bounded(plugin.manager.hook.database_migrations, "database_migrations")
-        except CallTimeout as error:
-            self._fail(plugin, str(error))
-            return None
-        except StartInterrupted:
-            raise
-        except Exception as error:
-            self._fail(plugin, f"database_migrations raised {type(error).__name__}: {error}")
-            return None
-        if versions is None:
-            return target, prepared is not None
-        try:
-            if target.schema is not None and prepared is None:
-                target = prepare_postgres_schema(target)
-            result = upgrade_in_child(Path(versions), target, self.config.migration_timeout,
-                                      self._stop_requested)
-        except (MigrationError, SQLAlchemyError, OSError, ConfigError) as error:
-            self._fail(plugin, f"database migration failed: {error}")
-            return None
-        log.info("plugin %s: database (%s) at revision %s (was %s)", plugin.name, target.description,
-                 result.after, result.before)
-        return target, True
-
-    def _claim_name(self, plugin: str, name: Any) -> None:
-        """``name`` is a safe NAME that no other plugin uses, nor another NAME with the same PostgreSQL
-        schema (``om-x`` and ``om_x``); raises :class:`ConfigError`."""
-        try:
-            check_name(name)
-        except ValueError as error:
-            raise ConfigError(f"[plugins.{plugin}] NAME {name!r}: {error}") from None
-        keys = [name] if self._database_url is None else [name, f"schema {schema_name(name)}"]
-        for key in keys:
-            other = self._names.setdefault(key, plugin)
-            if other != plugin:
-                what = f"NAME={name!r}" if key == name else f"the PostgreSQL {key}"
-                raise ConfigError(
-                    f"plugins {other!r} and {plugin!r} both use {what}; set a distinct NAME in [plugins.{plugin}]"
-                )
-
-    def _fail(self, plugin: HostedPlugin, reason: str, error: BaseException | None = None) -> None:
-        reason = public_text(reason, self.config.max_health_message_bytes, plugin.stats.limits, "failure_reason")
-        plugin.state = PluginState.FAILED
-        plugin.reason = reason
-        with self._sentry_scope(plugin):
-            log.error("plugin %s failed: %s", plugin.name, reason, exc_info=error)
-        self._alert_state(plugin.name, "failed", reason)
-        if plugin.core is not None:
-            plugin.core.detach()
-        if plugin.worker is not None:
-            plugin.worker.mailbox.close()
 
     # -- health -----------------------------------------------------------------------------------
 
@@ -488,15 +285,15 @@ class Host:
             self._alert_state(status.name, status.state, status.message)
         return host_checks(self.config.name, statuses, self.watchdog)
 
-    def _alert_state(self, plugin: str, state: str, message: str | None) -> None:
+    def _alert_state(self, plugin: str, state: PluginState, message: str | None) -> None:
         """Alert ``plugin_state`` (source: the plugin) on error while failed or degraded, back to ok after."""
         if self.alerts is None:
             return
         message = public_text(message or "", self.config.max_health_message_bytes)
         meta = {"plugin": plugin, "state": state, "message": message}
-        if state in ("failed", "degraded"):
+        if state in (PluginState.FAILED, PluginState.DEGRADED):
             self.alerts.send("plugin_state", "state_change", source=plugin, status="error", meta=meta)
-        elif state == "running" and self._alerted(plugin):
+        elif state is PluginState.RUNNING and self._alerted(plugin):
             self.alerts.send("plugin_state", "state_change", source=plugin, status="ok", meta=meta)
 
     def _alerted(self, plugin: str) -> bool:
@@ -538,7 +335,7 @@ class Host:
             self.watchdog.stop()
         if self.http is not None:
             self.http.stop()
-        self._stop_processes()
+        self.lifecycle.stop_processes()
         if self.intake is not None and not self.intake.stop(_INTAKE_STOP_TIMEOUT):
             log.warning("intake did not stop within %.1f s", _INTAKE_STOP_TIMEOUT)
         if self.scheduler is not None and not self.scheduler.stop(_INTAKE_STOP_TIMEOUT):
@@ -549,17 +346,7 @@ class Host:
             self.connection.close()
         if self.rpc_calls is not None:
             self.rpc_calls.close()
-        running = [plugin for plugin in self.plugins.values()
-                   if plugin.state is PluginState.RUNNING and plugin.process is None]
-        self._drain(running)
-        for plugin in reversed(running):
-            self._call_shutdown(plugin)
-        for plugin in running:
-            assert plugin.worker is not None
-            plugin.worker.mailbox.close()
-            if not plugin.worker.join(_WORKER_JOIN_TIMEOUT):
-                log.warning("plugin %s: worker still busy at stop; abandoning it", plugin.name)
-            plugin.state = PluginState.STOPPED
+        self.lifecycle.stop_in_thread_plugins()
 
         if self.publisher is not None:
             self.publisher.close()
@@ -571,45 +358,3 @@ class Host:
         if self._sentry_owned:
             sentry.close_sentry()
         remove_secrets(self._secrets)
-
-    def _stop_processes(self) -> None:
-        """Stop the plugins' child processes together: each drains and shuts down as a host does."""
-        processes = [plugin.process for plugin in self.plugins.values() if plugin.process is not None]
-        allowed = self.config.drain_timeout + self.config.shutdown_timeout + _CHILD_STOP_MARGIN
-        stoppers = [threading.Thread(target=process.stop, args=(allowed,), name=f"omh-stop-{process.plugin}",
-                                     daemon=True) for process in processes]
-        for stopper in stoppers:
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join()
-
-    def _drain(self, plugins: list[HostedPlugin]) -> None:
-        deadline = time.monotonic() + self.config.drain_timeout
-        for plugin in plugins:
-            worker = plugin.worker
-            assert worker is not None
-            while (len(worker.mailbox) or worker.busy_since is not None) and time.monotonic() < deadline:
-                time.sleep(0.005)
-            if discarded := worker.mailbox.discard():
-                log.warning(
-                    "plugin %s: drain deadline passed, %d queued message(s) dropped", plugin.name, discarded
-                )
-
-    def _call_shutdown(self, plugin: HostedPlugin) -> None:
-        assert plugin.worker is not None and plugin.manager is not None
-        manager, core = plugin.manager, plugin.core
-        withdraw_backend(plugin)
-        future = plugin.worker.submit(lambda: manager.hook.shutdown(core=core))
-        with self._sentry_scope(plugin):
-            try:
-                future.result(timeout=self.config.shutdown_timeout)
-            except FutureTimeout:
-                log.error("plugin %s: shutdown did not return within %g s", plugin.name, self.config.shutdown_timeout)
-            except Exception:
-                log.exception("plugin %s: shutdown raised", plugin.name)
-        if plugin.core is not None:
-            plugin.core.detach()
-
-    def _sentry_scope(self, plugin: HostedPlugin) -> AbstractContextManager[object]:
-        """For what the host reports about a plugin from its own threads: tagged as the plugin's events."""
-        return sentry.tagged(plugin.sentry_tags) if self.sentry_enabled else nullcontext()

@@ -22,7 +22,7 @@ into everything that may be selected, and refuses what cannot be meant (each err
   both would be plugins of one name.
 
 Two instances with the same NAME are refused when the host starts them (they would share a database and a
-pong): see ``Host._claim_name``.
+pong): see ``PluginLifecycle.claim_name``.
 """
 
 from __future__ import annotations

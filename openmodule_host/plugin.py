@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
 import pluggy
 from openmodule_hookspecs import utcnow
@@ -25,18 +24,12 @@ from .loader import PluginCandidate, hookimpl_names
 from .observability import sentry
 from .rpc import PluginRPCClient, PluginRPCServer, RPCCalls, RPCRouter
 from .scheduling import PluginScheduler, SchedulerThread
+from .states import PluginState
 from .stats import PluginStats
 from .throttle import KeyedLogThrottle
 from .wire import Intake, Publisher
 
 __all__ = ["HostedPlugin", "PluginState", "SharedInfrastructure", "assemble_core"]
-
-
-class PluginState(StrEnum):
-    STARTING = "starting"
-    RUNNING = "running"
-    FAILED = "failed"
-    STOPPED = "stopped"
 
 
 @dataclass

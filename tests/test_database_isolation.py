@@ -21,7 +21,7 @@ from openmodule_host.config import HostConfig, build_plugin_config
 from openmodule_host.database import normalise_url, role_name, schema_name, target_for
 from openmodule_host.database.scram import scram_verifier
 from openmodule_host.errors import ConfigError
-from openmodule_host.isolation import ChildState
+from openmodule_host.states import PluginState
 from tests.databases import POSTGRES_URL
 from tests.plugins import Recorder
 from tests.process_plugins import Snoop
@@ -405,7 +405,7 @@ def test_a_process_plugin_whose_database_cannot_be_prepared_fails_at_start_witho
         "bypassrls role or the DATABASE_URL user: the host will not hand it to a plugin; drop it or choose another "
         "NAME"
     )
-    assert plugin.process.pid is None and plugin.process.state is ChildState.FAILED
+    assert plugin.process.pid is None and plugin.process.state is PluginState.FAILED
 
 
 def test_a_restart_whose_database_cannot_be_prepared_counts_as_a_crash_and_is_tried_again(
@@ -420,14 +420,14 @@ def test_a_restart_whose_database_cannot_be_prepared_counts_as_a_crash_and_is_tr
     om_client.publish("crash", {"type": "crash", "how": "exit"})
 
     eventually(lambda: process.reason.startswith("its database could not be prepared"), timeout=20)
-    assert process.state is ChildState.RESTARTING
+    assert process.state is PluginState.RESTARTING
     assert re.fullmatch(  # (1 s after this first failure; a later one under load: 2 s, 4 s)
         re.escape(f"its database could not be prepared: role {role_of(name)} exists and is a superuser, a "
                   "replication or bypassrls role or the DATABASE_URL user: the host will not hand it to a plugin; "
                   "drop it or choose another NAME; restarting in ") + "[124] s", process.reason)
     admin_query(f'ALTER ROLE "{role_of(name)}" NOSUPERUSER')
     eventually(lambda: restarted(om_client, first), timeout=30)
-    eventually(lambda: process.state is ChildState.RUNNING, timeout=10)  # the new child reports in
+    eventually(lambda: process.state is PluginState.RUNNING, timeout=10)  # the new child reports in
     assert snoop_database(om_client)["user"] == role_of(name)
 
 
@@ -448,10 +448,10 @@ def test_a_slow_database_at_a_restart_does_not_make_the_supervisor_look_stuck(om
             time.sleep(3 * host.watchdog.timeout)
             assert host.watchdog.problems() == {}
             assert not host.wait(0)  # the watchdog did not stop the host
-            assert process.state is ChildState.RESTARTING
+            assert process.state is PluginState.RESTARTING
             blocker.rollback()
         eventually(lambda: restarted(om_client, first), timeout=30)
     finally:
         engine.dispose()
-    eventually(lambda: process.state is ChildState.RUNNING, timeout=10)  # the new child reports in
+    eventually(lambda: process.state is PluginState.RUNNING, timeout=10)  # the new child reports in
     assert process.restarts == 1

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from openmodule_host import ConfigError
-from openmodule_host.isolation import ChildState
+from openmodule_host.states import PluginState
 from openmodule_host.testing import TestClient
 from tests.rpc_plugins import Lookup
 from tests.support import HostProcess, eventually
@@ -74,7 +74,7 @@ def test_a_crash_stops_only_that_plugin_and_it_is_restarted(garage, om_client, h
     eventually(restarted, timeout=20)
     process = garage.plugins["crasher"].process
     # (the child answers as soon as its plugin runs; its parent marks it running once it said so)
-    eventually(lambda: process.state is ChildState.RUNNING)
+    eventually(lambda: process.state is PluginState.RUNNING)
     assert process.restarts == 1
     eventually(lambda: garage.statuses()[0].state == "running")
 
@@ -86,7 +86,7 @@ def test_while_it_restarts_it_shows_degraded_in_health_and_alerts(om_host, om_cl
 
     os.kill(first, signal.SIGKILL)
 
-    eventually(lambda: host.plugins["crasher"].process.state is ChildState.RESTARTING)
+    eventually(lambda: host.plugins["crasher"].process.state is PluginState.RESTARTING)
     [status] = host.statuses()
     assert (status.state, status.message) == ("degraded", "its process killed by SIGKILL; restarting in 3 s")
     alert = om_client.wait_for_message("alert", lambda body: body["status"] == "error")
@@ -120,7 +120,7 @@ def test_a_crash_loop_quarantines_the_plugin_and_the_host_goes_on(om_host, om_cl
     os.kill(second[0], signal.SIGKILL)
 
     plugin = host.plugins["crasher"]
-    eventually(lambda: plugin.process.state is ChildState.QUARANTINED)
+    eventually(lambda: plugin.process.state is PluginState.QUARANTINED)
     assert plugin.state.value == "failed"
     assert plugin.reason == "its process killed by SIGKILL; 2 crashes within 60 s: quarantined, not restarted"
     time.sleep(0.3)
@@ -155,7 +155,7 @@ def test_stop_ends_the_child_even_when_its_shutdown_hook_hangs(om_host, om_clien
     host.stop()
     assert time.monotonic() - started < 10
     assert not alive(pid)
-    assert host.plugins["crasher"].process.state is ChildState.STOPPED
+    assert host.plugins["crasher"].process.state is PluginState.STOPPED
 
 
 def test_the_children_stop_when_the_host_is_killed(broker_env):

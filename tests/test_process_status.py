@@ -16,8 +16,9 @@ from itertools import pairwise
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from openmodule_host.isolation import STATUS_INTERVAL, ChildReport, ChildState, ChildStatus
+from openmodule_host.isolation import STATUS_INTERVAL, ChildReport, ChildStatus
 from openmodule_host.isolation.status import read_reports
+from openmodule_host.states import PluginState
 from openmodule_host.testing import TestClient
 from tests.support import eventually
 
@@ -141,7 +142,7 @@ def test_a_stopped_child_shows_degraded_and_is_not_killed_then_runs_on_after_sig
         assert get(host, "/healthz")[0] == 503
         assert host_check(om_client, host)["message"].startswith("degraded: no status from its process for")
         process = host.plugins["crasher"].process
-        assert (process.pid, process.state, process.restarts) == (pid, ChildState.RUNNING, 0)
+        assert (process.pid, process.state, process.restarts) == (pid, PluginState.RUNNING, 0)
     finally:
         os.kill(pid, signal.SIGCONT)
     eventually(lambda: host.statuses()[0].state == "running", timeout=5)

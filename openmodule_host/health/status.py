@@ -21,9 +21,10 @@ import orjson
 from openmodule_hookspecs import HealthCheck, HealthCheckState, HealthMetric, HealthMetricType
 
 from ..limits import Limits, public_text
+from ..states import PluginState
+from .view import PluginView
 
 if TYPE_CHECKING:
-    from ..plugin import HostedPlugin
     from ..watchdog import Watchdog
 
 __all__ = ["PLUGIN_METRICS", "PluginStatus", "host_checks", "host_metrics", "plugin_status", "plugin_values"]
@@ -31,34 +32,34 @@ __all__ = ["PLUGIN_METRICS", "PluginStatus", "host_checks", "host_metrics", "plu
 
 class PluginStatus(NamedTuple):
     name: str
-    state: str  # starting, running, degraded, failed, stopped
+    state: PluginState  # starting, running, degraded, failed, stopped
     message: str | None
     required: bool
 
 
-def plugin_status(plugin: HostedPlugin, stall_after: float,
+def plugin_status(plugin: PluginView, stall_after: float,
                   message_bytes: int = Limits.health_message_bytes) -> PluginStatus:
-    from ..isolation import ChildState
-    from ..plugin import PluginState
-
-    state, message = plugin.state.value, plugin.reason or None
+    state, message = plugin.state, plugin.reason or None
     if plugin.process is not None:
-        if plugin.state is PluginState.RUNNING and plugin.process.state is ChildState.RESTARTING:
-            state, message = "degraded", plugin.process.reason
-        elif plugin.state is PluginState.RUNNING and plugin.process.state is ChildState.RUNNING:
-            state, message = plugin.process.status.health(stall_after)
+        if plugin.state is PluginState.RUNNING and plugin.process.state is PluginState.RESTARTING:
+            state, message = PluginState.DEGRADED, plugin.process.reason
+        elif plugin.state is PluginState.RUNNING and plugin.process.state is PluginState.RUNNING:
+            health, message = plugin.process.status.health(stall_after)
+            state = PluginState(health)
     elif plugin.state is PluginState.RUNNING:
         busy_since = plugin.worker.busy_since if plugin.worker is not None else None
         if busy_since is not None and time.monotonic() - busy_since > stall_after:
-            state, message = "degraded", f"a handler has been running for {time.monotonic() - busy_since:.0f} s"
+            state = PluginState.DEGRADED
+            message = f"a handler has been running for {time.monotonic() - busy_since:.0f} s"
         elif plugin.hook_health is not None and plugin.hook_health.last is not None and not plugin.hook_health.last.ok:
-            state, message = "degraded", plugin.hook_health.last.message
+            state, message = PluginState.DEGRADED, plugin.hook_health.last.message
     if message is not None:
         message = public_text(message, message_bytes)
     return PluginStatus(plugin.name, state, message, plugin.required)
 
 
-_CHECK_STATE = {"running": HealthCheckState.ok, "degraded": HealthCheckState.fail, "failed": HealthCheckState.fail}
+_CHECK_STATE = {PluginState.RUNNING: HealthCheckState.ok, PluginState.DEGRADED: HealthCheckState.fail,
+                PluginState.FAILED: HealthCheckState.fail}
 
 
 def host_checks(host_name: str, statuses: Iterable[PluginStatus],
@@ -106,7 +107,7 @@ PLUGIN_METRICS: list[tuple[str, HealthMetricType, str]] = [
 ]
 
 
-def plugin_values(plugin: HostedPlugin) -> dict[str, float]:
+def plugin_values(plugin: PluginView) -> dict[str, float]:
     if plugin.process is not None:  # its figures are its children's, as they reported them
         return {**plugin.process.status.values(), "plugin_restarts": plugin.process.restarts}
     stats = plugin.stats
@@ -136,7 +137,7 @@ THREAD_METRICS: list[tuple[str, str]] = [
 ]
 
 
-def host_metrics(host_name: str, compute_id: int, plugins: Iterable[HostedPlugin],
+def host_metrics(host_name: str, compute_id: int, plugins: Iterable[PluginView],
                  watchdog: Watchdog | None = None) -> list[HealthMetric]:
     """The host's per-plugin metrics, labelled by plugin, and per-thread ones, labelled by thread, in
     openmodule's metric shape."""

@@ -2,10 +2,10 @@
 
 from .bounded import CallTimeout, call_bounded, wait_bounded
 from .mailbox import Mailbox, Worker
-from .process import ChildState, PluginProcess, RestartPolicy
+from .process import PluginProcess, RestartPolicy
 from .status import STATUS_INTERVAL, ChildReport, ChildStatus
 
 __all__ = [
-    "STATUS_INTERVAL", "CallTimeout", "ChildReport", "ChildState", "ChildStatus", "Mailbox", "PluginProcess",
+    "STATUS_INTERVAL", "CallTimeout", "ChildReport", "ChildStatus", "Mailbox", "PluginProcess",
     "RestartPolicy", "Worker", "call_bounded", "wait_bounded",
 ]

@@ -1,6 +1,6 @@
 """The ``process`` isolation mode: a plugin in a supervised child process of its own.
 
-The child (:mod:`openmodule_host.isolation.child`) is a host with that one plugin, on the parent's broker:
+The child (:mod:`openmodule_host.child`) is a host with that one plugin, on the parent's broker:
 on the wire it is the same service as in the parent's threads, with its own sockets. A crash of the child
 (a segfault in a C extension, ``os._exit``, the OOM killer) takes only that plugin down; the supervisor
 restarts it after a back-off that doubles with each crash, and quarantines it (no more restarts) after
@@ -35,13 +35,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import IO, Any
 
+from ..states import PluginState
 from ..watchdog import Heartbeat
 from .status import STATUS_INTERVAL, ChildStatus, read_reports
 
-__all__ = ["ChildState", "PluginProcess", "RestartPolicy"]
+__all__ = ["PluginProcess", "RestartPolicy"]
 
 #: the child's last stdout line once its plugin runs (the host's ``ready`` report).
 _READY_PREFIX = "ready: "
@@ -53,15 +53,6 @@ _KEPT_LINES = 100
 _BEAT = 1.0
 #: the host's secrets a child does not get in its environment (it gets its plugin's own database login).
 WITHHELD_ENV = ("DATABASE_URL", "PGPASSWORD")
-
-
-class ChildState(StrEnum):
-    STARTING = "starting"
-    RUNNING = "running"
-    RESTARTING = "restarting"  # crashed; waiting out the back-off, or starting again
-    QUARANTINED = "quarantined"  # crashed too often: no more restarts
-    FAILED = "failed"  # its first start failed (as a plugin in a thread that fails to start)
-    STOPPED = "stopped"
 
 
 @dataclass(frozen=True)
@@ -110,7 +101,7 @@ class PluginProcess:
         spec: dict[str, Any],
         policy: RestartPolicy,
         start_timeout: float,
-        on_change: Callable[[ChildState, str], None],
+        on_change: Callable[[PluginState, str], None],
         log: logging.Logger,
         prepare_database: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
@@ -121,7 +112,7 @@ class PluginProcess:
         self._start_timeout = start_timeout
         self._on_change = on_change
         self._log = log
-        self.state = ChildState.STARTING
+        self.state = PluginState.STARTING
         self.reason = ""
         #: the child's error when its first start found a wrong setting (the host then stops, exit status 2).
         self.config_error: str | None = None
@@ -168,10 +159,10 @@ class PluginProcess:
         first = self._first
         ok, reason = (False, first) if isinstance(first, str) else self._await(first)
         if not ok:
-            self._set(ChildState.FAILED, reason)
+            self._set(PluginState.FAILED, reason)
             return False
         self.status.expect_reports()
-        self._set(ChildState.RUNNING, "")
+        self._set(PluginState.RUNNING, "")
         self._supervisor = threading.Thread(target=self._supervise, name=f"omh-process-{self.plugin}", daemon=True)
         self._supervisor.start()
         return True
@@ -179,7 +170,7 @@ class PluginProcess:
     @property
     def supervisor(self) -> threading.Thread | None:
         """The supervisor thread while it is meant to run (not before start, after quarantine or at stop)."""
-        if self._stopping.is_set() or self.state in (ChildState.QUARANTINED, ChildState.FAILED, ChildState.STOPPED):
+        if self._stopping.is_set() or self.state in (PluginState.QUARANTINED, PluginState.FAILED, PluginState.STOPPED):
             return None
         return self._supervisor
 
@@ -230,7 +221,7 @@ class PluginProcess:
         status_in, status_out = os.pipe()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "openmodule_host.isolation.child"],
+                [sys.executable, "-m", "openmodule_host.child"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True, errors="replace",
                 start_new_session=True, pass_fds=(status_out,), env=_child_environment(),
             )
@@ -338,12 +329,12 @@ class PluginProcess:
             while self._crashes and self._crashes[0] < now - self._policy.crash_loop_window:
                 self._crashes.popleft()
             if len(self._crashes) >= self._policy.crash_loop_crashes:
-                self._set(ChildState.QUARANTINED, f"{crashed}; {len(self._crashes)} crashes within "
+                self._set(PluginState.QUARANTINED, f"{crashed}; {len(self._crashes)} crashes within "
                           f"{self._policy.crash_loop_window:g} s: quarantined, not restarted")
                 self._log.error("plugin %s: %s", self.plugin, self.reason)
                 return False
             delay = min(self._policy.backoff * 2 ** (len(self._crashes) - 1), self._policy.backoff_max)
-            self._set(ChildState.RESTARTING, f"{crashed}; restarting in {delay:g} s")
+            self._set(PluginState.RESTARTING, f"{crashed}; restarting in {delay:g} s")
             self._log.error("plugin %s: %s", self.plugin, self.reason)
             if self._sleep(delay):
                 return False
@@ -358,7 +349,7 @@ class PluginProcess:
             return False
         if ok:
             self.status.expect_reports()
-            self._set(ChildState.RUNNING, "")
+            self._set(PluginState.RUNNING, "")
         else:
             self._log.error("plugin %s: restart failed: %s", self.plugin, reason)
         return True
@@ -369,7 +360,7 @@ class PluginProcess:
             self._launched.reports.join(1.0)
         self.status.end()
 
-    def _set(self, state: ChildState, reason: str) -> None:
+    def _set(self, state: PluginState, reason: str) -> None:
         self.state, self.reason = state, reason
         self._on_change(state, reason)
 
@@ -384,8 +375,8 @@ class PluginProcess:
             self._terminate(proc, timeout)
         if self._supervisor is not None:
             self._supervisor.join(1.0)
-        if self.state is not ChildState.QUARANTINED and self.state is not ChildState.FAILED:
-            self._set(ChildState.STOPPED, "")
+        if self.state is not PluginState.QUARANTINED and self.state is not PluginState.FAILED:
+            self._set(PluginState.STOPPED, "")
 
     def _terminate(self, proc: subprocess.Popen[str], timeout: float) -> None:
         proc.terminate()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -20,9 +20,7 @@ from ..errors import ConfigError
 from ..watchdog import Heartbeat
 from .http_server import BoundedHTTPServer, Response
 from .prometheus import host_registry
-
-if TYPE_CHECKING:
-    from ..host import Host
+from .view import ObservedHost
 
 __all__ = ["HTTPEndpoint", "health_document", "parse_address"]
 
@@ -37,7 +35,7 @@ def parse_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def health_document(host: Host) -> tuple[bool, dict[str, Any]]:
+def health_document(host: ObservedHost) -> tuple[bool, dict[str, Any]]:
     statuses = host.statuses()
     threads = host.watchdog.problems() if host.watchdog is not None else {}
     healthy = not threads and all(status.state == "running" for status in statuses if status.required)
@@ -57,7 +55,7 @@ def health_document(host: Host) -> tuple[bool, dict[str, Any]]:
 class HTTPEndpoint:
     """``/healthz`` and ``/metrics`` on ``address``, served by a :class:`BoundedHTTPServer` (one thread)."""
 
-    def __init__(self, host: Host, address: str, **limits: Any) -> None:
+    def __init__(self, host: ObservedHost, address: str, **limits: Any) -> None:
         self._host = host
         self._registry = host_registry(host)
         bind = parse_address(address)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ..health import PLUGIN_METRICS, plugin_values
-
-if TYPE_CHECKING:
-    from ..host import Host
+from .view import ObservedHost
 
 __all__ = ["HostCollector", "host_registry"]
 
@@ -19,7 +16,7 @@ _STATES = ("starting", "running", "degraded", "failed", "stopped")
 
 
 class HostCollector(Collector):
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: ObservedHost) -> None:
         self._host = host
 
     def collect(self) -> Iterator[Metric]:
@@ -87,7 +84,7 @@ class HostCollector(Collector):
             yield from (up, errors, restarts)
 
 
-def host_registry(host: Host) -> CollectorRegistry:
+def host_registry(host: ObservedHost) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(HostCollector(host))
     return registry

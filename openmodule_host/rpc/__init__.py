@@ -1,6 +1,7 @@
 """openmodule's RPC for plugins: one shared server and call table, a scoped view per plugin."""
 
 from .client import PluginRPCClient, RPCCall, RPCCalls
-from .server import PluginRPCServer, RPCRouter
+from .routing import RPCRouter
+from .server import PluginRPCServer
 
 __all__ = ["PluginRPCClient", "PluginRPCServer", "RPCCall", "RPCCalls", "RPCRouter"]

@@ -29,7 +29,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import schedule
@@ -39,10 +39,18 @@ from ..registration import check_callable
 from ..stats import PluginStats
 from ..throttle import KeyedLogThrottle
 
-if TYPE_CHECKING:
-    from .thread import SchedulerThread
+__all__ = ["JobDriver", "PluginJob", "PluginScheduler"]
 
-__all__ = ["PluginJob", "PluginScheduler"]
+
+class JobDriver(Protocol):
+    """What drives the plugins' schedulers (the host's :class:`~.thread.SchedulerThread`): the thread module
+    builds on this one, not the other way round."""
+
+    def add(self, scheduler: PluginScheduler) -> None: ...
+
+    def remove(self, scheduler: PluginScheduler) -> None: ...
+
+    def wake(self) -> None: ...
 
 
 class PluginJob(schedule.Job):
@@ -95,7 +103,7 @@ class PluginScheduler(schedule.Scheduler):
         log: logging.Logger,
         *,
         throttle: KeyedLogThrottle | None = None,
-        thread: SchedulerThread | None = None,
+        thread: JobDriver | None = None,
     ) -> None:
         super().__init__()
         self.jobs: list[PluginJob] = []  # type: ignore[assignment]  # schedule declares list[Job]; ours are PluginJobs

@@ -6,6 +6,7 @@ from .connection_check import wait_for_connection
 from .intake import Intake, Route
 from .listener import Listener, field_filter, message_type_of
 from .publisher import Publisher
+from .raw import raw_or_decoded
 
 __all__ = [
     "Broker",
@@ -17,5 +18,6 @@ __all__ = [
     "decode",
     "field_filter",
     "message_type_of",
+    "raw_or_decoded",
     "wait_for_connection",
 ]

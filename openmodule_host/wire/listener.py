@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from ..stats import PluginStats
 from ..throttle import KeyedLogThrottle
-from .codec import DecodeError, decode
+from .codec import DecodeError
+from .raw import raw_or_decoded
 
 __all__ = ["DropCounter", "Listener", "field_filter", "has_own_model_validate", "message_type_of"]
 
@@ -174,31 +175,22 @@ class Listener:
         message_class, type_, deliver, handle = self.message_class, self.type, self.deliver, self._make_handle()
         topic = self.topic.encode()
 
-        def deliver_raw(raw: bytes) -> None:
-            try:
-                message = message_class.__pydantic_validator__.validate_json(raw)
-            except Exception:  # found again, counted and logged on the decoded way
-                message = None
-            # Taken as it is only if the body itself names the listener's type (not the model's default) and
-            # the sender's name.
-            if (
-                message is None
-                or (type_ is not None and (message.type != type_ or "type" not in message.__pydantic_fields_set__))
-                or "name" not in message.__pydantic_fields_set__
-            ):
-                try:
-                    _topic, body = decode([topic, raw], len(raw), drops.max_depth)
-                except DecodeError as error:
-                    drops.malformed(error)
-                    return
-                if type_ is not None and body.get("type") != type_:
-                    drops.unrouted()
-                    return
-                deliver(body)
-                return
-            handle(message)
+        def taken_as_it_is(message: ZMQMessage) -> bool:
+            # only if the body itself names the listener's type (not the model's default) and the sender's name
+            fields = message.__pydantic_fields_set__
+            return (type_ is None or (message.type == type_ and "type" in fields)) and "name" in fields
 
-        return deliver_raw
+        def decoded(body: dict[str, Any]) -> None:
+            if type_ is not None and body.get("type") != type_:
+                drops.unrouted()
+                return
+            deliver(body)
+
+        def validate_json(raw: bytes) -> ZMQMessage:
+            # Looked up per call: pydantic replaces the validator when a model is rebuilt.
+            return message_class.__pydantic_validator__.validate_json(raw)  # type: ignore[no-any-return]
+
+        return raw_or_decoded(topic, validate_json, handle, decoded, drops, accept=taken_as_it_is)
 
     def _make_handle(self) -> Callable[[ZMQMessage], None]:
         """The function that runs the handler with a validated message and counts it.

@@ -1,4 +1,4 @@
-"""A plugin's child process (``python -m openmodule_host.isolation.child``), started by :class:`PluginProcess`.
+"""A plugin's child process (``python -m openmodule_host.child``), started by :class:`~.isolation.PluginProcess`.
 
 It reads one JSON line from stdin: ``{"config": <HostConfig fields>, "plugin": {"name", "target", "version",
 "distribution", "instance_of"}, "plugin_flags": {key: [flag, value]}, "status": {"fd", "interval"}}`` (the
@@ -8,7 +8,7 @@ as they are (the config has no ``database_url``: the child never sees the ``DATA
 unless the server refused to create the role and the plugin logs in as that user). It runs a host with that
 one plugin (``strict``: a plugin that fails to start ends the process with status 1, its reason on stdout; a
 wrong setting with status 2 and a ``config error: "<the error as a JSON string>"`` line). While the plugin
-runs, it reports the plugin's status on the pipe ``fd`` every ``interval`` seconds (see :mod:`.status`). It
+runs, it reports the plugin's status on the pipe ``fd`` every ``interval`` seconds (see :mod:`.isolation.status`). It
 stops on SIGTERM or SIGINT, and when its stdin closes (the parent is gone).
 """
 
@@ -26,15 +26,15 @@ from typing import Any
 from openmodule_hookspecs import ENTRY_POINT_GROUP
 from sqlalchemy.engine import make_url
 
-from ..config import HostConfig, with_plugin_flags
-from ..database import DatabaseTarget
-from ..errors import ConfigError, HostError
-from ..health import plugin_status, plugin_values
-from ..host import Host
-from ..loader import PluginCandidate
-from ..observability import configure_logging
-from .process import CONFIG_ERROR_PREFIX
-from .status import MAX_MESSAGE, ChildReport, StatusReporter
+from .config import HostConfig, with_plugin_flags
+from .database import DatabaseTarget
+from .errors import ConfigError, HostError
+from .health import plugin_status, plugin_values
+from .host import Host
+from .isolation.process import CONFIG_ERROR_PREFIX
+from .isolation.status import MAX_MESSAGE, ChildReport, StatusReporter
+from .loader import PluginCandidate
+from .observability import configure_logging
 
 __all__ = ["main"]
 

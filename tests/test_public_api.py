@@ -38,7 +38,7 @@ PINNED = {
         "ExportIterator", "FilterType", "GetSignalValueRequest", "GetSignalValueResponse", "IoEdge", "IoListener",
         "IoMessage", "IoState", "LPRKnownAccess", "MatchingConfig", "MessageKwarg", "PlateFormatData", "PlateYaml",
         "PlateYamlSelector", "PresenceListener", "Replacement", "RequestCursor", "ResponseCursor", "Signal",
-        "SignalFilterType", "SignalListener", "SignalMessage", "SignalType", "TriggerSignalsRequest",
+        "SignalFilterType", "SignalListener", "SignalMessage", "SignalType", "Translation", "TriggerSignalsRequest",
         "TriggerSignalsResponse", "ValidateRequest", "ValidateRequestTicketType", "ValidateResponse",
         "ValidateResponseError", "ValidateResponseState", "Validation", "VehicleListener", "access_check_accesses",
         "access_check_request", "backend_requests", "classify_signal_change", "clean_service_name", "cleanup_files",

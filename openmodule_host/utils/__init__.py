@@ -46,6 +46,7 @@ from .signals import (
     TriggerSignalsResponse,
     classify_signal_change,
 )
+from .translation import Translation
 from .validation import (
     Base64Payload,
     CostEntryData,
@@ -102,6 +103,7 @@ __all__ = [
     "SignalListener",
     "SignalMessage",
     "SignalType",
+    "Translation",
     "TriggerSignalsRequest",
     "TriggerSignalsResponse",
     "ValidateRequest",

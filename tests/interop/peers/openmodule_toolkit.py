@@ -10,7 +10,9 @@ Input (every key optional)::
      "clean": ["om_service_1", ...],
      "csv": [{"rows": [{field: value}], "columns": [[name, field, format_type, default]], "timezone": "..."}],
      "pagination": {"rows": [[id, created | null], ...], "walks": [{"descending", "limit", "steps": [...]}]},
-     "export": [{"timezone": "...", "last": iso | null, "min": iso | null}]}
+     "export": [{"timezone": "...", "last": iso | null, "min": iso | null}],
+     "translation": {"locale_dir": "...", "languages": [LANGUAGE, ...], "texts": [...], "plurals": [[s, p, n]],
+                     "translate": [[text, language], ...]}}
 
 Typed values in CSV rows and defaults are ``{"$dt": iso}``, ``{"$td": seconds}``, ``{"$dec": "1.5"}``.
 Output: the same keys, see ``tests/interop/test_toolkit_interop.py`` for each answer's shape.
@@ -185,6 +187,20 @@ def run_export(case):
              day.utc_end.isoformat()] for day in export_iterator(gettz(case["timezone"]), last, first)]
 
 
+def run_translation(case):
+    """openmodule's ``_``/``__``/``translate`` over the catalogues in ``locale_dir``, for each LANGUAGE."""
+    settings.override(LOCALE_DIR=case["locale_dir"])
+    from openmodule.utils import translation
+
+    answers = {}
+    for language in case["languages"]:
+        settings.override(LANGUAGE=language)
+        answers[language] = {"texts": [translation._(text) for text in case["texts"]],
+                             "plurals": [translation.__(*plural) for plural in case["plurals"]]}
+    answers["translate"] = [translation.translate(text, language) for text, language in case["translate"]]
+    return answers
+
+
 def main():
     cases = json.load(sys.stdin)
     answers = {
@@ -195,6 +211,7 @@ def main():
         "csv": [run_csv(case) for case in cases.get("csv", [])],
         "pagination": run_pagination(cases["pagination"]) if "pagination" in cases else [],
         "export": [run_export(case) for case in cases.get("export", [])],
+        "translation": run_translation(cases["translation"]) if "translation" in cases else {},
     }
     json.dump(answers, sys.stdout)
 

@@ -6,8 +6,8 @@
   classification), the same final states, the same ``trigger_signals`` requests;
 - the wire models both ways: what we send, openmodule reads and sends back byte for byte, and what we refuse,
   it refuses;
-- ``clean_service_name``, CSV rendering (the bytes), cursor pagination (the pages and the cursor tokens) and
-  the export days.
+- ``clean_service_name``, CSV rendering (the bytes), cursor pagination (the pages and the cursor tokens), the
+  export days, and the daily times of file cleanup (from NAME) and exports (from RESOURCE).
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ import io
 import json
 import random
 import subprocess
+import types
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import schedule
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import DateTime, Integer, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -50,6 +52,8 @@ from openmodule_host.utils import (
     do_cursor_pagination,
     export_iterator,
     render,
+    schedule_export,
+    schedule_file_cleanup,
     utcnow,
 )
 
@@ -371,6 +375,19 @@ def run_export(case: dict[str, Any]) -> list[list[str]]:
 
 # -- the comparison -------------------------------------------------------------------------------------------
 
+SCHEDULES = [{"name": f"om_service_{index}_1", "resource": f"garage-{index * 7}", "offset": index % 60}
+             for index in range(40)]
+
+
+def run_schedule(case: dict[str, Any]) -> dict[str, Any]:
+    core = types.SimpleNamespace(name=case["name"], config=types.SimpleNamespace(RESOURCE=case["resource"]),
+                                 scheduler=schedule.Scheduler())
+    cleanup = schedule_file_cleanup(core, "/nonexistent/*.log", timedelta(days=1)).at_time.strftime("%H:%M")
+    core.scheduler = schedule.Scheduler()
+    offset = schedule_export(core, case["offset"], lambda: None)
+    return {"cleanup": cleanup, "offset": offset, "export": core.scheduler.jobs[0].at_time.strftime("%H:%M")}
+
+
 CLEAN = ["om_service_shop_1", "om_shop", "shop_12", "shop_x", "om_", "om_om_a_1_2", "x_1a", "", "OM_a_1", "om_a__3"]
 
 
@@ -385,6 +402,7 @@ def cases_and_answers() -> tuple[dict[str, Any], dict[str, Any]]:
         "csv": csv_cases(rng),
         "pagination": pagination_case(rng),
         "export": export_cases(),
+        "schedules": SCHEDULES,
     }
     return cases, run_openmodule(cases)
 
@@ -436,6 +454,12 @@ def test_csv_rendering_matches_byte_for_byte(cases_and_answers):
 def test_cursor_pagination_gives_the_same_pages_and_cursors(cases_and_answers):
     cases, answers = cases_and_answers
     assert run_pagination(cases["pagination"]) == answers["pagination"]
+
+
+def test_cleanup_and_export_times_match(cases_and_answers):
+    _cases, answers = cases_and_answers
+    assert [run_schedule(case) for case in SCHEDULES] == answers["schedules"]
+    assert len({answer["cleanup"] for answer in answers["schedules"]}) > 10  # spread over the hour
 
 
 def test_the_export_days_match(cases_and_answers):

@@ -11,6 +11,7 @@ Input (every key optional)::
      "csv": [{"rows": [{field: value}], "columns": [[name, field, format_type, default]], "timezone": "..."}],
      "pagination": {"rows": [[id, created | null], ...], "walks": [{"descending", "limit", "steps": [...]}]},
      "export": [{"timezone": "...", "last": iso | null, "min": iso | null}],
+     "schedules": [{"name": NAME, "resource": RESOURCE, "offset": minutes}, ...],
      "translation": {"locale_dir": "...", "languages": [LANGUAGE, ...], "texts": [...], "plurals": [[s, p, n]],
                      "translate": [[text, language], ...]}}
 
@@ -187,6 +188,21 @@ def run_export(case):
              day.utc_end.isoformat()] for day in export_iterator(gettz(case["timezone"]), last, first)]
 
 
+def run_schedule(case):
+    """The daily time of openmodule's file cleanup (from NAME) and its export offset (from RESOURCE)."""
+    from openmodule.utils.cleanup import schedule_file_cleanup
+    from openmodule.utils.csv_export import schedule_export
+    from openmodule.utils.schedule import Scheduler
+
+    settings.override(NAME=case["name"], RESOURCE=case["resource"])
+    scheduler = Scheduler()
+    schedule_file_cleanup(scheduler, "/nonexistent/*.log", timedelta(days=1))
+    cleanup = scheduler.jobs[0].at_time.strftime("%H:%M")
+    export_scheduler = Scheduler()
+    offset = schedule_export(case["offset"], export_scheduler, lambda: None)
+    return {"cleanup": cleanup, "offset": offset, "export": export_scheduler.jobs[0].at_time.strftime("%H:%M")}
+
+
 def run_translation(case):
     """openmodule's ``_``/``__``/``translate`` over the catalogues in ``locale_dir``, for each LANGUAGE."""
     settings.override(LOCALE_DIR=case["locale_dir"])
@@ -211,6 +227,7 @@ def main():
         "csv": [run_csv(case) for case in cases.get("csv", [])],
         "pagination": run_pagination(cases["pagination"]) if "pagination" in cases else [],
         "export": [run_export(case) for case in cases.get("export", [])],
+        "schedules": [run_schedule(case) for case in cases.get("schedules", [])],
         "translation": run_translation(cases["translation"]) if "translation" in cases else {},
     }
     json.dump(answers, sys.stdout)

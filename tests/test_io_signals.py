@@ -181,3 +181,18 @@ def test_a_signal_listener_asks_for_values_and_follows_changes(om_host):
                                 ("pa1-area_full", "falling_edge", False)]
     service.simulator.remove_signal("entry1-open")
     assert display.listener.trigger_signals() is False  # it no longer has all of them
+
+
+def test_malformed_io_and_signal_messages_are_counted_drops_and_the_listeners_go_on(om_host, om_client):
+    loops, display = Loops(), Display()
+    host = om_host(("loops", loops), ("display", display))
+    om_client.publish("io", {"type": "input", "gateway": {"gate": "gate_0"}, "pin": "gate_0_cloop", "value": "high",
+                             "edge": 1})
+    om_client.publish("io", {"type": "input", "pin": "gate_0_cloop", "value": 1, "edge": 1})  # no gateway
+    om_client.publish("signal", {"type": "area_full", "signal": "pa1-area_full", "value": "full"})
+    om_client.publish("signal", {"type": "area_full", "value": True})  # no signal name
+    eventually(lambda: host.plugins["loops"].stats.invalid == 2 and host.plugins["display"].stats.invalid == 2)
+    om_client.publish("io", io("gate_0_cloop", 1, 1))
+    om_client.publish("signal", {"type": "area_full", "signal": "pa1-area_full", "value": True})
+    wait_for_value(lambda: loops.seen, [("rising", "gate_0_cloop", 1)])
+    wait_for_value(lambda: display.seen, [("pa1-area_full", "rising_edge", True)])

@@ -5,6 +5,7 @@
     openmodule-host plugins [--config FILE]       list installed plugins, their load problems and instances
     openmodule-host broker                        run a standalone broker (for several machines)
     openmodule-host db upgrade --plugin NAME      a plugin's database migrations (upgrade, current, history)
+    openmodule-host makemessages | translate | checktranslation   a plugin's gettext catalogues
 
 Exit status: 0 after a clean stop; 1 when a plugin failed under ``--strict`` or the host failed at run
 time; 2 for usage and configuration errors (unknown plugin names included); 70 when the watchdog found a
@@ -34,12 +35,14 @@ from .isolation import CallTimeout, call_bounded
 from .loader import discover, hookimpl_names, make_plugin_manager
 from .masking import add_secrets, mask_secrets, secrets_of_url
 from .observability import configure_logging
+from .translation_commands import COMMANDS as TRANSLATION_COMMANDS
+from .translation_commands import add_translation_commands, run_translation_command
 from .version import __version__
 from .wire import Broker
 
 __all__ = ["main"]
 
-_COMMANDS = ("run", "plugins", "broker", "db")
+_COMMANDS = ("run", "plugins", "broker", "db", *TRANSLATION_COMMANDS)
 
 
 def _add_log_options(parser: argparse.ArgumentParser) -> None:
@@ -118,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     database.add_argument("--config", metavar="FILE", help="TOML file with [host] and [plugins.<name>] tables")
     _add_database_options(database)
     _add_log_options(database)
+    add_translation_commands(commands)
     return parser
 
 
@@ -132,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "run" and args.plugins is not None and not all(name.strip() for name in args.plugins.split(",")):
         parser.error(f"--plugins {args.plugins!r}: an empty plugin name; give NAME[,NAME...] or --all-plugins")
+    if args.command in TRANSLATION_COMMANDS:
+        return run_translation_command(args, sys.stdout)
     try:
         if args.command == "plugins":
             return _list_plugins(args.json, args.import_timeout,

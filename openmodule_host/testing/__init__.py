@@ -7,20 +7,25 @@ without pytest too.
 from .client import TestClient
 from .harness import PrivateBroker, free_tcp_address, start_host
 from .helpers import MockEvent, TestGate, wait_for_value
+from .io import IoSimulator, SignalSimulator, UnknownSignalError, generate_example_states
 from .presence import PresenceSimulator
 from .sentry import SentryTestTransport
 from .vehicles import VehicleBuilder, VehicleSimulator
 
 __all__ = [
+    "IoSimulator",
     "MockEvent",
     "PresenceSimulator",
     "PrivateBroker",
     "SentryTestTransport",
+    "SignalSimulator",
     "TestClient",
     "TestGate",
+    "UnknownSignalError",
     "VehicleBuilder",
     "VehicleSimulator",
     "free_tcp_address",
+    "generate_example_states",
     "start_host",
     "wait_for_value",
 ]

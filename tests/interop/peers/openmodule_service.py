@@ -106,12 +106,16 @@ from openmodule.models.access_service import (  # noqa: E402
 )
 from openmodule.models.alert import AlertMessage  # noqa: E402
 from openmodule.models.base import Gateway, OpenModuleModel, ZMQMessage  # noqa: E402
+from openmodule.models.io import IoMessage  # noqa: E402
 from openmodule.models.privacy import AnonymizeMessage  # noqa: E402
 from openmodule.models.rpc import RPCRequest  # noqa: E402
+from openmodule.models.signals import SignalMessage  # noqa: E402
+from openmodule.models.validation import ValidateRequest, ValidateResponse  # noqa: E402
 from openmodule.models.vehicle import Medium, MediumType  # noqa: E402
 from openmodule.models.vehicle_listener import PresentVehicleEnterMessage  # noqa: E402
 from openmodule.rpc import RPCClient, RPCServer  # noqa: E402
 from openmodule.utils.access_service import AccessService  # noqa: E402
+from openmodule.utils.eventlog import EventlogMessage  # noqa: E402
 from pydantic import ConfigDict, create_model  # noqa: E402
 
 SUBSCRIBE_CHECK_TIMEOUT = 3.0
@@ -162,7 +166,7 @@ class AccessDecisionMessage(ZMQMessage):
 MODELS: dict[str, type[ZMQMessage]] = {
     model.__name__: model
     for model in (AnyMessage, HelloMessage, HelloReplyMessage, AccessDecisionMessage, PresentVehicleEnterMessage,
-                  HealthPongMessage, AlertMessage, AnonymizeMessage)
+                  HealthPongMessage, AlertMessage, AnonymizeMessage, IoMessage, SignalMessage, EventlogMessage)
 }
 
 
@@ -201,7 +205,7 @@ class Empty(OpenModuleModel):
 RPC_MODELS: dict[str, type[OpenModuleModel]] = {
     model.__name__: model
     for model in (AnyRequest, AnyResponse, LookupRequest, LookupResponse, Empty, AccessCheckRequest,
-                  AccessCheckResponse)
+                  AccessCheckResponse, ValidateRequest, ValidateResponse)
 }
 
 

@@ -32,11 +32,12 @@ HOST = [
 #: the plugin-facing names besides the contract package: a change here is a change of the public surface.
 PINNED = {
     "openmodule_host.utils": [
-        "LEGACY_EPOCH", "SEPARATOR_CHARS", "Api", "ApiException", "AuthMethod", "Backend", "Charset",
-        "CharsetConverter", "FilterType", "LPRKnownAccess", "MatchingConfig", "PlateYaml", "PlateYamlSelector",
-        "PresenceListener", "Replacement", "VehicleListener", "access_check_accesses", "access_check_request",
-        "backend_requests", "deduplicate_accesses", "find_lpr_accesses", "full_lpr_charset", "get_lpr_id_search",
-        "legacy_accesses", "legacy_lpr_charset",
+        "LEGACY_EPOCH", "SEPARATOR_CHARS", "AccessService", "Api", "ApiException", "AuthMethod", "Backend",
+        "Charset", "CharsetConverter", "FilterType", "LPRKnownAccess", "MatchingConfig", "PlateYaml",
+        "PlateYamlSelector", "PresenceListener", "Replacement", "SettingsProvider", "VehicleListener",
+        "access_check_accesses", "access_check_request", "backend_requests", "check_accesses_valid_at_gate",
+        "deduplicate_accesses", "find_lpr_accesses", "full_lpr_charset", "get_lpr_id_search", "legacy_accesses",
+        "legacy_lpr_charset", "parse_setting",
     ],
     "openmodule_host.database": [
         "CustomType", "DatabaseSession", "DatabaseTarget", "JSONEncodedDict", "MigrationError", "MigrationResult",
@@ -46,8 +47,9 @@ PINNED = {
     ],
     "openmodule_host.compat": ["core", "plugin_context", "settings"],
     "openmodule_host.testing": [
-        "MockEvent", "PresenceSimulator", "PrivateBroker", "SentryTestTransport", "TestClient", "TestGate",
-        "VehicleBuilder", "VehicleSimulator", "free_tcp_address", "start_host", "wait_for_value",
+        "MockEvent", "PresenceSimulator", "PrivateBroker", "SentryTestTransport", "SettingsMock", "SettingsRequest",
+        "TestClient", "TestGate", "VehicleBuilder", "VehicleSimulator", "free_tcp_address", "start_host",
+        "wait_for_value",
     ],
 }
 

@@ -1,6 +1,6 @@
 """Test support for plugin authors: a private broker, a test client, a host with chosen plugins.
 
-Installed as a pytest plugin (fixtures ``om_broker``, ``om_client``, ``om_host``); the classes work
+Installed as a pytest plugin (fixtures ``om_broker``, ``om_client``, ``om_host``, ``om_settings``); the classes work
 without pytest too.
 """
 
@@ -9,6 +9,7 @@ from .harness import PrivateBroker, free_tcp_address, start_host
 from .helpers import MockEvent, TestGate, wait_for_value
 from .presence import PresenceSimulator
 from .sentry import SentryTestTransport
+from .settings import SettingsMock, SettingsRequest
 from .vehicles import VehicleBuilder, VehicleSimulator
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "PresenceSimulator",
     "PrivateBroker",
     "SentryTestTransport",
+    "SettingsMock",
+    "SettingsRequest",
     "TestClient",
     "TestGate",
     "VehicleBuilder",

@@ -1,0 +1,205 @@
+"""A settings service for tests: serves the ``settings`` RPCs (``get``, ``get_many``) on a broker from values a
+test sets, and announces each change on topic ``settings`` (``changed``), as the garage's settings service
+does (wire-protocol.md 5.4, 5.10). openmodule-test's settings mocks, on the wire: a plugin's
+:class:`~openmodule_host.utils.SettingsProvider` (or an openmodule service's) reads from it unchanged.
+
+It runs on a thread of its own with its own sockets, so it answers while the test waits for something else.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import zmq
+from openmodule_hookspecs import (
+    SETTINGS_CHANNEL,
+    SETTINGS_TOPIC,
+    SettingsGetManyRequest,
+    SettingsGetRequest,
+    dumps,
+    request_topic,
+    response_topic,
+)
+from pydantic import BaseModel, ValidationError
+
+from ..utils.settings_provider import NO_SUCH_SETTING, join_key, parse_setting
+
+__all__ = ["SettingsMock", "SettingsRequest"]
+
+_POLL_MS = 50
+
+
+@dataclass(frozen=True)
+class SettingsRequest:
+    """A request the mock answered (or was asked not to): ``type`` is ``get`` or ``get_many``."""
+
+    type: str
+    keys: tuple[str, ...]
+    scope: str
+    sender: str
+
+
+class SettingsMock:
+    """The garage's settings service on the broker at ``broker_sub``/``broker_pub`` (fixture ``om_settings``).
+
+    ``settings`` maps ``key`` (empty scope) or ``(key, scope)`` to a value (JSON data or a model). Values of the
+    keys the settings provider models are checked against their model when set, unless ``validate`` is false
+    (to test a plugin with a wrong value). ``error`` set to a string answers every key with ``success: false``
+    and that error; ``answering`` false sends no reply at all (the settings service is down). ``requests``
+    lists what was asked, oldest first.
+    """
+
+    def __init__(
+        self, broker_sub: str, broker_pub: str, settings: Mapping[str | tuple[str, str], Any] | None = None, *,
+        name: str = "om_settings_mock", validate: bool = True, connect_timeout: float = 10.0,
+    ) -> None:
+        self.name = name
+        self.validate = validate
+        self.error: str | None = None
+        self.answering = True
+        self.requests: list[SettingsRequest] = []
+        self._values: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._context = zmq.Context()
+        self._pub = self._context.socket(zmq.PUB)
+        self._pub.setsockopt(zmq.LINGER, 0)
+        self._pub.connect(broker_sub)
+        self._sub = self._context.socket(zmq.SUB)
+        self._sub.setsockopt(zmq.LINGER, 0)
+        self._sub.connect(broker_pub)
+        self._sub.setsockopt_string(zmq.SUBSCRIBE, request_topic(SETTINGS_CHANNEL))
+        self._connect(connect_timeout)
+        for key, value in (settings or {}).items():
+            self._store(*((key, "") if isinstance(key, str) else key), value)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=f"settings-mock-{name}", daemon=True)
+        self._thread.start()
+
+    # -- the test's side ----------------------------------------------------------------------------
+
+    def get(self, key: str, scope: str = "") -> Any:
+        """The value the mock serves for ``key`` in ``scope`` (``KeyError`` when it has none)."""
+        with self._lock:
+            return self._values[join_key(key, scope)]
+
+    def set(self, key: str, value: Any, scope: str = "") -> None:
+        """Serve ``value`` for ``key`` in ``scope`` from now on and announce the change (``changed``)."""
+        self._store(key, scope, value)
+        self._announce([join_key(key, scope)])
+
+    def update(self, settings: Mapping[str | tuple[str, str], Any]) -> None:
+        """Set several values and announce them in one ``changed`` message."""
+        changed = []
+        for key, value in settings.items():
+            key, scope = (key, "") if isinstance(key, str) else key
+            self._store(key, scope, value)
+            changed.append(join_key(key, scope))
+        self._announce(changed)
+
+    def remove(self, key: str, scope: str = "") -> None:
+        """Answer "no such setting" for ``key`` in ``scope`` from now on and announce the change."""
+        with self._lock:
+            self._values.pop(join_key(key, scope), None)
+        self._announce([join_key(key, scope)])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._context.destroy(linger=0)
+
+    def __enter__(self) -> SettingsMock:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _store(self, key: str, scope: str, value: Any) -> None:
+        if isinstance(value, BaseModel):
+            value = value.model_dump(mode="json", by_alias=True, exclude_none=True)
+        elif isinstance(value, Mapping):
+            value = {entry_key: entry.model_dump(mode="json", by_alias=True, exclude_none=True)
+                     if isinstance(entry, BaseModel) else entry for entry_key, entry in value.items()}
+        value = orjson.loads(dumps(value))  # what a service would receive
+        if self.validate:
+            try:
+                parse_setting(key, value)
+            except KeyError:
+                pass  # a key without a model: any value
+            except ValueError as error:
+                raise ValueError(f"{join_key(key, scope)} does not fit its model (validate=False allows it): "
+                                 f"{error}") from error
+        with self._lock:
+            self._values[join_key(key, scope)] = value
+
+    def _announce(self, changed_keys: list[str]) -> None:
+        self._send(SETTINGS_TOPIC, {"timestamp": time.time(), "name": self.name, "type": "changed",
+                                    "changed_keys": changed_keys})
+
+    # -- the wire -----------------------------------------------------------------------------------
+
+    def _send(self, topic: str, body: dict[str, Any]) -> None:
+        with self._lock:
+            self._pub.send_multipart((topic.encode(), dumps(body)))
+
+    def _connect(self, timeout: float) -> None:
+        """Our own message on a private topic comes back: the broker has our subscriptions and we reach it."""
+        private = f"_settings_mock_{uuid.uuid4().hex}"
+        self._sub.setsockopt_string(zmq.SUBSCRIBE, private)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                self._pub.send_multipart((private.encode(), b'{"type": "connection-check"}'))
+                if self._sub.poll(_POLL_MS) and self._sub.recv_multipart()[0] == private.encode():
+                    return
+            raise TimeoutError(f"settings mock could not reach the broker within {timeout} s")
+        finally:
+            self._sub.setsockopt_string(zmq.UNSUBSCRIBE, private)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            if not self._sub.poll(_POLL_MS):
+                continue
+            frames = self._sub.recv_multipart()
+            if len(frames) != 2 or frames[0] != request_topic(SETTINGS_CHANNEL).encode():
+                continue
+            try:
+                body = orjson.loads(frames[1])
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(body, dict):
+                self._answer(body)
+
+    def _answer(self, body: dict[str, Any]) -> None:
+        type_, rpc_id = body.get("type"), body.get("rpc_id")
+        reply: dict[str, Any] = {"timestamp": time.time(), "name": self.name, "type": type_, "rpc_id": rpc_id}
+        try:
+            if not isinstance(rpc_id, str) or type_ not in ("get", "get_many"):
+                return  # not a request this service serves: no reply, as an openmodule server
+            request = (SettingsGetRequest if type_ == "get" else SettingsGetManyRequest).model_validate(
+                body.get("request"))
+        except ValidationError as error:
+            reply["response"] = {"status": "validation_error", "exception": error.json()}
+            self._send(response_topic(SETTINGS_CHANNEL), reply)
+            return
+        keys = (request.key,) if isinstance(request, SettingsGetRequest) else tuple(request.key)
+        self.requests.append(SettingsRequest(type_, keys, request.scope, str(body.get("name", ""))))
+        if not self.answering:
+            return
+        values = {key: self._value(key, request.scope) for key in keys}
+        response = values[request.key] if isinstance(request, SettingsGetRequest) else {"settings": values}
+        reply["response"] = {**response, "status": "ok"}
+        self._send(response_topic(SETTINGS_CHANNEL), reply)
+
+    def _value(self, key: str, scope: str) -> dict[str, Any]:
+        if self.error is not None:
+            return {"success": False, "error": self.error}
+        with self._lock:
+            if join_key(key, scope) not in self._values:
+                return {"success": False, "error": NO_SUCH_SETTING}
+            return {"success": True, "value": self._values[join_key(key, scope)]}

@@ -1,0 +1,163 @@
+"""The access service toolkit: the ``AccessService`` template as a plugin (served through the ``check_access``
+hook, by NAME) and ``check_accesses_valid_at_gate`` with the settings provider."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from openmodule_hookspecs import (
+    AccessCategory,
+    AccessCheckAccess,
+    AccessCheckRejectReason,
+    AccessCheckRequest,
+    AccessCheckResponse,
+    Medium,
+    MediumType,
+    RPCRequest,
+    hookimpl,
+)
+
+from openmodule_host.host import Host
+from openmodule_host.testing import SettingsMock
+from openmodule_host.utils import AccessService, SettingsProvider, check_accesses_valid_at_gate, parse_setting
+
+GATES = {
+    "entry1": {"gate": "entry1", "name": "Entry 1", "type": "entry"},
+    "entry2": {"gate": "entry2", "name": "Entry 2", "type": "entry"},
+    "door1": {"gate": "door1", "name": "Door", "type": "door"},
+}
+AREAS = {"area1": {"id": "area1", "name": "Area", "gates": ["entry1", "entry2"], "shortterm_gates": ["entry1"],
+                   "default_cost_entries": [], "shortterm_limit": 0}}
+PARKSETTINGS = {"staff": {"id": "staff", "name": "Staff", "gates": ["entry2"], "default_cost_entries": []}}
+SETTINGS = {"common/gates": GATES, "common/parking_areas2": AREAS, "common/parksettings2": PARKSETTINGS}
+
+
+class GarageSettings:
+    """Settings as plain values: an object with the provider's ``get(key)``, for the pure function."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def get(self, key: str) -> Any:
+        return parse_setting(key, self.values[key]) if key in self.values else None
+
+
+def access(id: str, category: str = "permanent", parksettings_id: str | None = None, accepted: bool = True
+           ) -> AccessCheckAccess:
+    return AccessCheckAccess(id=id, source="om_test_1", category=AccessCategory(category),
+                             parksettings_id=parksettings_id, used_medium=Medium(id="G1", type=MediumType.lpr),
+                             access_data={}, accepted=accepted)
+
+
+def outcome(accesses: list[AccessCheckAccess]) -> list[tuple[bool, str | None]]:
+    return [(a.accepted, a.reject_reason.value if a.reject_reason else None) for a in accesses]
+
+
+@pytest.mark.parametrize(("gate", "expected"), [
+    # staff parksetting (entry2 only), a permanent without parksetting, a shortterm, an unknown, already rejected
+    ("entry1", [(False, "wrong_gate"), (True, None), (True, None), (True, None), (False, None)]),
+    ("entry2", [(True, None), (True, None), (False, "wrong_gate"), (False, "wrong_gate"), (False, None)]),
+    ("door1", [(True, None), (True, None), (True, None), (True, None), (False, None)]),  # doors: no check
+    ("nowhere", [(False, "wrong_gate"), (True, None), (False, "wrong_gate"), (False, "wrong_gate"), (False, None)]),
+])
+def test_accesses_are_rejected_where_their_gates_do_not_include_the_gate(gate, expected):
+    accesses = [access("a", parksettings_id="staff"), access("b"), access("c", "shortterm"), access("d", "unknown"),
+                access("e", accepted=False)]
+    check_accesses_valid_at_gate(accesses, gate, GarageSettings(SETTINGS))
+    assert outcome(accesses) == expected
+
+
+def test_a_parksetting_the_settings_lack_is_no_restriction_but_a_warning(caplog):
+    accesses = [access("a", parksettings_id="gone"), access("b", "shortterm", parksettings_id="gone")]
+    with caplog.at_level(logging.WARNING):
+        check_accesses_valid_at_gate(accesses, "entry2", GarageSettings(SETTINGS))
+    assert outcome(accesses) == [(True, None), (False, "wrong_gate")]  # shortterm: the shortterm gates
+    assert "['gone', 'gone']" in caplog.text
+
+
+def test_a_shortterm_access_with_a_parksetting_is_logged_as_invalid_and_checked_by_it(caplog):
+    accesses = [access("a", "shortterm", parksettings_id="staff")]
+    check_accesses_valid_at_gate(accesses, "entry2", GarageSettings(SETTINGS))
+    assert outcome(accesses) == [(True, None)]
+    assert "has a parksetting: an invalid access" in caplog.text
+
+
+def test_missing_gate_settings_are_named():
+    with pytest.raises(LookupError, match="has no common/parksettings2"):
+        check_accesses_valid_at_gate([access("a")], "entry1", GarageSettings({key: value for key, value in SETTINGS.items()
+                                                                   if key != "common/parksettings2"}))
+
+
+# -- the template as plugins --------------------------------------------------------------------------------
+
+class GarageWhitelist(AccessService):
+    """An access service written as with openmodule's template: its ``whitelist`` table maps plates to
+    parksettings; each access is checked at the request's gate with the settings provider."""
+
+    settings: SettingsProvider
+
+    @hookimpl
+    def register_handlers(self, core: Any) -> None:
+        self.settings = SettingsProvider()
+        self.plates: dict[str, str | None] = core.config.whitelist
+
+    def rpc_check_access(self, request: AccessCheckRequest, message: RPCRequest | None) -> AccessCheckResponse:
+        plate = request.vehicle.lpr.id if request.vehicle.lpr else ""
+        if plate not in self.plates:
+            return AccessCheckResponse(success=True, accesses=[])
+        accesses = [AccessCheckAccess(id=f"{self.log.name}-{plate}", source="whitelist", category=AccessCategory.permanent,
+                                      parksettings_id=self.plates[plate], used_medium=Medium(id=plate, type="lpr"),
+                                      access_data={}, accepted=True)]
+        if request.gate:
+            check_accesses_valid_at_gate(accesses, request.gate, self.settings)
+        return AccessCheckResponse(success=True, accesses=accesses)
+
+
+class Unfinished(AccessService):
+    """A subclass that forgot ``rpc_check_access``."""
+
+
+def ask(om_client: Any, name: str, plate: str, gate: str | None = "entry1") -> dict[str, Any]:
+    request = {"name": name, "vehicle": {"lpr": {"id": plate, "type": "lpr"}}, **({"gate": gate} if gate else {})}
+    return om_client.rpc("access_service", "auth", request, timeout=10)["response"]
+
+
+@pytest.fixture
+def two_services(om_host: Callable[..., Host], om_settings: SettingsMock) -> Host:
+    om_settings.update(SETTINGS)
+    return om_host(("staff", GarageWhitelist), ("tenants", GarageWhitelist), config={
+        "staff": {"NAME": "om_access_staff_1", "whitelist": {"GSTAFF1": "staff"}},
+        "tenants": {"NAME": "om_access_tenants_1", "whitelist": {"GTENANT1": None}},
+    })
+
+
+def test_two_access_services_each_answer_only_for_their_name(two_services, om_client):
+    staff = ask(om_client, "om_access_staff_1", "GSTAFF1", gate="entry2")
+    assert staff["success"] is True
+    assert [(a["id"], a["accepted"]) for a in staff["accesses"]] == [("staff-GSTAFF1", True)]
+    assert ask(om_client, "om_access_staff_1", "GTENANT1")["accesses"] == []  # the other's plate
+    tenants = ask(om_client, "om_access_tenants_1", "GTENANT1", gate="entry2")
+    assert [(a["id"], a["accepted"]) for a in tenants["accesses"]] == [("tenants-GTENANT1", True)]
+    om_client.rpc_no_response("access_service", "auth",
+                              {"name": "om_access_nobody_1", "vehicle": {"lpr": {"id": "GSTAFF1", "type": "lpr"}}})
+
+
+def test_the_template_checks_the_gate_with_the_settings_of_the_settings_service(two_services, om_client, om_settings):
+    staff = ask(om_client, "om_access_staff_1", "GSTAFF1", gate="entry1")  # staff parksetting: entry2 only
+    assert [(a["accepted"], a["reject_reason"]) for a in staff["accesses"]] == [(False, "wrong_gate")]
+    assert ask(om_client, "om_access_staff_1", "GSTAFF1", gate="door1")["accesses"][0]["accepted"] is True
+    assert ask(om_client, "om_access_staff_1", "GSTAFF1", gate=None)["accesses"][0]["accepted"] is True
+
+
+def test_a_template_without_rpc_check_access_answers_success_false(om_host, om_client, caplog):
+    om_host(("unfinished", Unfinished), config={"unfinished": {"NAME": "om_access_unfinished_1"}})
+    assert ask(om_client, "om_access_unfinished_1", "G1") == {"success": False, "accesses": [], "status": "ok"}
+    assert "Unfinished must implement rpc_check_access" in caplog.text
+
+
+def test_rejected_accesses_keep_their_reason_on_the_wire(two_services, om_client):
+    reply = ask(om_client, "om_access_staff_1", "GSTAFF1", gate="entry1")
+    assert reply["accesses"][0]["reject_reason"] == AccessCheckRejectReason.wrong_gate.value

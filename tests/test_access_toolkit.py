@@ -87,8 +87,8 @@ def test_a_shortterm_access_with_a_parksetting_is_logged_as_invalid_and_checked_
 
 def test_missing_gate_settings_are_named():
     with pytest.raises(LookupError, match="has no common/parksettings2"):
-        check_accesses_valid_at_gate([access("a")], "entry1", GarageSettings({key: value for key, value in SETTINGS.items()
-                                                                   if key != "common/parksettings2"}))
+        without = {key: value for key, value in SETTINGS.items() if key != "common/parksettings2"}
+        check_accesses_valid_at_gate([access("a")], "entry1", GarageSettings(without))
 
 
 # -- the template as plugins --------------------------------------------------------------------------------
@@ -108,9 +108,10 @@ class GarageWhitelist(AccessService):
         plate = request.vehicle.lpr.id if request.vehicle.lpr else ""
         if plate not in self.plates:
             return AccessCheckResponse(success=True, accesses=[])
-        accesses = [AccessCheckAccess(id=f"{self.log.name}-{plate}", source="whitelist", category=AccessCategory.permanent,
-                                      parksettings_id=self.plates[plate], used_medium=Medium(id=plate, type="lpr"),
-                                      access_data={}, accepted=True)]
+        accesses = [AccessCheckAccess(
+            id=f"{self.log.name}-{plate}", source="whitelist", category=AccessCategory.permanent,
+            parksettings_id=self.plates[plate], used_medium=Medium(id=plate, type="lpr"), access_data={}, accepted=True,
+        )]
         if request.gate:
             check_accesses_valid_at_gate(accesses, request.gate, self.settings)
         return AccessCheckResponse(success=True, accesses=accesses)

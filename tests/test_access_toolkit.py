@@ -29,9 +29,11 @@ GATES = {
     "entry2": {"gate": "entry2", "name": "Entry 2", "type": "entry"},
     "door1": {"gate": "door1", "name": "Door", "type": "door"},
 }
-AREAS = {"area1": {"id": "area1", "name": "Area", "gates": ["entry1", "entry2"], "shortterm_gates": ["entry1"],
+AREA = "0b5e1c52-6f0e-4b0a-9d43-0c6a0f7e2a11"  # ids are UUIDs in a real garage's settings
+STAFF = "7d1f0c3e-2b8a-4e55-a1c9-5f3e8b2d4c60"
+AREAS = {AREA: {"id": AREA, "name": "Area", "gates": ["entry1", "entry2"], "shortterm_gates": ["entry1"],
                    "default_cost_entries": [], "shortterm_limit": 0}}
-PARKSETTINGS = {"staff": {"id": "staff", "name": "Staff", "gates": ["entry2"], "default_cost_entries": []}}
+PARKSETTINGS = {STAFF: {"id": STAFF, "name": "Staff", "gates": ["entry2"], "default_cost_entries": []}}
 SETTINGS = {"common/gates": GATES, "common/parking_areas2": AREAS, "common/parksettings2": PARKSETTINGS}
 
 
@@ -64,7 +66,7 @@ def outcome(accesses: list[AccessCheckAccess]) -> list[tuple[bool, str | None]]:
     ("nowhere", [(False, "wrong_gate"), (True, None), (False, "wrong_gate"), (False, "wrong_gate"), (False, None)]),
 ])
 def test_accesses_are_rejected_where_their_gates_do_not_include_the_gate(gate, expected):
-    accesses = [access("a", parksettings_id="staff"), access("b"), access("c", "shortterm"), access("d", "unknown"),
+    accesses = [access("a", parksettings_id=STAFF), access("b"), access("c", "shortterm"), access("d", "unknown"),
                 access("e", accepted=False)]
     check_accesses_valid_at_gate(accesses, gate, GarageSettings(SETTINGS))
     assert outcome(accesses) == expected
@@ -79,7 +81,7 @@ def test_a_parksetting_the_settings_lack_is_no_restriction_but_a_warning(caplog)
 
 
 def test_a_shortterm_access_with_a_parksetting_is_logged_as_invalid_and_checked_by_it(caplog):
-    accesses = [access("a", "shortterm", parksettings_id="staff")]
+    accesses = [access("a", "shortterm", parksettings_id=STAFF)]
     check_accesses_valid_at_gate(accesses, "entry2", GarageSettings(SETTINGS))
     assert outcome(accesses) == [(True, None)]
     assert "has a parksetting: an invalid access" in caplog.text
@@ -130,7 +132,7 @@ def ask(om_client: Any, name: str, plate: str, gate: str | None = "entry1") -> d
 def two_services(om_host: Callable[..., Host], om_settings: SettingsMock) -> Host:
     om_settings.update(SETTINGS)
     return om_host(("staff", GarageWhitelist), ("tenants", GarageWhitelist), config={
-        "staff": {"NAME": "om_access_staff_1", "whitelist": {"GSTAFF1": "staff"}},
+        "staff": {"NAME": "om_access_staff_1", "whitelist": {"GSTAFF1": STAFF}},
         "tenants": {"NAME": "om_access_tenants_1", "whitelist": {"GTENANT1": None}},
     })
 

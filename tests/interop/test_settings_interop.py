@@ -124,11 +124,16 @@ def test_a_silent_mock_times_openmodules_provider_out(mock_garage):
     assert (answer["ok"], answer["error"]) == (False, "RPCClient.TimeoutError")
 
 
+OLD_FORM = {"vehicle": {"lpr": {"id": "GSTAFF1", "type": "lpr", "country": {"code": "A"}}}}
+NEW_FORM = {"vehicle_data": {"vehicle_id": "1", "lpr_front": {"plate": "GSTAFF1", "country": "A"}}}
+
+
+@pytest.mark.parametrize("form", [OLD_FORM, NEW_FORM], ids=["old-form", "new-form"])
 @pytest.mark.parametrize(("gate", "accepted", "reason"), [("entry2", True, None), ("entry1", False, "wrong_gate"),
                                                           ("door1", True, None)])
-def test_openmodule_asks_the_access_service_template_which_checks_the_gate(mock_garage, gate, accepted, reason):
-    request = {"name": "om_access_staff_1", "gate": gate,
-               "vehicle_data": {"vehicle_id": "1", "lpr_front": {"plate": "GSTAFF1", "country": "A"}}}
+def test_openmodule_asks_the_access_service_template_which_checks_the_gate(mock_garage, form, gate, accepted,
+                                                                           reason):
+    request = {"name": "om_access_staff_1", "gate": gate, **form}
     answer = mock_garage.peer.rpc("access_service", "auth", request, request_model="AccessCheckRequest",
                                   response_model="AccessCheckResponse", timeout=10)
     assert answer["ok"] is True, answer

@@ -15,6 +15,7 @@ from openmodule_hookspecs import (
     OpenModuleModel,
     ParkingArea,
     RPCTimeoutError,
+    ServerHandlerError,
     hookimpl,
 )
 from pydantic import ValidationError
@@ -23,6 +24,7 @@ from openmodule_host.host import Host
 from openmodule_host.testing import SettingsMock, SettingsRequest
 from openmodule_host.utils import SettingsProvider, parse_setting
 from tests.support import eventually
+from tests.test_typing import TYPING, _mypy
 
 T = TypeVar("T")
 
@@ -146,6 +148,15 @@ def test_a_silent_settings_service_raises_the_rpc_timeout_and_drops_the_stale_en
         call("get_many", {"common/currency": None})
 
 
+def test_an_error_status_of_the_settings_service_is_raised(reader, om_settings):
+    om_settings.handler_error = "settings database corrupt"
+    call = reader()
+    with pytest.raises(ServerHandlerError, match="settings database corrupt"):
+        call("get", "common/currency")
+    with pytest.raises(ServerHandlerError):
+        call("get_many", {"common/currency": None})
+
+
 class CurrencyOnly(OpenModuleModel):
     code: str
 
@@ -225,3 +236,8 @@ def test_the_mock_answers_and_announces_on_the_wire(om_settings, om_client):
                                                               "nope": {"success": False, "error": "no such setting"}}}
     reply = om_client.rpc("settings", "get", {"scope": "x"}, timeout=10)
     assert reply["response"]["status"] == "validation_error"
+
+
+def test_a_type_checker_reads_each_keys_model_from_get():
+    result = _mypy(TYPING / "settings_types.py")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -51,8 +51,9 @@ class SettingsMock:
     ``settings`` maps ``key`` (empty scope) or ``(key, scope)`` to a value (JSON data or a model). Values of the
     keys the settings provider models are checked against their model when set, unless ``validate`` is false
     (to test a plugin with a wrong value). ``error`` set to a string answers every key with ``success: false``
-    and that error; ``answering`` false sends no reply at all (the settings service is down). ``requests``
-    lists what was asked, oldest first.
+    and that error; ``handler_error`` set to a string answers every request with status ``handler_error``
+    (the settings service's handler raised that); ``answering`` false sends no reply at all (the settings
+    service is down). ``requests`` lists what was asked, oldest first.
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class SettingsMock:
         self.name = name
         self.validate = validate
         self.error: str | None = None
+        self.handler_error: str | None = None
         self.answering = True
         self.requests: list[SettingsRequest] = []
         self._values: dict[str, Any] = {}
@@ -190,6 +192,10 @@ class SettingsMock:
         keys = (request.key,) if isinstance(request, SettingsGetRequest) else tuple(request.key)
         self.requests.append(SettingsRequest(type_, keys, request.scope, str(body.get("name", ""))))
         if not self.answering:
+            return
+        if self.handler_error is not None:
+            reply["response"] = {"status": "handler_error", "exception": self.handler_error}
+            self._send(response_topic(SETTINGS_CHANNEL), reply)
             return
         values = {key: self._value(key, request.scope) for key in keys}
         response = values[request.key] if isinstance(request, SettingsGetRequest) else {"settings": values}

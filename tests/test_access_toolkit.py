@@ -164,3 +164,12 @@ def test_a_template_without_rpc_check_access_answers_success_false(om_host, om_c
 def test_rejected_accesses_keep_their_reason_on_the_wire(two_services, om_client):
     reply = ask(om_client, "om_access_staff_1", "GSTAFF1", gate="entry1")
     assert reply["accesses"][0]["reject_reason"] == AccessCheckRejectReason.wrong_gate.value
+
+
+def test_the_template_and_its_settings_provider_work_in_a_child_process(om_host, om_client, om_settings):
+    om_settings.update(SETTINGS)
+    om_host(("staff", "tests.test_access_toolkit:GarageWhitelist"), config={
+        "staff": {"NAME": "om_access_staff_1", "whitelist": {"GSTAFF1": STAFF}, "ISOLATION": "process"}})
+    staff = ask(om_client, "om_access_staff_1", "GSTAFF1", gate="entry1")
+    assert [(a["accepted"], a["reject_reason"]) for a in staff["accesses"]] == [(False, "wrong_gate")]
+    assert [request.sender for request in om_settings.requests] == ["om_access_staff_1"] * 3

@@ -178,6 +178,15 @@ def test_a_value_that_does_not_fit_raises_in_get_and_is_none_in_get_many(reader,
     assert call("get_many", {"common/gates": None}) == {"common/gates": None}
 
 
+def test_a_key_without_a_model_needs_custom_type(reader, om_settings):
+    om_settings.set("somebody/unknown", {"x": 1})
+    call = reader()
+    with pytest.raises(KeyError, match="pass custom_type"):
+        call("get", "somebody/unknown")
+    assert call("get_many", {"somebody/unknown": None}) == {"somebody/unknown": None}
+    assert call("get", "somebody/unknown", custom_type=dict) == {"x": 1}
+
+
 def test_get_many_asks_once_for_all_keys_unless_all_are_cached(reader, om_settings):
     om_settings.update({"common/gates": GATES, "common/parking_areas2": AREAS})
     call = reader()

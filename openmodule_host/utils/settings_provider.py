@@ -48,6 +48,8 @@ from openmodule_hookspecs import (
 )
 from pydantic import TypeAdapter
 
+from ..compat import core as current_core
+
 __all__ = ["NO_SUCH_SETTING", "SETTING_TYPES", "SettingsProvider", "join_key", "parse_setting"]
 
 T = TypeVar("T")
@@ -128,8 +130,6 @@ class SettingsProvider:
     def __init__(self, expire_time: float = 300.0, rpc_timeout: float = 3.0, *, core: PluginCore | None = None
                  ) -> None:
         if core is None:
-            from ..compat import core as current_core
-
             core = current_core()
         self._core = core
         self.expire_time = expire_time

@@ -21,8 +21,8 @@ from openmodule_hookspecs import (
 )
 
 from openmodule_host.host import Host
-from openmodule_host.testing import SettingsMock
-from openmodule_host.utils import AccessService, SettingsProvider, check_accesses_valid_at_gate, parse_setting
+from openmodule_host.testing import SettingsMock, SettingsMocker
+from openmodule_host.utils import AccessService, SettingsProvider, check_accesses_valid_at_gate
 
 GATES = {
     "entry1": {"gate": "entry1", "name": "Entry 1", "type": "entry"},
@@ -35,16 +35,6 @@ AREAS = {AREA: {"id": AREA, "name": "Area", "gates": ["entry1", "entry2"], "shor
                    "default_cost_entries": [], "shortterm_limit": 0}}
 PARKSETTINGS = {STAFF: {"id": STAFF, "name": "Staff", "gates": ["entry2"], "default_cost_entries": []}}
 SETTINGS = {"common/gates": GATES, "common/parking_areas2": AREAS, "common/parksettings2": PARKSETTINGS}
-
-
-class GarageSettings:
-    """Settings as plain values: an object with the provider's ``get(key)``, for the pure function."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-
-    def get(self, key: str) -> Any:
-        return parse_setting(key, self.values[key]) if key in self.values else None
 
 
 def access(id: str, category: str = "permanent", parksettings_id: str | None = None, accepted: bool = True
@@ -68,21 +58,21 @@ def outcome(accesses: list[AccessCheckAccess]) -> list[tuple[bool, str | None]]:
 def test_accesses_are_rejected_where_their_gates_do_not_include_the_gate(gate, expected):
     accesses = [access("a", parksettings_id=STAFF), access("b"), access("c", "shortterm"), access("d", "unknown"),
                 access("e", accepted=False)]
-    check_accesses_valid_at_gate(accesses, gate, GarageSettings(SETTINGS))
+    check_accesses_valid_at_gate(accesses, gate, SettingsMocker(SETTINGS))
     assert outcome(accesses) == expected
 
 
 def test_a_parksetting_the_settings_lack_is_no_restriction_but_a_warning(caplog):
     accesses = [access("a", parksettings_id="gone"), access("b", "shortterm", parksettings_id="gone")]
     with caplog.at_level(logging.WARNING):
-        check_accesses_valid_at_gate(accesses, "entry2", GarageSettings(SETTINGS))
+        check_accesses_valid_at_gate(accesses, "entry2", SettingsMocker(SETTINGS))
     assert outcome(accesses) == [(True, None), (False, "wrong_gate")]  # shortterm: the shortterm gates
     assert "['gone', 'gone']" in caplog.text
 
 
 def test_a_shortterm_access_with_a_parksetting_is_logged_as_invalid_and_checked_by_it(caplog):
     accesses = [access("a", "shortterm", parksettings_id=STAFF)]
-    check_accesses_valid_at_gate(accesses, "entry2", GarageSettings(SETTINGS))
+    check_accesses_valid_at_gate(accesses, "entry2", SettingsMocker(SETTINGS))
     assert outcome(accesses) == [(True, None)]
     assert "has a parksetting: an invalid access" in caplog.text
 
@@ -90,7 +80,7 @@ def test_a_shortterm_access_with_a_parksetting_is_logged_as_invalid_and_checked_
 def test_missing_gate_settings_are_named():
     with pytest.raises(LookupError, match="has no common/parksettings2"):
         without = {key: value for key, value in SETTINGS.items() if key != "common/parksettings2"}
-        check_accesses_valid_at_gate([access("a")], "entry1", GarageSettings(without))
+        check_accesses_valid_at_gate([access("a")], "entry1", SettingsMocker(without))
 
 
 # -- the template as plugins --------------------------------------------------------------------------------

@@ -47,9 +47,9 @@ PINNED = {
     ],
     "openmodule_host.compat": ["core", "plugin_context", "settings"],
     "openmodule_host.testing": [
-        "MockEvent", "PresenceSimulator", "PrivateBroker", "SentryTestTransport", "SettingsMock", "SettingsRequest",
-        "TestClient", "TestGate", "VehicleBuilder", "VehicleSimulator", "free_tcp_address", "start_host",
-        "wait_for_value",
+        "MockEvent", "PresenceSimulator", "PrivateBroker", "SentryTestTransport", "SettingsMock", "SettingsMocker",
+        "SettingsRequest", "TestClient", "TestGate", "VehicleBuilder", "VehicleSimulator", "free_tcp_address",
+        "start_host", "wait_for_value",
     ],
 }
 

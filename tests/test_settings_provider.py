@@ -21,7 +21,7 @@ from openmodule_hookspecs import (
 from pydantic import ValidationError
 
 from openmodule_host.host import Host
-from openmodule_host.testing import SettingsMock, SettingsRequest
+from openmodule_host.testing import SettingsMock, SettingsMocker, SettingsRequest
 from openmodule_host.utils import SettingsProvider, parse_setting
 from tests.support import eventually
 from tests.test_typing import TYPING, _mypy
@@ -250,3 +250,19 @@ def test_the_mock_answers_and_announces_on_the_wire(om_settings, om_client):
 def test_a_type_checker_reads_each_keys_model_from_get():
     result = _mypy(TYPING / "settings_types.py")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_in_memory_mocker_answers_as_the_provider():
+    mocker = SettingsMocker({"common/gates": GATES, ("gate_control/mode", "entry1"): "standard"})
+    assert mocker.get("common/gates")["door1"].type is GateType.door
+    assert mocker.get("gate_control/mode", "entry1") is GateMode.standard
+    assert mocker.get("gate_control/mode", "exit1") is None
+    assert mocker.get_many({"common/gates": dict, "common/currency": None}) == {"common/gates": GATES,
+                                                                                  "common/currency": None}
+    mocker.change_setting("common/currency", "EUR")
+    mocker.remove_setting("common/gates")
+    assert mocker.get_many({"common/gates": None, "common/currency": None}) == {"common/gates": None,
+                                                                                "common/currency": "EUR"}
+    with pytest.raises(ValueError, match="does not fit its model"):
+        mocker.add_setting("common/parksettings2", {"p": {"id": "p"}})
+    SettingsMocker({"common/parksettings2": {"p": {"id": "p"}}}, validate=False)  # a wrong value, on purpose

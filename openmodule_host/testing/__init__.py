@@ -9,7 +9,7 @@ from .harness import PrivateBroker, free_tcp_address, start_host
 from .helpers import MockEvent, TestGate, wait_for_value
 from .presence import PresenceSimulator
 from .sentry import SentryTestTransport
-from .settings import SettingsMock, SettingsRequest
+from .settings import SettingsMock, SettingsMocker, SettingsRequest
 from .vehicles import VehicleBuilder, VehicleSimulator
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "PrivateBroker",
     "SentryTestTransport",
     "SettingsMock",
+    "SettingsMocker",
     "SettingsRequest",
     "TestClient",
     "TestGate",

@@ -1,9 +1,13 @@
-"""A settings service for tests: serves the ``settings`` RPCs (``get``, ``get_many``) on a broker from values a
-test sets, and announces each change on topic ``settings`` (``changed``), as the garage's settings service
-does (wire-protocol.md 5.4, 5.10). openmodule-test's settings mocks, on the wire: a plugin's
-:class:`~openmodule_host.utils.SettingsProvider` (or an openmodule service's) reads from it unchanged.
+"""Garage settings for tests, as openmodule-test's settings mocks.
 
-It runs on a thread of its own with its own sockets, so it answers while the test waits for something else.
+:class:`SettingsMock` is a settings service on a broker: it serves the ``settings`` RPCs (``get``,
+``get_many``) from values a test sets, and announces each change on topic ``settings`` (``changed``), as
+the garage's settings service does (wire-protocol.md 5.4, 5.10), so a plugin's
+:class:`~openmodule_host.utils.SettingsProvider` (or an openmodule service's) reads from it unchanged. It
+runs on a thread of its own with its own sockets, so it answers while the test waits for something else.
+
+:class:`SettingsMocker` is the in-memory stand-in for a ``SettingsProvider`` (no broker), for code that is
+handed one, e.g. ``check_accesses_valid_at_gate``.
 """
 
 from __future__ import annotations
@@ -30,9 +34,61 @@ from pydantic import BaseModel, ValidationError
 
 from ..utils.settings_provider import NO_SUCH_SETTING, join_key, parse_setting
 
-__all__ = ["SettingsMock", "SettingsRequest"]
+__all__ = ["SettingsMock", "SettingsMocker", "SettingsRequest"]
 
 _POLL_MS = 50
+
+
+def _as_sent(key: str, scope: str, value: Any, validate: bool) -> Any:
+    """``value`` (JSON data, models, or a dict of models) as the settings service would send it; checked against
+    the key's model when ``validate`` (a key without a model takes any value)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    elif isinstance(value, Mapping):
+        value = {entry_key: entry.model_dump(mode="json", by_alias=True, exclude_none=True)
+                 if isinstance(entry, BaseModel) else entry for entry_key, entry in value.items()}
+    value = orjson.loads(dumps(value))
+    if validate:
+        try:
+            parse_setting(key, value)
+        except KeyError:
+            pass
+        except ValueError as error:
+            raise ValueError(f"{join_key(key, scope)} does not fit its model (validate=False allows it): "
+                             f"{error}") from error
+    return value
+
+
+class SettingsMocker:
+    """An in-memory stand-in for a :class:`~openmodule_host.utils.SettingsProvider` (openmodule-test's
+    ``SettingsMocker``): ``get`` and ``get_many`` answer as the provider does (parsed into the key's model or
+    ``custom_type``; ``None`` for a setting it does not have) from the values given or set here, which are
+    checked against their model unless ``validate`` is false. ``settings`` maps ``key`` (empty scope) or
+    ``(key, scope)`` to a value."""
+
+    def __init__(self, settings: Mapping[str | tuple[str, str], Any] | None = None, *, validate: bool = True
+                 ) -> None:
+        self.validate = validate
+        self._values: dict[str, Any] = {}
+        for key_scope, value in (settings or {}).items():
+            key, scope = (key_scope, "") if isinstance(key_scope, str) else key_scope
+            self.add_setting(key, value, scope)
+
+    def get(self, key: str, scope: str = "", custom_type: Any = None) -> Any:
+        joined = join_key(key, scope)
+        return parse_setting(key, self._values[joined], custom_type) if joined in self._values else None
+
+    def get_many(self, keys_with_types: Mapping[str, Any], scope: str = "") -> dict[str, Any]:
+        return {key: self.get(key, scope, custom_type) for key, custom_type in keys_with_types.items()}
+
+    def add_setting(self, key: str, value: Any, scope: str = "") -> None:
+        self._values[join_key(key, scope)] = _as_sent(key, scope, value, self.validate)
+
+    #: openmodule-test has both names for it.
+    change_setting = add_setting
+
+    def remove_setting(self, key: str, scope: str = "") -> None:
+        self._values.pop(join_key(key, scope), None)
 
 
 @dataclass(frozen=True)
@@ -122,20 +178,7 @@ class SettingsMock:
         self.close()
 
     def _store(self, key: str, scope: str, value: Any) -> None:
-        if isinstance(value, BaseModel):
-            value = value.model_dump(mode="json", by_alias=True, exclude_none=True)
-        elif isinstance(value, Mapping):
-            value = {entry_key: entry.model_dump(mode="json", by_alias=True, exclude_none=True)
-                     if isinstance(entry, BaseModel) else entry for entry_key, entry in value.items()}
-        value = orjson.loads(dumps(value))  # what a service would receive
-        if self.validate:
-            try:
-                parse_setting(key, value)
-            except KeyError:
-                pass  # a key without a model: any value
-            except ValueError as error:
-                raise ValueError(f"{join_key(key, scope)} does not fit its model (validate=False allows it): "
-                                 f"{error}") from error
+        value = _as_sent(key, scope, value, self.validate)
         with self._lock:
             self._values[join_key(key, scope)] = value
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from openmodule_hookspecs import AccessCheckAccess, LprData
 
+from openmodule_host.testing import SettingsMocker
 from openmodule_host.utils import (
     LPRKnownAccess,
     MatchingConfig,
@@ -23,7 +24,6 @@ from openmodule_host.utils import (
     deduplicate_accesses,
     find_lpr_accesses,
     get_lpr_id_search,
-    parse_setting,
 )
 
 from .peer import openmodule_python
@@ -99,16 +99,6 @@ def find_case(rng: random.Random, yaml_dir: str) -> dict[str, Any]:
                          "default_country_order": rng.sample(["A", "D", "CH"], rng.randint(0, 3))}}
 
 
-class GarageSettings:
-    """The settings as plain values, read with the provider's ``get(key)``."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-
-    def get(self, key: str) -> Any:
-        return parse_setting(key, self.values[key]) if key in self.values else None
-
-
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory) -> dict[str, Any]:
     rng = random.Random(20261130)
@@ -136,7 +126,7 @@ def test_validity_at_a_gate_is_openmodules(cases, openmodule_answers):
     ours = []
     for case in cases["validity"]:
         accesses = [AccessCheckAccess.model_validate(access) for access in case["accesses"]]
-        check_accesses_valid_at_gate(accesses, case["gate"], GarageSettings(case["settings"]))
+        check_accesses_valid_at_gate(accesses, case["gate"], SettingsMocker(case["settings"]))
         ours.append([[access.accepted, access.reject_reason] for access in accesses])
     differing = [(case, mine, theirs) for case, mine, theirs
                  in zip(cases["validity"], ours, openmodule_answers["validity"], strict=True) if mine != theirs]

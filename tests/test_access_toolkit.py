@@ -138,6 +138,27 @@ def test_two_access_services_each_answer_only_for_their_name(two_services, om_cl
                               {"name": "om_access_nobody_1", "vehicle": {"lpr": {"id": "GSTAFF1", "type": "lpr"}}})
 
 
+def test_the_template_answers_no_legacy_backend_requests_as_openmodules(two_services, om_client):
+    legacy = {"name": "om_access_staff_1", "gateway": {"gate": "entry2", "direction": "in"}, "medium_type": "lpr",
+              "id": "GSTAFF1"}
+    om_client.rpc_no_response("backend", "auth", legacy)
+
+
+class LegacyToo(GarageWhitelist):
+    @hookimpl
+    def access_protocols(self, core: Any) -> tuple[str, ...]:
+        return ("access_service", "backend")
+
+
+def test_a_template_that_asks_for_it_answers_legacy_backend_requests_too(om_host, om_client, om_settings):
+    om_settings.update(SETTINGS)
+    om_host(("staff", LegacyToo), config={"staff": {"NAME": "om_access_staff_1", "whitelist": {"GSTAFF1": None}}})
+    legacy = {"name": "om_access_staff_1", "gateway": {"gate": "entry2", "direction": "in"}, "medium_type": "lpr",
+              "id": "GSTAFF1"}
+    reply = om_client.rpc("backend", "auth", legacy, timeout=10)["response"]
+    assert reply["success"] is True and reply["medium"]["accesses"][0]["user"] == "staff-GSTAFF1"
+
+
 def test_the_template_checks_the_gate_with_the_settings_of_the_settings_service(two_services, om_client, om_settings):
     staff = ask(om_client, "om_access_staff_1", "GSTAFF1", gate="entry1")  # staff parksetting: entry2 only
     assert [(a["accepted"], a["reject_reason"]) for a in staff["accesses"]] == [(False, "wrong_gate")]

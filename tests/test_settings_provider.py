@@ -139,7 +139,7 @@ def test_another_error_of_the_service_is_logged_and_none(reader, om_settings, ca
 
 def test_a_silent_settings_service_raises_the_rpc_timeout_and_drops_the_stale_entry(reader, om_settings):
     om_settings.set("common/currency", "EUR")
-    call = reader(expire_time=0.0, rpc_timeout=0.5)
+    call = reader(expire_time=0.0)
     assert call("get", "common/currency") == "EUR"
     om_settings.answering = False
     with pytest.raises(RPCTimeoutError):

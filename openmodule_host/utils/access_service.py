@@ -4,12 +4,14 @@
 The instance's ``check_access`` hookimpl is what the host serves as RPC ``access_service``/``auth`` for the
 requests whose ``request.name`` is the plugin's NAME (:mod:`openmodule_host.access`), so several access
 services (several plugins, or instances of one) share a host and each answers only for itself. Nothing here
-serves the RPC a second time: openmodule's ``register_rpcs`` has no counterpart.
+serves the RPC a second time: openmodule's ``register_rpcs`` has no counterpart. As openmodule's template,
+it answers ``access_service``/``auth`` only, not the legacy ``backend``/``auth`` (its ``access_protocols``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 from openmodule_hookspecs import AccessCheckRequest, AccessCheckResponse, PluginCore, RPCRequest, hookimpl
 
@@ -32,6 +34,10 @@ class AccessService:
     def log(self) -> logging.Logger:
         """The logger of the plugin whose code runs on this thread."""
         return current_core().log
+
+    @hookimpl
+    def access_protocols(self, core: PluginCore) -> Collection[str]:
+        return ("access_service",)
 
     @hookimpl
     def check_access(self, core: PluginCore, request: AccessCheckRequest) -> AccessCheckResponse:

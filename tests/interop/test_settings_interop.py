@@ -69,7 +69,7 @@ def mock_garage() -> Iterator[MockGarage]:
         peer = stack.enter_context(OpenModulePeer("om_interop_settings_1", broker.sub_address, broker.pub_address,
                                                   script=SCRIPT))
         peer.wait_ready()
-        peer.command("settings_provider", "settings_provider_ready", rpc_timeout=1.0)
+        peer.command("settings_provider", "settings_provider_ready")
         yield MockGarage(settings, peer, host)
 
 

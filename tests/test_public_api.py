@@ -32,19 +32,21 @@ HOST = [
 #: the plugin-facing names besides the contract package: a change here is a change of the public surface.
 PINNED = {
     "openmodule_host.utils": [
-        "EVENTLOG_TOPIC", "IO_TOPIC", "LEGACY_EPOCH", "SEPARATOR_CHARS", "SIGNAL_TOPIC", "AnonymizationType", "Api",
-        "ApiException", "AuthMethod", "Backend", "Base64Payload", "ChangeType", "Charset", "CharsetConverter",
-        "ColumnDefinition", "CostEntryData", "CsvFormatType", "Event", "EventInfo", "EventlogMessage",
-        "ExportIterator", "FilterType", "GetSignalValueRequest", "GetSignalValueResponse", "IoEdge", "IoListener",
-        "IoMessage", "IoState", "LPRKnownAccess", "MatchingConfig", "MessageKwarg", "PlateFormatData", "PlateYaml",
-        "PlateYamlSelector", "PresenceListener", "Replacement", "RequestCursor", "ResponseCursor", "Signal",
-        "SignalFilterType", "SignalListener", "SignalMessage", "SignalType", "Translation", "TriggerSignalsRequest",
-        "TriggerSignalsResponse", "ValidateRequest", "ValidateRequestTicketType", "ValidateResponse",
-        "ValidateResponseError", "ValidateResponseState", "Validation", "VehicleListener", "access_check_accesses",
-        "access_check_request", "backend_requests", "classify_signal_change", "clean_service_name", "cleanup_files",
-        "deduplicate_accesses", "do_cursor_pagination", "export_iterator", "find_lpr_accesses", "full_lpr_charset",
-        "get_cursor_for_no_elements", "get_lpr_id_search", "legacy_accesses", "legacy_lpr_charset", "render",
-        "schedule_export", "schedule_file_cleanup", "send_event", "utcnow",
+        "EVENTLOG_TOPIC", "IO_TOPIC", "LEGACY_EPOCH", "SEPARATOR_CHARS", "SIGNAL_TOPIC", "AccessService",
+        "AnonymizationType", "Api", "ApiException", "AuthMethod", "Backend", "Base64Payload", "ChangeType",
+        "Charset", "CharsetConverter", "ColumnDefinition", "CostEntryData", "CsvFormatType", "Event",
+        "EventInfo", "EventlogMessage", "ExportIterator", "FilterType", "GetSignalValueRequest",
+        "GetSignalValueResponse", "IoEdge", "IoListener", "IoMessage", "IoState", "LPRKnownAccess",
+        "MatchingConfig", "MessageKwarg", "PlateFormatData", "PlateYaml", "PlateYamlSelector",
+        "PresenceListener", "Replacement", "RequestCursor", "ResponseCursor", "SettingsProvider", "Signal",
+        "SignalFilterType", "SignalListener", "SignalMessage", "SignalType", "Translation",
+        "TriggerSignalsRequest", "TriggerSignalsResponse", "ValidateRequest", "ValidateRequestTicketType",
+        "ValidateResponse", "ValidateResponseError", "ValidateResponseState", "Validation", "VehicleListener",
+        "access_check_accesses", "access_check_request", "backend_requests", "check_accesses_valid_at_gate",
+        "classify_signal_change", "clean_service_name", "cleanup_files", "deduplicate_accesses",
+        "do_cursor_pagination", "export_iterator", "find_lpr_accesses", "full_lpr_charset",
+        "get_cursor_for_no_elements", "get_lpr_id_search", "legacy_accesses", "legacy_lpr_charset",
+        "parse_setting", "render", "schedule_export", "schedule_file_cleanup", "send_event", "utcnow",
     ],
     "openmodule_host.database": [
         "CustomType", "DatabaseSession", "DatabaseTarget", "JSONEncodedDict", "MigrationError", "MigrationResult",
@@ -54,9 +56,10 @@ PINNED = {
     ],
     "openmodule_host.compat": ["core", "plugin_context", "settings"],
     "openmodule_host.testing": [
-        "IoSimulator", "MockEvent", "PresenceSimulator", "PrivateBroker", "SentryTestTransport", "SignalSimulator",
-        "TestClient", "TestGate", "UnknownSignalError", "VehicleBuilder", "VehicleSimulator", "free_tcp_address",
-        "generate_example_states", "start_host", "wait_for_value",
+        "IoSimulator", "MockEvent", "PresenceSimulator", "PrivateBroker", "SentryTestTransport", "SettingsMock",
+        "SettingsMocker", "SettingsRequest", "SignalSimulator", "TestClient", "TestGate", "UnknownSignalError",
+        "VehicleBuilder", "VehicleSimulator", "free_tcp_address", "generate_example_states", "start_host",
+        "wait_for_value",
     ],
 }
 

@@ -1,6 +1,6 @@
 """Test support for plugin authors: a private broker, a test client, a host with chosen plugins.
 
-Installed as a pytest plugin (fixtures ``om_broker``, ``om_client``, ``om_host``); the classes work
+Installed as a pytest plugin (fixtures ``om_broker``, ``om_client``, ``om_host``, ``om_settings``); the classes work
 without pytest too.
 """
 
@@ -10,6 +10,7 @@ from .helpers import MockEvent, TestGate, wait_for_value
 from .io import IoSimulator, SignalSimulator, UnknownSignalError, generate_example_states
 from .presence import PresenceSimulator
 from .sentry import SentryTestTransport
+from .settings import SettingsMock, SettingsMocker, SettingsRequest
 from .vehicles import VehicleBuilder, VehicleSimulator
 
 __all__ = [
@@ -18,6 +19,9 @@ __all__ = [
     "PresenceSimulator",
     "PrivateBroker",
     "SentryTestTransport",
+    "SettingsMock",
+    "SettingsMocker",
+    "SettingsRequest",
     "SignalSimulator",
     "TestClient",
     "TestGate",

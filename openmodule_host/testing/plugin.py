@@ -9,6 +9,9 @@ Fixtures:
 ``om_host``
     a factory: ``om_host("hello")``, ``om_host(("mine", my_module), config={"mine": {...}})`` starts a
     host with those plugins on the private broker and returns it, ready; it is stopped after the test.
+``om_settings``
+    the garage's settings service on that broker (:class:`SettingsMock`): ``om_settings.set(key, value)``
+    serves a value and announces the change; a plugin's ``SettingsProvider`` reads from it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import zmq
 from ..host import Host
 from .client import TestClient
 from .harness import PrivateBroker, start_host
+from .settings import SettingsMock
 
 
 @pytest.fixture
@@ -38,6 +42,12 @@ def om_client(om_broker: PrivateBroker) -> Iterator[TestClient]:
     yield client
     client.close()
     context.destroy(linger=0)
+
+
+@pytest.fixture
+def om_settings(om_broker: PrivateBroker) -> Iterator[SettingsMock]:
+    with SettingsMock(om_broker.sub_address, om_broker.pub_address) as mock:
+        yield mock
 
 
 @pytest.fixture

@@ -1,11 +1,18 @@
 """openmodule's utilities for plugins: plate character sets and matching, access-service helpers, the legacy
 ``Backend`` template and the conversions between the two access protocols, the ``VehicleListener``, the
-``PresenceListener`` and the HTTP client ``Api``; IO and signal listeners, the event log, ticket validation
-providers, file cleanup, CSV export, cursor pagination and small helpers (docs/toolkit.md)."""
+``PresenceListener``, the HTTP client ``Api``, the ``SettingsProvider`` and the ``AccessService`` template; IO and
+signal listeners, the event log, ticket validation providers, file cleanup, CSV export, cursor pagination and small
+helpers (docs/toolkit.md)."""
 
 from openmodule_hookspecs import Backend
 
-from .access import LPRKnownAccess, deduplicate_accesses, find_lpr_accesses, get_lpr_id_search
+from .access import (
+    LPRKnownAccess,
+    check_accesses_valid_at_gate,
+    deduplicate_accesses,
+    find_lpr_accesses,
+    get_lpr_id_search,
+)
 from .access_conversion import (
     LEGACY_EPOCH,
     access_check_accesses,
@@ -13,6 +20,7 @@ from .access_conversion import (
     backend_requests,
     legacy_accesses,
 )
+from .access_service import AccessService
 from .api import Api, ApiException, AuthMethod
 from .charset import Charset, CharsetConverter, Replacement, full_lpr_charset, legacy_lpr_charset
 from .cleanup import cleanup_files, schedule_file_cleanup
@@ -32,6 +40,7 @@ from .matching import SEPARATOR_CHARS, MatchingConfig, PlateYaml, PlateYamlSelec
 from .misc import clean_service_name, utcnow
 from .pagination import RequestCursor, ResponseCursor, do_cursor_pagination, get_cursor_for_no_elements
 from .presence_listener import PresenceListener
+from .settings_provider import SettingsProvider, parse_setting
 from .signals import (
     SIGNAL_TOPIC,
     ChangeType,
@@ -65,6 +74,7 @@ __all__ = [
     "LEGACY_EPOCH",
     "SEPARATOR_CHARS",
     "SIGNAL_TOPIC",
+    "AccessService",
     "AnonymizationType",
     "Api",
     "ApiException",
@@ -98,6 +108,7 @@ __all__ = [
     "Replacement",
     "RequestCursor",
     "ResponseCursor",
+    "SettingsProvider",
     "Signal",
     "SignalFilterType",
     "SignalListener",
@@ -116,6 +127,7 @@ __all__ = [
     "access_check_accesses",
     "access_check_request",
     "backend_requests",
+    "check_accesses_valid_at_gate",
     "classify_signal_change",
     "clean_service_name",
     "cleanup_files",
@@ -128,6 +140,7 @@ __all__ = [
     "get_lpr_id_search",
     "legacy_accesses",
     "legacy_lpr_charset",
+    "parse_setting",
     "render",
     "schedule_export",
     "schedule_file_cleanup",

@@ -33,9 +33,12 @@ HOST = [
 PINNED = {
     "openmodule_host.utils": [
         "LEGACY_EPOCH", "SEPARATOR_CHARS", "Api", "ApiException", "AuthMethod", "Backend", "Charset",
-        "CharsetConverter", "FilterType", "LPRKnownAccess", "MatchingConfig", "PlateYaml", "PlateYamlSelector",
-        "PresenceListener", "Replacement", "VehicleListener", "access_check_accesses", "access_check_request",
-        "backend_requests", "deduplicate_accesses", "find_lpr_accesses", "full_lpr_charset", "get_lpr_id_search",
+        "CharsetConverter", "FilterType", "KVEntry", "KVSetRequest", "KVSetRequestKV", "KVSetResponse",
+        "KVSetResponseKV", "KVStore", "KVStoreHandler", "KVStoreWithChangedNotification", "KVSyncRequest",
+        "KVSyncResponse", "LPRKnownAccess", "MatchingConfig", "PlateYaml", "PlateYamlSelector",
+        "PresenceListener", "Replacement", "ServerRPCRequest", "ServerSyncResponse", "VehicleListener",
+        "access_check_accesses", "access_check_request", "backend_requests", "deduplicate_accesses",
+        "find_lpr_accesses", "full_lpr_charset", "get_lpr_id_search",
         "legacy_accesses", "legacy_lpr_charset",
     ],
     "openmodule_host.database": [
@@ -46,8 +49,8 @@ PINNED = {
     ],
     "openmodule_host.compat": ["core", "plugin_context", "settings"],
     "openmodule_host.testing": [
-        "MockEvent", "PresenceSimulator", "PrivateBroker", "SentryTestTransport", "TestClient", "TestGate",
-        "VehicleBuilder", "VehicleSimulator", "free_tcp_address", "start_host", "wait_for_value",
+        "KVSyncCloud", "MockEvent", "PresenceSimulator", "PrivateBroker", "SentryTestTransport", "TestClient",
+        "TestGate", "VehicleBuilder", "VehicleSimulator", "free_tcp_address", "start_host", "wait_for_value",
     ],
 }
 

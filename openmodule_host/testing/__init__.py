@@ -7,11 +7,13 @@ without pytest too.
 from .client import TestClient
 from .harness import PrivateBroker, free_tcp_address, start_host
 from .helpers import MockEvent, TestGate, wait_for_value
+from .kv_cloud import KVSyncCloud
 from .presence import PresenceSimulator
 from .sentry import SentryTestTransport
 from .vehicles import VehicleBuilder, VehicleSimulator
 
 __all__ = [
+    "KVSyncCloud",
     "MockEvent",
     "PresenceSimulator",
     "PrivateBroker",

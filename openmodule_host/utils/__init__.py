@@ -1,6 +1,7 @@
 """openmodule's utilities for plugins: plate character sets and matching, access-service helpers, the legacy
 ``Backend`` template and the conversions between the two access protocols, the ``VehicleListener``, the
-``PresenceListener`` and the HTTP client ``Api``."""
+``PresenceListener``, the HTTP client ``Api`` and the KV store synced with the cloud (``KVStore``,
+``KVStoreHandler``, ``KVEntry`` and their ``kv_sync`` models)."""
 
 from openmodule_hookspecs import Backend
 
@@ -14,6 +15,17 @@ from .access_conversion import (
 )
 from .api import Api, ApiException, AuthMethod
 from .charset import Charset, CharsetConverter, Replacement, full_lpr_charset, legacy_lpr_charset
+from .kv_store import KVEntry, KVStore, KVStoreHandler, KVStoreWithChangedNotification
+from .kv_store_models import (
+    KVSetRequest,
+    KVSetRequestKV,
+    KVSetResponse,
+    KVSetResponseKV,
+    KVSyncRequest,
+    KVSyncResponse,
+    ServerRPCRequest,
+    ServerSyncResponse,
+)
 from .matching import SEPARATOR_CHARS, MatchingConfig, PlateYaml, PlateYamlSelector
 from .presence_listener import PresenceListener
 from .vehicle_listener import FilterType, VehicleListener
@@ -28,12 +40,24 @@ __all__ = [
     "Charset",
     "CharsetConverter",
     "FilterType",
+    "KVEntry",
+    "KVSetRequest",
+    "KVSetRequestKV",
+    "KVSetResponse",
+    "KVSetResponseKV",
+    "KVStore",
+    "KVStoreHandler",
+    "KVStoreWithChangedNotification",
+    "KVSyncRequest",
+    "KVSyncResponse",
     "LPRKnownAccess",
     "MatchingConfig",
     "PlateYaml",
     "PlateYamlSelector",
     "PresenceListener",
     "Replacement",
+    "ServerRPCRequest",
+    "ServerSyncResponse",
     "VehicleListener",
     "access_check_accesses",
     "access_check_request",

@@ -69,11 +69,13 @@ def openmodule10_python() -> Path:
 class OpenModulePeer:
     """A standalone openmodule service named ``name`` on the broker at ``broker_sub``/``broker_pub``: by
     default ``peers/openmodule_service.py`` under openmodule 18.5.0; ``legacy=True`` runs
-    ``peers/openmodule10_service.py`` under openmodule 10.0.7 instead (its own commands, same events)."""
+    ``peers/openmodule10_service.py`` under openmodule 10.0.7 instead (its own commands, same events);
+    ``script`` runs another 18.5.0 script that extends the service with commands of its own (e.g.
+    ``peers/openmodule_kvstore.py``)."""
 
     def __init__(
         self, name: str, broker_sub: str, broker_pub: str, *, env: Mapping[str, str] | None = None,
-        legacy: bool = False,
+        legacy: bool = False, script: Path | None = None,
     ) -> None:
         self.name = name
         self.events: list[Event] = []  # everything received, for failure messages
@@ -85,7 +87,7 @@ class OpenModulePeer:
         self._rpc_calls = 0
         self.proc = subprocess.Popen(
             [str(openmodule10_python()), str(SERVICE10_SCRIPT)] if legacy
-            else [str(openmodule_python()), str(SERVICE_SCRIPT)],
+            else [str(openmodule_python()), str(script or SERVICE_SCRIPT)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -3,12 +3,17 @@ with real SQLite files (one test also on the real PostgreSQL), against a cloud s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from openmodule_hookspecs import PluginCore
 
-from openmodule_host.testing import KVSyncCloud, wait_for_value
+from openmodule_host.host import Host
+from openmodule_host.rpc.server import _Shared
+from openmodule_host.testing import KVSyncCloud, TestClient, wait_for_value
 from openmodule_host.utils import KVStore
+from tests.databases import Backend
 from tests.kv_plugins import (
     BlocklistStore,
     KVPlugin,
@@ -18,10 +23,16 @@ from tests.kv_plugins import (
 )
 
 SERVICE = "om_kv_1"
+OmHost = Callable[..., Host]
 
 
-def start(om_host: Any, *plugins: tuple[str, KVPlugin], **settings: Any) -> Any:
+def start(om_host: OmHost, *plugins: tuple[str, KVPlugin], **settings: Any) -> Host:
     return om_host(*plugins, config={name: {"TESTING": True} for name, _ in plugins}, strict=True, **settings)
+
+
+def core(plugin: KVPlugin) -> PluginCore:
+    assert plugin.core is not None
+    return plugin.core
 
 
 def plates(plugin: KVPlugin, table: Any = Whitelist) -> dict[str, str]:
@@ -32,12 +43,13 @@ def cloud_plates(cloud: KVSyncCloud, service: str) -> dict[str, str]:
     return {key: value.split('"')[3] for key, (_, value) in cloud.data.get(service, {}).items()}
 
 
-def set_request(om_client: Any, kvs: list[dict[str, Any]], service: str = SERVICE) -> dict[str, Any]:
-    reply: dict[str, Any] = om_client.rpc("kv_sync", "set", {"service": service, "kvs": kvs}, timeout=10)
-    return reply["response"]
+def set_request(om_client: TestClient, kvs: list[dict[str, Any]], service: str = SERVICE) -> dict[str, Any]:
+    response: dict[str, Any] = om_client.rpc("kv_sync", "set", {"service": service, "kvs": kvs}, timeout=10)["response"]
+    return response
 
 
-def test_a_store_asks_the_cloud_to_sync_when_the_connection_comes_online_and_ends_with_its_rows(om_host, om_client):
+def test_a_store_asks_the_cloud_to_sync_when_the_connection_comes_online_and_ends_with_its_rows(
+        om_host: OmHost, om_client: TestClient) -> None:
     cloud = KVSyncCloud(om_client)
     cloud.put(SERVICE, "acc-1", {"plate": "GARIVO1"})
     cloud.put(SERVICE, "acc-2", {"plate": "GARIVO2"})
@@ -49,11 +61,12 @@ def test_a_store_asks_the_cloud_to_sync_when_the_connection_comes_online_and_end
 
     assert request["name"] == SERVICE
     assert request["request"] == {"rpc": "kvs_sync", "data": {
-        "resource": plugin.core.config.RESOURCE, "service": SERVICE, "timeout": 25}}
+        "resource": core(plugin).config.RESOURCE, "service": SERVICE, "timeout": 25}}
     assert plugin.rows() == {key: (e_tag, value.split('"')[3]) for key, (e_tag, value) in cloud.data[SERVICE].items()}
 
 
-def test_after_a_reconnect_the_store_syncs_again_changes_deletions_and_additions(om_host, om_client):
+def test_after_a_reconnect_the_store_syncs_again_changes_deletions_and_additions(
+        om_host: OmHost, om_client: TestClient) -> None:
     cloud = KVSyncCloud(om_client)
     cloud.put(SERVICE, "acc-1", {"plate": "GARIVO1"})
     cloud.put(SERVICE, "acc-2", {"plate": "GARIVO2"})
@@ -74,7 +87,8 @@ def test_after_a_reconnect_the_store_syncs_again_changes_deletions_and_additions
         key: e_tag for key, (e_tag, _) in cloud.data[SERVICE].items()}
 
 
-def test_a_sync_the_cloud_does_not_answer_is_asked_again_after_sync_timeout(om_host, om_client):
+def test_a_sync_the_cloud_does_not_answer_is_asked_again_after_sync_timeout(
+        om_host: OmHost, om_client: TestClient) -> None:
     cloud = KVSyncCloud(om_client)
     cloud.put(SERVICE, "acc-1", {"plate": "GARIVO1"})
     plugin = KVPlugin(sync_timeout=3)
@@ -91,7 +105,8 @@ def test_a_sync_the_cloud_does_not_answer_is_asked_again_after_sync_timeout(om_h
     assert plates(plugin) == {"acc-1": "GARIVO1"}
 
 
-def test_no_sync_is_asked_while_offline_and_none_after_the_plugin_stopped(om_host, om_client):
+def test_no_sync_is_asked_while_offline_and_none_after_the_plugin_stopped(
+        om_host: OmHost, om_client: TestClient) -> None:
     cloud = KVSyncCloud(om_client)
     plugin = KVPlugin(sync_timeout=3)
     host = start(om_host, (SERVICE, plugin))
@@ -109,7 +124,7 @@ def test_no_sync_is_asked_while_offline_and_none_after_the_plugin_stopped(om_hos
     assert pending["request"]["data"]["service"] == SERVICE
 
 
-def test_set_checks_e_tags_and_applies_all_keys_or_none(om_host, om_client):
+def test_set_checks_e_tags_and_applies_all_keys_or_none(om_host: OmHost, om_client: TestClient) -> None:
     plugin = KVPlugin()
     start(om_host, (SERVICE, plugin))
     assert set_request(om_client, [{"key": "a", "value": '{"plate": "A1"}', "e_tag": 1}])["status"] == "ok"
@@ -135,7 +150,8 @@ def test_set_checks_e_tags_and_applies_all_keys_or_none(om_host, om_client):
     assert set_request(om_client, []) == {"status": "ok"}
 
 
-def test_invalid_values_and_requests_get_openmodules_errors_and_change_nothing(om_host, om_client):
+def test_invalid_values_and_requests_get_openmodules_errors_and_change_nothing(
+        om_host: OmHost, om_client: TestClient) -> None:
     plugin = KVPlugin()
     host = start(om_host, (SERVICE, plugin))
 
@@ -152,7 +168,7 @@ def test_invalid_values_and_requests_get_openmodules_errors_and_change_nothing(o
     assert host.plugins[SERVICE].state == "running"
 
 
-def test_requests_for_another_service_get_no_reply(om_host, om_client):
+def test_requests_for_another_service_get_no_reply(om_host: OmHost, om_client: TestClient) -> None:
     plugin = KVPlugin()
     start(om_host, (SERVICE, plugin))
     om_client.rpc_no_response("kv_sync", "set", {"service": "om_other_1", "kvs": [
@@ -161,7 +177,7 @@ def test_requests_for_another_service_get_no_reply(om_host, om_client):
     assert plugin.rows() == {}
 
 
-def test_sync_reports_additions_changes_and_missing_keys(om_host, om_client):
+def test_sync_reports_additions_changes_and_missing_keys(om_host: OmHost, om_client: TestClient) -> None:
     plugin = KVPlugin()
     start(om_host, (SERVICE, plugin))
     set_request(om_client, [{"key": "same", "value": '{"plate": "S"}', "e_tag": 1},
@@ -175,15 +191,19 @@ def test_sync_reports_additions_changes_and_missing_keys(om_host, om_client):
                      "missing": {"cloud_only": 4, "cloud_null": None}, "status": "ok"}
 
 
-def test_two_kv_store_plugins_in_one_host_each_answer_only_for_their_service_by_keyed_routing(om_host, om_client):
+def test_two_kv_store_plugins_in_one_host_each_answer_only_for_their_service_by_keyed_routing(
+        om_host: OmHost, om_client: TestClient) -> None:
     cloud = KVSyncCloud(om_client)
     for service, plate in (("om_kv_a_1", "GA"), ("om_kv_b_1", "GB")):
         cloud.put(service, "acc-1", {"plate": plate})
         cloud.put(service, f"only-{service}", {"plate": plate + "2"})
     a, b = KVPlugin(), KVPlugin()
     host = start(om_host, ("om_kv_a_1", a), ("om_kv_b_1", b))
-    shared = host.rpc_router._handlers[("kv_sync", "set")]
-    assert shared.wire_key == "service" and set(shared.by_value) == {"om_kv_a_1", "om_kv_b_1"}
+    assert host.rpc_router is not None
+    for type in ("set", "sync"):  # the host routes each request by its service to one plugin: no fan-out
+        shared = host.rpc_router._handlers[("kv_sync", type)]
+        assert isinstance(shared, _Shared)
+        assert shared.wire_key == "service" and set(shared.by_value) == {"om_kv_a_1", "om_kv_b_1"}
 
     om_client.set_connection_status("online")
     served = {cloud.serve_sync_request(timeout=30)["request"]["data"]["service"] for _ in range(2)}
@@ -195,7 +215,8 @@ def test_two_kv_store_plugins_in_one_host_each_answer_only_for_their_service_by_
     assert host.plugins["om_kv_a_1"].stats.rpcs_served == host.plugins["om_kv_b_1"].stats.rpcs_served == 2
 
 
-def test_a_plugin_with_two_stores_answers_for_name_and_name_suffix_and_syncs_both(om_host, om_client):
+def test_a_plugin_with_two_stores_answers_for_name_and_name_suffix_and_syncs_both(
+        om_host: OmHost, om_client: TestClient) -> None:
     cloud = KVSyncCloud(om_client)
     cloud.put(SERVICE, "acc-1", {"plate": "GWHITE"})
     cloud.put(f"{SERVICE}_block", "acc-9", {"plate": "GBLOCK"})
@@ -212,7 +233,8 @@ def test_a_plugin_with_two_stores_answers_for_name_and_name_suffix_and_syncs_bot
     om_client.rpc_no_response("kv_sync", "sync", {"service": f"{SERVICE}_other", "kvs": {}})
 
 
-def test_a_store_with_changed_notification_reports_the_keys_a_set_changed(om_host, om_client):
+def test_a_store_with_changed_notification_reports_the_keys_a_set_changed(
+        om_host: OmHost, om_client: TestClient) -> None:
     NotifyingWhitelistStore.notified = []
     plugin = KVPlugin(NotifyingWhitelistStore)
     start(om_host, (SERVICE, plugin))
@@ -225,7 +247,7 @@ def test_a_store_with_changed_notification_reports_the_keys_a_set_changed(om_hos
     assert NotifyingWhitelistStore.notified == [["a", "b"], ["b"], ["a"]]
 
 
-def test_store_and_handler_mistakes_are_refused_with_clear_errors(om_host):
+def test_store_and_handler_mistakes_are_refused_with_clear_errors(om_host: OmHost) -> None:
     class NoTable(KVStore):
         pass
 
@@ -238,7 +260,7 @@ def test_store_and_handler_mistakes_are_refused_with_clear_errors(om_host):
         plugin.handler.add_kvstore(BlocklistStore)
 
 
-def test_a_store_syncs_on_postgresql_too(om_host, om_client, postgres_backend):
+def test_a_store_syncs_on_postgresql_too(om_host: OmHost, om_client: TestClient, postgres_backend: Backend) -> None:
     service = postgres_backend.name("om_kv")
     cloud = KVSyncCloud(om_client)
     cloud.put(service, "acc-1", {"plate": "GARIVO1"})

@@ -8,13 +8,14 @@ Then openmodule's own RPC client and models play the cloud against the plugin.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from openmodule_host.testing import KVSyncCloud
+from openmodule_host.host import Host
+from openmodule_host.testing import KVSyncCloud, PrivateBroker, TestClient
 from tests.kv_plugins import MIGRATIONS, KVPlugin
 
 from .peer import OpenModulePeer
@@ -24,10 +25,11 @@ pytestmark = pytest.mark.interop
 KVSTORE_SCRIPT = Path(__file__).resolve().with_name("peers") / "openmodule_kvstore.py"
 PLUGIN = "om_kv_plugin_1"
 OPENMODULE = "om_kv_openmodule_1"
+OmHost = Callable[..., Host]
 
 
 @pytest.fixture
-def openmodule_kvstore(om_broker: Any, tmp_path: Path) -> Iterator[OpenModulePeer]:
+def openmodule_kvstore(om_broker: PrivateBroker, tmp_path: Path) -> Iterator[OpenModulePeer]:
     """openmodule's KV-store service ``OPENMODULE`` on the test broker, its database in ``tmp_path``."""
     with OpenModulePeer(OPENMODULE, om_broker.sub_address, om_broker.pub_address, script=KVSTORE_SCRIPT,
                         env={"TESTING": "1"}) as peer:
@@ -50,7 +52,7 @@ def cloud_rows(cloud: KVSyncCloud, service: str) -> dict[str, tuple[int, str]]:
 
 
 def test_openmodule_and_a_plugin_sync_against_the_same_cloud_and_end_with_the_same_rows(
-        om_host, om_client, openmodule_kvstore):
+        om_host: OmHost, om_client: TestClient, openmodule_kvstore: OpenModulePeer) -> None:
     cloud = KVSyncCloud(om_client)
     for service in (PLUGIN, OPENMODULE):
         for key, plate in (("acc-1", "GARIVO1"), ("acc-2", "GARIVO2"), ("acc-3", "GARIVO3")):
@@ -58,11 +60,13 @@ def test_openmodule_and_a_plugin_sync_against_the_same_cloud_and_end_with_the_sa
     plugin = KVPlugin()
     om_host((PLUGIN, plugin), config={PLUGIN: {"TESTING": True}}, strict=True)
 
+    core = plugin.core
+    assert core is not None
     om_client.set_connection_status("online")
     first = {request["data"]["service"]: request for request in
              (cloud.serve_sync_request(timeout=30)["request"] for _ in range(2))}
     assert first == {
-        PLUGIN: {"rpc": "kvs_sync", "data": {"resource": plugin.core.config.RESOURCE, "service": PLUGIN,
+        PLUGIN: {"rpc": "kvs_sync", "data": {"resource": core.config.RESOURCE, "service": PLUGIN,
                                              "timeout": 25}},
         OPENMODULE: {"rpc": "kvs_sync", "data": {"resource": "interop-test", "service": OPENMODULE, "timeout": 25}},
     }
@@ -100,7 +104,7 @@ BAD_SETS = [
 
 @pytest.mark.parametrize("kvs", BAD_SETS)
 def test_bad_sets_get_the_same_answers_from_openmodule_and_the_plugin_and_change_nothing(
-        om_host, om_client, openmodule_kvstore, kvs):
+        om_host: OmHost, om_client: TestClient, openmodule_kvstore: OpenModulePeer, kvs: Any) -> None:
     plugin = KVPlugin()
     om_host((PLUGIN, plugin), config={PLUGIN: {"TESTING": True}}, strict=True)
     replies = {}
@@ -117,13 +121,15 @@ def test_bad_sets_get_the_same_answers_from_openmodule_and_the_plugin_and_change
     assert plugin.rows() == openmodule_rows(openmodule_kvstore) == {"a": (1, "A1")}
 
 
-def test_neither_answers_a_request_for_another_service(om_host, om_client, openmodule_kvstore):
+def test_neither_answers_a_request_for_another_service(
+        om_host: OmHost, om_client: TestClient, openmodule_kvstore: OpenModulePeer) -> None:
     om_host((PLUGIN, KVPlugin()), config={PLUGIN: {"TESTING": True}}, strict=True)
     om_client.rpc_no_response("kv_sync", "sync", {"service": "om_kv_nobody_1", "kvs": {}}, timeout=2)
     om_client.rpc_no_response("kv_sync", "set", {"service": "om_kv_nobody_1", "kvs": []}, timeout=2)
 
 
-def test_openmodules_rpc_client_and_models_play_the_cloud_against_the_plugin(om_host, om_broker):
+def test_openmodules_rpc_client_and_models_play_the_cloud_against_the_plugin(
+        om_host: OmHost, om_broker: PrivateBroker) -> None:
     with OpenModulePeer("om_rpc_client_1", om_broker.sub_address, om_broker.pub_address,
                         script=KVSTORE_SCRIPT) as cloud:
         cloud.wait_ready()

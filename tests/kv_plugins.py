@@ -99,3 +99,7 @@ class KVPlugin:
         assert self.core is not None
         with self.core.database() as session:
             return {row.key: (row.e_tag, row.plate) for row in session.scalars(select(table))}
+
+
+#: for ``ISOLATION = "process"`` (started as "tests.kv_plugins:kv_process_plugin", imported by the child).
+kv_process_plugin = KVPlugin()

@@ -274,3 +274,17 @@ def test_a_store_syncs_on_postgresql_too(om_host: OmHost, om_client: TestClient,
     wait_for_value(lambda: cloud.sync(service)["additions"], {"acc-1": 1}, timeout=10)
 
     assert plates(plugin) == {"acc-2": "GARIVO2"}
+
+
+def test_a_store_in_a_plugin_of_its_own_process_syncs_as_in_a_thread(om_host: OmHost, om_client: TestClient) -> None:
+    cloud = KVSyncCloud(om_client)
+    cloud.put(SERVICE, "acc-1", {"plate": "GARIVO1"})
+    om_host((SERVICE, "tests.kv_plugins:kv_process_plugin"),
+            config={SERVICE: {"TESTING": True, "ISOLATION": "process"}}, strict=True)
+
+    om_client.set_connection_status("online")
+    cloud.serve_sync_request(timeout=30)
+
+    assert cloud.sync(SERVICE) == {"additions": {}, "changes": {}, "missing": {}, "status": "ok"}
+    assert set_request(om_client, [{"key": "acc-1", "value": "null", "previous_e_tag": 7}]) == {
+        "status": "handler_error", "exception": "Previous ETag does not match"}

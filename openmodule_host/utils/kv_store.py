@@ -280,7 +280,7 @@ class KVStoreWithChangedNotification(KVStore):
         return {entry.key: entry.comparison_value() for entry in kv_entries if isinstance(entry, KVEntry)}
 
     def _find_changed_kvs(self, new_values: dict[str, str], old_values: dict[str, str]) -> list[str]:
-        """The keys added, changed (their comparison value differs) or deleted, in that order per ``set``."""
+        """The keys a ``set`` added or changed (another comparison value), then those it deleted."""
         old = dict(old_values)
         changed = [key for key, value in new_values.items() if old.pop(key, None) != value]
         return changed + list(old)

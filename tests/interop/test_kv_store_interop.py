@@ -3,11 +3,15 @@
 An openmodule KV-store service (``peers/openmodule_kvstore.py``: openmodule's ``KVStoreHandler`` with a store on
 the same table) and a plugin's KV store (``tests/kv_plugins.py``) sync against the same cloud stand-in
 (``KVSyncCloud``) and end with the same rows; the same bad ``kv_sync`` requests get the same answers from both.
-Then openmodule's own RPC client and models play the cloud against the plugin.
+Then openmodule's own RPC client and models play the cloud against the plugin, and the random delay before a
+sync is compared with openmodule's, name by name.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +22,7 @@ from openmodule_host.host import Host
 from openmodule_host.testing import KVSyncCloud, PrivateBroker, TestClient
 from tests.kv_plugins import MIGRATIONS, KVPlugin
 
-from .peer import OpenModulePeer
+from .peer import OpenModulePeer, openmodule_python
 
 pytestmark = pytest.mark.interop
 
@@ -161,3 +165,29 @@ def test_openmodules_rpc_client_and_models_play_the_cloud_against_the_plugin(
             response_model="KVSetResponse", timeout=10)
         assert (bad["ok"], bad["error"], bad["message"]) == (False, "RPCClient.ServerHandlerError",
                                                              "Previous ETag does not match")
+
+
+OFFSET_SCRIPT = """
+import json, sys, types
+from openmodule.config import settings
+from openmodule.utils.kv_store import KVStoreHandler
+offsets = {}
+for name in json.loads(sys.argv[1]):
+    settings.reset()
+    settings.configure(types.SimpleNamespace(NAME=name))
+    offsets[name] = KVStoreHandler._random_offset_for_sync_with_server()
+print(json.dumps(offsets))
+"""
+
+
+def test_the_random_delay_before_a_sync_is_openmodules_for_each_name(om_host: OmHost) -> None:
+    names = ["om_kv_plugin_1", "om_access_whitelist_1", "om_access_whitelist_2"]
+    plugins = {name: KVPlugin() for name in names}
+    om_host(*plugins.items(), strict=True)  # not TESTING: with the delay
+    env = {key: value for key, value in os.environ.items() if key != "TESTING"}
+    theirs = json.loads(subprocess.run([str(openmodule_python()), "-c", OFFSET_SCRIPT, json.dumps(names)],
+                                       capture_output=True, text=True, check=True, env=env, timeout=60).stdout)
+
+    ours = {name: plugin.handler.random_offset() for name, plugin in plugins.items() if plugin.handler}
+    assert ours == theirs
+    assert len(set(ours.values())) == len(names) and all(0 <= offset <= 10 for offset in ours.values())

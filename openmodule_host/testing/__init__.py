@@ -8,6 +8,7 @@ from .client import TestClient
 from .harness import PrivateBroker, free_tcp_address, start_host
 from .helpers import MockEvent, TestGate, wait_for_value
 from .io import IoSimulator, SignalSimulator, UnknownSignalError, generate_example_states
+from .kv_cloud import KVSyncCloud
 from .presence import PresenceSimulator
 from .sentry import SentryTestTransport
 from .settings import SettingsMock, SettingsMocker, SettingsRequest
@@ -15,6 +16,7 @@ from .vehicles import VehicleBuilder, VehicleSimulator
 
 __all__ = [
     "IoSimulator",
+    "KVSyncCloud",
     "MockEvent",
     "PresenceSimulator",
     "PrivateBroker",

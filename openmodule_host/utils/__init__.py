@@ -1,6 +1,7 @@
 """openmodule's utilities for plugins: plate character sets and matching, access-service helpers, the legacy
 ``Backend`` template and the conversions between the two access protocols, the ``VehicleListener``, the
-``PresenceListener``, the HTTP client ``Api``, the ``SettingsProvider`` and the ``AccessService`` template; IO and
+``PresenceListener``, the HTTP client ``Api``, the ``SettingsProvider`` and the ``AccessService`` template, the KV
+store synced with the cloud (``KVStore``, ``KVStoreHandler``, ``KVEntry`` and their ``kv_sync`` models); IO and
 signal listeners, the event log, ticket validation providers, file cleanup, CSV export, cursor pagination and small
 helpers (docs/toolkit.md)."""
 
@@ -36,6 +37,17 @@ from .eventlog import (
     send_event,
 )
 from .io import IO_TOPIC, IoEdge, IoListener, IoMessage, IoState
+from .kv_store import KVEntry, KVStore, KVStoreHandler, KVStoreWithChangedNotification
+from .kv_store_models import (
+    KVSetRequest,
+    KVSetRequestKV,
+    KVSetResponse,
+    KVSetResponseKV,
+    KVSyncRequest,
+    KVSyncResponse,
+    ServerRPCRequest,
+    ServerSyncResponse,
+)
 from .matching import SEPARATOR_CHARS, MatchingConfig, PlateYaml, PlateYamlSelector
 from .misc import clean_service_name, utcnow
 from .pagination import RequestCursor, ResponseCursor, do_cursor_pagination, get_cursor_for_no_elements
@@ -98,6 +110,16 @@ __all__ = [
     "IoListener",
     "IoMessage",
     "IoState",
+    "KVEntry",
+    "KVSetRequest",
+    "KVSetRequestKV",
+    "KVSetResponse",
+    "KVSetResponseKV",
+    "KVStore",
+    "KVStoreHandler",
+    "KVStoreWithChangedNotification",
+    "KVSyncRequest",
+    "KVSyncResponse",
     "LPRKnownAccess",
     "MatchingConfig",
     "MessageKwarg",
@@ -108,6 +130,8 @@ __all__ = [
     "Replacement",
     "RequestCursor",
     "ResponseCursor",
+    "ServerRPCRequest",
+    "ServerSyncResponse",
     "SettingsProvider",
     "Signal",
     "SignalFilterType",

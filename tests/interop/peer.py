@@ -70,7 +70,8 @@ class OpenModulePeer:
     """A standalone openmodule service named ``name`` on the broker at ``broker_sub``/``broker_pub``: by
     default ``peers/openmodule_service.py`` under openmodule 18.5.0; ``legacy=True`` runs
     ``peers/openmodule10_service.py`` under openmodule 10.0.7 instead (its own commands, same events); ``script``
-    runs another 18.5.0 script that extends the service (e.g. ``peers/openmodule_settings.py``)."""
+    runs another 18.5.0 script that extends the service with commands of its own (e.g.
+    ``peers/openmodule_settings.py``, ``peers/openmodule_kvstore.py``)."""
 
     def __init__(
         self, name: str, broker_sub: str, broker_pub: str, *, env: Mapping[str, str] | None = None,

@@ -46,8 +46,10 @@ PINNED = {
     ],
     "openmodule_host.compat": ["core", "plugin_context", "settings"],
     "openmodule_host.testing": [
-        "MockEvent", "PresenceSimulator", "PrivateBroker", "SentryTestTransport", "TestClient", "TestGate",
-        "VehicleBuilder", "VehicleSimulator", "free_tcp_address", "start_host", "wait_for_value",
+        "AlertTestMixin", "FakeCore", "FakeTestClient", "HealthTestMixin", "MockEvent", "MockRPCClient",
+        "MockRPCEntry", "OpenModuleCoreTestMixin", "PresenceSimulator", "PrivateBroker", "RPCServerTestMixin",
+        "SentryTestTransport", "TestClient", "TestGate", "VehicleBuilder", "VehicleSimulator", "ZMQTestMixin",
+        "free_tcp_address", "start_host", "wait_for_value",
     ],
 }
 

@@ -115,7 +115,7 @@ class FakeCore:
         candidates = _candidates(spec, self.host_config.plugins)
         if len(candidates) != 1:
             raise ValueError(f"a FakeCore runs one plugin; {plugin!r} gave {len(candidates)}")
-        self.mock_rpc = rpc_client if rpc_client is not None else MockRPCClient(default_timeout=3.0)
+        self._mock_rpc = rpc_client if rpc_client is not None else MockRPCClient(default_timeout=3.0)
         self._connection = (ConnectionRPCResponse(connected=ConnectionStatus(connection))
                             if connection is not None else None)
         self._draining = False
@@ -170,7 +170,7 @@ class FakeCore:
         if versions is not None:
             upgrade(Path(versions), target)
         core = assemble_core(plugin, plugin_config, self._shared, target, versions is not None)
-        core.rpc_client.default_timeout = self.mock_rpc.default_timeout
+        core.rpc_client.default_timeout = self._mock_rpc.default_timeout
         try:
             self._on_worker(lambda: manager.hook.register_handlers(core=core))
         except Exception as error:
@@ -216,6 +216,17 @@ class FakeCore:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.close()
+
+    @property
+    def mock_rpc(self) -> MockRPCClient:
+        """The scripted answers to the RPCs the plugin calls (set another one at any time: its
+        ``default_timeout`` becomes the plugin's)."""
+        return self._mock_rpc
+
+    @mock_rpc.setter
+    def mock_rpc(self, mock: MockRPCClient) -> None:
+        self._mock_rpc = mock
+        self.core.rpc_client.default_timeout = mock.default_timeout
 
     # -- the worker, on the test's thread -----------------------------------------------------------------
 

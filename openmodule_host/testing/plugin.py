@@ -9,6 +9,9 @@ Fixtures:
 ``om_host``
     a factory: ``om_host("hello")``, ``om_host(("mine", my_module), config={"mine": {...}})`` starts a
     host with those plugins on the private broker and returns it, ready; it is stopped after the test.
+``om_fake``
+    a factory: ``om_fake("om_welcome", config={...})`` starts one plugin on a :class:`FakeCore` (in memory,
+    no broker) and returns it; it is closed after the test.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import zmq
 
 from ..host import Host
 from .client import TestClient
+from .fake_core import FakeCore
 from .harness import PrivateBroker, start_host
 
 
@@ -59,3 +63,17 @@ def om_host(
     yield factory
     for host in reversed(hosts):
         host.stop()
+
+
+@pytest.fixture
+def om_fake() -> Iterator[Callable[..., FakeCore]]:
+    fakes: list[FakeCore] = []
+
+    def factory(plugin: Any, **kwargs: Any) -> FakeCore:
+        fake = FakeCore(plugin, **kwargs)
+        fakes.append(fake)
+        return fake
+
+    yield factory
+    for fake in reversed(fakes):
+        fake.close()

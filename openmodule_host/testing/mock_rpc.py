@@ -113,9 +113,8 @@ class MockRPCEntry:
         if answered and reply is not None:
             self._ready.set()
 
-    def _run_callback(self) -> None:
-        assert self._callback is not None
-        self.response = self._callback()
+    def _run_callback(self, callback: Callable[[], Reply]) -> None:
+        self.response = callback()
         if self.response is not None:
             self._ready.set()
 
@@ -135,8 +134,9 @@ class MockRPCEntry:
             warnings.warn("the timeout of an RPC cannot be extended after sending; using the initial one",
                           stacklevel=2)
         if self._callback is not None:
-            callback, self._callback = self._run_callback, None
-            threading.Thread(target=callback, name=f"mock-rpc-{self.channel}-{self.type}", daemon=True).start()
+            callback, self._callback = self._callback, None
+            threading.Thread(target=self._run_callback, args=(callback,), name=f"mock-rpc-{self.channel}-{self.type}",
+                             daemon=True).start()
         limit = min(timeout or self.timeout, self.timeout)
         if not self._ready.wait(max(0.0, self.timestamp + limit - time.monotonic())):
             raise RPCTimeoutError(f"no reply to RPC {self.channel}/{self.type} within {limit:g} s (not scripted, "

@@ -117,6 +117,8 @@ class Shop:
 
     def on_connect(self, status: Any) -> None:
         self.connection_events.append(("connect", str(status)))
+        self.core.publish(Seen(what=f"connect {status}"), "seen")
 
     def on_disconnect(self, status: Any) -> None:
         self.connection_events.append(("disconnect", str(status)))
+        self.core.publish(Seen(what=f"disconnect {status}"), "seen")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from openmodule_hookspecs import (
+    AccessCheckRequest,
     ConnectionStatus,
     PluginCore,
     RPCTimeoutError,
@@ -216,3 +217,20 @@ def test_the_database_is_migrated_and_check_access_is_served(om_fake):
     assert reply["response"]["success"] is True
     assert [access["id"] for access in reply["response"]["accesses"]] == ["a1"]
     assert fake.metric_value("accesses") == 1
+
+
+def test_hooks_run_on_the_worker_with_the_plugins_core(om_fake, shop):
+    fake, _ = shop
+    assert fake.run_hook("health").status == "ok"
+    fake.send("orders", Order(amount=50))
+    assert fake.run_hook("health").message == "an order was too big"
+    with pytest.raises(ValueError, match="not a hook"):
+        fake.run_hook("helth")
+
+    demo = om_fake("om_access_demo")
+    demo.rpc("access_demo", "set", {"name": "om_access_demo",
+                                    "accesses": {"a1": {"plate": "W 1", "category": "booked"}}})
+    request = AccessCheckRequest.model_validate({"name": "om_access_demo", "gate": "in-1",
+                                                 "vehicle": {"lpr": {"id": "W1", "type": "lpr"}}})
+    [access] = demo.run_hook("check_access", request=request)
+    assert access.id == "a1"

@@ -44,6 +44,8 @@ class Driver(Protocol):
 
     def health(self) -> dict[str, Any]: ...
 
+    def connection(self, status: str) -> None: ...
+
     def stats(self) -> dict[str, int]: ...
 
 
@@ -68,6 +70,9 @@ class FakeDriver:
 
     def health(self) -> dict[str, Any]:
         return stable(self.fake.get_health())
+
+    def connection(self, status: str) -> None:
+        self.fake.set_connection_status(status)
 
     def stats(self) -> dict[str, int]:
         return _counters(self.fake.stats)
@@ -105,6 +110,10 @@ class HostDriver:
         self.sync()
         return stable(self.client.get_health(self.name, timeout=10))
 
+    def connection(self, status: str) -> None:
+        self.client.set_connection_status(status)
+        self.sync()
+
     def stats(self) -> dict[str, int]:
         self.sync()
         counters = _counters(self.host.plugins[self.plugin].stats)
@@ -117,7 +126,7 @@ Scenario = Callable[[Driver], list[Any]]
 
 def shop_scenario(driver: Driver) -> list[Any]:
     """Typed handlers (valid, invalid, another type, raising), both filter forms, every RPC status and the
-    replies that do not come, publishes, alerts and health after the events."""
+    replies that do not come, connection status callbacks, publishes, alerts and health after the events."""
     outcomes: list[Any] = [driver.health()]
     for message in ({"type": "order", "amount": 3}, {"type": "order", "amount": "many"}, {"type": "refund"},
                     {"type": "order", "amount": -1}, {"type": "order", "amount": 50}):
@@ -128,6 +137,8 @@ def shop_scenario(driver: Driver) -> list[Any]:
         outcomes.append(driver.rpc("calc", "double", request))
     outcomes.append(driver.rpc("calc", "triple", {"x": 2}))
     outcomes.append(driver.rpc("calc", "double", {"x": 2}, resource="another-device"))
+    for status in ("online", "offline", "shutdown", "online"):  # on_connect / on_disconnect publish on "seen"
+        driver.connection(status)
     outcomes += [driver.published("seen"), driver.published("alert"), driver.stats(), driver.health()]
     return outcomes
 

@@ -345,6 +345,18 @@ class FakeCore:
         self._connection = ConnectionRPCResponse(connected=message.connected, bridge_status=message.bridge_status)
         self.send("connection_internal", message, sender="om_bridge")
 
+    def run_hook(self, hook: str, **arguments: Any) -> Any:
+        """Call one of the plugin's hooks on its worker, as the host calls it (``core`` is passed for you), and
+        return what it returns: ``run_hook("check_access", request=AccessCheckRequest(...))``,
+        ``run_hook("health")``. ``ValueError`` for a name that is no hook of the contract."""
+        assert self.hosted.manager is not None
+        caller = getattr(self.hosted.manager.hook, hook, None)
+        if caller is None or caller.spec is None:
+            raise ValueError(f"{hook!r} is not a hook of the contract")
+        if "core" in caller.spec.argnames:
+            arguments = {"core": self.core, **arguments}
+        return self._on_worker(lambda: caller(**arguments))
+
     def run_jobs(self, after: float = 0.0) -> int:
         """Run the plugin's scheduled jobs that are due ``after`` seconds from now, as the host's scheduler
         thread would queue them then; returns how many mailbox items ran."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -19,7 +20,7 @@ from openmodule_hookspecs import (
 from welcome_plugin import GreetRequest, GreetResponse, LookupRequest, LookupResponse
 
 from openmodule_host.errors import ConfigError, PluginLoadError
-from openmodule_host.testing import FakeCore, MockRPCClient
+from openmodule_host.testing import FakeCore, MockRPCClient, OpenModuleCoreTestMixin, wait_for_value
 from tests.fake_plugins import DoubleRequest, DoubleResponse, Order, Shop
 
 WELCOME = {"plugin": "om_welcome", "gate": "in-1", "lookup_timeout": 0.3}
@@ -234,3 +235,27 @@ def test_hooks_run_on_the_worker_with_the_plugins_core(om_fake, shop):
                                                  "vehicle": {"lpr": {"id": "W1", "type": "lpr"}}})
     [access] = demo.run_hook("check_access", request=request)
     assert access.id == "a1"
+
+
+def test_an_envelope_can_replace_the_rpc_id_and_the_reply_is_still_found(shop):
+    fake, _ = shop
+    reply = fake.rpc("calc", "double", {"x": 1}, envelope={"rpc_id": "8b7e4c1e-8d1b-4d7c-9a55-0f4c1f0e2a11"})
+    assert reply["rpc_id"] == "8b7e4c1e-8d1b-4d7c-9a55-0f4c1f0e2a11"
+
+
+def test_a_mixin_class_that_names_no_plugin_says_what_to_set():
+    class Forgot(OpenModuleCoreTestMixin):
+        def test_nothing(self) -> None:
+            pass
+
+    with pytest.raises(TypeError, match="set plugin = "):
+        Forgot("test_nothing").setUp()
+
+
+def test_closing_fakes_leaves_no_threads_behind():
+    before = threading.active_count()
+    for _ in range(5):
+        with FakeCore(Shop(), name="shop") as fake:
+            fake.rpc("calc", "double", {"x": 1})
+            fake.connection_listener.get()  # the first status: an RPC call, which opens the client's channel
+    wait_for_value(lambda: threading.active_count() <= before, True, timeout=10)

@@ -308,6 +308,7 @@ class FakeCore:
         if resource is not None:
             body["resource"] = resource
         body.update(envelope or {})
+        rpc_id = body.get("rpc_id")
         start = len(self.wire)
         self.send_raw(request_topic(channel), dumps({key: value for key, value in body.items() if value is not None}))
         topic = response_topic(channel)
@@ -328,6 +329,7 @@ class FakeCore:
 
     def published(self, topic: str | None = None) -> list[dict[str, Any]]:
         """What the plugin published (its RPC replies included), oldest first; only on ``topic`` if given."""
+        self.drain()
         return [orjson.loads(body) for sent, body in self.publisher.sent
                 if (topic is None or sent == topic) and not sent.startswith("__ping_")]
 

@@ -301,9 +301,8 @@ class FakeCore:
         """Call one of the plugin's RPCs as an outside service; the reply envelope (a dict: its ``response``
         holds ``status``), or None when the plugin does not answer (a filter rejected it, an unknown type, another
         resource). ``envelope`` replaces fields of the request envelope."""
-        rpc_id = str(uuid.uuid4())
         data = request.model_dump(by_alias=True, exclude_none=True) if isinstance(request, BaseModel) else request
-        body: dict[str, Any] = {"timestamp": time.time(), "name": sender, "type": type, "rpc_id": rpc_id,
+        body: dict[str, Any] = {"timestamp": time.time(), "name": sender, "type": type, "rpc_id": str(uuid.uuid4()),
                                 "request": data}
         if resource is not None:
             body["resource"] = resource

@@ -164,6 +164,16 @@ def test_an_unscripted_call_times_out_and_a_raising_callback_answers_handler_err
     assert fake.checks()["lookup"].message == "lookup failed: ServerHandlerError"
 
 
+def test_a_callback_reads_the_wire_request_as_a_dict_or_as_attributes(om_fake):
+    def lookup(request: Any, _: None) -> LookupResponse:
+        return LookupResponse(known=request.plate == request["plate"] == "G 1")
+
+    fake = om_fake("gate_in", config=WELCOME, rpc_client=MockRPCClient(callbacks={("plates", "lookup"): lookup}))
+    assert fake.call("welcome", "greet", GreetRequest(gate="in-1", plate="G 1"), GreetResponse).known is True
+    with pytest.raises(AttributeError, match="no field 'owner'"):
+        getattr(fake.mock_rpc.last_request[("plates", "lookup")], "owner")  # noqa: B009
+
+
 def test_a_delayed_answer_within_the_timeout_arrives_and_one_past_it_times_out(om_fake):
     def slow(seconds: float) -> Any:
         def answer(request: Any, _: None) -> LookupResponse:

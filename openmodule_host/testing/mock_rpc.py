@@ -44,7 +44,7 @@ from pydantic import BaseModel
 
 from ..rpc.client import _parse, _response_class
 
-__all__ = ["MockRPCClient", "MockRPCEntry", "RPCCallback"]
+__all__ = ["MockRPCClient", "MockRPCEntry", "RPCCallback", "WireRequest"]
 
 Res = TypeVar("Res", bound=BaseModel)
 
@@ -83,6 +83,18 @@ def reply_for(answer: Any) -> Reply:
         return {"status": RPCErrorStatus.handler_error.value,
                 "exception": f"the script answered {answer!r}, not a model, a dict or an exception"}
     return {"status": "ok", **data}
+
+
+class WireRequest(dict[str, Any]):
+    """A request as it went over the wire (a dict), readable as attributes too (``request.plate``), as the models
+    openmodule-test's callbacks usually get: what a script sees of a :class:`FakeCore` plugin's call."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            value = self[name]
+        except KeyError:
+            raise AttributeError(f"the request has no field {name!r} (it has {sorted(self)})") from None
+        return WireRequest(value) if isinstance(value, dict) else value
 
 
 def _called(callback: RPCCallback, request: Any) -> Reply:
@@ -150,7 +162,8 @@ class MockRPCClient:
     """Scripted RPC answers per ``(channel, type)`` (openmodule-test's ``MockRPCClient``, same arguments).
 
     ``last_request[(channel, type)]`` is the latest request: as the code passed it when called directly, as
-    it went over the wire (a dict) when it answers a :class:`~openmodule_host.testing.FakeCore` plugin's calls.
+    it went over the wire (a dict that reads as attributes too, :class:`WireRequest`) when it answers a
+    :class:`~openmodule_host.testing.FakeCore` plugin's calls; the callbacks get the same.
     The scripts are plain dicts: change them between calls as openmodule-test allows.
     """
 
@@ -184,8 +197,11 @@ class MockRPCClient:
 
     def answer(self, channel: str, type: str, request: Any, respond: Callable[[Reply], None]) -> bool:
         """Answer one call by its script: ``respond(reply)`` now, or from a thread for a callback (not at all
-        when there is nothing to answer). Returns whether it is scripted. Records ``last_request``."""
+        when there is nothing to answer). Returns whether it is scripted. Records ``last_request``. A dict
+        request reaches the script (and ``last_request``) as a :class:`WireRequest`."""
         key = (channel, type)
+        if isinstance(request, dict):
+            request = WireRequest(request)
         self.last_request[key] = request
         if key in self.callbacks:
             callback = self.callbacks[key]

@@ -17,6 +17,7 @@ from openmodule_hookspecs import (
     ServerValidationError,
     hookimpl,
 )
+from sqlalchemy import text
 from welcome_plugin import GreetRequest, GreetResponse, LookupRequest, LookupResponse
 
 from openmodule_host.errors import ConfigError, PluginLoadError
@@ -269,3 +270,13 @@ def test_closing_fakes_leaves_no_threads_behind():
             fake.rpc("calc", "double", {"x": 1})
             fake.connection_listener.get()  # the first status: an RPC call, which opens the client's channel
     wait_for_value(lambda: threading.active_count() <= before, True, timeout=10)
+
+
+def test_the_database_is_the_plugins_own_on_sqlite_and_postgresql(backend):
+    name = backend.name("demo")
+    with FakeCore("om_access_demo", config={"NAME": name}, **backend.settings) as fake:
+        accesses = {"a1": {"plate": "W 1", "category": "booked"}}
+        reply = fake.rpc("access_demo", "set", {"name": name, "accesses": accesses})
+        assert reply["response"]["total"] == 1
+    with backend.admin_connection(name) as connection:
+        assert connection.execute(text(f"SELECT id FROM {backend.table(name, 'accesses')}")).scalars().all() == ["a1"]

@@ -50,7 +50,7 @@ from ..compat import plugin_context
 from ..config import HostConfig, PluginConfig, build_plugin_config, resolve_standard
 from ..connection_status import ConnectionState, ConnectionStatusListener
 from ..core import HostedCore, PluginMessages
-from ..database import PluginDatabase, target_for, upgrade
+from ..database import PluginDatabase, normalise_url, prepare_postgres_schema, target_for, upgrade
 from ..errors import PluginLoadError
 from ..health import HealthResponder, PluginHealth
 from ..legacy import announce_backend, withdraw_backend
@@ -84,7 +84,10 @@ class FakeCore:
     validated against its ``config_model``. ``rpc_client`` scripts the answers to the RPCs the plugin calls (see
     :class:`MockRPCClient`; its ``default_timeout`` becomes the plugin's). ``connection`` is what the RPC
     ``connection``/``status`` answers (the first connection status; None: nobody answers). Further keyword
-    arguments are ``[host]`` settings (``data_dir`` defaults to a temporary folder removed by :meth:`close`).
+    arguments are ``[host]`` settings: ``data_dir`` (default: a temporary folder removed by :meth:`close`),
+    ``database_url`` (PostgreSQL: the plugin's schema and role are made as the host makes them), the limits,
+    ``mailbox_size``; no broker, HTTP endpoint or sentry is started, and ``ISOLATION = "process"`` is ignored
+    (the plugin runs in the test's process).
 
     A plugin that fails to start raises :class:`~openmodule_host.errors.PluginLoadError` with the host's reason.
     """
@@ -161,13 +164,16 @@ class FakeCore:
         except Exception as error:
             raise PluginLoadError(candidate.name, f"config_model raised {type(error).__name__}: {error}") from error
         plugin_config = build_plugin_config(candidate.name, candidate.version, table, config, settings_model)
-        target = target_for(plugin_config.NAME, Path(config.data_dir), None)
+        database_url = normalise_url(config.database_url) if config.database_url else None
+        target = target_for(plugin_config.NAME, Path(config.data_dir), database_url)
         try:
             versions = manager.hook.database_migrations()
         except Exception as error:
             raise PluginLoadError(candidate.name,
                                   f"database_migrations raised {type(error).__name__}: {error}") from error
-        if versions is not None:
+        if versions is not None:  # as the host migrates, in this process (the host: in a child process)
+            if target.schema is not None:
+                target = prepare_postgres_schema(target)
             upgrade(Path(versions), target)
         core = assemble_core(plugin, plugin_config, self._shared, target, versions is not None)
         core.rpc_client.default_timeout = self._mock_rpc.default_timeout

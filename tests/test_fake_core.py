@@ -280,3 +280,22 @@ def test_the_database_is_the_plugins_own_on_sqlite_and_postgresql(backend):
         assert reply["response"]["total"] == 1
     with backend.admin_connection(name) as connection:
         assert connection.execute(text(f"SELECT id FROM {backend.table(name, 'accesses')}")).scalars().all() == ["a1"]
+
+
+def test_a_failing_migration_fails_the_start_with_the_hosts_reason(tmp_path):
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (versions / "0001_broken.py").write_text(
+        'revision = "0001"\ndown_revision = None\n\n\ndef upgrade():\n    raise RuntimeError("no disk")\n')
+
+    class Migrating:
+        @hookimpl
+        def database_migrations(self) -> Any:
+            return versions
+
+        @hookimpl
+        def register_handlers(self, core: Any) -> None:
+            pass
+
+    with pytest.raises(PluginLoadError, match=r"database migration failed: .*no disk"):
+        FakeCore(Migrating(), name="migrating")

@@ -43,6 +43,7 @@ from openmodule_hookspecs import (
     response_topic,
 )
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..access import serve_backend_hooks
 from ..alerts import PluginAlerts
@@ -50,8 +51,15 @@ from ..compat import plugin_context
 from ..config import HostConfig, PluginConfig, build_plugin_config, resolve_standard
 from ..connection_status import ConnectionState, ConnectionStatusListener
 from ..core import HostedCore, PluginMessages
-from ..database import PluginDatabase, normalise_url, prepare_postgres_schema, target_for, upgrade
-from ..errors import PluginLoadError
+from ..database import (
+    MigrationError,
+    PluginDatabase,
+    normalise_url,
+    prepare_postgres_schema,
+    target_for,
+    upgrade,
+)
+from ..errors import ConfigError, PluginLoadError
 from ..health import HealthResponder, PluginHealth
 from ..legacy import announce_backend, withdraw_backend
 from ..limits import Limits
@@ -172,9 +180,12 @@ class FakeCore:
             raise PluginLoadError(candidate.name,
                                   f"database_migrations raised {type(error).__name__}: {error}") from error
         if versions is not None:  # as the host migrates, in this process (the host: in a child process)
-            if target.schema is not None:
-                target = prepare_postgres_schema(target)
-            upgrade(Path(versions), target)
+            try:
+                if target.schema is not None:
+                    target = prepare_postgres_schema(target)
+                upgrade(Path(versions), target)
+            except (MigrationError, SQLAlchemyError, OSError, ConfigError) as error:
+                raise PluginLoadError(candidate.name, f"database migration failed: {error}") from error
         core = assemble_core(plugin, plugin_config, self._shared, target, versions is not None)
         core.rpc_client.default_timeout = self._mock_rpc.default_timeout
         try:

@@ -38,6 +38,10 @@ def stable(body: dict[str, Any]) -> dict[str, Any]:
 class Driver(Protocol):
     def send(self, topic: str, message: dict[str, Any]) -> None: ...
 
+    def send_raw(self, topic: str, body: bytes) -> None: ...
+
+    def malformed(self) -> dict[str, int]: ...
+
     def rpc(self, channel: str, type: str, request: dict[str, Any], resource: str | None = None) -> Any: ...
 
     def published(self, topic: str) -> list[dict[str, Any]]: ...
@@ -60,6 +64,12 @@ class FakeDriver:
 
     def send(self, topic: str, message: dict[str, Any]) -> None:
         self.fake.send(topic, message)
+
+    def send_raw(self, topic: str, body: bytes) -> None:
+        self.fake.send_raw(topic, body)
+
+    def malformed(self) -> dict[str, int]:
+        return dict(self.fake.intake.stats.malformed)
 
     def rpc(self, channel: str, type: str, request: dict[str, Any], resource: str | None = None) -> Any:
         reply = self.fake.rpc(channel, type, request, resource=resource)
@@ -89,12 +99,20 @@ class HostDriver:
 
     def sync(self) -> None:
         channel, type_, request = self._sync
-        self.client.rpc(channel, type_, request, timeout=10)
+        self.client.rpc(channel, type_, request, timeout=30)
         self.syncs += 1
 
     def send(self, topic: str, message: dict[str, Any]) -> None:
         self.client.publish(topic, message)
         self.sync()
+
+    def send_raw(self, topic: str, body: bytes) -> None:
+        self.client.send_frames(topic.encode(), body)
+        self.sync()
+
+    def malformed(self) -> dict[str, int]:
+        assert self.host.intake is not None
+        return dict(self.host.intake.stats.malformed)
 
     def rpc(self, channel: str, type: str, request: dict[str, Any], resource: str | None = None) -> Any:
         rpc_id = self.client.rpc_send(channel, type, request, resource=resource)
@@ -108,7 +126,7 @@ class HostDriver:
 
     def health(self) -> dict[str, Any]:
         self.sync()
-        return stable(self.client.get_health(self.name, timeout=10))
+        return stable(self.client.get_health(self.name, timeout=30))
 
     def connection(self, status: str) -> None:
         self.client.set_connection_status(status)
@@ -125,7 +143,8 @@ Scenario = Callable[[Driver], list[Any]]
 
 
 def shop_scenario(driver: Driver) -> list[Any]:
-    """Typed handlers (valid, invalid, another type, raising), both filter forms, every RPC status and the
+    """Typed handlers (valid, invalid, another type, raising), malformed bodies, both filter forms, every RPC
+    status and the
     replies that do not come, connection status callbacks, publishes, alerts and health after the events."""
     outcomes: list[Any] = [driver.health()]
     for message in ({"type": "order", "amount": 3}, {"type": "order", "amount": "many"}, {"type": "refund"},
@@ -133,13 +152,16 @@ def shop_scenario(driver: Driver) -> list[Any]:
         driver.send("orders", message)
     for gate in ("in", "out", "side"):
         driver.send("gates", {"type": "gate", "gate": gate})
+    for body in (b"{not json", b"[1, 2]", b'{"type": "order", "amount": ' + b"[" * 100 + b"]" * 100 + b"}"):
+        driver.send_raw("orders", body)
     for request in ({"x": 2}, {"x": "two"}, {"x": 13}, {"x": 8}, {"x": 99}, {"x": 7}, {}):
         outcomes.append(driver.rpc("calc", "double", request))
     outcomes.append(driver.rpc("calc", "triple", {"x": 2}))
     outcomes.append(driver.rpc("calc", "double", {"x": 2}, resource="another-device"))
     for status in ("online", "offline", "shutdown", "online"):  # on_connect / on_disconnect publish on "seen"
         driver.connection(status)
-    outcomes += [driver.published("seen"), driver.published("alert"), driver.stats(), driver.health()]
+    outcomes += [driver.published("seen"), driver.published("alert"), driver.stats(), driver.malformed(),
+                 driver.health()]
     return outcomes
 
 

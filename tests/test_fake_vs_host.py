@@ -205,7 +205,8 @@ CASES: dict[str, tuple[Callable[[], Any], str, dict[str, Any], Scenario, Sync, l
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_the_fake_and_the_real_host_give_the_same_outcomes(case, om_host, om_client):
+def test_the_fake_and_the_real_host_give_the_same_outcomes(case: str, om_host: Callable[..., Host],
+                                                           om_client: TestClient) -> None:
     make, name, table, scenario, sync, topics = CASES[case]
     plugin = make()
     host = om_host(plugin if isinstance(plugin, str) else (name, plugin), config={name: table})

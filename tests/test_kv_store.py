@@ -10,7 +10,7 @@ import pytest
 from openmodule_hookspecs import PluginCore
 
 from openmodule_host.host import Host
-from openmodule_host.rpc.server import _Shared
+from openmodule_host.rpc.routing import _Shared
 from openmodule_host.testing import KVSyncCloud, TestClient, wait_for_value
 from openmodule_host.utils import KVStore
 from tests.databases import Backend

@@ -58,10 +58,12 @@ PINNED = {
     ],
     "openmodule_host.compat": ["core", "plugin_context", "settings"],
     "openmodule_host.testing": [
-        "IoSimulator", "KVSyncCloud", "MockEvent", "PresenceSimulator", "PrivateBroker", "SentryTestTransport",
-        "SettingsMock", "SettingsMocker", "SettingsRequest", "SignalSimulator", "TestClient", "TestGate",
-        "UnknownSignalError", "VehicleBuilder", "VehicleSimulator", "free_tcp_address",
-        "generate_example_states", "start_host", "wait_for_value",
+        "AlertTestMixin", "FakeCore", "FakeTestClient", "HealthTestMixin", "IoSimulator", "KVSyncCloud",
+        "MockEvent", "MockRPCClient", "MockRPCEntry", "OpenModuleCoreTestMixin", "PresenceSimulator",
+        "PrivateBroker", "RPCServerTestMixin", "SentryTestTransport", "SettingsMock", "SettingsMocker",
+        "SettingsRequest", "SignalSimulator", "TestClient", "TestGate", "UnknownSignalError", "VehicleBuilder",
+        "VehicleSimulator", "ZMQTestMixin", "free_tcp_address", "generate_example_states", "start_host",
+        "wait_for_value",
     ],
 }
 

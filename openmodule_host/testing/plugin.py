@@ -12,6 +12,9 @@ Fixtures:
 ``om_settings``
     the garage's settings service on that broker (:class:`SettingsMock`): ``om_settings.set(key, value)``
     serves a value and announces the change; a plugin's ``SettingsProvider`` reads from it.
+``om_fake``
+    a factory: ``om_fake("om_welcome", config={...})`` starts one plugin on a :class:`FakeCore` (in memory,
+    no broker) and returns it; it is closed after the test.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import zmq
 
 from ..host import Host
 from .client import TestClient
+from .fake_core import FakeCore
 from .harness import PrivateBroker, start_host
 from .settings import SettingsMock
 
@@ -69,3 +73,17 @@ def om_host(
     yield factory
     for host in reversed(hosts):
         host.stop()
+
+
+@pytest.fixture
+def om_fake() -> Iterator[Callable[..., FakeCore]]:
+    fakes: list[FakeCore] = []
+
+    def factory(plugin: Any, **kwargs: Any) -> FakeCore:
+        fake = FakeCore(plugin, **kwargs)
+        fakes.append(fake)
+        return fake
+
+    yield factory
+    for fake in reversed(fakes):
+        fake.close()

@@ -1,6 +1,6 @@
 """Run a host whose one plugin commits numbered rows as fast as it can, printing each committed number.
 
-    python -m tests.db_writer NAME '{"data_dir": ...}'     (killed by the durability test)
+    python -m tests.support.db_writer NAME '{"data_dir": ...}'     (killed by the durability test)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from openmodule_host import Host, HostConfig, PluginCandidate
 from openmodule_host.testing import PrivateBroker
-from tests.databases import MIGRATIONS
+from tests.support.databases import MIGRATIONS
 
 
 def _line(text: str) -> None:

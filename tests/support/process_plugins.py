@@ -1,4 +1,4 @@
-"""Plugins for the process isolation tests, importable by a child process (``tests.process_plugins:<name>``)."""
+"""Plugins for the process isolation tests, importable by a child process (``tests.support.process_plugins:<name>``)."""
 
 from __future__ import annotations
 

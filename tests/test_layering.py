@@ -20,8 +20,22 @@ import pytest
 PACKAGE = "openmodule_host"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 
+#: the layers, from the top down (by the module's or package's name inside ``openmodule_host``): a module imports
+#: only from its own layer or the layers below it. Each module of the package is in one.
+LAYERS: list[set[str]] = [
+    {"", "cli", "child", "testing"},  # the entry points ("" is the package's __init__)
+    {"host"},  # the shared infrastructure
+    {"lifecycle", "access", "access_calls", "legacy", "privacy"},  # starting plugins; the hooks they serve
+    {"plugin"},  # a hosted plugin's record
+    {"core", "compat"},  # its core
+    {"rpc", "scheduling", "database", "alerts", "connection_status", "health", "observability"},  # the core's parts
+    {"wire", "isolation", "watchdog", "limits", "budget", "stats", "config", "config_layers", "loader", "instances",
+     "utils"},  # the machinery below them
+    {"states", "errors", "names", "masking", "throttle", "version", "config_env", "registration"},  # the leaves
+]
+
 #: modules that import nothing from the host: anything may import them.
-LEAVES = {"errors", "names", "version", "masking", "throttle", "states", "config_env"}
+LEAVES = LAYERS[-1]
 
 #: (packages or modules, what they must never import, why): each prefix matches a module and its submodules.
 RULES: list[tuple[set[str], set[str], str]] = [
@@ -136,6 +150,26 @@ def test_the_import_graph_sees_the_package():
 def test_the_package_has_no_import_cycles():
     cycles = find_cycles(import_graph())
     assert cycles == [], "import cycles: " + "; ".join(" <-> ".join(cycle) for cycle in cycles)
+
+
+def _layer(module: str) -> int:
+    local = module.removeprefix(PACKAGE).removeprefix(".")
+    top = local.split(".")[0]
+    return next(index for index, layer in enumerate(LAYERS) if top in layer)
+
+
+def test_every_module_is_in_a_layer():
+    unplaced = sorted(module for module in import_graph()
+                      if not any(module.removeprefix(PACKAGE).removeprefix(".").split(".")[0] in layer
+                                 for layer in LAYERS))
+    assert unplaced == [], "place each new module in LAYERS (and in docs/architecture.md)"
+
+
+def test_no_module_imports_from_a_layer_above_its_own():
+    graph = import_graph()
+    upward = sorted(f"{module} (layer {_layer(module)}) imports {target} (layer {_layer(target)})"
+                    for module, targets in graph.items() for target in targets if _layer(target) < _layer(module))
+    assert upward == []
 
 
 def test_leaf_modules_import_nothing_from_the_host():

@@ -12,7 +12,7 @@ TESTS = Path(__file__).resolve().parent
 BUILTIN_MARKERS = {"parametrize", "skip", "skipif", "xfail", "usefixtures", "filterwarnings", "timeout"}
 
 
-def test_the_top_level_of_tests_holds_test_modules_only():
+def test_the_top_level_of_tests_holds_test_modules_only() -> None:
     helpers = sorted(path.name for path in TESTS.glob("*.py")
                      if path.name not in ("__init__.py", "conftest.py") and not path.name.startswith("test_"))
     assert helpers == [], "helper modules belong in tests/support/"
@@ -32,7 +32,7 @@ def _used_markers() -> set[str]:
     return used - BUILTIN_MARKERS
 
 
-def test_every_declared_marker_is_used_and_every_used_marker_declared():
+def test_every_declared_marker_is_used_and_every_used_marker_declared() -> None:
     options = tomllib.loads((TESTS.parent / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     declared = {line.split(":", 1)[0].strip() for line in options.get("markers", [])}
     assert _used_markers() == declared

@@ -1,6 +1,6 @@
 """``python -m bench.kv_store``: how long a KV store takes to follow the cloud, a plugin's against openmodule's.
 
-One broker; a host (in this process) with a KV-store plugin (``tests/kv_plugins.py``, SQLite) and a real
+One broker; a host (in this process) with a KV-store plugin (``tests/support/kv_plugins.py``, SQLite) and a real
 openmodule 18.5.0 KV-store service (``tests/interop/peers/openmodule_kvstore.py``, its own process, SQLite).
 This process plays the cloud (``KVSyncCloud``). Each round the cloud replaces every key of both services with
 ``--keys`` new ones, announces a reconnect, and serves both sync requests: it times, per service, the cloud's
@@ -20,7 +20,7 @@ import zmq
 
 from openmodule_host.testing import KVSyncCloud, PrivateBroker, TestClient, start_host
 from tests.interop.peer import OpenModulePeer
-from tests.kv_plugins import MIGRATIONS, KVPlugin
+from tests.support.kv_plugins import MIGRATIONS, KVPlugin
 
 PLUGIN = "om_kv_bench_plugin_1"
 OPENMODULE = "om_kv_bench_openmodule_1"

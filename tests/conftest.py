@@ -20,12 +20,12 @@ def standalone_broker():
     broker.close()
 
 
-FIXTURE_PLUGINS = Path(__file__).parent / "fixtures" / "plugins"
+FIXTURE_PLUGINS = Path(__file__).parent / "support" / "fixtures" / "plugins"
 
 
 @pytest.fixture(scope="session")
 def test_plugins_env(tmp_path_factory) -> dict[str, str]:
-    """The fixture plugin distributions (tests/fixtures/plugins), really installed with pip into a
+    """The fixture plugin distributions (tests/support/fixtures/plugins), really installed with pip into a
     private target folder; the returned env puts that folder on a subprocess's path."""
     target = tmp_path_factory.mktemp("site")
     result = subprocess.run(
@@ -38,7 +38,7 @@ def test_plugins_env(tmp_path_factory) -> dict[str, str]:
 
 
 def _backend(kind, tmp_path):
-    from tests.databases import Backend
+    from tests.support.databases import Backend
 
     chosen = Backend(kind, tmp_path / "data")
     yield chosen

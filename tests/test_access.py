@@ -21,8 +21,8 @@ from pydantic import ValidationError
 
 from openmodule_host.access import access_response
 from openmodule_host.testing import TestClient
-from tests.rpc_plugins import Lookup, LookupRequest, LookupResponse
 from tests.support import eventually
+from tests.support.rpc_plugins import Lookup, LookupRequest, LookupResponse
 
 OLD_FORM = {"vehicle": {"lpr": {"id": "GARIVO1", "type": "lpr", "country": {"code": "A", "state": "G"}}},
             "gate": "entry1", "vehicle_id": "1717236006900000000"}

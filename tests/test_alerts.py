@@ -3,8 +3,8 @@
 import pytest
 from openmodule_hookspecs import AlertMessage, hookimpl
 
-from tests.plugins import Blocker, Ping, Recorder
 from tests.support import eventually
+from tests.support.plugins import Blocker, Ping, Recorder
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import time
 import orjson
 import pytest
 
-from tests.plugins import Ping, Recorder
 from tests.support import eventually
+from tests.support.plugins import Ping, Recorder
 
 
 @pytest.fixture

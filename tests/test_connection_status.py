@@ -5,8 +5,8 @@ import time
 
 from openmodule_hookspecs import ConnectionRPCResponse, OpenModuleModel, hookimpl
 
-from tests.plugins import Recorder
 from tests.support import eventually
+from tests.support.plugins import Recorder
 
 
 class StatusService:

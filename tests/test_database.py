@@ -8,12 +8,12 @@ from openmodule_hookspecs import hookimpl
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from tests.databases import MIGRATIONS
-from tests.plugins import Recorder
+from tests.support.databases import MIGRATIONS
+from tests.support.plugins import Recorder
 
 
 class Notes:
-    """A plugin with migrations (``tests/fixtures/migrations/<set>``)."""
+    """A plugin with migrations (``tests/support/fixtures/migrations/<set>``)."""
 
     def __init__(self, migrations="notes"):
         self.migrations = MIGRATIONS / migrations
@@ -166,7 +166,7 @@ def test_a_host_killed_mid_stream_loses_no_committed_row_and_reopens_cleanly(om_
 
     name = backend.name("writer")
     writer = subprocess.Popen(
-        [sys.executable, "-m", "tests.db_writer", name, json.dumps(backend.settings)],
+        [sys.executable, "-m", "tests.support.db_writer", name, json.dumps(backend.settings)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     last = 0

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from openmodule_host.database import normalise_url, prepare_postgres_schema, target_for, upgrade
-from tests.databases import POSTGRES_URL
-from tests.openmodule_port import OPENMODULE_SERVICE, port_database_folder
+from tests.support.databases import POSTGRES_URL
+from tests.support.openmodule_port import OPENMODULE_SERVICE, port_database_folder
 
 CATEGORY = "f486b63c472c"
 

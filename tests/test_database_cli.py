@@ -3,8 +3,8 @@
 from sqlalchemy import create_engine, text
 
 from openmodule_host.database import normalise_url, role_name, schema_name
-from tests.databases import POSTGRES_URL
 from tests.support import run_cli
+from tests.support.databases import POSTGRES_URL
 
 
 def db(backend, tmp_path, name, *args):

@@ -22,10 +22,10 @@ from openmodule_host.database import normalise_url, role_name, schema_name, targ
 from openmodule_host.database.scram import scram_verifier
 from openmodule_host.errors import ConfigError
 from openmodule_host.states import PluginState
-from tests.databases import POSTGRES_URL
-from tests.plugins import Recorder
-from tests.process_plugins import Snoop
 from tests.support import eventually, run_cli
+from tests.support.databases import POSTGRES_URL
+from tests.support.plugins import Recorder
+from tests.support.process_plugins import Snoop
 from tests.test_database import Notes, start
 
 # -- PostgreSQL: the plugin's own login role --------------------------------------------------------------
@@ -255,8 +255,8 @@ def test_openmodule_style_names_are_accepted(name):
 @pytest.mark.parametrize("name", ["../../x", "/abs", "a\x00b", "", 7])
 def test_a_process_isolated_plugins_unsafe_name_is_refused_before_its_child_starts(om_host, tmp_path, name):
     with pytest.raises(ConfigError) as error:  # the same error as in a thread
-        om_host(("proc", "tests.process_plugins:crasher"), config={"proc": {"NAME": name, "ISOLATION": "process"}},
-                data_dir=str(tmp_path / "data"))
+        om_host(("proc", "tests.support.process_plugins:crasher"),
+                config={"proc": {"NAME": name, "ISOLATION": "process"}}, data_dir=str(tmp_path / "data"))
     assert "invalid settings for plugin 'proc':\n  [plugins.proc] NAME: " in str(error.value)
     assert repr(name) in str(error.value)
     assert list(tmp_path.rglob("*.sqlite3")) == []
@@ -301,7 +301,7 @@ def test_an_unsafe_name_stops_the_host_at_start_with_exit_2_and_creates_no_file(
 
 # -- A plugin in process isolation: its role's login only, never the DATABASE_URL user's ------------------
 
-SNOOP = "tests.process_plugins:snoop"
+SNOOP = "tests.support.process_plugins:snoop"
 
 
 @pytest.fixture

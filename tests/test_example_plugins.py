@@ -8,8 +8,8 @@ from backend_x import VehicleEnterMessage
 from hello_plugin import HelloMessage
 from sqlalchemy import text
 
-from tests.rpc_plugins import Lookup
 from tests.support import eventually
+from tests.support.rpc_plugins import Lookup
 
 
 def test_hello_answers_with_its_configured_greeting(om_host, om_client):

@@ -18,7 +18,7 @@ from openmodule_hookspecs import response_topic
 
 from openmodule_host.host import Host
 from openmodule_host.testing import FakeCore, TestClient
-from tests.fake_plugins import Shop
+from tests.support.fake_plugins import Shop
 
 WELCOME_TABLE = {"plugin": "om_welcome", "gate": "in-1", "lookup_timeout": 0.2}
 #: envelope fields that differ between any two runs.

@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from openmodule_host.errors import ConfigError
 from openmodule_host.observability.prometheus import host_registry
 from openmodule_host.wire import Publisher
-from tests.plugins import Ping, Recorder
 from tests.support import eventually
+from tests.support.plugins import Ping, Recorder
 
 
 class Echo(BaseModel):

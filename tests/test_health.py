@@ -6,8 +6,8 @@ import time
 import pytest
 from openmodule_hookspecs import HealthMetricType, HealthPongMessage, health_error, health_ok, hookimpl
 
-from tests.plugins import Blocker, Ping, Recorder
 from tests.support import eventually
+from tests.support.plugins import Blocker, Ping, Recorder
 
 
 class Healthy(Recorder):

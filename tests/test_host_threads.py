@@ -19,9 +19,9 @@ from openmodule_hookspecs import hookimpl
 
 from openmodule_host.wire import Route
 from openmodule_host.wire.codec import too_deep
-from tests.plugins import Ping, Recorder
-from tests.rpc_plugins import Lookup, LookupRequest
 from tests.support import eventually
+from tests.support.plugins import Ping, Recorder
+from tests.support.rpc_plugins import Lookup, LookupRequest
 
 
 class Poison(BaseException):
@@ -429,7 +429,7 @@ def om_client_for():
 
 
 def test_a_child_process_supervisor_is_watched_and_survives_an_exception(om_host, om_client, monkeypatch):
-    host = om_host(("crasher", "tests.process_plugins:crasher"),
+    host = om_host(("crasher", "tests.support.process_plugins:crasher"),
                    config={"crasher": {"ISOLATION": "process", "NAME": "om_crasher_1"}}, restart_backoff=0.05)
     process = host.plugins["crasher"].process
     assert "process-crasher" in {watched.heartbeat.name for watched in host.watchdog.threads}

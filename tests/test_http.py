@@ -11,8 +11,8 @@ import pytest
 from openmodule_hookspecs import hookimpl
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.plugins import Blocker, Ping, Recorder
 from tests.support import HostProcess, eventually, run_cli
+from tests.support.plugins import Blocker, Ping, Recorder
 
 
 class Broken:

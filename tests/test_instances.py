@@ -23,11 +23,11 @@ from openmodule_host import (
 from openmodule_host.compat import core, plugin_context, settings
 from openmodule_host.config import build_plugin_config
 from openmodule_host.loader import make_plugin_manager
-from tests.instance_plugins import GateQuery, GateService, ThreadStarter
 from tests.support import HostProcess, eventually, run_cli
+from tests.support.instance_plugins import GateQuery, GateService, ThreadStarter
 
 GATES = {"gate_in": {"gate": "in-1"}, "gate_out": {"gate": "out-1"}}
-GATE_TARGET = "tests.instance_plugins:GateService"
+GATE_TARGET = "tests.support.instance_plugins:GateService"
 
 
 def _installed() -> dict[str, PluginCandidate]:

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from tests.plugins import Blocker, Ping, Raiser, Recorder
 from tests.support import eventually
+from tests.support.plugins import Blocker, Ping, Raiser, Recorder
 
 
 def test_a_handler_blocked_for_30_s_does_not_delay_another_plugin_on_the_same_topic(om_host, om_client):

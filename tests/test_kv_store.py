@@ -14,7 +14,7 @@ from openmodule_host.rpc.routing import _Shared
 from openmodule_host.testing import KVSyncCloud, TestClient, wait_for_value
 from openmodule_host.utils import KVStore
 from tests.databases import Backend
-from tests.kv_plugins import (
+from tests.support.kv_plugins import (
     BlocklistStore,
     KVPlugin,
     NotifyingWhitelistStore,
@@ -279,7 +279,7 @@ def test_a_store_syncs_on_postgresql_too(om_host: OmHost, om_client: TestClient,
 def test_a_store_in_a_plugin_of_its_own_process_syncs_as_in_a_thread(om_host: OmHost, om_client: TestClient) -> None:
     cloud = KVSyncCloud(om_client)
     cloud.put(SERVICE, "acc-1", {"plate": "GARIVO1"})
-    om_host((SERVICE, "tests.kv_plugins:kv_process_plugin"),
+    om_host((SERVICE, "tests.support.kv_plugins:kv_process_plugin"),
             config={SERVICE: {"TESTING": True, "ISOLATION": "process"}}, strict=True)
 
     om_client.set_connection_status("online")

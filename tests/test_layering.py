@@ -20,8 +20,23 @@ import pytest
 PACKAGE = "openmodule_host"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 
+#: the layers, from the top down (by the module's or package's name inside ``openmodule_host``): a module imports
+#: only from its own layer or the layers below it. Each module of the package is in one.
+LAYERS: list[set[str]] = [
+    {"", "cli", "child", "testing", "translation_commands"},  # the entry points ("" is the package's __init__)
+    {"host"},  # the shared infrastructure
+    # starting plugins; the hooks they serve; openmodule's utilities (they find a plugin's core through compat)
+    {"lifecycle", "access", "access_calls", "legacy", "privacy", "utils"},
+    {"plugin"},  # a hosted plugin's record
+    {"core", "compat"},  # its core
+    {"rpc", "scheduling", "database", "alerts", "connection_status", "health", "observability"},  # the core's parts
+    {"wire", "isolation", "watchdog", "limits", "budget", "stats", "config", "config_layers", "loader", "instances",
+     },  # the machinery below them
+    {"states", "errors", "names", "masking", "throttle", "version", "config_env", "registration"},  # the leaves
+]
+
 #: modules that import nothing from the host: anything may import them.
-LEAVES = {"errors", "names", "version", "masking", "throttle", "states", "config_env"}
+LEAVES = LAYERS[-1]
 
 #: (packages or modules, what they must never import, why): each prefix matches a module and its submodules.
 RULES: list[tuple[set[str], set[str], str]] = [
@@ -127,25 +142,45 @@ def _within(module: str, prefixes: set[str]) -> bool:
     return any(local == prefix or local.startswith(f"{prefix}.") for prefix in prefixes)
 
 
-def test_the_import_graph_sees_the_package():
+def test_the_import_graph_sees_the_package() -> None:
     graph = import_graph()
     assert "openmodule_host.host" in graph and "openmodule_host.lifecycle" in graph["openmodule_host.host"]
     assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-def test_the_package_has_no_import_cycles():
+def test_the_package_has_no_import_cycles() -> None:
     cycles = find_cycles(import_graph())
     assert cycles == [], "import cycles: " + "; ".join(" <-> ".join(cycle) for cycle in cycles)
 
 
-def test_leaf_modules_import_nothing_from_the_host():
+def _layer(module: str) -> int:
+    local = module.removeprefix(PACKAGE).removeprefix(".")
+    top = local.split(".")[0]
+    return next(index for index, layer in enumerate(LAYERS) if top in layer)
+
+
+def test_every_module_is_in_a_layer() -> None:
+    unplaced = sorted(module for module in import_graph()
+                      if not any(module.removeprefix(PACKAGE).removeprefix(".").split(".")[0] in layer
+                                 for layer in LAYERS))
+    assert unplaced == [], "place each new module in LAYERS (and in docs/architecture.md)"
+
+
+def test_no_module_imports_from_a_layer_above_its_own() -> None:
+    graph = import_graph()
+    upward = sorted(f"{module} (layer {_layer(module)}) imports {target} (layer {_layer(target)})"
+                    for module, targets in graph.items() for target in targets if _layer(target) < _layer(module))
+    assert upward == []
+
+
+def test_leaf_modules_import_nothing_from_the_host() -> None:
     graph = import_graph()
     offenders = {leaf: sorted(graph[f"{PACKAGE}.{leaf}"]) for leaf in LEAVES if graph[f"{PACKAGE}.{leaf}"]}
     assert offenders == {}
 
 
 @pytest.mark.parametrize(("importers", "forbidden", "why"), RULES, ids=[rule[2] for rule in RULES])
-def test_the_layering_rules_hold(importers, forbidden, why):
+def test_the_layering_rules_hold(importers: set[str], forbidden: set[str], why: str) -> None:
     graph = import_graph()
     broken = sorted(f"{module} imports {target}" for module, targets in graph.items() if _within(module, importers)
                     for target in targets if _within(target, forbidden))

@@ -5,8 +5,8 @@ import time
 
 from openmodule_hookspecs import hookimpl
 
-from tests.plugins import Blocker, Ping, Recorder
 from tests.support import eventually
+from tests.support.plugins import Blocker, Ping, Recorder
 
 
 class Tracking(Recorder):

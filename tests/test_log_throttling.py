@@ -8,9 +8,9 @@ from openmodule_hookspecs import ACCESS_CHANNEL, ACCESS_TYPE, hookimpl
 
 from openmodule_host.testing import SentryTestTransport
 from openmodule_host.throttle import KeyedLogThrottle
-from tests.plugins import Ping, Recorder
-from tests.rpc_plugins import Lookup
 from tests.support import eventually
+from tests.support.plugins import Ping, Recorder
+from tests.support.rpc_plugins import Lookup
 
 FLOOD = 1000
 

@@ -15,8 +15,8 @@ import queue
 import pytest
 from openmodule_hookspecs import RPCTimeoutError
 
-from tests.plugins import Ping, Recorder
-from tests.rpc_plugins import Caller, Lookup, LookupRequest, LookupResponse
+from tests.support.plugins import Ping, Recorder
+from tests.support.rpc_plugins import Caller, Lookup, LookupRequest, LookupResponse
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from openmodule_host.testing import (
     OpenModuleCoreTestMixin,
     RPCServerTestMixin,
 )
-from tests.fake_plugins import Order, Shop
+from tests.support.fake_plugins import Order, Shop
 
 
 def enter(gate: str, plate: str) -> PresentVehicleEnterMessage:

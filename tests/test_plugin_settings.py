@@ -12,8 +12,8 @@ from sqlalchemy import text
 from openmodule_host import ConfigError, HostConfig, load_host_config
 from openmodule_host.config import build_plugin_config, check_plugin_tables
 from openmodule_host.database import schema_name
-from tests.databases import POSTGRES_URL
 from tests.support import HostProcess, run_cli
+from tests.support.databases import POSTGRES_URL
 
 
 class Gate(BaseModel):

@@ -5,8 +5,8 @@ from datetime import timedelta
 from openmodule_hookspecs import AnonymizeMessage, PrivacySettings, PrivacyTime, hookimpl
 
 from openmodule_host.privacy import copy_dsgvo_files
-from tests.plugins import Recorder
 from tests.support import eventually
+from tests.support.plugins import Recorder
 
 
 class Forgetful:

@@ -11,10 +11,10 @@ import pytest
 from openmodule_host import ConfigError
 from openmodule_host.states import PluginState
 from openmodule_host.testing import TestClient
-from tests.rpc_plugins import Lookup
 from tests.support import HostProcess, eventually
+from tests.support.rpc_plugins import Lookup
 
-CRASHER = "tests.process_plugins:crasher"
+CRASHER = "tests.support.process_plugins:crasher"
 IN_PROCESS = {"ISOLATION": "process", "NAME": "om_crasher_1"}
 
 
@@ -129,7 +129,7 @@ def test_a_crash_loop_quarantines_the_plugin_and_the_host_goes_on(om_host, om_cl
 
 
 def test_a_plugin_that_fails_to_start_in_its_process_fails_with_the_childs_reason(om_host):
-    host = om_host(("broken", "tests.process_plugins:broken_at_start"), ("lookup", Lookup()),
+    host = om_host(("broken", "tests.support.process_plugins:broken_at_start"), ("lookup", Lookup()),
                    config={"broken": {"ISOLATION": "process"}})
     plugin = host.plugins["broken"]
     assert plugin.state.value == "failed"
@@ -148,7 +148,7 @@ def test_a_wrong_isolation_value_stops_the_start(om_host):
 
 
 def test_stop_ends_the_child_even_when_its_shutdown_hook_hangs(om_host, om_client):
-    host = om_host(("crasher", "tests.process_plugins:slow_to_stop"), config={"crasher": IN_PROCESS},
+    host = om_host(("crasher", "tests.support.process_plugins:slow_to_stop"), config={"crasher": IN_PROCESS},
                    shutdown_timeout=0.5, drain_timeout=0.2)
     pid = child_pid(om_client)
     started = time.monotonic()

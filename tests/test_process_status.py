@@ -22,7 +22,7 @@ from openmodule_host.states import PluginState
 from openmodule_host.testing import TestClient
 from tests.support import eventually
 
-TROUBLED = "tests.process_plugins:troubled"
+TROUBLED = "tests.support.process_plugins:troubled"
 IN_PROCESS = {"ISOLATION": "process", "NAME": "om_troubled_1"}
 LABELS = '{"compute_id":"1","plugin":"crasher"}'
 

@@ -10,7 +10,7 @@ import pytest
 from openmodule_hookspecs import RegistrationError, RPCRequest
 from pydantic import BaseModel
 
-from tests.plugins import Ping, Recorder
+from tests.support.plugins import Ping, Recorder
 
 
 class Request(BaseModel):

@@ -20,8 +20,8 @@ from openmodule_hookspecs import (
 from pydantic import ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from tests.rpc_plugins import Caller, Lookup, LookupRequest, LookupResponse
 from tests.support import eventually
+from tests.support.rpc_plugins import Caller, Lookup, LookupRequest, LookupResponse
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from openmodule_hookspecs import Gateway, OpenModuleModel, gateway_filter, hookimpl
 
-from tests.rpc_plugins import CHANNEL, TYPE, Caller, GateRequest, GateResponse, GateService
+from tests.support.rpc_plugins import CHANNEL, TYPE, Caller, GateRequest, GateResponse, GateService
 
 REPLIES = "rpc-rep-gates"
 

@@ -20,8 +20,8 @@ from openmodule_host.config import build_plugin_config
 from openmodule_host.isolation import Mailbox
 from openmodule_host.scheduling import PluginScheduler
 from openmodule_host.stats import PluginStats
-from tests.plugins import Ping
 from tests.support import eventually
+from tests.support.plugins import Ping
 
 log = logging.getLogger("test_scheduler")
 
@@ -266,7 +266,7 @@ def test_a_dead_scheduler_thread_is_restarted_and_jobs_go_on(om_host, monkeypatc
 
 def test_a_plugin_in_a_child_process_runs_its_jobs_there_on_its_worker(om_host, om_client):
     om_client.subscribe("tick")
-    host = om_host(("ticker", "tests.process_plugins:ticker"), config={"ticker": {"ISOLATION": "process"}})
+    host = om_host(("ticker", "tests.support.process_plugins:ticker"), config={"ticker": {"ISOLATION": "process"}})
 
     tick = om_client.wait_for_message("tick", timeout=20)
     assert tick["pid"] == host.plugins["ticker"].process.pid != os.getpid()

@@ -11,8 +11,8 @@ from openmodule_hookspecs import hookimpl
 
 from openmodule_host.masking import add_secrets, mask_secrets, remove_secrets, secrets_of_url
 from openmodule_host.observability import configure_logging
-from tests.databases import MIGRATIONS
 from tests.support import run_cli
+from tests.support.databases import MIGRATIONS
 
 #: the password is "s3cr@t-pw": a raw "@" makes the driver read "t-pw@127.0.0.1" as the host name.
 RAW_AT_URL = "postgresql://postgres:s3cr@t-pw@127.0.0.1:5432/test"

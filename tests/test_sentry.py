@@ -11,9 +11,9 @@ from openmodule_host import HostConfig, __version__, load_host_config
 from openmodule_host.errors import ConfigError
 from openmodule_host.observability.sentry import default_environment
 from openmodule_host.testing import SentryTestTransport
-from tests.plugins import Ping, Raiser, Recorder
-from tests.rpc_plugins import Lookup, LookupRequest, LookupResponse
 from tests.support import eventually
+from tests.support.plugins import Ping, Raiser, Recorder
+from tests.support.rpc_plugins import Lookup, LookupRequest, LookupResponse
 
 DSN = SentryTestTransport().host_settings()["sentry_dsn"]
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import pytest
 from openmodule_hookspecs import ZMQMessage, dumps
 
 from openmodule_host.stats import IntakeStats
@@ -26,28 +27,30 @@ class Delivery:
                                           self.taken.append, self.decoded.append, self.drops, accept=accept)
 
 
-def test_a_body_that_validates_is_taken_as_the_model_without_being_decoded():
+def test_a_body_that_validates_is_taken_as_the_model_without_being_decoded() -> None:
     delivery = Delivery()
     delivery.deliver_raw(dumps({"type": "t", "name": "sender", "timestamp": 1.0}))
     assert [(message.type, message.name) for message in delivery.taken] == [("t", "sender")]
     assert delivery.decoded == []
 
 
-def test_a_body_that_does_not_validate_goes_the_decoded_way_as_the_intake_decodes_it():
+def test_a_body_that_does_not_validate_goes_the_decoded_way_as_the_intake_decodes_it() -> None:
     delivery = Delivery()
     delivery.deliver_raw(b'{"type": 5, "extra": [1, 2]}')
     assert delivery.taken == []
     assert delivery.decoded == [{"type": 5, "extra": [1, 2]}]
 
 
-def test_a_body_the_route_does_not_accept_as_it_is_goes_the_decoded_way():
+def test_a_body_the_route_does_not_accept_as_it_is_goes_the_decoded_way() -> None:
     delivery = Delivery(accept=lambda message: message.type == "mine")
     delivery.deliver_raw(dumps({"type": "other", "name": "sender", "timestamp": 1.0}))
     assert delivery.taken == []
     assert [body["type"] for body in delivery.decoded] == ["other"]
 
 
-def test_a_malformed_body_is_counted_as_the_intakes_drop_and_delivered_nowhere(caplog):
+def test_a_malformed_body_is_counted_as_the_intakes_drop_and_delivered_nowhere(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     delivery = Delivery(max_depth=2)
     delivery.deliver_raw(b"{not json")
     delivery.deliver_raw(b'{"a": {"b": {"c": {}}}}')

@@ -17,7 +17,7 @@ from openmodule_hookspecs import Datetime, OpenModuleModel, ZMQMessage, hookimpl
 
 from openmodule_host import Host
 from openmodule_host.testing import PrivateBroker, TestClient, free_tcp_address, start_host
-from tests.rpc_plugins import Lookup
+from tests.support.rpc_plugins import Lookup
 
 from .frames import Batch
 

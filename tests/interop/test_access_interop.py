@@ -26,8 +26,8 @@ from openmodule_hookspecs import (
 from openmodule_host.host import Host
 from openmodule_host.rpc import PluginRPCClient
 from openmodule_host.testing import PrivateBroker, start_host
-from tests.rpc_plugins import Caller
 from tests.support import eventually
+from tests.support.rpc_plugins import Caller
 from tests.test_access import COUNT, NEW_FORM, OLD_FORM, Counter, Whitelist
 
 from .peer import OpenModulePeer

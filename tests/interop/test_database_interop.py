@@ -1,7 +1,7 @@
 """An openmodule service's SQLite file is taken over by its plugin, and handed back.
 
 The real openmodule 18.5.0 (``peers/openmodule_database.py``, in its own interpreter) creates the file with its
-``Database`` and the service's database folder (``tests/fixtures/openmodule_service``, at its first revision)
+``Database`` and the service's database folder (``tests/support/fixtures/openmodule_service``, at its first revision)
 and writes rows through its column types. The plugin, whose migrations are the same folder one revision
 later with only its import lines ported, upgrades that file at start: the revision moves on, every row stays
 (also the rows referencing the table the new revision rebuilds), and a backup of the file as openmodule left
@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from openmodule_host.database import JSONEncodedDict, TZDateTime
-from tests.openmodule_port import OPENMODULE_SERVICE, ServicePlugin, port_database_folder
+from tests.support.openmodule_port import OPENMODULE_SERVICE, ServicePlugin, port_database_folder
 
 from .peer import openmodule_python
 

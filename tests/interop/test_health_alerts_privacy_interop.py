@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from openmodule_hookspecs import HealthMetricType, health_error, hookimpl
 
-from tests.plugins import Recorder
 from tests.support import eventually
+from tests.support.plugins import Recorder
 
 pytestmark = pytest.mark.interop
 

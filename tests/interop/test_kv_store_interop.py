@@ -1,7 +1,7 @@
 """The KV store against openmodule 18.5.0's, each a separate service on one broker.
 
 An openmodule KV-store service (``peers/openmodule_kvstore.py``: openmodule's ``KVStoreHandler`` with a store on
-the same table) and a plugin's KV store (``tests/kv_plugins.py``) sync against the same cloud stand-in
+the same table) and a plugin's KV store (``tests/support/kv_plugins.py``) sync against the same cloud stand-in
 (``KVSyncCloud``) and end with the same rows; the same bad ``kv_sync`` requests get the same answers from both.
 Then openmodule's own RPC client and models play the cloud against the plugin, and the random delay before a
 sync is compared with openmodule's, name by name.
@@ -20,7 +20,7 @@ import pytest
 
 from openmodule_host.host import Host
 from openmodule_host.testing import KVSyncCloud, PrivateBroker, TestClient
-from tests.kv_plugins import MIGRATIONS, KVPlugin
+from tests.support.kv_plugins import MIGRATIONS, KVPlugin
 
 from .peer import OpenModulePeer, openmodule_python
 

@@ -1,6 +1,6 @@
 """RPC both ways between plugins in ``openmodule-host`` and a real, standalone openmodule 18.5.0 service.
 
-The plugins run in a host in this process (``tests.rpc_plugins``); openmodule runs in its own process
+The plugins run in a host in this process (``tests.support.rpc_plugins``); openmodule runs in its own process
 (``peer.py``: never imported here). Both sides serve the same RPC the same way, so every outcome can be
 asked of either: the ``Lookup`` plugin with :func:`plate_filter`, and the service's ``RPCServer`` with its
 copy of both (``peers/openmodule_service.py``). The plate picks the outcome:
@@ -47,7 +47,7 @@ from openmodule_hookspecs import (
 from openmodule_host.host import Host
 from openmodule_host.rpc import PluginRPCClient
 from openmodule_host.testing import PrivateBroker, TestClient, start_host
-from tests.rpc_plugins import Caller, Lookup, LookupRequest, LookupResponse
+from tests.support.rpc_plugins import Caller, Lookup, LookupRequest, LookupResponse
 
 from .peer import OpenModulePeer
 from .wire_tap import WireTap, without_envelope

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from openmodule_host.testing import PrivateBroker, start_host
-from tests.rpc_plugins import CHANNEL, TYPE, GateService
+from tests.support.rpc_plugins import CHANNEL, TYPE, GateService
 
 from .peer import OpenModulePeer
 

@@ -53,7 +53,7 @@ is (openmodule's deprecated form). The answer is the response validated into ``r
 ``rpc_server`` starts an ``openmodule.rpc.server.RPCServer`` (own SUB socket and thread; NAME and
 RESOURCE from the global settings; the resource filter is on unless ``filter_resource`` is false)
 serving ``type`` on ``channel`` with the same behaviour as the ``Lookup`` test plugin plus its
-``plate_filter`` (tests/rpc_plugins.py, tests/interop/test_rpc_interop.py), picked by the plate:
+``plate_filter`` (tests/support/rpc_plugins.py, tests/interop/test_rpc_interop.py), picked by the plate:
 
     "RAISE"     the handler raises RuntimeError(HANDLER_ERROR)           -> handler_error
     "WRONG"     the handler returns an invalid response                  -> handler_error
@@ -185,13 +185,13 @@ class AnyResponse(OpenModuleModel):
 
 
 class LookupRequest(OpenModuleModel):
-    """tests.rpc_plugins.LookupRequest, written with openmodule."""
+    """tests.support.rpc_plugins.LookupRequest, written with openmodule."""
 
     plate: str
 
 
 class LookupResponse(OpenModuleModel):
-    """tests.rpc_plugins.LookupResponse, written with openmodule."""
+    """tests.support.rpc_plugins.LookupResponse, written with openmodule."""
 
     known: bool = False
     owner: str | None = None
@@ -308,7 +308,7 @@ def cmd_rpc_server(command: dict[str, Any]) -> None:
     channel, type_ = command["channel"], command.get("type") or "lookup"
 
     def lookup(request: LookupRequest, message: RPCRequest) -> Any:
-        """Mirrors tests.rpc_plugins.Lookup.lookup; reports every request it gets."""
+        """Mirrors tests.support.rpc_plugins.Lookup.lookup; reports every request it gets."""
         emit("rpc_request", channel=channel, type=message.type, message=message.model_dump(exclude_none=False))
         plate = request.plate
         if plate == "RAISE":

@@ -1,6 +1,6 @@
 """Plugins with KV stores (openmodule's ``KVStore`` semantics), for tests/test_kv_store.py and the interop tests.
 
-Their tables come from ``tests/fixtures/kvstore/database`` (an openmodule service's database folder, which the
+Their tables come from ``tests/support/fixtures/kvstore/database`` (an openmodule service's database folder, which the
 openmodule KV-store peer migrates too).
 """
 
@@ -101,5 +101,5 @@ class KVPlugin:
             return {row.key: (row.e_tag, row.plate) for row in session.scalars(select(table))}
 
 
-#: for ``ISOLATION = "process"`` (started as "tests.kv_plugins:kv_process_plugin", imported by the child).
+#: for ``ISOLATION = "process"`` (started as "tests.support.kv_plugins:kv_process_plugin", imported by the child).
 kv_process_plugin = KVPlugin()

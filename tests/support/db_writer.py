@@ -1,6 +1,6 @@
 """Run a host whose one plugin commits numbered rows as fast as it can, printing each committed number.
 
-    python -m tests.db_writer NAME '{"data_dir": ...}'     (killed by the durability test)
+    python -m tests.support.db_writer NAME '{"data_dir": ...}'     (killed by the durability test)
 """
 
 from __future__ import annotations
@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from pathlib import Path
 
-from openmodule_hookspecs import hookimpl
+from openmodule_hookspecs import PluginCore, hookimpl
 from sqlalchemy import text
 
 from openmodule_host import Host, HostConfig, PluginCandidate
 from openmodule_host.testing import PrivateBroker
-from tests.databases import MIGRATIONS
+from tests.support.databases import MIGRATIONS
 
 
 def _line(text: str) -> None:
@@ -25,15 +26,15 @@ def _line(text: str) -> None:
 
 class Writer:
     @hookimpl
-    def database_migrations(self):
+    def database_migrations(self) -> Path:
         return MIGRATIONS / "notes"
 
     @hookimpl
-    def register_handlers(self, core):
+    def register_handlers(self, core: PluginCore) -> None:
         threading.Thread(target=self.write, args=(core,), daemon=True).start()
 
     @staticmethod
-    def write(core) -> None:
+    def write(core: PluginCore) -> None:
         number = 0
         while True:
             number += 1

@@ -1,4 +1,4 @@
-"""Plugins for the process isolation tests, importable by a child process (``tests.process_plugins:<name>``)."""
+"""Plugins for the process isolation tests, importable by a child process (``tests.support.process_plugins:<name>``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from openmodule_hookspecs import OpenModuleModel, ZMQMessage, hookimpl
@@ -170,7 +171,8 @@ class Snoop(Crasher):
         for path in ("/proc/self/environ", "/proc/self/cmdline"):
             if _holds(Path(path).read_bytes(), backwards):
                 found.append(path)
-        for frame in sys._current_frames().values():
+        for top in sys._current_frames().values():
+            frame: FrameType | None = top
             while frame is not None:
                 if _holds(dict(frame.f_locals), backwards):
                     found.append(f"a local of {frame.f_code.co_qualname}")

@@ -1,6 +1,6 @@
 """Plugins for the instance tests, written as ported openmodule code would be: ``core()`` and ``settings``.
 
-``GateService`` is a class: each instance gets an object of its own. ``tests.instance_plugins:GateService``
+``GateService`` is a class: each instance gets an object of its own. ``tests.support.instance_plugins:GateService``
 is importable, so a child process (``ISOLATION = "process"``) can load it too.
 """
 

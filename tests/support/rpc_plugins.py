@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from openmodule_hookspecs import OpenModuleModel, hookimpl
@@ -28,7 +29,8 @@ class Empty(OpenModuleModel):
 class Lookup:
     """Serves ``lookup`` on ``channel``; behaviours picked by the plate."""
 
-    def __init__(self, channel: str = "plates", type: str = "lookup", filters: list[tuple[Any, dict]] = ()) -> None:
+    def __init__(self, channel: str = "plates", type: str = "lookup",
+                 filters: Sequence[tuple[Any, dict[str, Any]]] = ()) -> None:
         self.channel, self.type, self.filters = channel, type, list(filters)
         self.hold = threading.Event()
         self.entered = threading.Event()

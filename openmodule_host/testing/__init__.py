@@ -6,13 +6,25 @@ without pytest too.
 
 from .client import TestClient
 from .harness import PrivateBroker, free_tcp_address, start_host
+from .health import (
+    HealthProbe,
+    PongSource,
+    assert_health_error,
+    assert_health_ok,
+    find_check,
+    find_metric,
+    metric_value,
+    wait_for_health,
+)
 from .helpers import MockEvent, TestGate, wait_for_value
 from .presence import PresenceSimulator
 from .sentry import SentryTestTransport
 from .vehicles import VehicleBuilder, VehicleSimulator
 
 __all__ = [
+    "HealthProbe",
     "MockEvent",
+    "PongSource",
     "PresenceSimulator",
     "PrivateBroker",
     "SentryTestTransport",
@@ -20,7 +32,13 @@ __all__ = [
     "TestGate",
     "VehicleBuilder",
     "VehicleSimulator",
+    "assert_health_error",
+    "assert_health_ok",
+    "find_check",
+    "find_metric",
     "free_tcp_address",
+    "metric_value",
     "start_host",
+    "wait_for_health",
     "wait_for_value",
 ]

@@ -9,11 +9,19 @@ Fixtures:
 ``om_host``
     a factory: ``om_host("hello")``, ``om_host(("mine", my_module), config={"mine": {...}})`` starts a
     host with those plugins on the private broker and returns it, ready; it is stopped after the test.
+    Strict: a plugin that fails to start raises ``PluginLoadError`` at once (``strict=False`` opts out).
+``om_plugin_config``
+    the plugin settings tables every ``om_host`` of a test starts from (``{}``); override the fixture in a
+    ``conftest.py`` or module for defaults; the ``om_config`` marker changes them for one test or class, and
+    ``config=`` for one host (each level replaces single settings of a table, not the whole table).
+``om_health``
+    a :class:`HealthProbe` on ``om_client``: ``assert_ok(name)``, ``assert_error(name, message=...)``,
+    ``wait(name)``, ``metric_value(name, metric_id, labels)``, ``check(name, check_id)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -22,6 +30,36 @@ import zmq
 from ..host import Host
 from .client import TestClient
 from .harness import PrivateBroker, start_host
+from .health import HealthProbe
+
+PluginTables = dict[str, dict[str, Any]]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "om_config(tables=None, **by_name): plugin settings for om_host in this test, e.g. "
+        "om_config(my_plugin={'prefix': '!!'}) or om_config({'my-plugin': {...}})")
+
+
+def merge_tables(*layers: Mapping[str, Mapping[str, Any]]) -> PluginTables:
+    """Plugin settings tables layered left to right: a later layer replaces single settings of a table."""
+    merged: PluginTables = {}
+    for layer in layers:
+        for name, table in layer.items():
+            merged[name] = {**merged.get(name, {}), **table}
+    return merged
+
+
+def _marked_tables(request: pytest.FixtureRequest) -> list[Mapping[str, Mapping[str, Any]]]:
+    """The ``om_config`` markers' tables, the farthest (module, class) first, the test's own last."""
+    layers: list[Mapping[str, Mapping[str, Any]]] = []
+    for marker in reversed(list(request.node.iter_markers("om_config"))):
+        for positional in marker.args:
+            if not isinstance(positional, Mapping):
+                raise TypeError(f"om_config takes a mapping of plugin name to settings, got {positional!r}")
+            layers.append(positional)
+        layers.append(marker.kwargs)
+    return layers
 
 
 @pytest.fixture
@@ -41,12 +79,25 @@ def om_client(om_broker: PrivateBroker) -> Iterator[TestClient]:
 
 
 @pytest.fixture
+def om_plugin_config() -> PluginTables:
+    return {}
+
+
+@pytest.fixture
+def om_health(om_client: TestClient) -> HealthProbe:
+    return HealthProbe(om_client)
+
+
+@pytest.fixture
 def om_host(
-    om_broker: PrivateBroker, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    om_broker: PrivateBroker, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+    om_plugin_config: PluginTables,
 ) -> Iterator[Callable[..., Host]]:
     hosts: list[Host] = []
+    tables = merge_tables(om_plugin_config, *_marked_tables(request))
 
     def factory(*plugins: Any, **kwargs: Any) -> Host:
+        kwargs["config"] = merge_tables(tables, kwargs.get("config") or {})
         kwargs.setdefault("data_dir", str(tmp_path_factory.mktemp("data")))
         kwargs.setdefault("dsgvo", False)
         host = start_host(om_broker, plugins, **kwargs)

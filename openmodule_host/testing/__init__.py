@@ -17,12 +17,14 @@ from .health import (
     wait_for_health,
 )
 from .helpers import MockEvent, TestGate, wait_for_value
+from .migrations import MigrationTester, truncate_all_tables
 from .presence import PresenceSimulator
 from .sentry import SentryTestTransport
 from .vehicles import VehicleBuilder, VehicleSimulator
 
 __all__ = [
     "HealthProbe",
+    "MigrationTester",
     "MockEvent",
     "PongSource",
     "PresenceSimulator",
@@ -39,6 +41,7 @@ __all__ = [
     "free_tcp_address",
     "metric_value",
     "start_host",
+    "truncate_all_tables",
     "wait_for_health",
     "wait_for_value",
 ]

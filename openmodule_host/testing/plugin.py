@@ -17,20 +17,27 @@ Fixtures:
 ``om_health``
     a :class:`HealthProbe` on ``om_client``: ``assert_ok(name)``, ``assert_error(name, message=...)``,
     ``wait(name)``, ``metric_value(name, metric_id, labels)``, ``check(name, check_id)``.
+``om_migrations``
+    a factory: ``om_migrations(folder, metadata=Base.metadata, database_url=None)`` is a
+    :class:`MigrationTester` of a plugin's revisions on a fresh SQLite file (or, with ``database_url``, a
+    fresh PostgreSQL schema), closed (the schema dropped) after the test.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
 import zmq
+from sqlalchemy import MetaData
 
 from ..host import Host
 from .client import TestClient
 from .harness import PrivateBroker, start_host
 from .health import HealthProbe
+from .migrations import MigrationTester
 
 PluginTables = dict[str, dict[str, Any]]
 
@@ -86,6 +93,24 @@ def om_plugin_config() -> PluginTables:
 @pytest.fixture
 def om_health(om_client: TestClient) -> HealthProbe:
     return HealthProbe(om_client)
+
+
+@pytest.fixture
+def om_migrations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., MigrationTester]]:
+    testers: list[MigrationTester] = []
+
+    def factory(migrations: str | os.PathLike[str], *, metadata: MetaData | None = None,
+                database_url: str | None = None) -> MigrationTester:
+        if database_url is not None:
+            tester = MigrationTester.postgresql(migrations, database_url, metadata=metadata)
+        else:
+            tester = MigrationTester.sqlite(migrations, tmp_path_factory.mktemp("migrations"), metadata=metadata)
+        testers.append(tester)
+        return tester
+
+    yield factory
+    for tester in testers:
+        tester.close()
 
 
 @pytest.fixture

@@ -46,10 +46,10 @@ PINNED = {
     ],
     "openmodule_host.compat": ["core", "plugin_context", "settings"],
     "openmodule_host.testing": [
-        "HealthProbe", "MigrationTester", "MockEvent", "PongSource", "PresenceSimulator", "PrivateBroker",
-        "SentryTestTransport", "TestClient", "TestGate", "VehicleBuilder", "VehicleSimulator", "assert_health_error",
-        "assert_health_ok", "find_check", "find_metric", "free_tcp_address", "metric_value", "start_host",
-        "truncate_all_tables", "wait_for_health", "wait_for_value",
+        "HealthProbe", "HostProcess", "MigrationTester", "MockEvent", "PongSource", "PresenceSimulator",
+        "PrivateBroker", "SentryTestTransport", "TestClient", "TestGate", "VehicleBuilder", "VehicleSimulator",
+        "assert_health_error", "assert_health_ok", "find_check", "find_metric", "free_tcp_address", "metric_value",
+        "start_host", "start_host_process", "truncate_all_tables", "wait_for_health", "wait_for_value",
     ],
 }
 

@@ -19,11 +19,13 @@ from .health import (
 from .helpers import MockEvent, TestGate, wait_for_value
 from .migrations import MigrationTester, truncate_all_tables
 from .presence import PresenceSimulator
+from .process import HostProcess, start_host_process
 from .sentry import SentryTestTransport
 from .vehicles import VehicleBuilder, VehicleSimulator
 
 __all__ = [
     "HealthProbe",
+    "HostProcess",
     "MigrationTester",
     "MockEvent",
     "PongSource",
@@ -41,6 +43,7 @@ __all__ = [
     "free_tcp_address",
     "metric_value",
     "start_host",
+    "start_host_process",
     "truncate_all_tables",
     "wait_for_health",
     "wait_for_value",

@@ -21,6 +21,10 @@ Fixtures:
     a factory: ``om_migrations(folder, metadata=Base.metadata, database_url=None)`` is a
     :class:`MigrationTester` of a plugin's revisions on a fresh SQLite file (or, with ``database_url``, a
     fresh PostgreSQL schema), closed (the schema dropped) after the test.
+``om_host_process``
+    a factory: ``om_host_process("hello", config={...}, **host_settings)`` runs the real ``openmodule-host``
+    command on the private broker and returns its :class:`HostProcess` once ready (``ready_timeout``);
+    ``assert_clean_shutdown()`` sends SIGTERM and checks exit status 0 in time. Killed after the test.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from .client import TestClient
 from .harness import PrivateBroker, start_host
 from .health import HealthProbe
 from .migrations import MigrationTester
+from .process import HostProcess, start_host_process
 
 PluginTables = dict[str, dict[str, Any]]
 
@@ -111,6 +116,23 @@ def om_migrations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
     yield factory
     for tester in testers:
         tester.close()
+
+
+@pytest.fixture
+def om_host_process(om_broker: PrivateBroker, request: pytest.FixtureRequest) -> Iterator[Callable[..., HostProcess]]:
+    processes: list[HostProcess] = []
+
+    def factory(*plugins: str, ready_timeout: float = 60.0, **kwargs: Any) -> HostProcess:
+        process = start_host_process(om_broker, plugins, **kwargs)
+        processes.append(process)
+        process.wait_ready(ready_timeout)
+        if "om_client" in request.fixturenames:
+            request.getfixturevalue("om_client").sync()
+        return process
+
+    yield factory
+    for process in processes:
+        process.close()
 
 
 @pytest.fixture

@@ -46,9 +46,10 @@ PINNED = {
     ],
     "openmodule_host.compat": ["core", "plugin_context", "settings"],
     "openmodule_host.testing": [
-        "HealthProbe", "HostProcess", "MigrationTester", "MockEvent", "PongSource", "PresenceSimulator",
-        "PrivateBroker", "SentryTestTransport", "TestClient", "TestGate", "VehicleBuilder", "VehicleSimulator",
-        "assert_health_error", "assert_health_ok", "find_check", "find_metric", "free_tcp_address", "metric_value",
+        "BadNeighbour", "FailingService", "HealthProbe", "HostProcess", "MigrationTester", "MockEvent",
+        "NeighbourControl", "PongSource", "PresenceSimulator", "PrivateBroker", "SentryTestTransport", "TestClient",
+        "TestGate", "VehicleBuilder", "VehicleSimulator", "assert_health_error", "assert_health_ok",
+        "database_outage", "find_check", "find_metric", "free_tcp_address", "metric_value", "release_hangs",
         "start_host", "start_host_process", "truncate_all_tables", "wait_for_health", "wait_for_value",
     ],
 }

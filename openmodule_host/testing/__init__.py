@@ -5,6 +5,7 @@ without pytest too.
 """
 
 from .client import TestClient
+from .faults import BadNeighbour, FailingService, NeighbourControl, database_outage, release_hangs
 from .harness import PrivateBroker, free_tcp_address, start_host
 from .health import (
     HealthProbe,
@@ -24,10 +25,13 @@ from .sentry import SentryTestTransport
 from .vehicles import VehicleBuilder, VehicleSimulator
 
 __all__ = [
+    "BadNeighbour",
+    "FailingService",
     "HealthProbe",
     "HostProcess",
     "MigrationTester",
     "MockEvent",
+    "NeighbourControl",
     "PongSource",
     "PresenceSimulator",
     "PrivateBroker",
@@ -38,10 +42,12 @@ __all__ = [
     "VehicleSimulator",
     "assert_health_error",
     "assert_health_ok",
+    "database_outage",
     "find_check",
     "find_metric",
     "free_tcp_address",
     "metric_value",
+    "release_hangs",
     "start_host",
     "start_host_process",
     "truncate_all_tables",

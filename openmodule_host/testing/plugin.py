@@ -25,6 +25,10 @@ Fixtures:
     a factory: ``om_host_process("hello", config={...}, **host_settings)`` runs the real ``openmodule-host``
     command on the private broker and returns its :class:`HostProcess` once ready (``ready_timeout``);
     ``assert_clean_shutdown()`` sends SIGTERM and checks exit status 0 in time. Killed after the test.
+``om_bad_neighbour``
+    a factory: ``om_bad_neighbour(name="bad_neighbour", isolation="thread")`` is a :class:`NeighbourControl`:
+    start ``.spec`` (with ``.config``) beside your plugin in ``om_host``, then ``.inject("hang")``. Every
+    injected hang ends before the hosts stop (:func:`release_hangs`).
 """
 
 from __future__ import annotations
@@ -37,8 +41,10 @@ import pytest
 import zmq
 from sqlalchemy import MetaData
 
+from ..config import HostConfig
 from ..host import Host
 from .client import TestClient
+from .faults import NeighbourControl, release_hangs
 from .harness import PrivateBroker, start_host
 from .health import HealthProbe
 from .migrations import MigrationTester
@@ -127,12 +133,23 @@ def om_host_process(om_broker: PrivateBroker, request: pytest.FixtureRequest) ->
         processes.append(process)
         process.wait_ready(ready_timeout)
         if "om_client" in request.fixturenames:
-            request.getfixturevalue("om_client").sync()
+            client: TestClient = request.getfixturevalue("om_client")
+            client.sync()
+            if kwargs.get("host_pong", True):
+                client.sync_with(str(kwargs.get("name", HostConfig.model_fields["name"].default)))
         return process
 
     yield factory
     for process in processes:
         process.close()
+
+
+@pytest.fixture
+def om_bad_neighbour(om_client: TestClient) -> Callable[..., NeighbourControl]:
+    def factory(name: str = "bad_neighbour", isolation: str = "thread") -> NeighbourControl:
+        return NeighbourControl(om_client, name, isolation)
+
+    return factory
 
 
 @pytest.fixture
@@ -151,9 +168,13 @@ def om_host(
         hosts.append(host)
         if "om_client" in request.fixturenames:
             # the client connected before the host subscribed: let the new subscriptions reach it
-            request.getfixturevalue("om_client").sync()
+            client: TestClient = request.getfixturevalue("om_client")
+            client.sync()
+            if host.config.host_pong:
+                client.sync_with(host.config.name)
         return host
 
     yield factory
+    release_hangs()  # a plugin hung by an injected fault must not hold its host's stop
     for host in reversed(hosts):
         host.stop()

@@ -26,7 +26,6 @@ from ..database import (
     prepare_postgres_schema,
     target_for,
 )
-from ..database.alembic_ops import PostUpgradeOp, PreUpgradeOp, sqlite_foreign_keys_off
 from ..database.migrations import _config as host_alembic_config
 
 if TYPE_CHECKING:
@@ -119,6 +118,8 @@ class MigrationTester:
         return current_revision(self.engine, self.target)
 
     def _run(self, step: Callable[[Config], None]) -> None:
+        from ..database.alembic_ops import sqlite_foreign_keys_off
+
         with self.engine.connect() as connection, sqlite_foreign_keys_off(connection):
             step(host_alembic_config(self.migrations, self.engine, self.target, connection))
             connection.commit()
@@ -185,6 +186,8 @@ class MigrationTester:
         from alembic.autogenerate import produce_migrations
         from alembic.operations.ops import UpgradeOps
         from alembic.runtime.migration import MigrationContext
+
+        from ..database.alembic_ops import PostUpgradeOp, PreUpgradeOp
 
         with self.engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={

@@ -149,7 +149,7 @@ def load_plugin_module(block: CodeBlock, directory: Path) -> ModuleType:
 
 def started_plugin(om_host: Callable[..., Host], name: str, plugin: object, where: str) -> Any:
     """Start ``plugin`` on a real host and return its core; it must reach ``running``."""
-    host = om_host((name, plugin))
+    host = om_host((name, plugin), strict=False)  # not strict: the failure is told below, naming the block
     hosted = host.plugins[name]
     if hosted.state is not PluginState.RUNNING or hosted.core is None:
         raise DocsExampleError(f"{where}: the plugin example does not start: {hosted.state}: {hosted.reason}")

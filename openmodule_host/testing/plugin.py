@@ -168,10 +168,11 @@ def om_host(
         hosts.append(host)
         if "om_client" in request.fixturenames:
             # the client connected before the host subscribed: let the new subscriptions reach it
-            client: TestClient = request.getfixturevalue("om_client")
-            client.sync()
-            if host.config.host_pong:
-                client.sync_with(host.config.name)
+            # the host subscribes on its intake thread, a moment after its plugins registered: wait until it did,
+            # so that a message the test publishes at once is not dropped for a subscription still on its way
+            assert host.intake is not None
+            host.intake.wait_subscribed()
+            request.getfixturevalue("om_client").sync()
         return host
 
     yield factory

@@ -9,8 +9,8 @@ line before its fence (an HTML comment, invisible in the rendered page)::
                                           NAME) is how test and fragment markers of the same file name it
     <!-- docs-test: test [ID] -->          a pytest module: run by pytest in a subprocess, with the plugin
                                           block ID installed and the om_host/om_client fixtures on a real
-                                          broker; om_host is strict there (a plugin that fails to start
-                                          fails the test); every test in it must pass
+                                          broker; om_host is strict (by default: a plugin that fails to
+                                          start fails the test); every test in it must pass
     <!-- docs-test: fragment [ID] -->      lines from inside a plugin: executed with `core` (the core of a
                                           running plugin: plugin block ID's, else an empty plugin's) in a
                                           namespace holding `hookimpl` and the plugin module's globals
@@ -149,7 +149,7 @@ def load_plugin_module(block: CodeBlock, directory: Path) -> ModuleType:
 
 def started_plugin(om_host: Callable[..., Host], name: str, plugin: object, where: str) -> Any:
     """Start ``plugin`` on a real host and return its core; it must reach ``running``."""
-    host = om_host((name, plugin))
+    host = om_host((name, plugin), strict=False)  # not strict: the failure is told below, naming the block
     hosted = host.plugins[name]
     if hosted.state is not PluginState.RUNNING or hosted.core is None:
         raise DocsExampleError(f"{where}: the plugin example does not start: {hosted.state}: {hosted.reason}")
@@ -181,21 +181,6 @@ def run_fragment(block: CodeBlock, plugin: CodeBlock | None, om_host: Callable[.
                                f"`core`; fix it, or mark it <!-- docs-test: compile-only REASON -->") from error
 
 
-#: makes the om_host of an example test strict: a plugin that fails to start fails the test.
-_STRICT_CONFTEST = '''
-import pytest
-
-
-@pytest.fixture
-def om_host(om_host):
-    def strict(*plugins, **settings):
-        settings.setdefault("strict", True)
-        return om_host(*plugins, **settings)
-
-    return strict
-'''
-
-
 def install_plugin(block: CodeBlock, site: Path) -> None:
     """Install a plugin block as the docs tell: a distribution whose entry point NAME is NAME.plugin."""
     name = plugin_name(block)
@@ -217,7 +202,6 @@ def run_example_test(block: CodeBlock, plugin: CodeBlock | None, directory: Path
         compile_block(plugin)
         install_plugin(plugin, site)
     (directory / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-    (directory / "conftest.py").write_text(_STRICT_CONFTEST, encoding="utf-8")
     test_file = directory / f"test_{block.path.stem.replace('-', '_')}_{block.line}.py"
     test_file.write_text(block.code, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(site)}

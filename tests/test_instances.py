@@ -130,7 +130,7 @@ def test_a_class_that_cannot_be_made_without_arguments_fails_with_the_reason(om_
         def register_handlers(self, core):
             pass
 
-    host = om_host(("gate_in", NeedsArguments))
+    host = om_host(("gate_in", NeedsArguments), strict=False)
 
     plugin = host.plugins["gate_in"]
     assert plugin.state is PluginState.FAILED
@@ -204,7 +204,7 @@ def test_each_instance_has_its_own_database(om_host, om_client, tmp_path):
 
 def test_a_failing_instance_does_not_stop_the_other(om_host, om_client):
     host = om_host(("gate_in", GATE_TARGET), ("gate_out", GATE_TARGET),
-                   config={**GATES, "gate_out": {"gate": "out-1", "fail": True}})
+                   config={**GATES, "gate_out": {"gate": "out-1", "fail": True}}, strict=False)
     om_client.subscribe("gate_answer")
 
     om_client.publish("gate_query", GateQuery())

@@ -58,12 +58,15 @@ PINNED = {
     ],
     "openmodule_host.compat": ["core", "plugin_context", "settings"],
     "openmodule_host.testing": [
-        "AlertTestMixin", "FakeCore", "FakeTestClient", "HealthTestMixin", "IoSimulator", "KVSyncCloud",
-        "MockEvent", "MockRPCClient", "MockRPCEntry", "OpenModuleCoreTestMixin", "PresenceSimulator",
-        "PrivateBroker", "RPCServerTestMixin", "SentryTestTransport", "SettingsMock", "SettingsMocker",
-        "SettingsRequest", "SignalSimulator", "TestClient", "TestGate", "UnknownSignalError", "VehicleBuilder",
-        "VehicleSimulator", "ZMQTestMixin", "free_tcp_address", "generate_example_states", "start_host",
-        "wait_for_value",
+        "AlertTestMixin", "BadNeighbour", "FailingService", "FakeCore", "FakeTestClient", "HealthProbe",
+        "HealthTestMixin", "HostProcess", "IoSimulator", "KVSyncCloud", "MigrationTester", "MockEvent",
+        "MockRPCClient", "MockRPCEntry", "NeighbourControl", "OpenModuleCoreTestMixin", "PongSource",
+        "PresenceSimulator", "PrivateBroker", "RPCServerTestMixin", "SentryTestTransport", "SettingsMock",
+        "SettingsMocker", "SettingsRequest", "SignalSimulator", "TestClient", "TestGate", "UnknownSignalError",
+        "VehicleBuilder", "VehicleSimulator", "ZMQTestMixin", "assert_health_error", "assert_health_ok",
+        "database_outage", "find_check", "find_metric", "free_tcp_address", "generate_example_states",
+        "metric_value", "release_hangs", "start_host", "start_host_process", "truncate_all_tables",
+        "wait_for_health", "wait_for_value",
     ],
 }
 

@@ -37,7 +37,7 @@ class Listening:
 
 def test_wait_for_alert_matches_fields_and_assert_no_alert_rules_them_out(om_host, om_client):
     om_client.subscribe("alert")
-    om_host(("broken", Broken()), ("listening", Listening()))
+    om_host(("broken", Broken()), ("listening", Listening()), strict=False)
     alert = om_client.wait_for_alert(alert_type="plugin_state", source="broken", status="error")
     assert alert["alert_meta"]["message"] == "register_handlers raised RuntimeError: no camera"
     om_client.assert_no_alert(source="listening")
@@ -114,3 +114,18 @@ def test_get_health_answers_with_the_pong_to_its_own_ping_not_an_earlier_one(om_
     asked = time.time()
     pong = om_client.get_health("ticker")
     assert pong["timestamp"] >= asked
+
+
+def test_a_message_published_as_soon_as_om_host_returns_reaches_the_plugin(om_host, om_client):
+    for attempt in range(3):  # each host subscribes anew: none of the first messages is lost
+        plugin = Listening()
+        om_host((f"listening{attempt}", plugin))
+        om_client.publish("pings", Ping())
+        plugin.handler.wait_for_call(timeout=10)
+
+
+def test_wait_subscribed_answers_false_once_the_intake_stopped(om_host):
+    host = om_host(("listening", Listening()))
+    assert host.intake.wait_subscribed(timeout=10)
+    host.stop()
+    assert not host.intake.wait_subscribed(timeout=0.1)

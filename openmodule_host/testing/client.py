@@ -68,6 +68,29 @@ class TestClient:
         """
         self._handshake(timeout)
 
+    def sync_with(self, name: str, timeout: float = 30.0) -> None:
+        """Wait until the service ``name`` answers a ping (pinging again each second), then forget its pongs.
+
+        A host subscribes its plugins' topics on its intake thread, a moment after they registered, and
+        ``healthz`` after all of them: once it answers a ping, this client's PUB knows every topic its plugins
+        subscribed, so the next publish to any of them is not lost (:meth:`sync` alone cannot tell when a
+        host's subscriptions reached the broker).
+        """
+        kept = "healthpong" in self._topics
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    self.get_health(name, timeout=min(1.0, max(0.05, deadline - time.monotonic())))
+                    return
+                except AssertionError as error:
+                    if time.monotonic() >= deadline:
+                        raise AssertionError(f"{name!r} did not answer a ping within {timeout} s: {error}") from None
+        finally:
+            if not kept:
+                self._topics.discard("healthpong")
+                self._inbox = [(topic, body) for topic, body in self._inbox if topic != "healthpong"]
+
     def _handshake(self, timeout: float) -> None:
         """Prove that our PUB reaches the broker and the broker reaches our SUB, with every
         subscription made so far: one message on a private topic must come back."""

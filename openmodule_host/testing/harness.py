@@ -9,6 +9,7 @@ from typing import Any
 import zmq
 
 from ..config import HostConfig
+from ..errors import PluginLoadError
 from ..host import Host
 from ..instances import select_instances
 from ..loader import PluginCandidate, discover
@@ -75,7 +76,7 @@ def start_host(
     plugins: Iterable[PluginSpec] | Mapping[str, Any],
     *,
     config: Mapping[str, Mapping[str, Any]] | None = None,
-    strict: bool = False,
+    strict: bool = True,
     lines: list[str] | None = None,
     sentry_options: Mapping[str, Any] | None = None,
     **host_settings: Any,
@@ -87,6 +88,10 @@ def start_host(
     ``plugin = "<entry point>"`` makes its name an instance of that installed entry point); ``sentry_options``
     are further ``sentry_sdk.init`` options (e.g. a ``transport`` that keeps events in memory), used with
     ``sentry_dsn``.
+
+    ``strict`` (the default): a plugin that fails to load or start raises :class:`PluginLoadError` at once,
+    naming the plugin and the reason (the host is stopped first); ``strict=False`` starts the host anyway and
+    leaves that plugin ``failed``, for tests about a failing plugin.
     """
     host_config = HostConfig(
         broker="external",
@@ -98,5 +103,9 @@ def start_host(
     sink = lines if lines is not None else []
     host = Host(host_config, _candidates(plugins, host_config.plugins), strict=strict, report=sink.append,
                 sentry_options=sentry_options)
-    host.start()
+    try:
+        host.start()
+    except PluginLoadError as error:
+        error.add_note("(strict=False starts the host anyway and leaves the plugin failed)")
+        raise
     return host

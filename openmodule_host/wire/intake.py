@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol, cast
 
@@ -144,6 +145,8 @@ class Intake:
         self._routes_lock = threading.Lock()
         self._commands_lock = threading.Lock()
         self._stopped = False
+        #: set by the intake thread when it reaches the barrier command of :meth:`wait_subscribed`, in order.
+        self._barriers: deque[threading.Event] = deque()
         self._open_sockets()
         self._thread = threading.Thread(target=self._run, name="omh-intake", daemon=True)
 
@@ -224,6 +227,18 @@ class Intake:
             table.pop(key, None)
         if raw is not None:
             raw_table[key] = raw
+
+    def wait_subscribed(self, timeout: float = 10.0) -> bool:
+        """Wait until the intake thread has applied every subscription change asked for so far (its SUB socket
+        passes them on to the broker); False after ``timeout`` or once stopped. Tests use it after a start, so
+        that a message published at once is not dropped for a subscription still on its way."""
+        reached = threading.Event()
+        with self._commands_lock:
+            if self._stopped:
+                return False
+            self._barriers.append(reached)
+            self._commands.send_multipart((b"=", b""))
+        return reached.wait(timeout)
 
     def _command(self, verb: bytes, topic: bytes = b"") -> None:
         with self._commands_lock:
@@ -307,6 +322,8 @@ class Intake:
                 self._sub.setsockopt(zmq.SUBSCRIBE, topic)
             elif verb == b"-":
                 self._sub.setsockopt(zmq.UNSUBSCRIBE, topic)
+            elif verb == b"=":
+                self._barriers.popleft().set()
             else:
                 return False
 

@@ -24,7 +24,7 @@ from welcome_plugin import GreetRequest, GreetResponse, LookupRequest, LookupRes
 
 from openmodule_host.errors import ConfigError, PluginLoadError
 from openmodule_host.testing import FakeCore, MockRPCClient, OpenModuleCoreTestMixin, wait_for_value
-from tests.databases import Backend
+from tests.support.databases import Backend
 from tests.support.fake_plugins import DoubleRequest, DoubleResponse, Order, Shop
 
 WELCOME = {"plugin": "om_welcome", "gate": "in-1", "lookup_timeout": 0.3}

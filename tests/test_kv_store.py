@@ -13,7 +13,7 @@ from openmodule_host.host import Host
 from openmodule_host.rpc.routing import _Shared
 from openmodule_host.testing import KVSyncCloud, TestClient, wait_for_value
 from openmodule_host.utils import KVStore
-from tests.databases import Backend
+from tests.support.databases import Backend
 from tests.support.kv_plugins import (
     BlocklistStore,
     KVPlugin,

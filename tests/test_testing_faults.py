@@ -19,8 +19,8 @@ from openmodule_host.testing import (
     find_check,
     wait_for_health,
 )
-from tests.databases import MIGRATIONS, POSTGRES_URL
 from tests.support import eventually
+from tests.support.databases import MIGRATIONS, POSTGRES_URL
 
 
 class Anything(OpenModuleModel):

@@ -13,7 +13,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, text
 
 from openmodule_host.database import MigrationError
 from openmodule_host.testing import MigrationTester, truncate_all_tables
-from tests.databases import MIGRATIONS, POSTGRES_URL
+from tests.support.databases import MIGRATIONS, POSTGRES_URL
 
 
 def notes_models(*extra: Column[Any]) -> MetaData:

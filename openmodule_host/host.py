@@ -43,7 +43,6 @@ from typing import Any, TypeVar
 
 import zmq
 from openmodule_hookspecs import HealthCheck, HealthMetric
-from sqlalchemy.exc import SQLAlchemyError
 
 from .access import serve_backend_hooks
 from .alerts import PluginAlerts
@@ -435,6 +434,8 @@ class Host:
             return None
         if versions is None:
             return target, prepared is not None
+        from sqlalchemy.exc import SQLAlchemyError  # SQLAlchemy loads only for plugins with migrations
+
         try:
             if target.schema is not None and prepared is None:
                 target = prepare_postgres_schema(target)

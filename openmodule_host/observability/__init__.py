@@ -1,8 +1,17 @@
 """Observability beyond the wire: log output, the HTTP endpoint (/healthz, /metrics)."""
 
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 from .http import HTTPEndpoint, health_document, parse_address
 from .logs import HumanFormatter, JsonFormatter, configure_logging, mask_secrets
-from .prometheus import HostCollector, host_registry
+
+if TYPE_CHECKING:
+    from .prometheus import HostCollector, host_registry
+
+# prometheus-client loads with the HTTP endpoint (``--http``) or when these names are first used.
+__getattr__, __dir__ = lazy_attributes(__name__, {"HostCollector": ".prometheus", "host_registry": ".prometheus"})
+del TYPE_CHECKING, lazy_attributes  # not names of this package
 
 __all__ = [
     "HTTPEndpoint",

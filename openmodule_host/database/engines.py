@@ -24,7 +24,6 @@ import contextlib
 import logging
 import os
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,6 +97,8 @@ def _create_private_file(path: Path) -> None:
 
 def _authorize(action: int, argument: str | None, function: str | None, *_: Any) -> int:
     """SQLite's authorizer for a plugin's connections: no other database file, no extension."""
+    import sqlite3  # loaded by then (the connection is SQLite's); not at the host's start
+
     if action == sqlite3.SQLITE_ATTACH and argument != "":  # "": the private temporary copy plain VACUUM uses
         return sqlite3.SQLITE_DENY
     if action == sqlite3.SQLITE_FUNCTION and function == "load_extension":

@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import zmq
 from openmodule_hookspecs import HealthCheck, HealthMetric
@@ -66,7 +66,7 @@ from .limits import Limits, public_text
 from .loader import PluginCandidate, make_plugin_manager
 from .masking import add_secrets, remove_secrets, secrets_of_url
 from .names import check_name
-from .observability import HTTPEndpoint, sentry
+from .observability import sentry
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
 from .privacy import copy_dsgvo_files, subscribe_anonymize
 from .rpc import PluginRPCClient, RPCCalls, RPCRouter
@@ -74,6 +74,9 @@ from .scheduling import SchedulerThread
 from .version import __version__
 from .watchdog import EXIT_SOFTWARE, Watchdog
 from .wire import Broker, Intake, Publisher, wait_for_connection
+
+if TYPE_CHECKING:
+    from .observability.http import HTTPEndpoint
 
 __all__ = ["Host"]
 
@@ -178,6 +181,8 @@ class Host:
         if config.dsgvo:
             copy_dsgvo_files(config.dsgvo_files)
         if config.http:  # bound now, served once the plugins started: an address in use stops the host first
+            from .observability.http import HTTPEndpoint  # only with --http
+
             self.http = HTTPEndpoint(self, config.http)
         self._check_names()
         self.context = zmq.Context()

@@ -3,14 +3,20 @@
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_attributes
-from .http import HTTPEndpoint, health_document, parse_address
 from .logs import HumanFormatter, JsonFormatter, configure_logging, mask_secrets
 
 if TYPE_CHECKING:
+    from .http import HTTPEndpoint, health_document, parse_address
     from .prometheus import HostCollector, host_registry
 
-# prometheus-client loads with the HTTP endpoint (``--http``) or when these names are first used.
-__getattr__, __dir__ = lazy_attributes(__name__, {"HostCollector": ".prometheus", "host_registry": ".prometheus"})
+# The HTTP endpoint and prometheus-client load with ``--http``, or when these names are first used.
+__getattr__, __dir__ = lazy_attributes(__name__, {
+    "HTTPEndpoint": ".http",
+    "health_document": ".http",
+    "parse_address": ".http",
+    "HostCollector": ".prometheus",
+    "host_registry": ".prometheus",
+})
 del TYPE_CHECKING, lazy_attributes  # not names of this package
 
 __all__ = [

@@ -65,6 +65,7 @@ from .legacy import announce_backend, withdraw_backend
 from .limits import Limits, public_text
 from .loader import PluginCandidate, make_plugin_manager
 from .masking import add_secrets, remove_secrets, secrets_of_url
+from .memory import release_free_memory
 from .names import check_name
 from .observability import sentry
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
@@ -242,6 +243,7 @@ class Host:
                 announce_backend(plugin)
             self._report(plugin.describe())
         running = sum(plugin.state is PluginState.RUNNING for plugin in self.plugins.values())
+        release_free_memory()  # what start-up freed goes back to the OS, not kept in RSS
         self._report(f"ready: {running} running, {len(failed)} failed")
 
     def _check_names(self) -> None:

@@ -68,6 +68,7 @@ def _figures() -> dict[str, Figure]:
     figures = [
         Figure("rss1", "one idle service, RSS", "MiB", False, "host <= 0.85x openmodule"),
         Figure("start1", "start-up of one service to ready", "ms", False, "host <= 0.5x openmodule"),
+        Figure("cpu1", "start-up CPU of one service to ready", "ms", False, "(less load-dependent than wall time)"),
         Figure("imports", "imports of one service", "ms", False),
         Figure("start10", "ten services ready", "ms", False),
         Figure("rss10", "ten services, RSS", "MiB", False, "host <= 48 MiB"),
@@ -107,6 +108,7 @@ def run_round_all(figures: dict[str, Figure], variants: Sequence[str], round_: i
         one = measure_footprint(variant, 1, round_, sizes.settle)
         figures["rss1"].add(variant, one.rss_mib)
         figures["start1"].add(variant, one.startup_ms)
+        figures["cpu1"].add(variant, one.startup_cpu_ms)
         ten = measure_footprint(variant, 10, round_, sizes.settle)
         figures["start10"].add(variant, ten.startup_ms)
         figures["rss10"].add(variant, ten.rss_mib)

@@ -39,6 +39,7 @@ class Measurement:
     plugins: int
     round: int
     startup_ms: float
+    startup_cpu_ms: float
     rss_mib: float
     pss_mib: float
     sent: int
@@ -87,8 +88,10 @@ def measure(plugins: int, round_: int, messages: int, settle: float) -> Measurem
                                              "--data-dir", data_dir], stdin=True)
             host.require("ready", _READY_TIMEOUT)
             startup = time.perf_counter() - started
+            process = psutil.Process(host.pid)
+            startup_cpu = process.cpu_times().user + process.cpu_times().system
             time.sleep(settle)
-            info = psutil.Process(host.pid).memory_full_info()
+            info = process.memory_full_info()
             pub = context.socket(zmq.PUB)
             pub.setsockopt(zmq.LINGER, 0)
             pub.setsockopt(zmq.SNDHWM, 0)
@@ -107,7 +110,8 @@ def measure(plugins: int, round_: int, messages: int, settle: float) -> Measurem
             host.kill()
         broker.kill()
         context.destroy(linger=0)
-    return Measurement(plugins, round_, startup * 1000, info.rss / _MIB, getattr(info, "pss", info.rss) / _MIB,
+    return Measurement(plugins, round_, startup * 1000, startup_cpu * 1000, info.rss / _MIB,
+                       getattr(info, "pss", info.rss) / _MIB,
                        messages, int(result["delivered"]), float(result["wall"]), float(result["cpu"]),
                        int(result["dropped"]))
 
@@ -120,6 +124,7 @@ def _median(values: Sequence[float]) -> float:
 class Row:
     plugins: int
     startup_ms: float
+    startup_cpu_ms: float
     rss_mib: float
     pss_mib: float
     rate: float
@@ -132,7 +137,8 @@ def summarise(measurements: Sequence[Measurement]) -> list[Row]:
     rows = []
     for count in sorted({m.plugins for m in measurements}):
         runs = [m for m in measurements if m.plugins == count]
-        rows.append(Row(count, _median([m.startup_ms for m in runs]), _median([m.rss_mib for m in runs]),
+        rows.append(Row(count, _median([m.startup_ms for m in runs]), _median([m.startup_cpu_ms for m in runs]),
+                        _median([m.rss_mib for m in runs]),
                         _median([m.pss_mib for m in runs]), _median([m.rate for m in runs]),
                         _median([m.cpu_us for m in runs]), sum(m.delivered for m in runs), sum(m.sent for m in runs)))
     return rows
@@ -145,19 +151,21 @@ def render(measurements: Sequence[Measurement], rounds: int, messages: int, star
         "# Scale: one host with N plugins",
         "",
         f"Run {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC; {rounds} rounds, medians; {messages:,} messages per "
-        "measurement, round-robin over the N plugins' topics. Start-up: process start to `start()` returned. "
+        "measurement, round-robin over the N plugins' topics. Start-up: process start to `start()` returned (and "
+        "the host process's CPU time until then). "
         "Memory: the host process after the settle time, before the flood.",
         "",
         machine,
         "",
-        f"| plugins | start-up ms | RSS MiB | PSS MiB | RSS added per plugin KiB (vs {base.plugins}) "
+        f"| plugins | start-up ms | start-up CPU ms | RSS MiB | PSS MiB | RSS added per plugin KiB (vs {base.plugins}) "
         "| msg/s delivered | host CPU us/msg | delivered / sent |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         per_plugin = ((row.rss_mib - base.rss_mib) * 1024 / (row.plugins - base.plugins)
                       if row.plugins != base.plugins else float("nan"))
-        lines.append(f"| {row.plugins} | {row.startup_ms:,.0f} | {row.rss_mib:,.1f} | {row.pss_mib:,.1f} "
+        lines.append(f"| {row.plugins} | {row.startup_ms:,.0f} | {row.startup_cpu_ms:,.0f} | {row.rss_mib:,.1f} "
+                     f"| {row.pss_mib:,.1f} "
                      f"| {'-' if per_plugin != per_plugin else f'{per_plugin:,.0f}'} | {row.rate:,.0f} "
                      f"| {row.cpu_us:,.1f} | {row.delivered:,} / {row.sent:,} |")
     lines += ["", "Per round:", "", "| round | plugins | start-up ms | RSS MiB | msg/s | host CPU us/msg | dropped |",

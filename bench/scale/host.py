@@ -80,8 +80,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     shared = Shared(args.count)
     plugins = [CountingPlugin(index, shared) for index in range(args.count)]
-    config = HostConfig(name="om_scale_host", broker="external", broker_sub=args.sub, broker_pub=args.pub,
-                        log_level="WARNING", dsgvo=False, data_dir=args.data_dir)
+    config = HostConfig.model_validate({"name": "om_scale_host", "broker": "external", "broker_sub": args.sub,
+                                        "broker_pub": args.pub, "log_level": "WARNING", "dsgvo": False,
+                                        "data_dir": args.data_dir})
     candidates = [PluginCandidate.from_object(f"counter_{index}", plugin) for index, plugin in enumerate(plugins)]
     with Host(config, candidates, strict=True, report=lambda _: None) as host:
         emit("ready")

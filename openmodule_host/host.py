@@ -60,7 +60,7 @@ from .database import (
 )
 from .errors import ConfigError, PluginLoadError, StartInterrupted
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
-from .isolation import CallTimeout, ChildState, PluginProcess, RestartPolicy, call_bounded, wait_bounded
+from .isolation import CallTimeout, call_bounded, wait_bounded
 from .legacy import announce_backend, withdraw_backend
 from .limits import Limits, public_text
 from .loader import PluginCandidate, make_plugin_manager
@@ -77,6 +77,7 @@ from .watchdog import EXIT_SOFTWARE, Watchdog
 from .wire import Broker, Intake, Publisher, wait_for_connection
 
 if TYPE_CHECKING:
+    from .isolation import ChildState
     from .observability.http import HTTPEndpoint
 
 __all__ = ["Host"]
@@ -382,6 +383,8 @@ class Host:
             "name": plugin.name, "target": candidate.target, "version": candidate.version,
             "distribution": candidate.distribution, "instance_of": candidate.instance_of,
         }, "plugin_flags": {**config.plugin_flags, "ISOLATION": ("its child process", "thread")}}
+        from .isolation import ChildState, PluginProcess, RestartPolicy  # only for plugins in a child process
+
         policy = RestartPolicy(config.restart_backoff, config.restart_backoff_max, config.crash_loop_crashes,
                                config.crash_loop_window)
 

@@ -38,11 +38,12 @@ class PluginStatus(NamedTuple):
 
 def plugin_status(plugin: HostedPlugin, stall_after: float,
                   message_bytes: int = Limits.health_message_bytes) -> PluginStatus:
-    from ..isolation import ChildState
     from ..plugin import PluginState
 
     state, message = plugin.state.value, plugin.reason or None
     if plugin.process is not None:
+        from ..isolation.process import ChildState  # loaded with the child process supervision
+
         if plugin.state is PluginState.RUNNING and plugin.process.state is ChildState.RESTARTING:
             state, message = "degraded", plugin.process.reason
         elif plugin.state is PluginState.RUNNING and plugin.process.state is ChildState.RUNNING:

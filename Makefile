@@ -35,10 +35,10 @@ test: install openmodule-env openmodule10-env
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
+# Issue 16's figures in one run, as ratios against raw pyzmq and openmodule 18.5.0 (bench/results/summary.md);
+# `make bench BENCH_ARGS=--quick` for a smoke run. Each benchmark alone: docs/benchmarks.md.
 bench: install openmodule-env
-	$(VENV)/bin/python -m bench pubsub
-	$(VENV)/bin/python -m bench rpc
-	$(VENV)/bin/python -m bench footprint
+	$(VENV)/bin/python -m bench all $(BENCH_ARGS)
 
 # Robustness suites (docs/operations.md, "Robustness: fuzz, fault and soak suites").
 # fuzz: 100,000 hostile frames (OMH_FUZZ_FRAMES) and a report; faults: the whole fault matrix and its table

@@ -40,8 +40,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``rpc`` runs the RPC benchmark, ``footprint`` the memory and start-up one, ``channels`` what called RPC
-    channels cost; ``pubsub`` (or nothing) the pub/sub flood."""
+    """``rpc`` runs the RPC benchmark, ``footprint`` the memory and start-up one, ``scale`` one host with 1 to 100
+    plugins, ``channels`` what called RPC channels cost, ``all`` issue 16's figures in one run; ``pubsub`` (or
+    nothing) the pub/sub flood."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["rpc"]:
         from .rpc.cli import main as rpc_main
@@ -51,6 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         from .channels import main as channels_main
 
         return channels_main(argv[1:])
+    if argv[:1] == ["all"]:
+        from .summary import main as summary_main
+
+        return summary_main(argv[1:])
+    if argv[:1] == ["scale"]:
+        from .scale.cli import main as scale_main
+
+        return scale_main(argv[1:])
     if argv[:1] == ["footprint"]:
         from .footprint.cli import main as footprint_main
 

@@ -24,7 +24,6 @@ from types import FrameType
 from typing import Any
 
 from openmodule_hookspecs import ENTRY_POINT_GROUP
-from sqlalchemy.engine import make_url
 
 from .config import HostConfig, with_plugin_flags
 from .database import DatabaseTarget
@@ -71,6 +70,8 @@ def _databases(spec: dict[str, Any]) -> dict[str, DatabaseTarget]:
     database = spec.get("database")
     if database is None:
         return {}
+    from sqlalchemy.engine import make_url  # a plugin without a PostgreSQL schema never loads SQLAlchemy
+
     return {spec["plugin"]["name"]: DatabaseTarget(make_url(database["url"]), database["schema"], database["role"])}
 
 

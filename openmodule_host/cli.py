@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from types import FrameType
 
 import zmq
-from sqlalchemy.exc import SQLAlchemyError
 
 from .config import LOG_LEVELS, HostConfig, check_plugin_tables, load_host_config
 from .database.operator import run_database_command
@@ -174,9 +173,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HostError as error:
         _error(f"error: {error}")
         return 1
-    except SQLAlchemyError as error:
+    except Exception as error:
+        if not _is_database_error(error):
+            raise
         _error(f"database error: {error}")
         return 1
+
+
+def _is_database_error(error: Exception) -> bool:
+    """An SQLAlchemy error; SQLAlchemy is loaded only when a plugin has a database, and so is checked only
+    when it is."""
+    exc = sys.modules.get("sqlalchemy.exc")
+    return exc is not None and isinstance(error, exc.SQLAlchemyError)
 
 
 def _error(text: str) -> None:

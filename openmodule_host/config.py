@@ -32,7 +32,6 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
-from sentry_sdk.utils import BadDsn, Dsn
 
 from .config_layers import Layers, accepted_keys, env_prefix, instance_env, validate_layers
 from .errors import ConfigError
@@ -196,6 +195,8 @@ class HostConfig(BaseModel):
             return None  # an empty DSN leaves sentry off
         if not isinstance(value, str):
             raise ValueError("the sentry DSN must be a string")
+        from sentry_sdk.utils import BadDsn, Dsn  # only a configured DSN loads sentry-sdk
+
         try:
             Dsn(value.strip())
         except BadDsn as error:  # its message names the part that is wrong, never the key

@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 from openmodule_hookspecs import AlertMessage, HealthCheck, HealthMetric
@@ -54,13 +54,13 @@ from .database import (
 )
 from .errors import PluginLoadError, StartInterrupted
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
-from .isolation import PluginProcess
 from .legacy import announce_backend
 from .lifecycle import PluginLifecycle
 from .limits import Limits, public_text
 from .loader import PluginCandidate
 from .masking import add_secrets, remove_secrets, secrets_of_url
-from .observability import HTTPEndpoint, sentry
+from .memory import release_free_memory
+from .observability import sentry
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure
 from .privacy import copy_dsgvo_files
 from .rpc import PluginRPCClient, RPCCalls, RPCRouter
@@ -68,6 +68,10 @@ from .scheduling import SchedulerThread
 from .version import __version__
 from .watchdog import EXIT_SOFTWARE, Watchdog
 from .wire import Broker, Intake, Publisher, wait_for_connection
+
+if TYPE_CHECKING:
+    from .isolation import PluginProcess
+    from .observability.http import HTTPEndpoint
 
 __all__ = ["Host"]
 
@@ -175,6 +179,8 @@ class Host:
         if config.dsgvo:
             copy_dsgvo_files(config.dsgvo_files)
         if config.http:  # bound now, served once the plugins started: an address in use stops the host first
+            from .observability.http import HTTPEndpoint  # only with --http
+
             self.http = HTTPEndpoint(self, config.http)
         self.lifecycle.check_names()
         self.context = zmq.Context()
@@ -226,6 +232,8 @@ class Host:
                 announce_backend(plugin)
             self._report(plugin.describe())
         running = sum(plugin.state is PluginState.RUNNING for plugin in self.plugins.values())
+        release_free_memory()  # what start-up freed goes back to the OS, not kept in RSS
+        release_free_memory()  # what start-up freed goes back to the OS, not kept in RSS
         self._report(f"ready: {running} running, {len(failed)} failed")
 
     def _wait_for_broker(self) -> None:

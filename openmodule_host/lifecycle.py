@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import SQLAlchemyError
 
 from .access import serve_backend_hooks
 from .config import HostConfig, build_plugin_config, resolve_standard
@@ -32,7 +31,7 @@ from .database import (
     upgrade_in_child,
 )
 from .errors import ConfigError, PluginLoadError, StartInterrupted
-from .isolation import CallTimeout, PluginProcess, RestartPolicy, call_bounded, wait_bounded
+from .isolation import CallTimeout, call_bounded, wait_bounded
 from .legacy import withdraw_backend
 from .limits import public_text
 from .loader import PluginCandidate, make_plugin_manager
@@ -191,6 +190,8 @@ class PluginLifecycle:
             "name": plugin.name, "target": candidate.target, "version": candidate.version,
             "distribution": candidate.distribution, "instance_of": candidate.instance_of,
         }, "plugin_flags": {**config.plugin_flags, "ISOLATION": ("its child process", "thread")}}
+        from .isolation import PluginProcess, RestartPolicy  # only for plugins in a child process
+
         policy = RestartPolicy(config.restart_backoff, config.restart_backoff_max, config.crash_loop_crashes,
                                config.crash_loop_window)
 
@@ -250,6 +251,8 @@ class PluginLifecycle:
             return None
         if versions is None:
             return target, prepared is not None
+        from sqlalchemy.exc import SQLAlchemyError  # SQLAlchemy loads only for plugins with migrations
+
         try:
             if target.schema is not None and prepared is None:
                 target = prepare_postgres_schema(target)

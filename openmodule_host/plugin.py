@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pluggy
 from openmodule_hookspecs import utcnow
@@ -18,7 +19,7 @@ from .connection_status import ConnectionState, ConnectionStatusListener
 from .core import HostedCore, PluginMessages
 from .database import DatabaseTarget, PluginDatabase
 from .health import HookHealth, PluginHealth
-from .isolation import Mailbox, PluginProcess, Worker
+from .isolation import Mailbox, Worker
 from .limits import Limits
 from .loader import PluginCandidate, hookimpl_names
 from .observability import sentry
@@ -28,6 +29,9 @@ from .states import PluginState
 from .stats import PluginStats
 from .throttle import KeyedLogThrottle
 from .wire import Intake, Publisher
+
+if TYPE_CHECKING:
+    from .isolation import PluginProcess
 
 __all__ = ["HostedPlugin", "PluginState", "SharedInfrastructure", "assemble_core"]
 

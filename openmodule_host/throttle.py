@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
-
-import sentry_sdk
 
 __all__ = ["KeyedLogThrottle", "LogThrottle"]
 
@@ -105,7 +104,9 @@ class KeyedLogThrottle:
         """
         suppressed, counted_as = self._admit(key)
         if suppressed is None:
-            if exc_info and level >= logging.ERROR and sentry_sdk.get_client().is_active():
+            # sentry-sdk is loaded only when sentry is on (observability.sentry): not loaded, no client.
+            sentry_sdk = sys.modules.get("sentry_sdk")
+            if exc_info and level >= logging.ERROR and sentry_sdk and sentry_sdk.get_client().is_active():
                 sentry_sdk.capture_exception()
             return False
         if counted_as is self.OVERFLOW and key is not self.OVERFLOW:

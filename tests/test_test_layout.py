@@ -7,9 +7,13 @@ import ast
 import tomllib
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parent
 #: markers pytest itself defines.
 BUILTIN_MARKERS = {"parametrize", "skip", "skipif", "xfail", "usefixtures", "filterwarnings", "timeout"}
+#: markers the project's pytest plugin (openmodule_host.testing) declares for plugin authors' tests.
+PLUGIN_MARKERS = {"om_config"}
 
 
 def test_the_top_level_of_tests_holds_test_modules_only() -> None:
@@ -29,10 +33,15 @@ def _used_markers() -> set[str]:
                     and node.value.attr == "mark" and isinstance(node.value.value, ast.Name)
                     and node.value.value.id == "pytest"):
                 used.add(node.attr)
-    return used - BUILTIN_MARKERS
+    return used - BUILTIN_MARKERS - PLUGIN_MARKERS
 
 
 def test_every_declared_marker_is_used_and_every_used_marker_declared() -> None:
     options = tomllib.loads((TESTS.parent / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     declared = {line.split(":", 1)[0].strip() for line in options.get("markers", [])}
     assert _used_markers() == declared
+
+
+def test_the_markers_the_pytest_plugin_declares_are_the_ones_it_names(pytestconfig: pytest.Config) -> None:
+    registered = {line.split("(", 1)[0].split(":", 1)[0].strip() for line in pytestconfig.getini("markers")}
+    assert registered >= PLUGIN_MARKERS

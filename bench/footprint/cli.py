@@ -63,6 +63,8 @@ class Measurement:
     rss_mib: float
     pss_mib: float
     processes: int
+    #: CPU time (user + system) the processes spent until ready: start-up without the machine's other load.
+    startup_cpu_ms: float = 0.0
 
 
 def _argvs(variant: str, count: int, sub: str, pub: str, data_dir: str) -> list[list[str]]:
@@ -105,6 +107,7 @@ def measure(variant: str, count: int, round_: int, settle: float) -> Measurement
             for child in children:
                 child.require("ready", _READY_TIMEOUT)
             startup = time.perf_counter() - started
+            startup_cpu = _cpu([child.pid for child in children])
             time.sleep(settle)
             rss, pss, processes = _memory([child.pid for child in children])
             for child in children:
@@ -113,7 +116,18 @@ def measure(variant: str, count: int, round_: int, settle: float) -> Measurement
         for child in children:
             child.kill()
         broker.kill()
-    return Measurement(variant, count, round_, startup * 1000, rss, pss, processes)
+    return Measurement(variant, count, round_, startup * 1000, rss, pss, processes, startup_cpu * 1000)
+
+
+def _cpu(pids: Sequence[int]) -> float:
+    """CPU seconds (user + system) of the processes and all their descendants so far."""
+    total = 0.0
+    for pid in pids:
+        process = psutil.Process(pid)
+        for member in (process, *process.children(recursive=True)):
+            times = member.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -4,6 +4,9 @@ A plugin is a distribution with an entry point in the group ``openmodule.plugins
 (or object) that holds ``@hookimpl`` functions named after the hooks in :mod:`openmodule_hookspecs.specs`.
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 from . import _specs as specs
 from ._access import (
     ACCESS_CHANNEL,
@@ -72,44 +75,6 @@ from ._health import (
 )
 from ._markers import PROJECT_NAME, hookimpl, hookspec
 from ._models import Datetime, OpenModuleModel, ZMQMessage, datetime_to_timestamp, dumps, utcnow
-from ._presence import (
-    PRESENCE_TOPIC,
-    PresenceTriggerRequest,
-    PresenceTriggerResponse,
-    PresentVehicleBackwardMessage,
-    PresentVehicleChangeMessage,
-    PresentVehicleData,
-    PresentVehicleEmptyEnterMessage,
-    PresentVehicleEmptyLeaveMessage,
-    PresentVehicleEnterMessage,
-    PresentVehicleForwardMessage,
-    PresentVehicleInitMessage,
-    PresentVehicleLeaveMessage,
-    PresentVehicleMessage,
-    PresentVehiclePassingMessage,
-    PresentVehicleTriggeredMessage,
-    VehicleDirection,
-)
-from ._presence_legacy import (
-    LEGACY_PRESENCE_TOPIC,
-    EnterDirection,
-    NFCMedium,
-    PINMedium,
-    PresenceAllIds,
-    PresenceBackwardMessage,
-    PresenceBaseData,
-    PresenceBaseMessage,
-    PresenceChangeMessage,
-    PresenceEnterMessage,
-    PresenceForwardMessage,
-    PresenceLeaveMessage,
-    PresenceMedia,
-    PresenceRPCRequest,
-    PresenceRPCResponse,
-    QRMedium,
-    RegexMedium,
-    Vehicle,
-)
 from ._privacy import AnonymizeMessage, AnonymizeRequest, AnonymizeResponse, PrivacySettings, PrivacyTime
 from ._registration import RegistrationError
 from ._rpc import (
@@ -158,6 +123,100 @@ from ._vehicle import (
     MediumType,
     VehicleData,
 )
+
+if TYPE_CHECKING:
+    from ._presence import (
+        PRESENCE_TOPIC,
+        PresenceTriggerRequest,
+        PresenceTriggerResponse,
+        PresentVehicleBackwardMessage,
+        PresentVehicleChangeMessage,
+        PresentVehicleData,
+        PresentVehicleEmptyEnterMessage,
+        PresentVehicleEmptyLeaveMessage,
+        PresentVehicleEnterMessage,
+        PresentVehicleForwardMessage,
+        PresentVehicleInitMessage,
+        PresentVehicleLeaveMessage,
+        PresentVehicleMessage,
+        PresentVehiclePassingMessage,
+        PresentVehicleTriggeredMessage,
+        VehicleDirection,
+    )
+    from ._presence_legacy import (
+        LEGACY_PRESENCE_TOPIC,
+        EnterDirection,
+        NFCMedium,
+        PINMedium,
+        PresenceAllIds,
+        PresenceBackwardMessage,
+        PresenceBaseData,
+        PresenceBaseMessage,
+        PresenceChangeMessage,
+        PresenceEnterMessage,
+        PresenceForwardMessage,
+        PresenceLeaveMessage,
+        PresenceMedia,
+        PresenceRPCRequest,
+        PresenceRPCResponse,
+        QRMedium,
+        RegexMedium,
+        Vehicle,
+    )
+del TYPE_CHECKING  # not a name of this package
+
+# The presence messages (both protocols) are imported on first use: the host itself never needs them, and
+# a plugin that does not use them does not pay for their classes.
+_LAZY = {
+    "PRESENCE_TOPIC": "._presence",
+    "PresenceTriggerRequest": "._presence",
+    "PresenceTriggerResponse": "._presence",
+    "PresentVehicleBackwardMessage": "._presence",
+    "PresentVehicleChangeMessage": "._presence",
+    "PresentVehicleData": "._presence",
+    "PresentVehicleEmptyEnterMessage": "._presence",
+    "PresentVehicleEmptyLeaveMessage": "._presence",
+    "PresentVehicleEnterMessage": "._presence",
+    "PresentVehicleForwardMessage": "._presence",
+    "PresentVehicleInitMessage": "._presence",
+    "PresentVehicleLeaveMessage": "._presence",
+    "PresentVehicleMessage": "._presence",
+    "PresentVehiclePassingMessage": "._presence",
+    "PresentVehicleTriggeredMessage": "._presence",
+    "VehicleDirection": "._presence",
+    "LEGACY_PRESENCE_TOPIC": "._presence_legacy",
+    "EnterDirection": "._presence_legacy",
+    "NFCMedium": "._presence_legacy",
+    "PINMedium": "._presence_legacy",
+    "PresenceAllIds": "._presence_legacy",
+    "PresenceBackwardMessage": "._presence_legacy",
+    "PresenceBaseData": "._presence_legacy",
+    "PresenceBaseMessage": "._presence_legacy",
+    "PresenceChangeMessage": "._presence_legacy",
+    "PresenceEnterMessage": "._presence_legacy",
+    "PresenceForwardMessage": "._presence_legacy",
+    "PresenceLeaveMessage": "._presence_legacy",
+    "PresenceMedia": "._presence_legacy",
+    "PresenceRPCRequest": "._presence_legacy",
+    "PresenceRPCResponse": "._presence_legacy",
+    "QRMedium": "._presence_legacy",
+    "RegexMedium": "._presence_legacy",
+    "Vehicle": "._presence_legacy",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value: object = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 #: The entry point group plugins register under.
 ENTRY_POINT_GROUP = "openmodule.plugins"

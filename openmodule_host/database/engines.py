@@ -24,20 +24,22 @@ import contextlib
 import logging
 import os
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..masking import mask_secrets
 from ..names import check_name
 from .scram import scram_verifier
 from .urls import is_postgres, role_name, schema_name, sqlite_url
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+    from sqlalchemy.engine import URL
+
+# SQLAlchemy is imported in the functions that open engines: a host whose plugins never touch a database
+# does not load it (about 20 MiB with its ORM); targets and their descriptions need none of it.
 
 __all__ = ["DatabaseTarget", "create_plugin_engine", "prepare_postgres_schema", "target_for"]
 
@@ -46,17 +48,26 @@ log = logging.getLogger("openmodule_host.database")
 
 @dataclass(frozen=True)
 class DatabaseTarget:
-    """Where one plugin's data lives and how its engine logs in: ``url`` is the ``DATABASE_URL`` until
-    :func:`prepare_postgres_schema` returns the role's own (user ``role``, its new password)."""
+    """Where one plugin's data lives and how its engine logs in: ``location`` is the SQLite file, or the
+    ``DATABASE_URL`` until :func:`prepare_postgres_schema` returns the role's own (user ``role``, its new
+    password)."""
 
-    url: URL
+    location: URL | Path
     schema: str | None = None
     role: str | None = None
 
     @property
+    def url(self) -> URL:
+        """The engine's URL; an SQLite file's is made when asked for (it needs SQLAlchemy)."""
+        if isinstance(self.location, Path):
+            return sqlite_url(self.location)
+        return self.location
+
+    @property
     def description(self) -> str:
         if self.schema is None:
-            return f"SQLite file {self.url.database}"
+            database = self.location if isinstance(self.location, Path) else self.location.database
+            return f"SQLite file {database}"
         # Masked again: SQLAlchemy hides the password it parsed, which is not all of one with a raw "@" in it.
         return mask_secrets(f"PostgreSQL schema {self.schema} on {self.url.render_as_string(hide_password=True)}")
 
@@ -72,7 +83,7 @@ def target_for(name: str, data_dir: Path, database_url: URL | None) -> DatabaseT
         path = data_dir / f"{name}.sqlite3"
         if not path.resolve().is_relative_to(data_dir.resolve()):
             raise ValueError(f"the database file of NAME {name!r} would be outside the data dir {data_dir}")
-        return DatabaseTarget(sqlite_url(path))
+        return DatabaseTarget(path)
     schema = schema_name(name)
     return DatabaseTarget(database_url, schema=schema, role=role_name(schema))
 
@@ -86,6 +97,8 @@ def _create_private_file(path: Path) -> None:
 
 def _authorize(action: int, argument: str | None, function: str | None, *_: Any) -> int:
     """SQLite's authorizer for a plugin's connections: no other database file, no extension."""
+    import sqlite3  # loaded by then (the connection is SQLite's); not at the host's start
+
     if action == sqlite3.SQLITE_ATTACH and argument != "":  # "": the private temporary copy plain VACUUM uses
         return sqlite3.SQLITE_DENY
     if action == sqlite3.SQLITE_FUNCTION and function == "load_extension":
@@ -94,6 +107,8 @@ def _authorize(action: int, argument: str | None, function: str | None, *_: Any)
 
 
 def _sqlite_engine(target: DatabaseTarget) -> Engine:
+    from sqlalchemy import create_engine, event
+
     _create_private_file(Path(str(target.url.database)))
     engine = create_engine(target.url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -120,6 +135,8 @@ def _quote(identifier: str) -> str:
 def _login_role(connection: Connection, role: str, password: str) -> None:
     """Create ``role`` (or reset the one there) as a plugin's login role with ``password``, a member of
     no other role; refuses a role that is privileged or is the ``DATABASE_URL`` user itself."""
+    from sqlalchemy import text
+
     found = connection.execute(
         text("SELECT rolsuper OR rolreplication OR rolbypassrls OR rolname = current_user FROM pg_roles "
              "WHERE rolname = :role"), {"role": role},
@@ -145,6 +162,9 @@ def prepare_postgres_schema(target: DatabaseTarget) -> DatabaseTarget:
     """Create the plugin's schema and login role if missing, give the role a new password and the schema;
     returns the target to use: the role's own URL, or when the server does not let the ``DATABASE_URL``
     user create roles, the ``DATABASE_URL`` without a role (then only ``search_path`` separates plugins)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+
     assert target.schema is not None and target.role is not None
     password = secrets.token_urlsafe(32)
     admin = create_engine(target.url, isolation_level="AUTOCOMMIT")
@@ -166,6 +186,8 @@ def prepare_postgres_schema(target: DatabaseTarget) -> DatabaseTarget:
 
 
 def _postgres_engine(target: DatabaseTarget) -> Engine:
+    from sqlalchemy import create_engine, event
+
     if target.role is not None and target.url.username != target.role:
         raise ValueError(f"schema {target.schema} is not prepared: its engine must log in as {target.role}")
     engine = create_engine(target.url, pool_pre_ping=True)

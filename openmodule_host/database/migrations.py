@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-
 from ..errors import StartInterrupted
 from .engines import DatabaseTarget, create_plugin_engine
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
+    from sqlalchemy import Engine
 
 # Alembic is imported where it is used: a host process only reads revisions (``db current``/``history``)
 # and runs upgrades in a child process, so the 11 MiB it takes are not paid by every host and plugin process.

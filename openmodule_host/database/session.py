@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any
-
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING, Any
 
 from .engines import DatabaseTarget, create_plugin_engine, prepare_postgres_schema
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["DatabaseSession", "PluginDatabase"]
 
@@ -52,6 +53,8 @@ class PluginDatabase:
         """The plugin's SQLAlchemy engine, for advanced use (Core queries, ``MetaData.create_all``)."""
         with self._lock:
             if self._engine is None:
+                from sqlalchemy.orm import sessionmaker  # SQLAlchemy loads when a plugin first uses its database
+
                 if self._target.schema is not None and not self._prepared:
                     self._target = prepare_postgres_schema(self._target)
                     self._prepared = True

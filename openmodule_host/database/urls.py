@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-
-from sqlalchemy.engine import URL, make_url
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..names import check_name
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 __all__ = ["is_postgres", "normalise_url", "role_name", "schema_name", "sqlite_url"]
 
@@ -20,6 +22,8 @@ _RESERVED_SCHEMAS = ("public", "information_schema")
 
 def normalise_url(url: str) -> URL:
     """``postgresql://user@host:5432/db`` works as written: the psycopg (3) driver is the one installed."""
+    from sqlalchemy.engine import make_url  # only a host with a DATABASE_URL loads SQLAlchemy for it
+
     try:
         parsed = make_url(url)
     except Exception as error:
@@ -39,6 +43,8 @@ def is_postgres(url: URL) -> bool:
 
 
 def sqlite_url(path: Path) -> URL:
+    from sqlalchemy.engine import URL
+
     return URL.create("sqlite", database=str(path))
 
 

@@ -14,13 +14,13 @@ from http import HTTPStatus
 from typing import Any
 
 import orjson
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from ..errors import ConfigError
 from ..watchdog import Heartbeat
 from .http_server import BoundedHTTPServer, Response
-from .prometheus import host_registry
 from .view import ObservedHost
+
+# prometheus-client (about 3 MiB) is imported by the endpoint itself: a host without ``--http`` never loads it.
 
 __all__ = ["HTTPEndpoint", "health_document", "parse_address"]
 
@@ -56,6 +56,8 @@ class HTTPEndpoint:
     """``/healthz`` and ``/metrics`` on ``address``, served by a :class:`BoundedHTTPServer` (one thread)."""
 
     def __init__(self, host: ObservedHost, address: str, **limits: Any) -> None:
+        from .prometheus import host_registry
+
         self._host = host
         self._registry = host_registry(host)
         bind = parse_address(address)
@@ -100,4 +102,6 @@ class HTTPEndpoint:
                         orjson.dumps(document))
 
     def _metrics(self) -> Response:
+        from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
         return Response(HTTPStatus.OK, CONTENT_TYPE_LATEST, generate_latest(self._registry))

@@ -15,6 +15,9 @@ With it on:
   of its own, continuing the sender's trace when the message carries ``sentry-trace`` (and ``baggage``);
 * what a plugin sends inside such a transaction (``core.publish``, RPC requests, RPC replies) carries
   ``sentry-trace``, and ``baggage`` when the span is sampled (as openmodule).
+
+sentry-sdk (about 7 MiB) is imported by the functions here that use it, which run only with sentry on: a
+host without a DSN never loads it.
 """
 
 from __future__ import annotations
@@ -25,9 +28,6 @@ import socket
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
-
-import sentry_sdk
-from sentry_sdk.tracing import TransactionSource
 
 from ..config import HostConfig, env_bool, env_string
 from ..version import __version__
@@ -86,6 +86,8 @@ def init_sentry(
     precedence. Returns whether this call initialised the client: when one is already active in the
     process, the host uses it as it is (there is one client per process) and must not close it.
     """
+    import sentry_sdk
+
     if config.sentry_dsn is None:
         raise ValueError("sentry needs a DSN (sentry_dsn / SENTRY_DSN)")
     global _owned_client, _sdk_log_level
@@ -118,6 +120,8 @@ def init_sentry(
 
 def close_sentry() -> None:
     """Send what is queued (at most ``shutdown_timeout``) and remove the client :func:`init_sentry` made."""
+    import sentry_sdk
+
     global _owned_client, _sdk_log_level
     client, _owned_client = _owned_client, None
     if client is None:
@@ -142,6 +146,8 @@ def plugin_scope(tags: Mapping[str, str]) -> Iterator[None]:
     The thread gets an isolation scope of its own with the plugin's tags, a trace of its own (not the
     one of the thread that started it) and no span.
     """
+    import sentry_sdk
+
     with sentry_sdk.isolation_scope() as scope:
         scope.set_new_propagation_context()
         scope.set_tags(tags)
@@ -152,6 +158,8 @@ def plugin_scope(tags: Mapping[str, str]) -> Iterator[None]:
 @contextmanager
 def tagged(tags: Mapping[str, str]) -> Iterator[None]:
     """Report what happens inside with the given tags (for the host's own threads acting for a plugin)."""
+    import sentry_sdk
+
     with sentry_sdk.new_scope() as scope:
         scope.set_tags(tags)
         yield
@@ -171,6 +179,9 @@ def with_tags(tags: Mapping[str, str], function: Callable[[], T]) -> Callable[[]
 def continued_trace(fields: Mapping[str, Any], name: str, op: str = "topic.process") -> Iterator[None]:
     """Handle one message or request in a transaction of its own (in an isolation scope of its own, forked
     from the worker's), continuing the trace of ``fields`` (``sentry-trace`` and ``baggage``) if given."""
+    import sentry_sdk
+    from sentry_sdk.tracing import TransactionSource
+
     headers = {key: value for key in _TRACE_FIELDS if isinstance(value := fields.get(key), str)}
     with sentry_sdk.isolation_scope():
         transaction = sentry_sdk.continue_trace(headers, op=op, name=name, source=TransactionSource.TASK,
@@ -181,6 +192,8 @@ def continued_trace(fields: Mapping[str, Any], name: str, op: str = "topic.proce
 
 def add_trace_headers(envelope: dict[str, Any]) -> None:
     """Inside a span, set ``sentry-trace`` (and ``baggage`` if the span is sampled) of an outgoing envelope."""
+    import sentry_sdk
+
     span = sentry_sdk.get_current_span()
     if span is None:
         return

@@ -5,80 +5,180 @@ store synced with the cloud (``KVStore``, ``KVStoreHandler``, ``KVEntry`` and th
 signal listeners, the event log, ticket validation providers, file cleanup, CSV export, cursor pagination and small
 helpers (docs/toolkit.md)."""
 
-from openmodule_hookspecs import Backend
+from typing import TYPE_CHECKING
 
-from .access import (
-    LPRKnownAccess,
-    check_accesses_valid_at_gate,
-    deduplicate_accesses,
-    find_lpr_accesses,
-    get_lpr_id_search,
-)
-from .access_conversion import (
-    LEGACY_EPOCH,
-    access_check_accesses,
-    access_check_request,
-    backend_requests,
-    legacy_accesses,
-)
-from .access_service import AccessService
-from .api import Api, ApiException, AuthMethod
-from .charset import Charset, CharsetConverter, Replacement, full_lpr_charset, legacy_lpr_charset
-from .cleanup import cleanup_files, schedule_file_cleanup
-from .csv_export import ColumnDefinition, CsvFormatType, ExportIterator, export_iterator, render, schedule_export
-from .eventlog import (
-    EVENTLOG_TOPIC,
-    AnonymizationType,
-    Event,
-    EventInfo,
-    EventlogMessage,
-    MessageKwarg,
-    PlateFormatData,
-    send_event,
-)
-from .io import IO_TOPIC, IoEdge, IoListener, IoMessage, IoState
-from .kv_store import KVEntry, KVStore, KVStoreHandler, KVStoreWithChangedNotification
-from .kv_store_models import (
-    KVSetRequest,
-    KVSetRequestKV,
-    KVSetResponse,
-    KVSetResponseKV,
-    KVSyncRequest,
-    KVSyncResponse,
-    ServerRPCRequest,
-    ServerSyncResponse,
-)
-from .matching import SEPARATOR_CHARS, MatchingConfig, PlateYaml, PlateYamlSelector
-from .misc import clean_service_name, utcnow
-from .pagination import RequestCursor, ResponseCursor, do_cursor_pagination, get_cursor_for_no_elements
-from .presence_listener import PresenceListener
-from .settings_provider import SettingsProvider, parse_setting
-from .signals import (
-    SIGNAL_TOPIC,
-    ChangeType,
-    GetSignalValueRequest,
-    GetSignalValueResponse,
-    Signal,
-    SignalFilterType,
-    SignalListener,
-    SignalMessage,
-    SignalType,
-    TriggerSignalsRequest,
-    TriggerSignalsResponse,
-    classify_signal_change,
-)
-from .translation import Translation
-from .validation import (
-    Base64Payload,
-    CostEntryData,
-    ValidateRequest,
-    ValidateRequestTicketType,
-    ValidateResponse,
-    ValidateResponseError,
-    ValidateResponseState,
-    Validation,
-)
-from .vehicle_listener import FilterType, VehicleListener
+from .._lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from openmodule_hookspecs import Backend
+
+    from .access import (
+        LPRKnownAccess,
+        check_accesses_valid_at_gate,
+        deduplicate_accesses,
+        find_lpr_accesses,
+        get_lpr_id_search,
+    )
+    from .access_conversion import (
+        LEGACY_EPOCH,
+        access_check_accesses,
+        access_check_request,
+        backend_requests,
+        legacy_accesses,
+    )
+    from .access_service import AccessService
+    from .api import Api, ApiException, AuthMethod
+    from .charset import Charset, CharsetConverter, Replacement, full_lpr_charset, legacy_lpr_charset
+    from .cleanup import cleanup_files, schedule_file_cleanup
+    from .csv_export import ColumnDefinition, CsvFormatType, ExportIterator, export_iterator, render, schedule_export
+    from .eventlog import (
+        EVENTLOG_TOPIC,
+        AnonymizationType,
+        Event,
+        EventInfo,
+        EventlogMessage,
+        MessageKwarg,
+        PlateFormatData,
+        send_event,
+    )
+    from .io import IO_TOPIC, IoEdge, IoListener, IoMessage, IoState
+    from .kv_store import KVEntry, KVStore, KVStoreHandler, KVStoreWithChangedNotification
+    from .kv_store_models import (
+        KVSetRequest,
+        KVSetRequestKV,
+        KVSetResponse,
+        KVSetResponseKV,
+        KVSyncRequest,
+        KVSyncResponse,
+        ServerRPCRequest,
+        ServerSyncResponse,
+    )
+    from .matching import SEPARATOR_CHARS, MatchingConfig, PlateYaml, PlateYamlSelector
+    from .misc import clean_service_name, utcnow
+    from .pagination import RequestCursor, ResponseCursor, do_cursor_pagination, get_cursor_for_no_elements
+    from .presence_listener import PresenceListener
+    from .settings_provider import SettingsProvider, parse_setting
+    from .signals import (
+        SIGNAL_TOPIC,
+        ChangeType,
+        GetSignalValueRequest,
+        GetSignalValueResponse,
+        Signal,
+        SignalFilterType,
+        SignalListener,
+        SignalMessage,
+        SignalType,
+        TriggerSignalsRequest,
+        TriggerSignalsResponse,
+        classify_signal_change,
+    )
+    from .translation import Translation
+    from .validation import (
+        Base64Payload,
+        CostEntryData,
+        ValidateRequest,
+        ValidateRequestTicketType,
+        ValidateResponse,
+        ValidateResponseError,
+        ValidateResponseState,
+        Validation,
+    )
+    from .vehicle_listener import FilterType, VehicleListener
+
+# Every name is imported on first use: the utilities bring requests, PyYAML, editdistance, SQLAlchemy, Babel and
+# more, which a plugin that does not use them (and the host itself) should not pay for.
+__getattr__, __dir__ = lazy_attributes(__name__, {
+    "Backend": "openmodule_hookspecs",
+    "LPRKnownAccess": ".access",
+    "check_accesses_valid_at_gate": ".access",
+    "deduplicate_accesses": ".access",
+    "find_lpr_accesses": ".access",
+    "get_lpr_id_search": ".access",
+    "LEGACY_EPOCH": ".access_conversion",
+    "access_check_accesses": ".access_conversion",
+    "access_check_request": ".access_conversion",
+    "backend_requests": ".access_conversion",
+    "legacy_accesses": ".access_conversion",
+    "AccessService": ".access_service",
+    "Api": ".api",
+    "ApiException": ".api",
+    "AuthMethod": ".api",
+    "Charset": ".charset",
+    "CharsetConverter": ".charset",
+    "Replacement": ".charset",
+    "full_lpr_charset": ".charset",
+    "legacy_lpr_charset": ".charset",
+    "cleanup_files": ".cleanup",
+    "schedule_file_cleanup": ".cleanup",
+    "ColumnDefinition": ".csv_export",
+    "CsvFormatType": ".csv_export",
+    "ExportIterator": ".csv_export",
+    "export_iterator": ".csv_export",
+    "render": ".csv_export",
+    "schedule_export": ".csv_export",
+    "EVENTLOG_TOPIC": ".eventlog",
+    "AnonymizationType": ".eventlog",
+    "Event": ".eventlog",
+    "EventInfo": ".eventlog",
+    "EventlogMessage": ".eventlog",
+    "MessageKwarg": ".eventlog",
+    "PlateFormatData": ".eventlog",
+    "send_event": ".eventlog",
+    "IO_TOPIC": ".io",
+    "IoEdge": ".io",
+    "IoListener": ".io",
+    "IoMessage": ".io",
+    "IoState": ".io",
+    "KVEntry": ".kv_store",
+    "KVStore": ".kv_store",
+    "KVStoreHandler": ".kv_store",
+    "KVStoreWithChangedNotification": ".kv_store",
+    "KVSetRequest": ".kv_store_models",
+    "KVSetRequestKV": ".kv_store_models",
+    "KVSetResponse": ".kv_store_models",
+    "KVSetResponseKV": ".kv_store_models",
+    "KVSyncRequest": ".kv_store_models",
+    "KVSyncResponse": ".kv_store_models",
+    "ServerRPCRequest": ".kv_store_models",
+    "ServerSyncResponse": ".kv_store_models",
+    "SEPARATOR_CHARS": ".matching",
+    "MatchingConfig": ".matching",
+    "PlateYaml": ".matching",
+    "PlateYamlSelector": ".matching",
+    "clean_service_name": ".misc",
+    "utcnow": ".misc",
+    "RequestCursor": ".pagination",
+    "ResponseCursor": ".pagination",
+    "do_cursor_pagination": ".pagination",
+    "get_cursor_for_no_elements": ".pagination",
+    "PresenceListener": ".presence_listener",
+    "SettingsProvider": ".settings_provider",
+    "parse_setting": ".settings_provider",
+    "SIGNAL_TOPIC": ".signals",
+    "ChangeType": ".signals",
+    "GetSignalValueRequest": ".signals",
+    "GetSignalValueResponse": ".signals",
+    "Signal": ".signals",
+    "SignalFilterType": ".signals",
+    "SignalListener": ".signals",
+    "SignalMessage": ".signals",
+    "SignalType": ".signals",
+    "TriggerSignalsRequest": ".signals",
+    "TriggerSignalsResponse": ".signals",
+    "classify_signal_change": ".signals",
+    "Translation": ".translation",
+    "Base64Payload": ".validation",
+    "CostEntryData": ".validation",
+    "ValidateRequest": ".validation",
+    "ValidateRequestTicketType": ".validation",
+    "ValidateResponse": ".validation",
+    "ValidateResponseError": ".validation",
+    "ValidateResponseState": ".validation",
+    "Validation": ".validation",
+    "FilterType": ".vehicle_listener",
+    "VehicleListener": ".vehicle_listener",
+})
+del TYPE_CHECKING, lazy_attributes  # not names of this package
 
 __all__ = [
     "EVENTLOG_TOPIC",

@@ -16,9 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
-
-from sqlalchemy.engine import URL
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .access import serve_backend_hooks
 from .config import HostConfig, build_plugin_config, resolve_standard
@@ -39,6 +37,9 @@ from .names import check_name
 from .observability import sentry
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
 from .privacy import subscribe_anonymize
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 __all__ = ["PluginLifecycle"]
 

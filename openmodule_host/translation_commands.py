@@ -20,13 +20,11 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from importlib.util import find_spec
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import yaml
-from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_file
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po, write_po
+# Babel and PyYAML load when a translation command runs: the CLI registers these commands on every start.
+if TYPE_CHECKING:
+    from babel.messages.catalog import Catalog
 
 __all__ = ["COMMANDS", "add_translation_commands", "run_translation_command"]
 
@@ -140,6 +138,9 @@ def _package_keywords(out_dir: Path, hardware: bool, library: bool) -> list[str]
 
 def collect(files: Iterable[Path], keywords: Iterable[str]) -> Catalog:
     """The template catalogue: every text of ``files`` and the package ``keywords``."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.extract import extract_from_file
+
     template = Catalog(domain=DOMAIN, fuzzy=False)
     for keyword in keywords:
         template.add(keyword)
@@ -158,11 +159,15 @@ def _catalogue_path(out_dir: Path, language: str, suffix: str = ".po") -> Path:
 
 
 def _read(path: Path, language: str) -> Catalog:
+    from babel.messages.pofile import read_po
+
     with path.open("rb") as file:
         return read_po(file, locale=language, domain=DOMAIN)
 
 
 def _write(path: Path, catalogue: Catalog, *, ignore_obsolete: bool = False) -> None:
+    from babel.messages.pofile import write_po
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as file:
         write_po(file, catalogue, width=0, no_location=True, sort_output=True, ignore_obsolete=ignore_obsolete)
@@ -170,6 +175,8 @@ def _write(path: Path, catalogue: Catalog, *, ignore_obsolete: bool = False) -> 
 
 def compile_catalogue(out_dir: Path, language: str) -> None:
     """``msgfmt``: the ``.mo`` next to the ``.po`` (fuzzy entries left out)."""
+    from babel.messages.mofile import write_mo
+
     with _catalogue_path(out_dir, language, ".mo").open("wb") as file:
         write_mo(file, _read(_catalogue_path(out_dir, language), language))
 
@@ -180,6 +187,8 @@ def make_messages(out_dir: Path, files: Sequence[str], packages: Sequence[str], 
     """``openmodule_makemessages``: collect, merge into each language's catalogue (new texts added, gone ones
     kept as obsolete unless ``library``), take the translations the packages' own catalogues have, compile,
     and open ``editor`` on each catalogue (None: no editor)."""
+    from babel.messages.catalog import Catalog
+
     package_dirs = [] if hardware else _package_dirs(packages)
     sources = [] if hardware else _python_files([*files, *package_dirs])
     template = collect(sources, _package_keywords(out_dir, hardware, library))
@@ -223,6 +232,8 @@ def edit_catalogue(out_dir: Path, language: str, editor: str, out: TextIO) -> No
 def check_translations(out_dir: Path, files: Sequence[str], packages: Sequence[str], *, languages: Sequence[str],
                        check_keywords: bool = True, hardware: bool = False, library: bool = False) -> list[str]:
     """``openmodule_checktranslation``: what is wrong (nothing: an empty list)."""
+    import yaml
+
     kraken_config = out_dir.parent / "kraken_config.yml"
     if kraken_config.exists():
         config = yaml.safe_load(kraken_config.read_text(encoding="utf-8")) or {}

@@ -32,7 +32,8 @@ LAYERS: list[set[str]] = [
     {"rpc", "scheduling", "database", "alerts", "connection_status", "health", "observability"},  # the core's parts
     {"wire", "isolation", "watchdog", "limits", "budget", "stats", "config", "config_layers", "loader", "instances",
      },  # the machinery below them
-    {"states", "errors", "names", "masking", "throttle", "version", "config_env", "registration"},  # the leaves
+    {"states", "errors", "names", "masking", "throttle", "version", "config_env", "registration", "_lazy",
+     "memory"},  # the leaves
 ]
 
 #: modules that import nothing from the host: anything may import them.

@@ -70,6 +70,7 @@ from .signals import (
 from .translation import Translation
 from .validation import (
     Base64Payload,
+    CommandCostEntryTypes,
     CostEntryData,
     ValidateRequest,
     ValidateRequestTicketType,
@@ -97,6 +98,7 @@ __all__ = [
     "Charset",
     "CharsetConverter",
     "ColumnDefinition",
+    "CommandCostEntryTypes",
     "CostEntryData",
     "CsvFormatType",
     "Event",

@@ -34,7 +34,8 @@ PINNED = {
     "openmodule_host.utils": [
         "EVENTLOG_TOPIC", "IO_TOPIC", "LEGACY_EPOCH", "SEPARATOR_CHARS", "SIGNAL_TOPIC", "AccessService",
         "AnonymizationType", "Api", "ApiException", "AuthMethod", "Backend", "Base64Payload", "ChangeType",
-        "Charset", "CharsetConverter", "ColumnDefinition", "CostEntryData", "CsvFormatType", "Event",
+        "Charset", "CharsetConverter", "ColumnDefinition", "CommandCostEntryTypes", "CostEntryData",
+        "CsvFormatType", "Event",
         "EventInfo", "EventlogMessage", "ExportIterator", "FilterType", "GetSignalValueRequest",
         "GetSignalValueResponse", "IoEdge", "IoListener", "IoMessage", "IoState", "KVEntry", "KVSetRequest",
         "KVSetRequestKV", "KVSetResponse", "KVSetResponseKV", "KVStore", "KVStoreHandler",

@@ -60,6 +60,7 @@ from ._core import (
     Scheduler,
     Subscription,
 )
+from ._cost_entry import CommandCostEntryTypes, CostEntryData
 from ._events import EventListener
 from ._health import (
     HealthCheck,
@@ -256,10 +257,12 @@ __all__ = [
     "BackendRegisterRequestMessage",
     "BackendUnregisterMessage",
     "BridgeStatus",
+    "CommandCostEntryTypes",
     "ConnectionListener",
     "ConnectionRPCResponse",
     "ConnectionStatus",
     "ConnectionStatusMessage",
+    "CostEntryData",
     "CountMessage",
     "Database",
     "Datetime",

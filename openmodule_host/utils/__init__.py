@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from .translation import Translation
     from .validation import (
         Base64Payload,
+        CommandCostEntryTypes,
         CostEntryData,
         ValidateRequest,
         ValidateRequestTicketType,
@@ -168,6 +169,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
     "classify_signal_change": ".signals",
     "Translation": ".translation",
     "Base64Payload": ".validation",
+    "CommandCostEntryTypes": ".validation",
     "CostEntryData": ".validation",
     "ValidateRequest": ".validation",
     "ValidateRequestTicketType": ".validation",
@@ -197,6 +199,7 @@ __all__ = [
     "Charset",
     "CharsetConverter",
     "ColumnDefinition",
+    "CommandCostEntryTypes",
     "CostEntryData",
     "CsvFormatType",
     "Event",

@@ -25,14 +25,14 @@ import binascii
 from enum import StrEnum
 from typing import Annotated, Any
 
-from openmodule_hookspecs import OpenModuleModel, RPCRequest
+from openmodule_hookspecs import CommandCostEntryTypes, CostEntryData, OpenModuleModel, RPCRequest
 from pydantic import AfterValidator
-from settings_models.settings.common import CostEntryData  # type: ignore[import-untyped]
 
 from .misc import clean_service_name
 
 __all__ = [
     "Base64Payload",
+    "CommandCostEntryTypes",
     "CostEntryData",
     "ValidateRequest",
     "ValidateRequestTicketType",

@@ -135,6 +135,23 @@ def test_pydantic_reads_numbers_in_the_one_utc_instance_the_fast_naive_path_expe
     assert reference.validate_python(1717236000).tzinfo is _PYDANTIC_UTC
 
 
+def test_utcnow_and_a_new_envelope_are_the_current_utc_time_without_a_zone():
+    from openmodule_hookspecs import utcnow
+
+    before = datetime.now(UTC).replace(tzinfo=None)
+    now, envelope = utcnow(), Sample(name="n").timestamp
+    after = datetime.now(UTC).replace(tzinfo=None)
+    assert before <= now <= envelope <= after
+    assert (now.tzinfo, envelope.tzinfo, type(now), type(envelope)) == (None, None, datetime, datetime)
+
+
+def test_a_dump_without_arguments_is_the_dump_with_pydantics_defaults_and_a_float_timestamp():
+    message = Sample(name="n", text="t", when=datetime(2024, 1, 1), timestamp=datetime(2024, 6, 1, 10, 0, 0, 125000))
+    assert message.model_dump() == message.model_dump(by_alias=True, exclude_none=True)
+    assert message.model_dump()["timestamp"] == 1717236000.125
+    assert "timestamp" not in message.model_dump(exclude={"timestamp"})
+
+
 def test_datetimes_reject_what_pydantic_rejects_with_its_own_error():
     from pydantic import TypeAdapter, ValidationError
 

@@ -230,22 +230,22 @@ class RPCRouter:
     def _sole_route(self, channel: str, server: RPCServing) -> Route:
         """Requests go to ``server``'s worker as they come; it reads the envelope (see the class)."""
         topic = request_topic(channel).encode()
-        validate_json = RPCRequest.__pydantic_validator__.validate_json
 
         def serve_decoded(body: dict[str, Any]) -> None:
             for call in self._on_request(channel, body):
                 self._serve_here(call, server)
 
-        def serve(message: RPCRequest) -> None:
+        def serve(message: RPCRequest) -> bool:
             entry = self._handlers.get((channel, message.type))
             if isinstance(entry, Handler):  # the usual case, without building a list of calls
                 self._serve_here((channel, message, entry), server)
-                return
+                return True
             for call in self._calls_for(channel, message):
                 self._serve_here(call, server)
+            return True
 
         # an envelope that does not validate is found and answered exactly as on the decoded way
-        serve_raw = raw_or_decoded(topic, validate_json, serve, serve_decoded, self._intake.drops)
+        serve_raw = raw_or_decoded(topic, RPCRequest, serve, serve_decoded, self._intake.drops)
 
         return Route(type=None, post=lambda body: server.mailbox.offer((serve_decoded, body)),
                      mailbox=server.mailbox, deliver=serve_decoded, deliver_raw=serve_raw)

@@ -133,12 +133,14 @@ class ZMQMessage(OpenModuleModel):
     a receiver fills in its own NAME when the field is missing (openmodule's behaviour).
     """
 
-    timestamp: Datetime = Field(default_factory=utcnow)
-    name: str = ""
+    # The envelope's defaults are valid as they are (utcnow() is naive UTC already): validating them again
+    # (the model's validate_default) cost 0.15 us of every message built.
+    timestamp: Datetime = Field(default_factory=utcnow, validate_default=False)
+    name: str = Field(default="", validate_default=False)
     type: str
-    baggage: str | None = None
+    baggage: str | None = Field(default=None, validate_default=False)
     sentry_trace: str | None = Field(
-        default=None, validation_alias="sentry-trace", serialization_alias="sentry-trace"
+        default=None, validation_alias="sentry-trace", serialization_alias="sentry-trace", validate_default=False
     )
 
     def model_dump(self, **kwargs: Any) -> dict[str, Any]:

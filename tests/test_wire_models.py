@@ -152,6 +152,12 @@ def test_a_dump_without_arguments_is_the_dump_with_pydantics_defaults_and_a_floa
     assert "timestamp" not in message.model_dump(exclude={"timestamp"})
 
 
+@given(value=st.uuids(version=None))
+def test_a_uuid_is_written_as_its_canonical_text(value: UUID) -> None:
+    """The RPC server puts the request's rpc_id (a UUID) into the reply envelope as it is."""
+    assert dumps({"rpc_id": value}) == dumps({"rpc_id": str(value)})
+
+
 def test_datetimes_reject_what_pydantic_rejects_with_its_own_error():
     from pydantic import TypeAdapter, ValidationError
 

@@ -289,7 +289,8 @@ class RPCRouter:
     def _on_request(self, channel: str, body: dict[str, Any]) -> list[Call]:
         """Read the envelope and find the plugins to serve it (none: an empty list). Any thread."""
         try:
-            message = RPCRequest.model_validate(body)
+            # What model_validate does, without its Python wrapper (0.5 us per request of a shared channel)
+            message: RPCRequest = RPCRequest.__pydantic_validator__.validate_python(body)
         except Exception as error:
             # Every standalone server on the channel would answer this; so does every plugin serving it.
             for server in self._servers_of(channel):

@@ -2,7 +2,8 @@
 
 :class:`RPCRouter` subscribes ``rpc-req-<channel>`` once for every channel any plugin serves and routes
 (channel, type) to the plugins that serve it: a channel one plugin serves straight into that plugin's
-mailbox (the worker reads the envelope), a shared one through the intake thread (see the class). Any
+mailbox (the worker reads the envelope), a shared one through the intake thread, which reads the envelope
+(see the class). Any
 number of plugins may serve one (channel, type), as several openmodule services may: a request reaches
 each of them (or, when all are keyed by one request field, only the one its value names), and each
 decides on its own worker whether it answers. The call itself is served on each plugin's worker by its
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 from ..isolation import Mailbox
 from ..throttle import KeyedLogThrottle
 from ..wire import Intake, Route
+from ..wire.codec import DecodeError, decode
 from ..wire.listener import has_own_model_validate
 from ..wire.raw import raw_or_decoded
 
@@ -124,9 +126,9 @@ class RPCRouter:
     - **one plugin** (the common case): the intake passes each request on undecoded, straight into that
       plugin's mailbox; its worker validates the envelope from the JSON bytes in one pydantic pass, finds the
       handler and serves the call. The intake thread does no per-request work beyond reading the frames.
-    - **several plugins**: the intake decodes the requests of a batch, the router (on the intake thread, as
-      the route's "mailbox") reads each envelope, picks the plugins to serve it (see :class:`_Shared`) and
-      gives each plugin its share of the batch with one offer.
+    - **several plugins**: the intake passes the requests of a batch on undecoded to the router (on the intake
+      thread, as the route's "mailbox"), which validates each envelope from the JSON bytes, picks the plugins
+      to serve it (see :class:`_Shared`) and gives each plugin its share of the batch with one offer.
 
     Either way the outcome is the same: each plugin picked serves the call on its worker; an invalid envelope
     gets a ``validation_error`` from every plugin on the channel, an unknown type no reply.
@@ -224,8 +226,26 @@ class RPCRouter:
         def on_request(body: dict[str, Any]) -> list[Call]:
             return self._on_request(channel, body)
 
+        # The intake passes the requests on undecoded, and the envelope is validated from the JSON bytes in
+        # one pydantic pass: 1.9 us instead of 2.8 for orjson and the dict's validation, per request on the
+        # intake. One that does not validate is decoded as the intake would have, and goes the decoded way
+        # (answered or counted there, exactly as before: tests/test_rpc_routes.py).
+        topic, drops = request_topic(channel).encode(), self._intake.drops
+
+        def on_raw(raw: bytes) -> list[Call]:
+            try:
+                message: RPCRequest = RPCRequest.__pydantic_validator__.validate_json(raw)
+            except Exception:
+                try:
+                    _topic, body = decode([topic, raw], len(raw), drops.max_depth)
+                except DecodeError as error:
+                    drops.malformed(error)
+                    return []
+                return on_request(body)
+            return self._calls_for(channel, message)
+
         return Route(type=None, post=lambda body: self.offer_many([(on_request, body)]), mailbox=self,
-                     deliver=on_request)
+                     deliver=on_request, deliver_raw=on_raw)
 
     def _sole_route(self, channel: str, server: RPCServing) -> Route:
         """Requests go to ``server``'s worker as they come; it reads the envelope (see the class)."""
@@ -267,7 +287,7 @@ class RPCRouter:
                     servers.setdefault(id(handler.server), handler.server)
         return list(servers.values())
 
-    def offer_many(self, items: list[tuple[Callable[[dict[str, Any]], list[Call]], Any]]) -> int:
+    def offer_many(self, items: list[tuple[Callable[[Any], list[Call]], Any]]) -> int:
         """On the intake thread, once per batch: route each request, then give each plugin its share at once."""
         calls: dict[RPCServing, list[tuple[Callable[[Any], Any], Any]]] = {}
         for on_request, body in items:

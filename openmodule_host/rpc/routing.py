@@ -3,11 +3,10 @@
 :class:`RPCRouter` subscribes ``rpc-req-<channel>`` once for every channel any plugin serves and routes
 (channel, type) to the plugins that serve it: a channel one plugin serves straight into that plugin's
 mailbox (the worker reads the envelope), a shared one through the intake thread, which reads the envelope
-(see the class). Any
-number of plugins may serve one (channel, type), as several openmodule services may: a request reaches
-each of them (or, when all are keyed by one request field, only the one its value names), and each
-decides on its own worker whether it answers. The call itself is served on each plugin's worker by its
-:class:`~.server.PluginRPCServer`.
+(see the class). Any number of plugins may serve one (channel, type), as several openmodule services may: a
+request reaches each of them (or, when all are keyed by one request field, only the one its value names),
+and each decides on its own worker whether it answers. The call itself is served on each plugin's worker by
+its :class:`~.server.PluginRPCServer`.
 """
 
 from __future__ import annotations
@@ -24,9 +23,8 @@ from pydantic import BaseModel
 from ..isolation import Mailbox
 from ..throttle import KeyedLogThrottle
 from ..wire import Intake, Route
-from ..wire.codec import DecodeError, decode
 from ..wire.listener import has_own_model_validate
-from ..wire.raw import raw_or_decoded
+from ..wire.raw import decoded_as_the_intake, raw_or_decoded
 
 __all__ = ["Call", "Handler", "RPCRouter", "RPCServing", "validator_of"]
 
@@ -235,13 +233,9 @@ class RPCRouter:
         def on_raw(raw: bytes) -> list[Call]:
             try:
                 message: RPCRequest = RPCRequest.__pydantic_validator__.validate_json(raw)
-            except Exception:
-                try:
-                    _topic, body = decode([topic, raw], len(raw), drops.max_depth)
-                except DecodeError as error:
-                    drops.malformed(error)
-                    return []
-                return on_request(body)
+            except Exception:  # found again (answered or counted) the decoded way
+                body = decoded_as_the_intake(topic, raw, drops)
+                return [] if body is None else on_request(body)
             return self._calls_for(channel, message)
 
         return Route(type=None, post=lambda body: self.offer_many([(on_request, body)]), mailbox=self,

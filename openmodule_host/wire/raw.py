@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from .codec import DecodeError, decode
 
-__all__ = ["MalformedCounter", "raw_or_decoded"]
+__all__ = ["MalformedCounter", "decoded_as_the_intake", "raw_or_decoded"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,6 +29,17 @@ class MalformedCounter(Protocol):
     max_depth: int
 
     def malformed(self, error: DecodeError) -> None: ...
+
+
+def decoded_as_the_intake(topic: bytes, raw: bytes, drops: MalformedCounter) -> dict[str, Any] | None:
+    """The body the intake would have decoded from ``raw``; None (counted and logged in ``drops``) where the
+    intake would have dropped it as malformed."""
+    try:
+        _topic, body = decode([topic, raw], len(raw), drops.max_depth)
+    except DecodeError as error:
+        drops.malformed(error)
+        return None
+    return body
 
 
 def raw_or_decoded(
@@ -55,11 +66,7 @@ def raw_or_decoded(
         else:
             if take(message):
                 return
-        try:
-            _topic, body = decode([topic, raw], len(raw), drops.max_depth)
-        except DecodeError as error:
-            drops.malformed(error)
-            return
-        decoded(body)
+        if (body := decoded_as_the_intake(topic, raw, drops)) is not None:
+            decoded(body)
 
     return deliver_raw

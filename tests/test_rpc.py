@@ -124,6 +124,16 @@ def test_a_reply_that_cannot_be_serialised_gets_handler_error(om_host, om_client
     assert reply["response"] == {"status": "handler_error", "exception": "Integer exceeds 64-bit range"}
 
 
+def test_the_reply_carries_the_rpc_id_in_uuids_canonical_text_whatever_form_the_request_used(served, om_client):
+    om_client.subscribe("rpc-rep-plates")
+    rpc_id = uuid.uuid4()
+    om_client.send_frames(b"rpc-req-plates", (
+        f'{{"name":"caller","type":"lookup","timestamp":1.0,"rpc_id":"{rpc_id.hex.upper()}","request":{{"plate":"W1"}}}}'
+    ).encode())
+    reply = om_client.wait_for_message("rpc-rep-plates", lambda body: body.get("rpc_id") == str(rpc_id))
+    assert reply["response"]["status"] == "ok"
+
+
 def test_an_invalid_envelope_gets_validation_error_with_type_unknown_and_no_rpc_id(served, om_client):
     om_client.subscribe("rpc-rep-plates")
     om_client.publish("rpc-req-plates", {"type": "lookup", "request": {"plate": "G1"}})

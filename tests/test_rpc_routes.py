@@ -1,11 +1,13 @@
-"""A channel served by one plugin gets its requests undecoded (``serve_raw``); one shared by several gets them
-decoded on the intake. Whatever the request, both ways must end the same: the same replies, the same counts.
+"""The intake passes a channel's requests on undecoded: to the plugin that serves it alone (``serve_raw``, on its
+worker), or to the router when several share it (validated on the intake, then offered to each). Whatever the
+request, the undecoded way must end as the decoded one: the same replies, the same counts.
 """
 
 import logging
 import random
 
 import orjson
+import pytest
 from openmodule_hookspecs import OpenModuleModel
 
 from openmodule_host.isolation import Mailbox
@@ -57,23 +59,29 @@ class Replies:
         self.sent.append((topic, data))
 
 
-def served():
+def served(kind: str = "sole"):
+    """One plugin serving the channel, or two sharing it: ``fanout`` (both unkeyed) or ``keyed`` by plate."""
     intake, replies = FakeIntake(), Replies()
     router = RPCRouter(intake, LOG)
-    server = PluginRPCServer("p", "p_service", "", router, replies, Mailbox("p", 100, LOG), PluginStats(), LOG)
-    server.register_handler("plates", "lookup", Request, Response,
-                            lambda request, message: Response(plate=request.plate, count=request.count))
+    for name in ("p", "q")[:1 if kind == "sole" else 2]:
+        server = PluginRPCServer(name, f"{name}_service", "", router, replies, Mailbox(name, 100, LOG), PluginStats(),
+                                 LOG)
+        keyed = {"key": "plate", "value": "G1" if name == "p" else "G2"} if kind == "keyed" else {}
+        server.register_handler("plates", "lookup", Request, Response,
+                                lambda request, message: Response(plate=request.plate, count=request.count), **keyed)
     return router, intake, replies
 
 
-def outcome_undecoded(raw: bytes):
-    router, intake, replies = served()
-    router._routes["plates"][0].deliver_raw(raw)
+def outcome_undecoded(raw: bytes, kind: str = "sole"):
+    router, intake, replies = served(kind)
+    calls = router._routes["plates"][0].deliver_raw(raw)
+    for call in calls or []:  # a shared channel's route returns the calls (the router then offers them)
+        call[2].server.serve(call)
     return replies.sent, router.unknown, dict(intake.stats.malformed)
 
 
-def outcome_decoded(raw: bytes):
-    router, intake, replies = served()
+def outcome_decoded(raw: bytes, kind: str = "sole"):
+    router, intake, replies = served(kind)
     try:
         _topic, body = decode([b"rpc-req-plates", raw], len(raw))
     except DecodeError as error:
@@ -100,12 +108,14 @@ REQUESTS = [
 ]
 
 
-def test_requests_end_the_same_undecoded_and_decoded():
+@pytest.mark.parametrize("kind", ["sole", "fanout", "keyed"])
+def test_requests_end_the_same_undecoded_and_decoded(kind):
     for raw in REQUESTS:
-        assert outcome_undecoded(raw) == outcome_decoded(raw), raw
+        assert outcome_undecoded(raw, kind) == outcome_decoded(raw, kind), raw
 
 
-def test_mutated_requests_end_the_same_undecoded_and_decoded():
+@pytest.mark.parametrize("kind", ["sole", "fanout", "keyed"])
+def test_mutated_requests_end_the_same_undecoded_and_decoded(kind):
     rng = random.Random(5)
     alphabet = b'{}[]":,0123456789.-abcdefGlnoprstuy \\\\'
     for _ in range(1000):
@@ -116,4 +126,4 @@ def test_mutated_requests_end_the_same_undecoded_and_decoded():
                 raw[position] = rng.choice(alphabet)
             else:
                 del raw[position]
-        assert outcome_undecoded(bytes(raw)) == outcome_decoded(bytes(raw)), bytes(raw)
+        assert outcome_undecoded(bytes(raw), kind) == outcome_decoded(bytes(raw), kind), bytes(raw)

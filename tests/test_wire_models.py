@@ -6,6 +6,8 @@ from uuid import UUID
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openmodule_hookspecs import Datetime, EventListener, OpenModuleModel, ZMQMessage, dumps
 
 
@@ -103,6 +105,57 @@ def test_datetimes_read_from_numbers_are_exactly_pydantics_utc_made_naive():
         expected = reference.validate_python(value).astimezone(UTC).replace(tzinfo=None)
         got = ours.validate_python(value)
         assert (got, got.tzinfo, type(got)) == (expected, None, datetime), value
+
+
+@settings(max_examples=3_000, deadline=None)
+@given(value=st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**63), 2**63 - 1)))
+def test_any_number_reads_as_pydantics_utc_made_naive_or_fails_as_pydantic_does(value: float) -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    reference, ours = TypeAdapter(datetime), TypeAdapter(Datetime)
+    body = orjson.dumps(value)
+    try:
+        expected = reference.validate_json(body).astimezone(UTC).replace(tzinfo=None)
+    except ValidationError as error:
+        with pytest.raises(ValidationError) as ours_error:
+            ours.validate_json(body)
+        assert ours_error.value.errors()[0]["type"] == error.errors()[0]["type"]
+        return
+    for got in (ours.validate_json(body), ours.validate_python(value)):
+        assert (got, got.tzinfo, got.fold, type(got)) == (expected, None, 0, datetime), value
+
+
+def test_pydantic_reads_numbers_in_the_one_utc_instance_the_fast_naive_path_expects():
+    """Not a correctness check (any other zone takes the general path): it guards the 0.4 us shortcut."""
+    from openmodule_hookspecs._models import _PYDANTIC_UTC
+    from pydantic import TypeAdapter
+
+    reference = TypeAdapter(datetime)
+    assert reference.validate_json(b"1717236000.125").tzinfo is _PYDANTIC_UTC
+    assert reference.validate_python(1717236000).tzinfo is _PYDANTIC_UTC
+
+
+def test_utcnow_and_a_new_envelope_are_the_current_utc_time_without_a_zone():
+    from openmodule_hookspecs import utcnow
+
+    before = datetime.now(UTC).replace(tzinfo=None)
+    now, envelope = utcnow(), Sample(name="n").timestamp
+    after = datetime.now(UTC).replace(tzinfo=None)
+    assert before <= now <= envelope <= after
+    assert (now.tzinfo, envelope.tzinfo, type(now), type(envelope)) == (None, None, datetime, datetime)
+
+
+def test_a_dump_without_arguments_is_the_dump_with_pydantics_defaults_and_a_float_timestamp():
+    message = Sample(name="n", text="t", when=datetime(2024, 1, 1), timestamp=datetime(2024, 6, 1, 10, 0, 0, 125000))
+    assert message.model_dump() == message.model_dump(by_alias=True, exclude_none=True)
+    assert message.model_dump()["timestamp"] == 1717236000.125
+    assert "timestamp" not in message.model_dump(exclude={"timestamp"})
+
+
+@given(value=st.uuids(version=None))
+def test_a_uuid_is_written_as_its_canonical_text(value: UUID) -> None:
+    """The RPC server puts the request's rpc_id (a UUID) into the reply envelope as it is."""
+    assert dumps({"rpc_id": value}) == dumps({"rpc_id": str(value)})
 
 
 def test_datetimes_reject_what_pydantic_rejects_with_its_own_error():

@@ -4,6 +4,7 @@ the RPC routing use for the bodies the intake passes on undecoded."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,13 +19,19 @@ from openmodule_host.wire.raw import raw_or_decoded
 class Delivery:
     """Where one ``deliver_raw`` built by ``raw_or_decoded`` put what it was given, and what the intake counted."""
 
-    def __init__(self, *, max_depth: int = 32, accept: Any = None) -> None:
+    def __init__(self, *, max_depth: int = 32, accept: Callable[[ZMQMessage], bool] = lambda message: True) -> None:
         self.stats = IntakeStats()
         self.drops = Drops(self.stats, logging.getLogger("tests.wire_raw"), max_depth)
         self.taken: list[ZMQMessage] = []
         self.decoded: list[dict[str, Any]] = []
-        self.deliver_raw = raw_or_decoded(b"topic", ZMQMessage.__pydantic_validator__.validate_json,
-                                          self.taken.append, self.decoded.append, self.drops, accept=accept)
+
+        def take(message: ZMQMessage) -> bool:
+            if not accept(message):
+                return False
+            self.taken.append(message)
+            return True
+
+        self.deliver_raw = raw_or_decoded(b"topic", ZMQMessage, take, self.decoded.append, self.drops)
 
 
 def test_a_body_that_validates_is_taken_as_the_model_without_being_decoded() -> None:

@@ -34,9 +34,14 @@ _EPOCH_NAIVE = datetime(1970, 1, 1)
 _NON_ASCII = re.compile(r"[^ -~]")
 
 
+_EPOCH_UTC = _EPOCH_NAIVE.replace(tzinfo=UTC)
+
+
 def utcnow() -> datetime:
     """The current time as a naive UTC datetime, the form openmodule keeps datetimes in."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    # The same as ``datetime.now(UTC).replace(tzinfo=None)`` (aware datetimes with one tzinfo subtract as
+    # naive ones), a third of its cost: 0.35 us against 1.1 us, once per message built.
+    return _EPOCH_NAIVE + (datetime.now(UTC) - _EPOCH_UTC)
 
 
 _ZERO = timedelta(0)
@@ -44,14 +49,22 @@ _ZERO = timedelta(0)
 _PYDANTIC_UTC = TypeAdapter(datetime).validate_python(0).tzinfo
 
 
+#: the Unix epoch in pydantic's UTC, to turn its datetimes naive by arithmetic (see ``_to_naive_utc``).
+_EPOCH_PYDANTIC_UTC = _EPOCH_NAIVE.replace(tzinfo=_PYDANTIC_UTC)
+
+
 def _to_naive_utc(value: datetime) -> datetime:
     tzinfo = value.tzinfo
     if tzinfo is None:
         return value
-    if tzinfo is not _PYDANTIC_UTC and tzinfo is not UTC and value.utcoffset() != _ZERO:
+    if tzinfo is _PYDANTIC_UTC:
+        # Every envelope timestamp comes here (a float, read as UTC). Two aware datetimes with the same
+        # tzinfo subtract as naive ones (exact integer arithmetic), so this is the same wall time without
+        # the zone: two C operations, 0.4 us per message less than the seven attribute reads and the
+        # constructor below (``tests/test_wire_models.py`` checks equality with pydantic's own result).
+        return _EPOCH_NAIVE + (value - _EPOCH_PYDANTIC_UTC)
+    if tzinfo is not UTC and value.utcoffset() != _ZERO:
         value = value.astimezone(UTC)
-    # Every envelope timestamp comes here (a float, read as UTC). The constructor costs a third of
-    # ``replace(tzinfo=None)``, which parses keywords: 0.25 us against 0.7 us, per message.
     return datetime(value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond)
 
 
@@ -130,16 +143,22 @@ class ZMQMessage(OpenModuleModel):
     a receiver fills in its own NAME when the field is missing (openmodule's behaviour).
     """
 
-    timestamp: Datetime = Field(default_factory=utcnow)
-    name: str = ""
+    # The envelope's defaults are valid as they are (utcnow() is naive UTC already): validating them again
+    # (the model's validate_default) cost 0.15 us of every message built.
+    timestamp: Datetime = Field(default_factory=utcnow, validate_default=False)
+    name: str = Field(default="", validate_default=False)
     type: str
-    baggage: str | None = None
+    baggage: str | None = Field(default=None, validate_default=False)
     sentry_trace: str | None = Field(
-        default=None, validation_alias="sentry-trace", serialization_alias="sentry-trace"
+        default=None, validation_alias="sentry-trace", serialization_alias="sentry-trace", validate_default=False
     )
 
     def model_dump(self, **kwargs: Any) -> dict[str, Any]:
-        data = super().model_dump(**kwargs)
+        if kwargs:
+            data = super().model_dump(**kwargs)
+        else:
+            # OpenModuleModel.model_dump's fast path, inlined: one Python call less per message sent.
+            data = self.__pydantic_serializer__.to_python(self, by_alias=True, exclude_none=True)
         if isinstance(data.get("timestamp"), datetime):
             data["timestamp"] = datetime_to_timestamp(data["timestamp"])
         return data

@@ -175,10 +175,13 @@ class Listener:
         message_class, type_, deliver, handle = self.message_class, self.type, self.deliver, self._make_handle()
         topic = self.topic.encode()
 
-        def taken_as_it_is(message: ZMQMessage) -> bool:
+        def take(message: ZMQMessage) -> bool:
             # only if the body itself names the listener's type (not the model's default) and the sender's name
             fields = message.__pydantic_fields_set__
-            return (type_ is None or (message.type == type_ and "type" in fields)) and "name" in fields
+            if "name" not in fields or (type_ is not None and ("type" not in fields or message.type != type_)):
+                return False
+            handle(message)
+            return True
 
         def decoded(body: dict[str, Any]) -> None:
             if type_ is not None and body.get("type") != type_:
@@ -186,11 +189,7 @@ class Listener:
                 return
             deliver(body)
 
-        def validate_json(raw: bytes) -> ZMQMessage:
-            # Looked up per call: pydantic replaces the validator when a model is rebuilt.
-            return message_class.__pydantic_validator__.validate_json(raw)  # type: ignore[no-any-return]
-
-        return raw_or_decoded(topic, validate_json, handle, decoded, drops, accept=taken_as_it_is)
+        return raw_or_decoded(topic, message_class, take, decoded, drops)
 
     def _make_handle(self) -> Callable[[ZMQMessage], None]:
         """The function that runs the handler with a validated message and counts it.

@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from pydantic import BaseModel
+
 from .codec import DecodeError, decode
 
-__all__ = ["MalformedCounter", "raw_or_decoded"]
+__all__ = ["MalformedCounter", "decoded_as_the_intake", "raw_or_decoded"]
 
-M = TypeVar("M")
+M = TypeVar("M", bound=BaseModel)
 
 
 class MalformedCounter(Protocol):
@@ -29,31 +31,42 @@ class MalformedCounter(Protocol):
     def malformed(self, error: DecodeError) -> None: ...
 
 
+def decoded_as_the_intake(topic: bytes, raw: bytes, drops: MalformedCounter) -> dict[str, Any] | None:
+    """The body the intake would have decoded from ``raw``; None (counted and logged in ``drops``) where the
+    intake would have dropped it as malformed."""
+    try:
+        _topic, body = decode([topic, raw], len(raw), drops.max_depth)
+    except DecodeError as error:
+        drops.malformed(error)
+        return None
+    return body
+
+
 def raw_or_decoded(
     topic: bytes,
-    validate_json: Callable[[bytes], M],
-    take: Callable[[M], None],
+    model_class: type[M],
+    take: Callable[[M], bool],
     decoded: Callable[[dict[str, Any]], None],
     drops: MalformedCounter,
-    *,
-    accept: Callable[[M], bool] | None = None,
 ) -> Callable[[bytes], None]:
-    """The ``deliver_raw`` of a route: ``take(message)`` when ``validate_json`` validates the bytes (and
-    ``accept`` takes the message as it is), else ``decoded(body)`` with the body decoded as the intake does."""
+    """The ``deliver_raw`` of a route: ``take(message)`` when the bytes validate as ``model_class``; when they
+    do not, or ``take`` returns False (it does not take the message as it is, and did nothing with it),
+    ``decoded(body)`` with the body decoded as the intake does.
+
+    ``take`` both decides and delivers, and the validator is called here: it runs once per message, and each
+    Python call less is 0.1 us of a 2.4 us delivery.
+    """
 
     def deliver_raw(raw: bytes) -> None:
         try:
-            message: M | None = validate_json(raw)
+            # Looked up per call: pydantic replaces the validator when a model is rebuilt.
+            message: M = model_class.__pydantic_validator__.validate_json(raw)
         except Exception:  # whatever is wrong, it is found again (counted, logged, answered) the decoded way
-            message = None
-        if message is None or (accept is not None and not accept(message)):
-            try:
-                _topic, body = decode([topic, raw], len(raw), drops.max_depth)
-            except DecodeError as error:
-                drops.malformed(error)
+            pass
+        else:
+            if take(message):
                 return
+        if (body := decoded_as_the_intake(topic, raw, drops)) is not None:
             decoded(body)
-            return
-        take(message)
 
     return deliver_raw

@@ -223,10 +223,12 @@ def test_a_channel_goes_from_shared_back_to_one_plugin_and_keeps_serving(om_host
     host = om_host(("a", a), ("b", b), ("caller", caller))
     client = caller.core.rpc_client
     route, sole = host.rpc_router._routes["plates"]
-    assert sole is None and route.deliver_raw is None  # shared: decoded and routed on the intake
+    # shared: the router takes the requests (undecoded) and offers each to the plugins serving its type
+    assert sole is None and route.mailbox is host.rpc_router
     b.core.rpc_server.unregister_all()
     route, sole = host.rpc_router._routes["plates"]
-    assert sole is not None and route.deliver_raw is not None  # one plugin: requests go to it undecoded
+    # one plugin: requests go to its own mailbox undecoded, its worker reads them
+    assert sole is not None and route.mailbox is not host.rpc_router and route.deliver_raw is not None
     assert client.rpc("plates", "get_a", {"plate": "G"}, LookupResponse).owner == "a"
     with pytest.raises(RPCTimeoutError):
         client.rpc("plates", "get_b", {"plate": "G"}, LookupResponse, timeout=0.3)

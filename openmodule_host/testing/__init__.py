@@ -1,8 +1,9 @@
 """Test support for plugin authors: a private broker, a test client, a host with chosen plugins, and the
 fake core (one plugin on an in-memory transport, no broker) with openmodule-test's unittest mixins.
 
-Installed as a pytest plugin (fixtures ``om_broker``, ``om_client``, ``om_host``, ``om_settings``); the classes work
-without pytest too.
+Installed as a pytest plugin (fixtures ``om_broker``, ``om_client``, ``om_host``, ``om_plugin_config``,
+``om_settings``, ``om_fake``, ``om_health``, ``om_migrations``, ``om_host_process``, ``om_bad_neighbour``;
+docs/testing.md); the classes work without pytest too.
 """
 
 from .client import TestClient

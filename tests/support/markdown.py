@@ -96,3 +96,83 @@ def _dedent(line: str, indent: int) -> str:
     """Remove up to the opening fence's indentation, as CommonMark does."""
     strip = min(indent, len(line) - len(line.lstrip(" ")))
     return line[strip:]
+
+
+_HEADING = re.compile(r"^ {0,3}(?P<level>#{1,6})\s+(?P<text>.*?)(?:\s+#+)?\s*$")
+_INLINE_CODE = re.compile(r"(`+)(?P<code>.+?)\1")
+_LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\((?P<target><[^>]*>|[^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+
+@dataclass(frozen=True)
+class Link:
+    """One inline link ``[text](target)`` in the prose of ``path`` (not in a code block or code span)."""
+
+    path: Path
+    line: int
+    target: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.path.name}:{self.line}"
+
+    @property
+    def is_external(self) -> bool:
+        """A URL with a scheme (``https:``, ``mailto:``): not checked here, only relative links are."""
+        return bool(_SCHEME.match(self.target))
+
+
+def _prose_lines(text: str) -> list[tuple[int, str]]:
+    """The lines outside fenced code blocks, numbered from 1."""
+    lines: list[tuple[int, str]] = []
+    opening: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if opening is None:
+            if fence := _FENCE.match(line):
+                opening = fence["fence"]
+            else:
+                lines.append((number, line))
+        elif _closes(line, opening):
+            opening = None
+    return lines
+
+
+def heading_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: its text without code marks, lower case, punctuation other than
+    ``-`` and ``_`` removed, each space a ``-``."""
+    text = heading.replace("`", "").strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(text: str) -> set[str]:
+    """Every heading anchor of a document; a repeated heading gets ``-1``, ``-2``... as on GitHub."""
+    found: set[str] = set()
+    seen: dict[str, int] = {}
+    for _, line in _prose_lines(text):
+        if heading := _HEADING.match(line):
+            anchor = heading_anchor(heading["text"])
+            count = seen.get(anchor, 0)
+            seen[anchor] = count + 1
+            found.add(anchor if count == 0 else f"{anchor}-{count}")
+    return found
+
+
+def links(path: Path, text: str | None = None) -> list[Link]:
+    """The inline links in the prose of ``path`` (or of ``text``, named ``path``), in document order."""
+    found: list[Link] = []
+    for number, line in _prose_lines(path.read_text(encoding="utf-8") if text is None else text):
+        prose = _INLINE_CODE.sub("", line)
+        found.extend(Link(path, number, match["target"].strip("<>")) for match in _LINK.finditer(prose))
+    return found
+
+
+def broken_link(link: Link) -> str | None:
+    """Why a relative link does not resolve (its file is missing, or the file has no such heading anchor),
+    or None when it does."""
+    file_part, _, anchor = link.target.partition("#")
+    target = (link.path.parent / file_part).resolve() if file_part else link.path.resolve()
+    if not target.exists():
+        return f"{link.where}: {link.target!r}: no file {file_part!r}"
+    if anchor and target.suffix == ".md" and anchor not in anchors(target.read_text(encoding="utf-8")):
+        return f"{link.where}: {link.target!r}: {target.name} has no heading with the anchor #{anchor}"
+    return None

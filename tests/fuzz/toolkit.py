@@ -100,6 +100,7 @@ class ToolkitPlugin(AccessService):
     """An access service with a KV store, IO and signal listeners, a settings provider and a validation provider."""
 
     def __init__(self) -> None:
+        RecordingStore.accepted = []  # a new host, a new database: the model of its table starts empty
         self.core: PluginCore | None = None
         self.io: IoListener | None = None
         self.signals: SignalListener | None = None
@@ -148,13 +149,14 @@ class ToolkitPlugin(AccessService):
 
 
 def expected_kv_rows() -> dict[str, tuple[int | None, str]]:
-    """The table as the accepted sets wrote it (an e-tag None: SQLite picks one)."""
+    """The table as the accepted sets wrote it: each replaced the rows of all its keys by those of its values
+    that are not ``null`` (an e-tag None: SQLite picks one)."""
     rows: dict[str, tuple[int | None, str]] = {}
     for applied in RecordingStore.accepted:
+        for key, _e_tag, _plate in applied:
+            rows.pop(key, None)
         for key, e_tag, plate in applied:
-            if plate is None:
-                rows.pop(key, None)
-            else:
+            if plate is not None:
                 rows[key] = (e_tag, plate)
     return rows
 

@@ -49,7 +49,8 @@ KV_VALUES = st.one_of(
     st.just("[" * MAX_DEPTH + "]" * MAX_DEPTH), st.just('{"plate": "G1"'), st.just(""), st.just("\ufeff{}"),
     JSON.map(lambda value: orjson.dumps(value).decode()), st.sampled_from(ODD_VALUES),
 )
-E_TAGS = st.one_of(st.integers(-5, 50), st.none(), st.just(2**63 - 1), st.sampled_from(ODD_VALUES))
+E_TAGS = st.one_of(st.integers(-5, 50), st.none(), st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, -(2**63)]),
+                 st.sampled_from(ODD_VALUES))
 KEYS = st.sampled_from(["k1", "k2", "k3", "", "\u0000", "e\u0301", "x" * 5000])
 
 

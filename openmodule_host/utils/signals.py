@@ -9,6 +9,9 @@ no change. Listeners get a :class:`Signal` when their :class:`SignalFilterType` 
 A value the listener has not seen is asked for over RPC ``signal``/``get_value`` (1 s timeout; no answer
 counts as false); :meth:`SignalListener.trigger_signals` asks the signal service to send the listened-to
 signals again (``signal``/``trigger_signals``).
+
+A callback that raises does not keep the others from the message; once they all ran, the first error is raised
+again, for the host to count and log (throttled) as a handler error of the plugin.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from enum import StrEnum
 from typing import Any
 
 from openmodule_hookspecs import OpenModuleModel, RPCError, ZMQMessage
+
+from .callbacks import run_all
 
 __all__ = [
     "SIGNAL_TOPIC",
@@ -212,8 +217,4 @@ class SignalListener:
         with self._lock:
             listeners = [listener for listener in self.listeners
                          if listener.signal_name == message.signal and listener.filter_type.matches_change(change_type)]
-        for listener in listeners:
-            try:
-                listener.callback(Signal.from_message(message, change_type))
-            except Exception:
-                self.log.exception("Error in signal callback for %s", message.signal)
+        run_all([listener.callback for listener in listeners], Signal.from_message(message, change_type))

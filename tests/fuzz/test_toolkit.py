@@ -2,7 +2,8 @@
 
 * ``kv_sync``/``set`` requests of any shape for the store's service: each gets a reply (``ok`` or an error
   status), and the table holds exactly what the accepted ones wrote: a refused set changes no row;
-* ``kv_sync``/``sync`` and ``validation_provider``/``validate`` requests of any shape get a reply;
+* ``kv_sync``/``sync``, ``validation_provider``/``validate`` and ``access_service``/``auth`` requests of any
+  shape for the plugin get a reply;
 * a malformed reply to the provider's ``settings``/``get`` (wrong types, missing fields, huge values, deep
   nesting, invalid JSON, NaN, unicode oddities) fails only that ``get`` (the plugin's RPC answers
   ``handler_error``, or ``None`` for ``success: false``), and the next good reply is read as it is;
@@ -110,6 +111,15 @@ def test_every_kv_sync_request_for_the_store_gets_a_reply(fuzz_target: FuzzTarge
 @SETTINGS
 def test_every_ticket_validation_request_for_the_provider_gets_a_reply(fuzz_target: FuzzTarget, request: Any) -> None:
     _expect_a_reply(fuzz_target, "validation_provider", "validate", request)
+
+
+@given(request=st.fixed_dictionaries({"name": st.just(NAME)}, optional={
+    "gate": JSON, "timestamp": JSON | st.sampled_from([1e308, -1.0, "2024-13-01", "NaN"]),
+    "vehicle": JSON | st.fixed_dictionaries({}, optional={"lpr": JSON, "qr": JSON, "nfc": JSON, "pin": JSON}),
+    "vehicle_data": JSON, "qr": JSON}))
+@SETTINGS
+def test_every_access_check_for_the_access_service_gets_a_reply(fuzz_target: FuzzTarget, request: Any) -> None:
+    _expect_a_reply(fuzz_target, "access_service", "auth", request)
 
 
 def _expect_a_reply(target: FuzzTarget, channel: str, rpc_type: str, request: Any) -> None:

@@ -19,6 +19,7 @@ import itertools
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from openmodule_hookspecs import response_topic
@@ -32,6 +33,8 @@ from .target import FuzzTarget
 from .toolkit import NAME, RecordingStore, expected_kv_rows
 
 EXAMPLES = max(15, FRAMES // 100)
+#: a long run's examples may take a while on a busy machine (a raw reply costs the plugin's 1 s timeout).
+LONG = pytest.mark.timeout(max(600, FRAMES // 20))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None, phases=(Phase.generate,),
                     suppress_health_check=list(HealthCheck), print_blob=False)
 STATUSES = {"ok", "validation_error", "handler_error", "filter_error", "error"}
@@ -73,6 +76,7 @@ def _kv(draw: st.DrawFn, current: dict[str, tuple[int, str]]) -> dict[str, Any]:
     return kv
 
 
+@LONG
 def test_hostile_kv_sets_change_rows_only_by_what_they_accepted(fuzz_target: FuzzTarget) -> None:
     client = fuzz_target.client
     accepted_before = len(RecordingStore.accepted)
@@ -95,6 +99,7 @@ def test_hostile_kv_sets_change_rows_only_by_what_they_accepted(fuzz_target: Fuz
     assert fuzz_target.check_alive() == []
 
 
+@LONG
 @given(request=st.one_of(
     JSON,
     st.fixed_dictionaries({"service": st.just(NAME)}, optional={"kvs": JSON}),
@@ -105,6 +110,7 @@ def test_every_kv_sync_request_for_the_store_gets_a_reply(fuzz_target: FuzzTarge
     _expect_a_reply(fuzz_target, "kv_sync", "sync", request)
 
 
+@LONG
 @given(request=st.fixed_dictionaries({"name": st.just(NAME)}, optional={
     "session_id": JSON, "type": st.sampled_from(["qr", "nfc", "x", ""]) | JSON,
     "payload": st.sampled_from(["dGlja2V0", "not base64!", "", "=" * 7, "\u0000"]) | JSON, "gate": JSON}))
@@ -113,6 +119,7 @@ def test_every_ticket_validation_request_for_the_provider_gets_a_reply(fuzz_targ
     _expect_a_reply(fuzz_target, "validation_provider", "validate", request)
 
 
+@LONG
 @given(request=st.fixed_dictionaries({"name": st.just(NAME)}, optional={
     "gate": JSON, "timestamp": JSON | st.sampled_from([1e308, -1.0, "2024-13-01", "NaN"]),
     "vehicle": JSON | st.fixed_dictionaries({}, optional={"lpr": JSON, "qr": JSON, "nfc": JSON, "pin": JSON}),
@@ -180,6 +187,7 @@ def _answer(target: FuzzTarget, channel: str, request_type: str, response: Any, 
                                                  "response": response})
 
 
+@LONG
 @given(response=SETTINGS_RESPONSES, raw=st.none() | st.none() | st.none() | RAW_REPLIES)
 @SETTINGS
 def test_a_malformed_settings_reply_fails_only_that_get(fuzz_target: FuzzTarget, response: Any,
@@ -198,6 +206,7 @@ def test_a_malformed_settings_reply_fails_only_that_get(fuzz_target: FuzzTarget,
     assert reply["response"]["value"]["entry"]["gate"] == "entry", reply
 
 
+@LONG
 @given(response=SIGNAL_RESPONSES, raw=st.none() | st.none() | st.none() | RAW_REPLIES)
 @SETTINGS
 def test_a_malformed_signal_value_reply_counts_as_false(fuzz_target: FuzzTarget, response: Any,

@@ -1,6 +1,6 @@
-"""A buggy listener callback on a busy topic: the IO and signal listeners run every callback of a message, and
-the message counts as a handler error of the plugin (``handler_errors``, a throttled log line), instead of one
-traceback per callback per message."""
+"""Errors around the IO and signal listeners cost a few log lines, not one traceback each: a buggy callback on a
+busy topic (every callback still runs; the message counts as a handler error of the plugin, logged throttled by
+the host), and a signal service that answers ``get_value`` with malformed replies (false, logged throttled)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from openmodule_hookspecs import PluginCore, hookimpl
+from openmodule_hookspecs import OpenModuleModel, PluginCore, hookimpl, response_topic
 
 from openmodule_host.host import Host
 from openmodule_host.testing import TestClient
@@ -76,3 +76,37 @@ def test_a_callback_error_reaches_the_dispatcher_after_the_other_callbacks_ran()
         handler(message_class.model_validate({"type": "open", "signal": "open", "value": True}))
     assert calls == ["open"]
     assert listener.get_value("open") is True  # the state was kept all the same
+
+
+class Ask(OpenModuleModel):
+    signal: str
+
+
+class Value(OpenModuleModel):
+    value: bool
+
+
+class Asking:
+    """Serves ``asking``/``value``: a signal's value from its SignalListener (asked for when not seen yet)."""
+
+    @hookimpl
+    def register_handlers(self, core: PluginCore) -> None:
+        signals = SignalListener(core.messages, core.rpc_client)
+        core.rpc_server.register_handler("asking", "value", Ask, Value,
+                                         lambda request, _message: Value(value=signals.get_value(request.signal)))
+
+
+def test_malformed_signal_value_replies_count_as_false_and_log_a_few_lines(
+        om_host: Callable[..., Host], om_client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    om_host(("asking", Asking()))
+    om_client.subscribe("rpc-req-signal")
+    caplog.set_level(logging.ERROR)
+    for n in range(30):
+        rpc_id = om_client.rpc_send("asking", "value", {"signal": f"s{n}"})
+        request = om_client.wait_for_message("rpc-req-signal", lambda body: body.get("type") == "get_value", 10)
+        om_client.publish(response_topic("signal"), {"type": "get_value", "rpc_id": request["rpc_id"],
+                                                     "response": {"status": "ok", "value": {"not": "a bool"}}})
+        reply = om_client.wait_for_message("rpc-rep-asking", lambda body, rpc_id=rpc_id: body.get("rpc_id") == rpc_id, 10)
+        assert reply["response"] == {"status": "ok", "value": False}
+    lines = [record for record in caplog.records if "Error while getting signal value" in record.getMessage()]
+    assert 1 <= len(lines) <= 2, len(lines)

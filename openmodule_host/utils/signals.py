@@ -25,6 +25,7 @@ from typing import Any
 
 from openmodule_hookspecs import OpenModuleModel, RPCError, ZMQMessage
 
+from ..throttle import KeyedLogThrottle
 from .callbacks import run_all
 
 __all__ = [
@@ -164,6 +165,9 @@ class SignalListener:
         self.listeners: list[_Listener] = []
         self._lock = threading.Lock()  # listeners may be added from any thread
         self.log = logging.getLogger(self.__class__.__name__)
+        #: the RPC errors' lines: the first of a kind per 5 s with its traceback, then a count (a signal service
+        #: that sends malformed replies, or none, costs a few lines, not a traceback per call).
+        self._errors = KeyedLogThrottle()
         self.rpc_client = rpc_client
         dispatcher.register_handler(SIGNAL_TOPIC, SignalMessage, self._on_signal_message, match_type=False)
 
@@ -189,8 +193,9 @@ class SignalListener:
                 response = self.rpc_client.rpc("signal", "get_value", GetSignalValueRequest(signal=signal_name),
                                                GetSignalValueResponse, timeout=1.0)
                 self.current_states[signal_name] = (response.value, response.additional_data)
-            except RPCError:
-                self.log.exception("Error while getting signal value. Assuming False.")
+            except RPCError as error:
+                self._errors.log(self.log, logging.ERROR, ("get_value", type(error).__name__),
+                                 "Error while getting signal value. Assuming False.", exc_info=True)
                 self.current_states[signal_name] = (False, None)
         return self.current_states[signal_name]
 
@@ -202,8 +207,9 @@ class SignalListener:
         try:
             response = self.rpc_client.rpc("signal", "trigger_signals", TriggerSignalsRequest(signals=names),
                                            TriggerSignalsResponse, timeout)
-        except RPCError:
-            self.log.exception("Error while triggering signals.")
+        except RPCError as error:
+            self._errors.log(self.log, logging.ERROR, ("trigger_signals", type(error).__name__),
+                             "Error while triggering signals.", exc_info=True)
             return False
         if not response.success:
             self.log.error("Failed to trigger all registered signals.")

@@ -106,7 +106,8 @@ def test_malformed_signal_value_replies_count_as_false_and_log_a_few_lines(
         request = om_client.wait_for_message("rpc-req-signal", lambda body: body.get("type") == "get_value", 10)
         om_client.publish(response_topic("signal"), {"type": "get_value", "rpc_id": request["rpc_id"],
                                                      "response": {"status": "ok", "value": {"not": "a bool"}}})
-        reply = om_client.wait_for_message("rpc-rep-asking", lambda body, rpc_id=rpc_id: body.get("rpc_id") == rpc_id, 10)
+        reply = om_client.wait_for_message("rpc-rep-asking",
+                                           lambda body, rpc_id=rpc_id: body.get("rpc_id") == rpc_id, 10)
         assert reply["response"] == {"status": "ok", "value": False}
     lines = [record for record in caplog.records if "Error while getting signal value" in record.getMessage()]
     assert 1 <= len(lines) <= 2, len(lines)

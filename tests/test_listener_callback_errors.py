@@ -4,6 +4,7 @@ the host), and a signal service that answers ``get_value`` with malformed replie
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -106,8 +107,11 @@ def test_malformed_signal_value_replies_count_as_false_and_log_a_few_lines(
         request = om_client.wait_for_message("rpc-req-signal", lambda body: body.get("type") == "get_value", 10)
         om_client.publish(response_topic("signal"), {"type": "get_value", "rpc_id": request["rpc_id"],
                                                      "response": {"status": "ok", "value": {"not": "a bool"}}})
-        reply = om_client.wait_for_message("rpc-rep-asking",
-                                           lambda body, rpc_id=rpc_id: body.get("rpc_id") == rpc_id, 10)
+        reply = om_client.wait_for_message("rpc-rep-asking", functools.partial(_is_reply_to, rpc_id), 10)
         assert reply["response"] == {"status": "ok", "value": False}
     lines = [record for record in caplog.records if "Error while getting signal value" in record.getMessage()]
     assert 1 <= len(lines) <= 2, len(lines)
+
+
+def _is_reply_to(rpc_id: str, body: dict[str, Any]) -> bool:
+    return body.get("rpc_id") == rpc_id

@@ -12,6 +12,10 @@ state, with ``physical`` recomputed from ``value`` and ``inverted``); any other 
 ``edge`` and changes nothing, not even the pin's timestamp. So a pin counts as valid for 5 s after its last
 *edge*, as in openmodule.
 
+A callback that raises does not keep the others from the message; once they all ran, the first error is
+raised again, so that the host counts the message as a handler error of the plugin and logs it throttled
+(not one traceback per callback per message).
+
 It needs its messages in order: in the host, a plugin's handlers run one at a time on its worker, in
 arrival order, so it can be used as it is.
 """
@@ -26,6 +30,8 @@ from enum import StrEnum
 from typing import Any
 
 from openmodule_hookspecs import Datetime, Direction, Gateway, OpenModuleModel, ZMQMessage, utcnow
+
+from .callbacks import run_all
 
 __all__ = ["IO_TOPIC", "IoEdge", "IoListener", "IoMessage", "IoState"]
 
@@ -183,8 +189,5 @@ class IoListener:
 
     def _on_io_message(self, message: IoMessage) -> None:
         self._observe(message)
-        for listener in [listener for listener in self.listeners if listener.matches(message)]:
-            try:
-                listener.callback(self.current_states[message.pin])
-            except Exception:
-                self.log.exception("Error in IO callback for pin %s", message.pin)
+        run_all([listener.callback for listener in self.listeners if listener.matches(message)],
+                self.current_states[message.pin])

@@ -9,6 +9,8 @@ Behaviour, as openmodule's:
   of them at once (``settings``/``get_many``);
 * a ``changed`` message on topic ``settings`` drops the entries it names (``<key>/<scope>``); it is handled on
   the plugin's worker, like its other handlers;
+* ``get_many`` takes only the keys it asked for from the answer (others are logged as a warning and
+  ignored: nothing of a malformed answer reaches the cache);
 * "no such setting" is ``None``; any other ``success: false`` is logged as an error and is ``None`` too;
 * a value that does not fit its model raises in ``get`` and is logged and ``None`` in ``get_many``;
 * when the settings service does not answer, the RPC's exception (``RPCTimeoutError``, also a
@@ -243,7 +245,12 @@ class SettingsProvider:
             SETTINGS_CHANNEL, "get_many", SettingsGetManyRequest(key=list(keys_with_types), scope=scope),
             SettingsGetManyResponse, self.rpc_timeout)
         results = {}
+        unasked = [key for key in response.settings if key not in keys_with_types]
+        if unasked:  # a malformed reply: nothing of it may reach the cache
+            self.log.warning("settings reply carries keys not asked for, ignored: %s", unasked[:10])
         for key, setting in response.settings.items():
+            if key not in keys_with_types:
+                continue
             key_scope = join_key(key, scope)
             if not setting.success:
                 if setting.error != NO_SUCH_SETTING:

@@ -9,6 +9,9 @@ no change. Listeners get a :class:`Signal` when their :class:`SignalFilterType` 
 A value the listener has not seen is asked for over RPC ``signal``/``get_value`` (1 s timeout; no answer
 counts as false); :meth:`SignalListener.trigger_signals` asks the signal service to send the listened-to
 signals again (``signal``/``trigger_signals``).
+
+A callback that raises does not keep the others from the message; once they all ran, the first error is raised
+again, for the host to count and log (throttled) as a handler error of the plugin.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from enum import StrEnum
 from typing import Any
 
 from openmodule_hookspecs import OpenModuleModel, RPCError, ZMQMessage
+
+from ..throttle import KeyedLogThrottle
+from .callbacks import run_all
 
 __all__ = [
     "SIGNAL_TOPIC",
@@ -159,6 +165,9 @@ class SignalListener:
         self.listeners: list[_Listener] = []
         self._lock = threading.Lock()  # listeners may be added from any thread
         self.log = logging.getLogger(self.__class__.__name__)
+        #: the RPC errors' lines: the first of a kind per 5 s with its traceback, then a count (a signal service
+        #: that sends malformed replies, or none, costs a few lines, not a traceback per call).
+        self._errors = KeyedLogThrottle()
         self.rpc_client = rpc_client
         dispatcher.register_handler(SIGNAL_TOPIC, SignalMessage, self._on_signal_message, match_type=False)
 
@@ -184,8 +193,9 @@ class SignalListener:
                 response = self.rpc_client.rpc("signal", "get_value", GetSignalValueRequest(signal=signal_name),
                                                GetSignalValueResponse, timeout=1.0)
                 self.current_states[signal_name] = (response.value, response.additional_data)
-            except RPCError:
-                self.log.exception("Error while getting signal value. Assuming False.")
+            except RPCError as error:
+                self._errors.log(self.log, logging.ERROR, ("get_value", type(error).__name__),
+                                 "Error while getting signal value. Assuming False.", exc_info=True)
                 self.current_states[signal_name] = (False, None)
         return self.current_states[signal_name]
 
@@ -197,8 +207,9 @@ class SignalListener:
         try:
             response = self.rpc_client.rpc("signal", "trigger_signals", TriggerSignalsRequest(signals=names),
                                            TriggerSignalsResponse, timeout)
-        except RPCError:
-            self.log.exception("Error while triggering signals.")
+        except RPCError as error:
+            self._errors.log(self.log, logging.ERROR, ("trigger_signals", type(error).__name__),
+                             "Error while triggering signals.", exc_info=True)
             return False
         if not response.success:
             self.log.error("Failed to trigger all registered signals.")
@@ -212,8 +223,4 @@ class SignalListener:
         with self._lock:
             listeners = [listener for listener in self.listeners
                          if listener.signal_name == message.signal and listener.filter_type.matches_change(change_type)]
-        for listener in listeners:
-            try:
-                listener.callback(Signal.from_message(message, change_type))
-            except Exception:
-                self.log.exception("Error in signal callback for %s", message.signal)
+        run_all([listener.callback for listener in listeners], Signal.from_message(message, change_type))

@@ -49,6 +49,13 @@ _REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
     "access_service": ("auth", _access_request()),
     "probe": ("echo", {"n": 1, "text": "hi"}),
     "connection": ("status", {}),
+    # the toolkit's surfaces (tests/fuzz/toolkit.py): a KV set of two keys, a ticket to validate
+    "kv_sync": ("set", {"service": "toolkit", "kvs": [
+        {"key": "k1", "value": '{"plate": "GARIVO1"}', "e_tag": 7},
+        {"key": "k2", "value": "null", "e_tag": 8, "previous_e_tag": 3}]}),
+    "validation_provider": ("validate", {"name": "toolkit", "session_id": "s1", "type": "qr", "payload": "dGlja2V0",
+                                         "gate": "entry"}),
+    "toolkit": ("signal", {"signal": "gate_open"}),
 }
 
 _MESSAGES: dict[str, Callable[[], dict[str, Any]]] = {
@@ -63,6 +70,11 @@ _MESSAGES: dict[str, Callable[[], dict[str, Any]]] = {
         "count", user="u1", gateway={"gate": "entry", "direction": "in"}, medium_type="lpr", id="GARIVO1",
         count=1, transaction_id=_RPC_ID, zone="z", category="permanent-employee", real=True),
     "privacy": lambda: _envelope("anonymize", session_id="s1", vehicle_ids=["1", "2"]),
+    "io": lambda: _envelope("input", gateway={"gate": "entry", "direction": "in"}, pin="in1", value=1, edge=1,
+                            inverted=False, physical=1, pin_number=3, pin_label="loop", meta={"k": "v"}),
+    "signal": lambda: _envelope("open", signal="gate_open", value=True, gate="entry", parking_area_id="p1",
+                                additional_data={"k": [1, 2]}),
+    "settings": lambda: _envelope("changed", changed_keys=["common/gates/", "common/timezone/"]),
     "probe": lambda: _envelope("probe", n=1, ratio=0.5, flag=True, text="x", tags=["a"], extra={"k": 1},
                                when="2024-01-01T00:00:00", inner={"plate": "G1"}),
 }

@@ -20,6 +20,7 @@ from openmodule_host.testing import PrivateBroker, TestClient, free_tcp_address,
 from tests.support.rpc_plugins import Lookup
 
 from .frames import Batch
+from .toolkit import ToolkitChecker, ToolkitPlugin
 
 #: every check after a batch waits at most this long for its answer.
 ANSWER_TIMEOUT = 5.0
@@ -118,16 +119,20 @@ class FuzzReport:
 
 
 class FuzzTarget:
-    """A host with hello, backend_x (an access service with a database), an RPC server (lookup) and the
-    probe plugin, on a private broker, with the HTTP endpoint on; plus the fuzzer's raw PUB socket."""
+    """A host with hello, backend_x (an access service with a database), an RPC server (lookup), the probe
+    plugin and the toolkit plugin (:mod:`.toolkit`), on a private broker, with the HTTP endpoint on; plus the
+    fuzzer's raw PUB socket."""
 
-    PLUGINS = ("hello", "backend_x", "lookup", "probe")
+    PLUGINS = ("hello", "backend_x", "lookup", "probe", "toolkit")
 
     def __init__(self, report: FuzzReport, plugins: tuple[str, ...] = PLUGINS) -> None:
         self.report = report
         self.plugins = plugins
         available: dict[str, Any] = {"hello": "hello", "backend_x": "backend_x", "lookup": ("lookup", Lookup()),
                                      "probe": ("probe", Probe())}
+        self.toolkit = ToolkitPlugin()
+        available["toolkit"] = ("toolkit", self.toolkit)
+        self.toolkit_checker = ToolkitChecker(self.toolkit)
         self._data = tempfile.TemporaryDirectory(prefix="omh-fuzz-")
         self.broker = PrivateBroker()
         self.context = zmq.Context()
@@ -191,6 +196,8 @@ class FuzzTarget:
         calls = (("lookup", "plates", "lookup", {"plate": "G1"}, "known"),
                  ("probe", "probe", "echo", {"n": 7}, "n"),
                  ("backend_x", "access_service", "auth", {"name": "backend_x", "vehicle": {"lpr": {"id": "G1"}}},
+                  "success"),
+                 ("toolkit", "access_service", "auth", {"name": "toolkit", "vehicle": {"lpr": {"id": "G1"}}},
                   "success"))
         for plugin, channel, rpc_type, request, key in calls:
             if plugin not in self.plugins:
@@ -203,6 +210,8 @@ class FuzzTarget:
             response = reply.get("response") or {}
             if response.get("status") != "ok" or key not in response:
                 problems.append(f"RPC {channel}/{rpc_type} answered {response!r}")
+        if "toolkit" in self.plugins:
+            problems += self.toolkit_checker.check(client, timeout)
         if "hello" in self.plugins:
             client.subscribe("hello_reply")
             text = f"fuzz-{time.monotonic_ns()}"
@@ -228,7 +237,8 @@ class FuzzTarget:
     def _drain(self) -> None:
         """Take what the fuzzed frames made the plugins send (replies, pongs), so that the client's inbox does
         not grow and the RSS figure is the host's."""
-        for topic in ("hello_reply", "healthpong", "rpc-rep-plates", "rpc-rep-probe", "rpc-rep-access_service"):
+        for topic in ("hello_reply", "healthpong", "rpc-rep-plates", "rpc-rep-probe", "rpc-rep-access_service",
+                      "rpc-rep-kv_sync", "rpc-rep-validation_provider", "rpc-rep-toolkit"):
             while True:
                 try:
                     self.client.wait_for_message(topic, timeout=0)

@@ -71,7 +71,8 @@ def test_the_fuzzer_reaches_every_topic_the_host_subscribes_to(fuzz_target: Fuzz
     """The premise of the suite: the topics come from the intake, the RPC and health topics among them."""
     topics = fuzz_target.topics
     for expected in ("healthz", "connection_internal", "connection_status", "rpc-req-plates", "rpc-req-probe",
-                     "rpc-req-access_service", "hello", "present_vehicle", "count", "privacy", "probe"):
+                     "rpc-req-access_service", "hello", "present_vehicle", "count", "privacy", "probe",
+                     "io", "signal", "settings", "rpc-req-kv_sync", "rpc-req-validation_provider"):
         assert expected in topics
     assert any(topic.startswith("rpc-rep-") for topic in topics)
     assert fuzz_target.host.intake is not None

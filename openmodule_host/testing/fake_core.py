@@ -65,7 +65,7 @@ from .harness import _candidates
 from .memory import MemoryIntake, MemoryPublisher
 from .mock_rpc import MockRPCClient, Reply
 
-__all__ = ["FakeCore", "plugin_name"]
+__all__ = ["FakeCore"]
 
 Res = TypeVar("Res", bound=BaseModel)
 T = TypeVar("T")
@@ -73,7 +73,7 @@ T = TypeVar("T")
 log = logging.getLogger("openmodule_host.testing.fake")
 
 
-def plugin_name(plugin: Any, name: str | None = None) -> str:
+def fake_plugin_name(plugin: Any, name: str | None = None) -> str:
     """The name a :class:`FakeCore` gives ``plugin`` (its ``[plugins.<name>]`` table): ``name`` if given, an
     installed plugin's own name, else ``"plugin"``."""
     if name is not None:
@@ -113,7 +113,7 @@ class FakeCore:
             self._tmp = tempfile.TemporaryDirectory(prefix="om-fake-")
             host_settings["data_dir"] = self._tmp.name
         installed = isinstance(plugin, str) and name is None and "." not in plugin  # by its own name
-        name = plugin_name(plugin, name)
+        name = fake_plugin_name(plugin, name)
         spec: list[Any] = [plugin] if installed else [(name, plugin)]
         host_settings.setdefault("dsgvo", False)
         host_settings.setdefault("broker", "external")

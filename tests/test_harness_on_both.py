@@ -2,9 +2,10 @@
 against the fake core, parametrized over both, and must give the same outcome on each. Health assertions take
 either as their pong source; settings per test (``om_plugin_config``, the ``om_config`` marker) reach both;
 ``truncate_all_tables`` empties either one's database; the settings service is a ``SettingsMock`` on the broker
-and a ``SettingsMocker`` scripted on the fake's ``MockRPCClient``; the IO simulator drives either; and a
-failing dependency is a ``FailingService`` plugin on the host and the same ``FailingService`` scripted on the
-fake.
+and a ``SettingsMocker`` scripted on the fake's ``MockRPCClient``; the IO simulator drives either, and the
+signal simulator too (its RPCs served by a plugin on the host, scripted on the fake); a failing dependency is a
+``FailingService`` plugin on the host and the same ``FailingService`` scripted on the fake; and both run the
+same start sequence, so a wrong setting or a failing step stops the start alike.
 
 On the real host, "handled" is established without sleeping: after a message, a ``probe``/``sync`` RPC goes
 to the same plugin, whose reply comes from the same worker after the message (one sender, one broker, one
@@ -23,12 +24,14 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, table, text
 
 from openmodule_host.core import HostedCore
+from openmodule_host.errors import ConfigError, PluginLoadError
 from openmodule_host.testing import (
     FailingService,
     IoSimulator,
     MockRPCClient,
     SettingsMock,
     SettingsMocker,
+    SignalSimulator,
     TestClient,
     assert_health_error,
     assert_health_ok,
@@ -39,7 +42,19 @@ from openmodule_host.testing import (
     wait_for_health,
 )
 from openmodule_host.testing.health import PongSource
-from openmodule_host.utils import IoListener, IoState, SettingsProvider
+from openmodule_host.utils import (
+    GetSignalValueRequest,
+    GetSignalValueResponse,
+    IoListener,
+    IoState,
+    SettingsProvider,
+    Signal,
+    SignalFilterType,
+    SignalListener,
+    SignalType,
+    TriggerSignalsRequest,
+    TriggerSignalsResponse,
+)
 from tests.support import eventually
 from tests.support.databases import MIGRATIONS
 
@@ -56,14 +71,17 @@ class ProbeSettings(BaseModel):
 class Probe:
     """The plugin under test: a check ``camera`` and a metric ``seen`` the test drives through its core, its own
     settings, notes in a migrated database, a garage setting read through a ``SettingsProvider``, the pins an
-    ``IoListener`` follows, and a dependency (``plates``/``find``) whose failure its check ``plates`` reports.
-    RPC ``probe``/``sync`` answers ``{}`` from its worker."""
+    ``IoListener`` follows, the signal ``pa1-area_full`` a ``SignalListener`` follows, and a dependency
+    (``plates``/``find``) whose failure its check ``plates`` reports. RPC ``probe``/``sync`` answers ``{}`` from
+    its worker."""
 
     def __init__(self) -> None:
         self.core: Any = None
         self.settings: SettingsProvider | None = None
         self.io: IoListener | None = None
         self.edges: list[tuple[str, int]] = []
+        self.signals: SignalListener | None = None
+        self.signal_changes: list[tuple[str, bool]] = []
 
     @hookimpl
     def config_model(self) -> type[BaseModel]:
@@ -80,6 +98,8 @@ class Probe:
         self.io = IoListener(core.messages)
         self.io.add_listener_edge_rising("gate_0_cloop", self._edge)
         self.io.add_listener_edge_falling("gate_0_cloop", self._edge)
+        self.signals = SignalListener(core.messages, core.rpc_client)
+        self.signals.add_listener("pa1-area_full", SignalFilterType.any, self._signal)
         core.health.add_check("camera", "Camera", "camera reachable")
         core.health.add_check("plates", "Plates", "the plate service answers")
         core.health.add_metric("seen", HealthMetricType.count, "Seen", "vehicles seen", labels=["gate"])
@@ -88,9 +108,18 @@ class Probe:
         server.register_handler("probe", "note", Anything, Anything, self._note)
         server.register_handler("probe", "currency", Anything, Anything, self._currency)
         server.register_handler("probe", "lookup", Anything, Anything, self._lookup)
+        server.register_handler("probe", "area", Anything, Anything, self._area)
 
     def _edge(self, state: IoState) -> None:
         self.edges.append((state.pin, state.value))
+
+    def _signal(self, signal: Signal) -> None:
+        self.signal_changes.append((signal.change_type, signal.value))
+
+    def _area(self, request: Anything, _message: Any) -> Anything:
+        assert self.signals is not None
+        value, data = self.signals.get_value_and_additional_data(request.signal)  # type: ignore[attr-defined]
+        return Anything.model_validate({"value": value, "data": data})
 
     def _note(self, request: Anything, _message: Any) -> Anything:
         with self.core.database() as session:
@@ -139,7 +168,7 @@ class Side:
 
     kind: str
 
-    def start(self, *, neighbours: tuple[tuple[str, Any], ...] = (),
+    def start(self, probe: Probe | None = None, *, neighbours: tuple[tuple[str, Any], ...] = (),
               scripts: tuple[Callable[[MockRPCClient], None], ...] = ()) -> Started:
         raise NotImplementedError
 
@@ -151,10 +180,10 @@ class HostSide(Side):
         self._request = request
         self.client: TestClient = request.getfixturevalue("om_client")
 
-    def start(self, *, neighbours: tuple[tuple[str, Any], ...] = (),
+    def start(self, probe: Probe | None = None, *, neighbours: tuple[tuple[str, Any], ...] = (),
               scripts: tuple[Callable[[MockRPCClient], None], ...] = ()) -> Started:
         assert not scripts, "scripts stand in for services on the fake only"
-        probe = Probe()
+        probe = probe or Probe()
         self._request.getfixturevalue("om_host")(("probe", probe), *neighbours)
         client = self.client
 
@@ -175,9 +204,9 @@ class FakeSide(Side):
     def __init__(self, request: pytest.FixtureRequest) -> None:
         self._om_fake = request.getfixturevalue("om_fake")
 
-    def start(self, *, neighbours: tuple[tuple[str, Any], ...] = (),
+    def start(self, probe: Probe | None = None, *, neighbours: tuple[tuple[str, Any], ...] = (),
               scripts: tuple[Callable[[MockRPCClient], None], ...] = ()) -> Started:
-        probe = Probe()
+        probe = probe or Probe()
         mock = MockRPCClient(default_timeout=3.0)
         for script in (*(neighbour.script for _name, neighbour in neighbours), *scripts):
             script(mock)
@@ -315,6 +344,38 @@ def test_the_io_simulator_drives_the_plugins_io_listener(side: Side) -> None:
     assert started.probe.edges == [("gate_0_cloop", 0), ("gate_0_cloop", 1), ("gate_0_cloop", 0)]
 
 
+# -- the signal simulator ---------------------------------------------------------------------------------
+
+
+class SignalService:
+    """The signal service on the host: a plugin serving a ``SignalSimulator``'s callbacks; on the fake,
+    ``script`` is the simulator's ``serve``."""
+
+    def __init__(self, simulator: SignalSimulator) -> None:
+        self.simulator = simulator
+        self.script = simulator.serve
+
+    @hookimpl
+    def register_handlers(self, core: Any) -> None:
+        core.rpc_server.register_handler("signal", "get_value", GetSignalValueRequest, GetSignalValueResponse,
+                                         self.simulator.get_value_callback)
+        core.rpc_server.register_handler("signal", "trigger_signals", TriggerSignalsRequest, TriggerSignalsResponse,
+                                         self.simulator.trigger_signal_callback)
+
+
+def test_the_signal_simulator_answers_and_drives_the_plugins_signal_listener(side: Side) -> None:
+    simulator = SignalSimulator(lambda message: started.send("signal", message))
+    simulator.add_signal(True, {"cars": 200}, SignalType.area_full, parking_area_id="pa1")
+    started = side.start(neighbours=(("signals", SignalService(simulator)),))
+    assert started.rpc("area", {"signal": "pa1-area_full"}) == {"status": "ok", "value": True,
+                                                                "data": {"cars": 200}}
+    # the service knows no such signal (handler_error): false, on both
+    assert started.rpc("area", {"signal": "nonexistent"}) == {"status": "ok", "value": False}
+    simulator.set_signal("pa1-area_full", False)
+    simulator.set_signal("pa1-area_full", True, {"cars": 201})
+    assert started.probe.signal_changes == [("falling_edge", False), ("rising_edge", True)]
+
+
 # -- a failing dependency -----------------------------------------------------------------------------------
 
 
@@ -328,3 +389,24 @@ def test_a_failing_service_fails_the_plugins_check_alike(side: Side, answer: str
     started.rpc("lookup", {})
     assert plates.calls == 1
     assert_health_error(started.source, started.name, message=message)
+
+
+# -- the start ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.om_config(probe={"NAME": "no spaces"})
+def test_a_wrong_name_stops_the_start_alike(side: Side) -> None:
+    with pytest.raises(ConfigError, match=r"\[plugins\.probe\] NAME: .* \(got 'no spaces'\)"):
+        side.start()
+
+
+class CameraDown(Probe):
+    @hookimpl
+    def register_handlers(self, core: Any) -> None:
+        raise RuntimeError("no camera")
+
+
+def test_a_failing_start_step_fails_alike_with_the_same_reason(side: Side) -> None:
+    with pytest.raises(PluginLoadError) as failed:
+        side.start(CameraDown())
+    assert (failed.value.plugin, failed.value.reason) == ("probe", "register_handlers raised RuntimeError: no camera")

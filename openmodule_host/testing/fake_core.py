@@ -1,7 +1,8 @@
 """The fake core: one plugin started by the host's own code on an in-memory transport, driven synchronously.
 
-:class:`FakeCore` starts a plugin as :class:`~openmodule_host.Host` does (the same loader and contract check,
-``config_model`` and settings validation, migrations on a SQLite file in a temporary folder, the same
+:class:`FakeCore` starts a plugin by the host's own start sequence,
+:func:`~openmodule_host.lifecycle.start_in_thread` (the same loader and contract check, ``config_model`` and
+settings validation, the NAME check, migrations on a SQLite file in a temporary folder, the same
 :func:`~openmodule_host.plugin.assemble_core`, ``register_handlers`` through the plugin's mailbox, the access,
 privacy and legacy hooks wired by the host's functions). Only the transport is new (:mod:`.memory`): no broker,
 no sockets, no worker thread. What a test sends is routed by the host's routing table into the plugin's

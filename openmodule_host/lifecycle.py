@@ -118,8 +118,9 @@ class PluginLifecycle:
             self._start_in_process(plugin, table, standard.NAME)
             return
         assert self._shared is not None
+        runner = _HostStart(self.config, self._stop_requested)
         try:
-            plugin_config = start_in_thread(plugin, table, self.config, self._shared, _HostStart(self),
+            plugin_config = start_in_thread(plugin, table, self.config, self._shared, runner,
                                             claim_name=self.claim_name, database_url=self._database_url,
                                             prepared=self._databases.get(plugin.name))
         except StartFailed as failure:
@@ -385,9 +386,9 @@ class _HostStart:
     """The host's way: plugin code on a daemon thread bounded by ``start_timeout``, the migration in a child
     process bounded by ``migration_timeout``, the worker a thread of its own; each given up on a stop request."""
 
-    def __init__(self, lifecycle: PluginLifecycle) -> None:
-        self._config = lifecycle.config
-        self._stop = lifecycle._stop_requested
+    def __init__(self, config: HostConfig, stop_requested: threading.Event) -> None:
+        self._config = config
+        self._stop = stop_requested
 
     def bounded(self, call: Callable[[], T], what: str) -> T:
         return call_bounded(call, self._config.start_timeout, what, self._stop)

@@ -16,13 +16,14 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .access import serve_backend_hooks
-from .config import HostConfig, build_plugin_config, resolve_standard
+from .config import HostConfig, PluginConfig, build_plugin_config, resolve_standard
 from .database import (
     DatabaseTarget,
     MigrationError,
+    MigrationResult,
     prepare_postgres_schema,
     schema_name,
     target_for,
@@ -41,7 +42,7 @@ from .privacy import subscribe_anonymize
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-__all__ = ["PluginLifecycle"]
+__all__ = ["PluginLifecycle", "StartFailed", "StartRunner", "check_plugin_name", "start_in_thread"]
 
 log = logging.getLogger("openmodule_host")
 
@@ -116,53 +117,15 @@ class PluginLifecycle:
         if (standard.ISOLATION or self.config.isolation) == "process":
             self._start_in_process(plugin, table, standard.NAME)
             return
-        try:
-            plugin.manager = self._bounded(lambda: make_plugin_manager(candidate), f"import of {candidate.target}")
-        except PluginLoadError as error:
-            self._fail(plugin, error.reason)
-            return
-        except CallTimeout as error:
-            self._fail(plugin, str(error))
-            return
-        try:
-            settings_model = self._bounded(plugin.manager.hook.config_model, "config_model")
-        except CallTimeout as error:
-            self._fail(plugin, str(error))
-            return
-        except StartInterrupted:
-            raise
-        except Exception as error:
-            self._fail(plugin, f"config_model raised {type(error).__name__}: {error}")
-            return
-        plugin_config = build_plugin_config(candidate.name, candidate.version, table, self.config, settings_model)
-        self.claim_name(plugin.name, plugin_config.NAME)
-        database = self._migrate(plugin, plugin_config.NAME)
-        if database is None:
-            return
         assert self._shared is not None
-        assemble_core(plugin, plugin_config, self._shared, *database)
-        assert plugin.worker is not None
-        plugin.worker.start()
-
-        manager, core = plugin.manager, plugin.core
-        future = plugin.worker.submit(lambda: manager.hook.register_handlers(core=core))
+        runner = _HostStart(self.config, self._stop_requested)
         try:
-            wait_bounded(future, self.config.start_timeout, "register_handlers", self._stop_requested)
-        except CallTimeout:
-            self._fail(plugin, f"register_handlers did not return within {self.config.start_timeout:g} s")
+            plugin_config = start_in_thread(plugin, table, self.config, self._shared, runner,
+                                            claim_name=self.claim_name, database_url=self._database_url,
+                                            prepared=self._databases.get(plugin.name))
+        except StartFailed as failure:
+            self._fail(plugin, failure.reason, failure.error)
             return
-        except StartInterrupted:
-            raise
-        except Exception as error:
-            self._fail(plugin, f"register_handlers raised {type(error).__name__}: {error}", error)
-            return
-        subscribe_anonymize(plugin)
-        try:
-            serve_backend_hooks(plugin)
-        except ValueError as error:  # e.g. another plugin serves access_service/auth without a name
-            self._fail(plugin, f"its check_access cannot be served: {error}", error)
-            return
-        plugin.state = PluginState.RUNNING
         log.info("plugin %s running as %s%s", candidate.name, plugin_config.NAME,
                  f" (an instance of {candidate.instance_of})" if candidate.instance_of else "")
 
@@ -231,48 +194,10 @@ class PluginLifecycle:
 
         return prepare
 
-    def _bounded(self, call: Callable[[], T], what: str) -> T:
-        """Plugin code at start: on a daemon thread, bounded by ``start_timeout``, given up on a stop request."""
-        return call_bounded(call, self.config.start_timeout, what, self._stop_requested)
-
-    def _migrate(self, plugin: HostedPlugin, name: str) -> tuple[DatabaseTarget, bool] | None:
-        """Bring the plugin's database to its newest revision; None when that failed (the plugin failed)."""
-        prepared = self._databases.get(plugin.name)
-        target = prepared or target_for(name, Path(self.config.data_dir), self._database_url)
-        assert plugin.manager is not None
-        try:
-            versions = self._bounded(plugin.manager.hook.database_migrations, "database_migrations")
-        except CallTimeout as error:
-            self._fail(plugin, str(error))
-            return None
-        except StartInterrupted:
-            raise
-        except Exception as error:
-            self._fail(plugin, f"database_migrations raised {type(error).__name__}: {error}")
-            return None
-        if versions is None:
-            return target, prepared is not None
-        from sqlalchemy.exc import SQLAlchemyError  # SQLAlchemy loads only for plugins with migrations
-
-        try:
-            if target.schema is not None and prepared is None:
-                target = prepare_postgres_schema(target)
-            result = upgrade_in_child(Path(versions), target, self.config.migration_timeout,
-                                      self._stop_requested)
-        except (MigrationError, SQLAlchemyError, OSError, ConfigError) as error:
-            self._fail(plugin, f"database migration failed: {error}")
-            return None
-        log.info("plugin %s: database (%s) at revision %s (was %s)", plugin.name, target.description,
-                 result.after, result.before)
-        return target, True
-
     def claim_name(self, plugin: str, name: Any) -> None:
         """``name`` is a safe NAME that no other plugin uses, nor another NAME with the same PostgreSQL
         schema (``om-x`` and ``om_x``); raises :class:`ConfigError`."""
-        try:
-            check_name(name)
-        except ValueError as error:
-            raise ConfigError(f"[plugins.{plugin}] NAME {name!r}: {error}") from None
+        check_plugin_name(plugin, name)
         keys = [name] if self._database_url is None else [name, f"schema {schema_name(name)}"]
         for key in keys:
             other = self._names.setdefault(key, plugin)
@@ -352,3 +277,131 @@ class PluginLifecycle:
     def _sentry_scope(self, plugin: HostedPlugin) -> AbstractContextManager[object]:
         """For what the host reports about a plugin from its own threads: tagged as the plugin's events."""
         return sentry.tagged(plugin.sentry_tags) if self._sentry_enabled else nullcontext()
+
+
+# -- one plugin's start in this process: the same steps for the host and the fake core ------------------------
+
+
+def check_plugin_name(plugin: str, name: Any) -> None:
+    """``name`` is a safe NAME for ``plugin``; raises :class:`ConfigError` naming its settings table."""
+    try:
+        check_name(name)
+    except ValueError as error:
+        raise ConfigError(f"[plugins.{plugin}] NAME {name!r}: {error}") from None
+
+
+class StartFailed(Exception):
+    """The plugin failed to start: ``reason`` is what its health and alert say; ``error`` the exception to log
+    with its traceback, if any."""
+
+    def __init__(self, reason: str, error: BaseException | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+
+
+class StartRunner(Protocol):
+    """How the plugin's code runs while it starts: the host's bounded threads, or the fake core's test thread."""
+
+    def bounded(self, call: Callable[[], T], what: str) -> T:
+        """Run plugin code (import, ``config_model``, ``database_migrations``); may raise :class:`CallTimeout`
+        or :class:`StartInterrupted`."""
+
+    def migrate(self, versions: Path, target: DatabaseTarget) -> MigrationResult:
+        """Bring the database at ``target`` to the newest revision in ``versions``."""
+
+    def on_worker(self, plugin: HostedPlugin, call: Callable[[], None]) -> None:
+        """Run ``call`` (``register_handlers``) on the plugin's worker, its core assembled; may raise
+        :class:`CallTimeout` (then it did not return within ``start_timeout``) or :class:`StartInterrupted`."""
+
+
+def start_in_thread(
+    plugin: HostedPlugin,
+    table: Mapping[str, Any],
+    config: HostConfig,
+    shared: SharedInfrastructure,
+    runner: StartRunner,
+    *,
+    claim_name: Callable[[str, Any], None],
+    database_url: URL | None,
+    prepared: DatabaseTarget | None = None,
+) -> PluginConfig:
+    """Start one plugin in this process: import it, validate its settings against its ``config_model``, claim
+    its NAME, migrate its database, assemble its core, run ``register_handlers`` on its worker and wire its
+    privacy and backend hooks; the plugin is then RUNNING and its validated config is returned. Raises
+    :class:`StartFailed` with the reason when a step failed, :class:`StartInterrupted` on a stop request,
+    :class:`ConfigError` for a wrong setting (the host stops). ``prepared``: the database target a parent host
+    prepared for this plugin (a plugin's child process), used as it is."""
+    candidate = plugin.candidate
+    try:
+        plugin.manager = manager = runner.bounded(lambda: make_plugin_manager(candidate),
+                                                  f"import of {candidate.target}")
+    except PluginLoadError as error:
+        raise StartFailed(error.reason) from None
+    except CallTimeout as error:
+        raise StartFailed(str(error)) from None
+    settings_model = _hook_at_start(runner, manager.hook.config_model, "config_model")
+    plugin_config = build_plugin_config(candidate.name, candidate.version, table, config, settings_model)
+    claim_name(plugin.name, plugin_config.NAME)
+    target = prepared or target_for(plugin_config.NAME, Path(config.data_dir), database_url)
+    versions = _hook_at_start(runner, manager.hook.database_migrations, "database_migrations")
+    if versions is not None:
+        from sqlalchemy.exc import SQLAlchemyError  # SQLAlchemy loads only for plugins with migrations
+
+        try:
+            if target.schema is not None and prepared is None:
+                target = prepare_postgres_schema(target)
+            result = runner.migrate(Path(versions), target)
+        except (MigrationError, SQLAlchemyError, OSError, ConfigError) as error:
+            raise StartFailed(f"database migration failed: {error}") from None
+        log.info("plugin %s: database (%s) at revision %s (was %s)", plugin.name, target.description,
+                 result.after, result.before)
+    core = assemble_core(plugin, plugin_config, shared, target, versions is not None or prepared is not None)
+    try:
+        runner.on_worker(plugin, lambda: manager.hook.register_handlers(core=core))
+    except CallTimeout:
+        raise StartFailed(f"register_handlers did not return within {config.start_timeout:g} s") from None
+    except StartInterrupted:
+        raise
+    except Exception as error:
+        raise StartFailed(f"register_handlers raised {type(error).__name__}: {error}", error) from None
+    subscribe_anonymize(plugin)
+    try:
+        serve_backend_hooks(plugin)
+    except ValueError as error:  # e.g. another plugin serves access_service/auth without a name
+        raise StartFailed(f"its check_access cannot be served: {error}", error) from None
+    plugin.state = PluginState.RUNNING
+    return plugin_config
+
+
+def _hook_at_start(runner: StartRunner, hook: Callable[[], T], what: str) -> T:
+    """A hook the plugin answers at start (``config_model``, ``database_migrations``), run by ``runner``."""
+    try:
+        return runner.bounded(hook, what)
+    except CallTimeout as error:
+        raise StartFailed(str(error)) from None
+    except StartInterrupted:
+        raise
+    except Exception as error:
+        raise StartFailed(f"{what} raised {type(error).__name__}: {error}") from None
+
+
+class _HostStart:
+    """The host's way: plugin code on a daemon thread bounded by ``start_timeout``, the migration in a child
+    process bounded by ``migration_timeout``, the worker a thread of its own; each given up on a stop request."""
+
+    def __init__(self, config: HostConfig, stop_requested: threading.Event) -> None:
+        self._config = config
+        self._stop = stop_requested
+
+    def bounded(self, call: Callable[[], T], what: str) -> T:
+        return call_bounded(call, self._config.start_timeout, what, self._stop)
+
+    def migrate(self, versions: Path, target: DatabaseTarget) -> MigrationResult:
+        return upgrade_in_child(versions, target, self._config.migration_timeout, self._stop)
+
+    def on_worker(self, plugin: HostedPlugin, call: Callable[[], None]) -> None:
+        assert plugin.worker is not None
+        plugin.worker.start()
+        future = plugin.worker.submit(call)
+        wait_bounded(future, self._config.start_timeout, "register_handlers", self._stop)

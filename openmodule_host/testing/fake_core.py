@@ -1,7 +1,8 @@
 """The fake core: one plugin started by the host's own code on an in-memory transport, driven synchronously.
 
-:class:`FakeCore` starts a plugin as :class:`~openmodule_host.Host` does (the same loader and contract check,
-``config_model`` and settings validation, migrations on a SQLite file in a temporary folder, the same
+:class:`FakeCore` starts a plugin by the host's own start sequence,
+:func:`~openmodule_host.lifecycle.start_in_thread` (the same loader and contract check, ``config_model`` and
+settings validation, the NAME check, migrations on a SQLite file in a temporary folder, the same
 :func:`~openmodule_host.plugin.assemble_core`, ``register_handlers`` through the plugin's mailbox, the access,
 privacy and legacy hooks wired by the host's functions). Only the transport is new (:mod:`.memory`): no broker,
 no sockets, no worker thread. What a test sends is routed by the host's routing table into the plugin's
@@ -43,29 +44,19 @@ from openmodule_hookspecs import (
     response_topic,
 )
 from pydantic import BaseModel
-from sqlalchemy.exc import SQLAlchemyError
 
-from ..access import serve_backend_hooks
 from ..alerts import PluginAlerts
 from ..compat import plugin_context
-from ..config import HostConfig, PluginConfig, build_plugin_config, resolve_standard
+from ..config import HostConfig, PluginConfig, resolve_standard
 from ..connection_status import ConnectionState, ConnectionStatusListener
 from ..core import HostedCore, PluginMessages
-from ..database import (
-    MigrationError,
-    PluginDatabase,
-    normalise_url,
-    prepare_postgres_schema,
-    target_for,
-    upgrade,
-)
-from ..errors import ConfigError, PluginLoadError
+from ..database import DatabaseTarget, MigrationResult, PluginDatabase, normalise_url, upgrade
+from ..errors import PluginLoadError
 from ..health import HealthResponder, PluginHealth
 from ..legacy import announce_backend, withdraw_backend
+from ..lifecycle import StartFailed, check_plugin_name, start_in_thread
 from ..limits import Limits
-from ..loader import make_plugin_manager
-from ..plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_core
-from ..privacy import subscribe_anonymize
+from ..plugin import HostedPlugin, PluginState, SharedInfrastructure
 from ..rpc import PluginRPCClient, PluginRPCServer, RPCCalls, RPCRouter
 from ..rpc.client import _parse
 from ..scheduling import PluginJob, PluginScheduler
@@ -81,6 +72,14 @@ Res = TypeVar("Res", bound=BaseModel)
 T = TypeVar("T")
 
 log = logging.getLogger("openmodule_host.testing.fake")
+
+
+def fake_plugin_name(plugin: Any, name: str | None = None) -> str:
+    """The name a :class:`FakeCore` gives ``plugin`` (its ``[plugins.<name>]`` table): ``name`` if given, an
+    installed plugin's own name, else ``"plugin"``."""
+    if name is not None:
+        return name
+    return plugin if isinstance(plugin, str) and "." not in plugin else "plugin"
 
 
 class FakeCore:
@@ -114,12 +113,9 @@ class FakeCore:
         if "data_dir" not in host_settings:
             self._tmp = tempfile.TemporaryDirectory(prefix="om-fake-")
             host_settings["data_dir"] = self._tmp.name
-        if isinstance(plugin, str) and name is None and "." not in plugin:
-            spec: list[Any] = [plugin]
-            name = plugin
-        else:
-            name = name or "plugin"
-            spec = [(name, plugin)]
+        installed = isinstance(plugin, str) and name is None and "." not in plugin  # by its own name
+        name = fake_plugin_name(plugin, name)
+        spec: list[Any] = [plugin] if installed else [(name, plugin)]
         host_settings.setdefault("dsgvo", False)
         host_settings.setdefault("broker", "external")
         self.host_config = HostConfig(plugins={name: dict(config or {})}, **host_settings)
@@ -162,43 +158,18 @@ class FakeCore:
     # -- start and stop, as the host does them ---------------------------------------------------------
 
     def _start(self) -> None:
+        """The host's own start sequence (:func:`~openmodule_host.lifecycle.start_in_thread`), run by
+        :class:`_FakeStart`; a failure raises :class:`PluginLoadError` with the reason the host would report."""
         plugin, config = self.hosted, self.host_config
         candidate = plugin.candidate
         table = config.plugins.get(candidate.name, {})
         plugin.required = resolve_standard(candidate.name, candidate.version, table, config).REQUIRED
-        plugin.manager = manager = make_plugin_manager(candidate)
-        try:
-            settings_model = manager.hook.config_model()
-        except Exception as error:
-            raise PluginLoadError(candidate.name, f"config_model raised {type(error).__name__}: {error}") from error
-        plugin_config = build_plugin_config(candidate.name, candidate.version, table, config, settings_model)
         database_url = normalise_url(config.database_url) if config.database_url else None
-        target = target_for(plugin_config.NAME, Path(config.data_dir), database_url)
         try:
-            versions = manager.hook.database_migrations()
-        except Exception as error:
-            raise PluginLoadError(candidate.name,
-                                  f"database_migrations raised {type(error).__name__}: {error}") from error
-        if versions is not None:  # as the host migrates, in this process (the host: in a child process)
-            try:
-                if target.schema is not None:
-                    target = prepare_postgres_schema(target)
-                upgrade(Path(versions), target)
-            except (MigrationError, SQLAlchemyError, OSError, ConfigError) as error:
-                raise PluginLoadError(candidate.name, f"database migration failed: {error}") from error
-        core = assemble_core(plugin, plugin_config, self._shared, target, versions is not None)
-        core.rpc_client.default_timeout = self._mock_rpc.default_timeout
-        try:
-            self._on_worker(lambda: manager.hook.register_handlers(core=core))
-        except Exception as error:
-            raise PluginLoadError(candidate.name, f"register_handlers raised {type(error).__name__}: {error}") \
-                from error
-        subscribe_anonymize(plugin)
-        try:
-            serve_backend_hooks(plugin)
-        except ValueError as error:
-            raise PluginLoadError(candidate.name, f"its check_access cannot be served: {error}") from error
-        plugin.state = PluginState.RUNNING
+            start_in_thread(plugin, table, config, self._shared, _FakeStart(self), claim_name=check_plugin_name,
+                            database_url=database_url)
+        except StartFailed as failure:
+            raise PluginLoadError(candidate.name, failure.reason) from failure.error
         self.rpc_router.warn_unfiltered()
         announce_backend(plugin)
         self.drain()
@@ -383,9 +354,14 @@ class FakeCore:
 
     # -- health -------------------------------------------------------------------------------------------
 
-    def get_health(self) -> dict[str, Any]:
+    def get_health(self, name: str | None = None, timeout: float = 3.0) -> dict[str, Any]:
         """Ping the plugin as ``healthz``/``ping`` does: its ``health`` hook runs, and its ``healthpong`` (a dict:
-        ``pong.status``, ``pong.message``, ``checks``, ``metrics``) is returned."""
+        ``pong.status``, ``pong.message``, ``checks``, ``metrics``) is returned. With ``name`` (its NAME, as
+        :class:`~.client.TestClient.get_health` takes it) a fake core is a pong source for the health helpers
+        (``assert_health_ok(fake, "my-plugin")``): another name gets ``AssertionError``, as no pong would come;
+        ``timeout`` is not waited (the pong is made at once)."""
+        if name is not None and name != self.name:
+            raise AssertionError(f"no pong from {name!r}: this fake core runs {self.name!r} only")
         self.drain()
         start = len(self.publisher.sent)
         self.health_responder.answer()
@@ -523,6 +499,24 @@ class FakeCore:
         envelope = {"timestamp": time.time(), "name": "mock_rpc", "type": type, "rpc_id": rpc_id,
                     "response": response}
         self._outside.send(response_topic(channel), dumps(envelope))
+
+
+class _FakeStart:
+    """The fake's way to run the start sequence: everything on the test's thread, unbounded; the migration in
+    this process; ``register_handlers`` through the plugin's mailbox, drained at once."""
+
+    def __init__(self, fake: FakeCore) -> None:
+        self._fake = fake
+
+    def bounded(self, call: Callable[[], T], what: str) -> T:
+        return call()
+
+    def migrate(self, versions: Path, target: DatabaseTarget) -> MigrationResult:
+        return upgrade(versions, target)
+
+    def on_worker(self, plugin: HostedPlugin, call: Callable[[], None]) -> None:
+        self._fake.core.rpc_client.default_timeout = self._fake.mock_rpc.default_timeout
+        self._fake._on_worker(call)
 
 
 def _failing(pong: dict[str, Any]) -> list[str]:

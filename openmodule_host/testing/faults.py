@@ -18,12 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from openmodule_hookspecs import OpenModuleModel, PluginCore, ZMQMessage, hookimpl
+from openmodule_hookspecs import OpenModuleModel, PluginCore, RPCTimeoutError, ZMQMessage, hookimpl
 from pydantic import ConfigDict
 from sqlalchemy import create_engine, text
 
 from ..database import PluginDatabase, normalise_url
 from .client import TestClient
+from .mock_rpc import MockRPCClient
 
 __all__ = [
     "FAULTS",
@@ -216,6 +217,16 @@ class FailingService:
             raise RuntimeError(self.message)
         perform("slow", "rpc", seconds=self.seconds)
         return Anything()
+
+    def script(self, mock_rpc: MockRPCClient) -> None:
+        """The same failure without a plugin, for a :class:`~.fake_core.FakeCore` (``fake.mock_rpc``): the
+        caller sees the same ``handler_error`` with ``message``, or, for ``"timeout"``, no answer at all (the
+        caller's own timeout ends its wait); ``calls`` counts these calls too."""
+        mock_rpc.immediate_callbacks[(self.channel, self.type)] = self._scripted
+
+    def _scripted(self, _request: Any, _message: None) -> BaseException:
+        self.calls += 1
+        return RuntimeError(self.message) if self.answer == "error" else RPCTimeoutError()
 
 
 @contextlib.contextmanager

@@ -7,6 +7,9 @@ the ``io`` and ``signal`` messages an IO service sends, through an ``emit`` call
     signals = SignalSimulator(lambda message: om_client.publish("signal", message))
     signals.add_signal(False, None, SignalType.area_full, parking_area_id="pa1")
     signals.set_signal("pa1-area_full", True)
+
+On a fake core, ``signals.serve(fake.mock_rpc)`` answers the plugin's ``signal`` RPCs and
+``lambda message: fake.send("signal", message)`` is the ``emit``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ..utils.signals import (
     TriggerSignalsRequest,
     TriggerSignalsResponse,
 )
+from .mock_rpc import MockRPCClient
 
 __all__ = ["IoSimulator", "SignalSimulator", "UnknownSignalError", "generate_example_states"]
 
@@ -165,6 +169,16 @@ class SignalSimulator:
             else:
                 success = False
         return TriggerSignalsResponse(success=success)
+
+    def serve(self, mock_rpc: MockRPCClient) -> None:
+        """Script ``signal``/``get_value`` and ``trigger_signals`` on ``mock_rpc`` with these callbacks, for a
+        plugin on a :class:`~.fake_core.FakeCore` (``fake.mock_rpc``; on a broker a plugin serves them). The
+        requests come as the wire carried them; the callbacks read them alike."""
+        mock_rpc.immediate_callbacks[("signal", "get_value")] = lambda request, _message: self.get_value_callback(
+            GetSignalValueRequest.model_validate(dict(request)), None)
+        mock_rpc.immediate_callbacks[("signal", "trigger_signals")] = (
+            lambda request, _message: self.trigger_signal_callback(
+                TriggerSignalsRequest.model_validate(dict(request)), None))
 
     def get_value_callback(self, request: GetSignalValueRequest, _message: Any) -> GetSignalValueResponse:
         """``signal``/``get_value``; raises :class:`UnknownSignalError` for a signal it does not have."""

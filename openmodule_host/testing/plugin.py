@@ -13,7 +13,8 @@ Fixtures:
 ``om_plugin_config``
     the plugin settings tables every ``om_host`` of a test starts from (``{}``); override the fixture in a
     ``conftest.py`` or module for defaults; the ``om_config`` marker changes them for one test or class, and
-    ``config=`` for one host (each level replaces single settings of a table, not the whole table).
+    ``config=`` for one host (each level replaces single settings of a table, not the whole table); the same
+    layers apply to ``om_fake`` (its plugin's table).
 ``om_health``
     a :class:`HealthProbe` on ``om_client``: ``assert_ok(name)``, ``assert_error(name, message=...)``,
     ``wait(name)``, ``metric_value(name, metric_id, labels)``, ``check(name, check_id)``.
@@ -34,7 +35,8 @@ Fixtures:
     serves a value and announces the change; a plugin's ``SettingsProvider`` reads from it.
 ``om_fake``
     a factory: ``om_fake("om_welcome", config={...})`` starts one plugin on a :class:`FakeCore` (in memory,
-    no broker) and returns it; it is closed after the test.
+    no broker) and returns it; it is closed after the test. Its plugin's settings table is layered as
+    ``om_host``'s: ``om_plugin_config``, the ``om_config`` markers, then ``config=``.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from sqlalchemy import MetaData
 from ..config import HostConfig
 from ..host import Host
 from .client import TestClient
-from .fake_core import FakeCore
+from .fake_core import FakeCore, fake_plugin_name
 from .faults import NeighbourControl, release_hangs
 from .harness import PrivateBroker, start_host
 from .health import HealthProbe
@@ -63,7 +65,7 @@ PluginTables = dict[str, dict[str, Any]]
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "om_config(tables=None, **by_name): plugin settings for om_host in this test, e.g. "
+        "markers", "om_config(tables=None, **by_name): plugin settings for om_host and om_fake in this test, e.g. "
         "om_config(my_plugin={'prefix': '!!'}) or om_config({'my-plugin': {...}})")
 
 
@@ -196,10 +198,13 @@ def om_host(
 
 
 @pytest.fixture
-def om_fake() -> Iterator[Callable[..., FakeCore]]:
+def om_fake(request: pytest.FixtureRequest, om_plugin_config: PluginTables) -> Iterator[Callable[..., FakeCore]]:
     fakes: list[FakeCore] = []
+    tables = merge_tables(om_plugin_config, *_marked_tables(request))
 
     def factory(plugin: Any, **kwargs: Any) -> FakeCore:
+        name = fake_plugin_name(plugin, kwargs.get("name"))
+        kwargs["config"] = merge_tables(tables, {name: kwargs.get("config") or {}}).get(name, {})
         fake = FakeCore(plugin, **kwargs)
         fakes.append(fake)
         return fake

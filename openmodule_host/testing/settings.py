@@ -33,6 +33,7 @@ from openmodule_hookspecs import (
 from pydantic import BaseModel, ValidationError
 
 from ..utils.settings_provider import NO_SUCH_SETTING, join_key, parse_setting
+from .mock_rpc import MockRPCClient
 
 __all__ = ["SettingsMock", "SettingsMocker", "SettingsRequest"]
 
@@ -89,6 +90,33 @@ class SettingsMocker:
 
     def remove_setting(self, key: str, scope: str = "") -> None:
         self._values.pop(join_key(key, scope), None)
+
+    def serve(self, mock_rpc: MockRPCClient) -> None:
+        """Script the settings service's RPCs (``settings``/``get`` and ``get_many``) on ``mock_rpc`` to answer
+        from these values as :class:`SettingsMock` answers on a broker: a plugin's ``SettingsProvider`` on a
+        :class:`~.fake_core.FakeCore` (``fake.mock_rpc``) then reads them. Values changed later are answered
+        from then on; the plugin's cache drops a key when the test sends it the ``changed`` message on topic
+        ``settings``."""
+        mock_rpc.immediate_callbacks[(SETTINGS_CHANNEL, "get")] = self._answer_get
+        mock_rpc.immediate_callbacks[(SETTINGS_CHANNEL, "get_many")] = self._answer_get_many
+
+    def _answer_get(self, request: Any, _message: None) -> dict[str, Any]:
+        parsed = SettingsGetRequest.model_validate(dict(request))
+        return _setting(self._values, parsed.key, parsed.scope, None)
+
+    def _answer_get_many(self, request: Any, _message: None) -> dict[str, Any]:
+        parsed = SettingsGetManyRequest.model_validate(dict(request))
+        return {"settings": {key: _setting(self._values, key, parsed.scope, None) for key in parsed.key}}
+
+
+def _setting(values: Mapping[str, Any], key: str, scope: str, error: str | None) -> dict[str, Any]:
+    """One key's answer as the settings service sends it: its value, ``error`` for every key when set, or
+    "no such setting"."""
+    if error is not None:
+        return {"success": False, "error": error}
+    if join_key(key, scope) not in values:
+        return {"success": False, "error": NO_SUCH_SETTING}
+    return {"success": True, "value": values[join_key(key, scope)]}
 
 
 @dataclass(frozen=True)
@@ -246,9 +274,5 @@ class SettingsMock:
         self._send(response_topic(SETTINGS_CHANNEL), reply)
 
     def _value(self, key: str, scope: str) -> dict[str, Any]:
-        if self.error is not None:
-            return {"success": False, "error": self.error}
         with self._lock:
-            if join_key(key, scope) not in self._values:
-                return {"success": False, "error": NO_SUCH_SETTING}
-            return {"success": True, "value": self._values[join_key(key, scope)]}
+            return _setting(self._values, key, scope, self.error)

@@ -51,7 +51,7 @@ from ..throttle import KeyedLogThrottle
 from ..wire import Intake, Publisher, Route, wait_for_connection
 from ..wire.listener import has_own_model_validate
 
-__all__ = ["PluginRPCClient", "RPCCall", "RPCCalls"]
+__all__ = ["PluginRPCClient", "RPCCall", "RPCCalls", "RPCErrorNames"]
 
 Res = TypeVar("Res", bound=BaseModel)
 
@@ -444,8 +444,9 @@ class RPCCalls:
             self._sweeper.join(1.0)
 
 
-class PluginRPCClient:
-    """``core.rpc_client``: calls RPCs with this plugin's NAME as the sender."""
+class RPCErrorNames:
+    """The RPC errors as attributes of a client (``core.rpc_client.TimeoutError``, ...), as openmodule's
+    ``RPCClient`` has them: ported code catches them that way. Shared by every client a plugin may get."""
 
     Exception = RPCError
     TimeoutError = RPCTimeoutError
@@ -456,6 +457,10 @@ class PluginRPCClient:
     ServerFilterError = ServerFilterError
     RPCServerError = RPCServerError
     ServerUnknownError = ServerUnknownError
+
+
+class PluginRPCClient(RPCErrorNames):
+    """``core.rpc_client``: calls RPCs with this plugin's NAME as the sender."""
 
     def __init__(
         self, calls: RPCCalls, service_name: str, default_timeout: float = 3.0, *, tracing: bool = False,

@@ -30,19 +30,15 @@ from typing import Any, TypeVar
 from openmodule_hookspecs import (
     OpenModuleModel,
     RPCCancelError,
-    RPCError,
     RPCErrorStatus,
     RPCServerError,
     RPCTimeoutError,
-    RPCValidationError,
     ServerFilterError,
-    ServerHandlerError,
-    ServerUnknownError,
     ServerValidationError,
 )
 from pydantic import BaseModel
 
-from ..rpc.client import _parse, _response_class
+from ..rpc.client import RPCErrorNames, _parse, _response_class
 
 __all__ = ["MockRPCClient", "MockRPCEntry", "RPCCallback", "WireRequest"]
 
@@ -158,7 +154,7 @@ class MockRPCEntry:
         return _parse(self.response, response_class)
 
 
-class MockRPCClient:
+class MockRPCClient(RPCErrorNames):
     """Scripted RPC answers per ``(channel, type)`` (openmodule-test's ``MockRPCClient``, same arguments).
 
     ``last_request[(channel, type)]`` is the latest request: as the code passed it when called directly, as
@@ -166,16 +162,6 @@ class MockRPCClient:
     :class:`~openmodule_host.testing.FakeCore` plugin's calls; the callbacks get the same.
     The scripts are plain dicts: change them between calls as openmodule-test allows.
     """
-
-    Exception = RPCError
-    TimeoutError = RPCTimeoutError
-    CancelError = RPCCancelError
-    ValidationError = RPCValidationError
-    ServerHandlerError = ServerHandlerError
-    ServerValidationError = ServerValidationError
-    ServerFilterError = ServerFilterError
-    RPCServerError = RPCServerError
-    ServerUnknownError = ServerUnknownError
 
     def __init__(
         self,

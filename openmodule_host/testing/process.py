@@ -54,7 +54,8 @@ class HostProcess:
             self.args += ["--config", str(path)]
         self.proc = subprocess.Popen(
             [cli_path(), *self.args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "DATABASE_FOLDER": self._data_dir.name, **(env or {})},
+            # faulthandler on: a host that hangs at stop prints every thread's stack on SIGABRT (see stop)
+            env={**os.environ, "PYTHONFAULTHANDLER": "1", "DATABASE_FOLDER": self._data_dir.name, **(env or {})},
         )
         self.stdout: list[str] = []
         self.stderr: list[str] = []
@@ -97,12 +98,20 @@ class HostProcess:
         return self.wait_for_line("ready", timeout)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        """Send ``sig`` and wait for the exit code (``subprocess.TimeoutExpired`` after ``timeout``, the
-        process killed); the streams are closed and the data folder removed afterwards."""
+        """Send ``sig`` and wait for the exit code (``subprocess.TimeoutExpired`` after ``timeout``: the
+        process first gets SIGABRT, which prints its threads' stacks to its stderr, then it is killed); the
+        streams are closed and the data folder removed afterwards."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            # Before it is killed, SIGABRT makes Python print every thread's stack to stderr (faulthandler):
+            # the output then shows where the host hung.
+            self.proc.send_signal(signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)
+            raise
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()

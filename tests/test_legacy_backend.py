@@ -398,3 +398,17 @@ def test_a_backend_may_answer_the_access_service_itself_and_choose_its_protocols
 def test_a_backends_core_is_known_only_on_its_worker():
     with pytest.raises(RuntimeError, match="only known on its plugin's worker"):
         _ = PlateBackend().core
+
+
+def test_a_backend_in_a_child_process_registers_answers_and_unregisters(om_host, om_client):
+    om_client.subscribe("backend")
+    host = om_host(("plates", "tests.support.process_plugins:plate_backend"),
+                   config={"plates": {"NAME": "om_plates_1", "ISOLATION": "process"}})
+    child = host.plugins["plates"].process.pid
+    eventually(lambda: registrations(om_client, "om_plates_1") == ["register"])
+    [access] = auth(om_client, "om_plates_1", **LEGACY_LPR)["response"]["medium"]["accesses"]
+    assert access["user"] == f"om_plates_1-pid-{child}"
+    om_client.publish("backend", {"type": "register_request", "name": "om_controller_1"})
+    eventually(lambda: registrations(om_client, "om_plates_1") == ["register", "register"])
+    host.stop()
+    eventually(lambda: registrations(om_client, "om_plates_1") == ["register", "register", "unregister"])

@@ -26,6 +26,7 @@ from openmodule_host.errors import ConfigError, PluginLoadError
 from openmodule_host.testing import FakeCore, MockRPCClient, OpenModuleCoreTestMixin, wait_for_value
 from tests.support.databases import Backend
 from tests.support.fake_plugins import DoubleRequest, DoubleResponse, Order, Shop
+from tests.test_legacy_backend import LEGACY_LPR, PlateBackend
 
 WELCOME = {"plugin": "om_welcome", "gate": "in-1", "lookup_timeout": 0.3}
 
@@ -312,3 +313,17 @@ def test_a_failing_migration_fails_the_start_with_the_hosts_reason(tmp_path: Pat
 
     with pytest.raises(PluginLoadError, match=r"database migration failed: .*no disk"):
         FakeCore(Migrating(), name="migrating")
+
+
+def test_a_legacy_backend_registers_answers_backend_auth_and_unregisters_as_on_the_host() -> None:
+    fake = FakeCore(PlateBackend(), name="plates", config={"NAME": "om_plates_1"})
+    try:
+        assert [body["type"] for body in fake.published("backend")] == ["register"]
+        fake.send("backend", {"type": "register_request"}, sender="om_controller_1")
+        accesses = response(fake, "backend", "auth", {"name": "om_plates_1", **LEGACY_LPR})["medium"]["accesses"]
+        assert [access["user"] for access in accesses] == ["om_plates_1-GARIVO1"]
+        assert fake.rpc("backend", "auth", {"name": "om_nobody", **LEGACY_LPR}) is None
+    finally:
+        fake.close()
+    assert [(body["name"], body["type"]) for body in fake.published("backend")] == [
+        ("om_plates_1", "register"), ("om_plates_1", "register"), ("om_plates_1", "unregister")]

@@ -21,6 +21,7 @@ from openmodule_hookspecs import (
     SessionErrorMessage,
     SessionFinishMessage,
     SessionStartMessage,
+    ZMQMessage,
     hookimpl,
 )
 
@@ -91,6 +92,19 @@ def test_a_legacy_request_is_read_with_id_or_medium_id_and_an_iso_or_unix_timest
     assert auth(om_client, "om_backend_1", medium_type="lpr")["response"]["status"] == "validation_error"
 
 
+def test_a_medium_type_10x_did_not_know_is_a_validation_error_and_never_reaches_the_hook(om_host, om_client):
+    legacy = LegacyWhitelist()
+    om_host(("legacy", legacy), config={"legacy": {"NAME": "om_backend_1"}})
+    assert auth(om_client, "om_backend_1", **{**LEGACY_LPR, "medium_type": "regex"})["response"]["status"] == (
+        "validation_error")
+    assert legacy.requests == []
+    # the access service's media are asked by their slot: a pin typed "regex" is a pin to the V2 hook
+    response = om_client.rpc("access_service", "auth", {
+        "name": "om_backend_1", "vehicle": {"pin": {"id": "G-1234", "type": "regex"}}})["response"]
+    assert (response["success"], [access["id"] for access in response["accesses"]]) == (True, ["u-G-1234"])
+    assert [(request.medium_type, request.medium_id) for request in legacy.requests] == [("pin", "G-1234")]
+
+
 def test_a_raising_backend_hook_answers_success_false_and_a_wrong_result_is_a_handler_error(om_host, om_client):
     host = om_host(("legacy", LegacyWhitelist()), config={"legacy": {"NAME": "om_backend_1"}})
     raised = auth(om_client, "om_backend_1", **{**LEGACY_LPR, "id": "RAISE"})["response"]
@@ -144,6 +158,30 @@ def test_a_check_backend_access_hook_answers_the_access_service_once_per_medium(
     assert (accesses["u-2-2"]["accepted"], accesses["u-2-2"]["reject_reason"]) == (False, "wrong_time")
 
 
+class DailyBackend:
+    """A V2 backend whose one access holds daily from 08:00 to 09:00 (Vienna, winter; DTSTART is UTC)."""
+
+    @hookimpl
+    def check_backend_access(self, core: Any, request: AccessRequest) -> list[Access]:
+        return [Access(category="booked-visitor", start=0, user="u-daily", duration=3600,
+                       recurrence="DTSTART:20240101T070000Z\nRRULE:FREQ=DAILY")]
+
+
+def test_a_recurrent_access_is_accepted_at_the_wall_clock_time_of_the_plugins_time_zone(om_host, om_client):
+    om_host(("vienna", DailyBackend()), ("utc", DailyBackend()),
+            config={"vienna": {"NAME": "om_vienna"}, "utc": {"NAME": "om_utc", "TIMEZONE": "UTC"}})
+
+    def accepted(name: str, timestamp: str) -> bool:
+        [access] = om_client.rpc("access_service", "auth", {
+            "name": name, "timestamp": timestamp, "vehicle": {"lpr": {"id": "G1", "type": "lpr"}}})["response"][
+            "accesses"]
+        return bool(access["accepted"])
+
+    # 06:30 UTC in summer is 08:30 in Vienna (CEST): within the window there (Europe/Vienna without a TIMEZONE)
+    assert accepted("om_vienna", "2024-07-10T06:30:00") and not accepted("om_utc", "2024-07-10T06:30:00")
+    assert accepted("om_utc", "2024-07-10T07:30:00") and not accepted("om_vienna", "2024-07-10T07:30:00")
+
+
 def test_a_failing_medium_fails_the_whole_access_service_answer(om_host, om_client):
     om_host(("legacy", LegacyWhitelist()), config={"legacy": {"NAME": "om_backend_1"}})
     for medium in ("FAIL", "RAISE"):
@@ -173,6 +211,22 @@ def test_each_backend_registers_at_start_on_every_request_and_unregisters_at_sto
     eventually(lambda: registrations(om_client, "om_backend_1")[-1:] == ["unregister"]
                and registrations(om_client, "om_whitelist_1")[-1:] == ["unregister"])
     assert registrations(om_client, "counter") == []  # counts and sessions alone: no backend/auth, no registration
+
+
+class SaysGoodbye(LegacyWhitelist):
+    """Publishes ``goodbye`` on topic ``backend`` from its shutdown hook."""
+
+    @hookimpl
+    def shutdown(self, core: Any) -> None:
+        core.publish(ZMQMessage(type="goodbye"), "backend")
+
+
+def test_a_backend_unregisters_before_its_shutdown_hook_runs(om_host, om_client):
+    om_client.subscribe("backend")
+    host = om_host(("legacy", SaysGoodbye()), config={"legacy": {"NAME": "om_backend_1"}})
+    eventually(lambda: registrations(om_client, "om_backend_1") == ["register"])
+    host.stop()
+    eventually(lambda: registrations(om_client, "om_backend_1") == ["register", "unregister", "goodbye"])
 
 
 # -- access_protocols ---------------------------------------------------------------------------------------
@@ -344,3 +398,17 @@ def test_a_backend_may_answer_the_access_service_itself_and_choose_its_protocols
 def test_a_backends_core_is_known_only_on_its_worker():
     with pytest.raises(RuntimeError, match="only known on its plugin's worker"):
         _ = PlateBackend().core
+
+
+def test_a_backend_in_a_child_process_registers_answers_and_unregisters(om_host, om_client):
+    om_client.subscribe("backend")
+    host = om_host(("plates", "tests.support.process_plugins:plate_backend"),
+                   config={"plates": {"NAME": "om_plates_1", "ISOLATION": "process"}})
+    child = host.plugins["plates"].process.pid
+    eventually(lambda: registrations(om_client, "om_plates_1") == ["register"])
+    [access] = auth(om_client, "om_plates_1", **LEGACY_LPR)["response"]["medium"]["accesses"]
+    assert access["user"] == f"om_plates_1-pid-{child}"
+    om_client.publish("backend", {"type": "register_request", "name": "om_controller_1"})
+    eventually(lambda: registrations(om_client, "om_plates_1") == ["register", "register"])
+    host.stop()
+    eventually(lambda: registrations(om_client, "om_plates_1") == ["register", "register", "unregister"])

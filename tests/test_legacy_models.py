@@ -75,6 +75,13 @@ def test_a_legacy_request_reads_id_or_medium_id_and_sends_id():
     assert response.model_dump() == {"success": True, "medium": {"accesses": [], "id": "Q1", "type": "qr"}}
 
 
+@pytest.mark.parametrize("medium_type", ["regex", "card"])
+def test_a_legacy_request_has_one_of_the_four_v2_medium_types(medium_type):
+    """10.x's MediumType is lpr, nfc, pin or qr; a regex medium (a later addition) has no V2 backend."""
+    with pytest.raises(ValidationError, match="medium_type"):
+        AccessRequest.model_validate({"name": "b", "medium_type": medium_type, "id": "M1"})
+
+
 # -- conversions ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("medium_type", "where"), [
@@ -100,6 +107,13 @@ def test_an_access_check_becomes_one_legacy_request_per_medium():
     assert {(request.name, request.gateway.gate, request.gateway.direction) for request in requests} == {
         ("b", "exit1", "")}
     assert backend_requests(AccessCheckRequest(name="b", qr="Q2"))[0].gateway is None
+
+
+def test_a_medium_is_asked_as_the_type_of_its_slot():
+    """A card typed ``regex`` in ``vehicle.nfc`` is asked as an nfc medium (a V2 request cannot say regex)."""
+    current = AccessCheckRequest.model_validate({"name": "b", "vehicle": {"nfc": {"id": "C1", "type": "regex"}}})
+    assert [(request.medium_type, request.medium_id) for request in backend_requests(current)] == [
+        (MediumType.nfc, "C1")]
 
 
 def test_v2_accesses_become_accesses_accepted_at_the_request_time():

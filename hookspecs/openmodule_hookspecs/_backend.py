@@ -48,6 +48,8 @@ BACKEND_TYPE = "auth"
 BACKEND_TOPIC = "backend"
 #: the topic of the 10.x session messages.
 SESSION_TOPIC = "session"
+#: the medium types of a legacy ``AccessRequest`` (10.x's ``MediumType``; ``regex`` came later).
+_V2_MEDIUM_TYPES = frozenset({MediumType.lpr, MediumType.nfc, MediumType.pin, MediumType.qr})
 
 
 class LegacyAccessCategory(StrEnum):
@@ -154,7 +156,7 @@ def _offset(value: datetime) -> timedelta:
 
 class AccessRequest(OpenModuleModel):
     """A legacy access check; ``name`` is the NAME of the backend asked. ``medium_id`` travels as ``id``
-    (``medium_id`` is accepted on input too)."""
+    (``medium_id`` is accepted on input too); ``medium_type`` is one of 10.x's: lpr, nfc, pin or qr."""
 
     name: str
     gateway: Gateway | None = None
@@ -163,6 +165,13 @@ class AccessRequest(OpenModuleModel):
     timestamp: Datetime = Field(default_factory=utcnow)
 
     model_config = {"populate_by_name": True}
+
+    @field_validator("medium_type")
+    @classmethod
+    def _v2_medium(cls, value: MediumType) -> MediumType:
+        if value not in _V2_MEDIUM_TYPES:
+            raise ValueError(f"medium_type {value.value!r} is no V2 medium type (lpr, nfc, pin or qr)")
+        return value
 
 
 class MediumAccesses(OpenModuleModel):

@@ -73,12 +73,14 @@ def access_check_request(request: AccessRequest) -> AccessCheckRequest:
 def backend_requests(request: AccessCheckRequest) -> list[AccessRequest]:
     """An 18.x request as legacy ones, one per medium it names, in the order lpr, qr, nfc, pin. The ``gate``
     becomes ``gateway.gate`` (direction unknown); a plate's country, the vehicle id, ``vehicle_data`` beyond
-    its plate and ``make_model`` have no counterpart."""
+    its plate and ``make_model`` have no counterpart. The medium type is the slot's (``vehicle.nfc`` is an
+    nfc medium whatever its ``type`` says), so that a medium typed ``regex`` cannot make an invalid V2 request."""
     gateway = Gateway(gate=request.gate) if request.gate else None
     vehicle = request.vehicle
-    media = [medium for medium in (vehicle.lpr, vehicle.qr, vehicle.nfc, vehicle.pin) if medium is not None]
-    return [AccessRequest(name=request.name, gateway=gateway, medium_type=medium.type, medium_id=medium.id,
-                          timestamp=request.timestamp) for medium in media]
+    slots = ((MediumType.lpr, vehicle.lpr), (MediumType.qr, vehicle.qr), (MediumType.nfc, vehicle.nfc),
+             (MediumType.pin, vehicle.pin))
+    return [AccessRequest(name=request.name, gateway=gateway, medium_type=medium_type, medium_id=medium.id,
+                          timestamp=request.timestamp) for medium_type, medium in slots if medium is not None]
 
 
 def access_check_accesses(

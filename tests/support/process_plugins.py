@@ -12,7 +12,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from openmodule_hookspecs import OpenModuleModel, ZMQMessage, hookimpl
+from openmodule_hookspecs import (
+    Access,
+    AccessRequest,
+    Backend,
+    LegacyAccessCategory,
+    OpenModuleModel,
+    ZMQMessage,
+    hookimpl,
+)
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -213,3 +221,16 @@ troubled = Troubled()
 broken_at_start = BrokenAtStart()
 snoop = Snoop()
 ticker = Ticker()
+
+
+class _PlateBackend(Backend):
+    """A legacy backend: plates starting with G have one access; for a backend in a child process."""
+
+    def check_access(self, request: AccessRequest) -> list[Access]:
+        if not request.medium_id.startswith("G"):
+            return []
+        user = f"{self.core.name}-pid-{os.getpid()}"  # the answer says which process gave it
+        return [Access(category=LegacyAccessCategory.permanent_employee, start=0, user=user)]
+
+
+plate_backend = _PlateBackend()

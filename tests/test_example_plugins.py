@@ -160,15 +160,20 @@ def test_om_access_demo_answers_access_checks_from_its_database(om_host, om_clie
         assert revision.scalar_one() == "9c4d2b7e6f10"
 
 
-def test_om_access_demo_instances_keep_their_own_accesses(om_host, om_client):
-    om_host("access_a", "access_b", config={"access_a": {"plugin": "om_access_demo", "NAME": "om_access_a"},
-                                            "access_b": {"plugin": "om_access_demo", "NAME": "om_access_b"}})
+def test_om_access_demo_instances_keep_their_own_accesses(om_host, om_client, backend):
+    a, b = backend.name("om_access_a"), backend.name("om_access_b")
+    om_host("access_a", "access_b", config={"access_a": {"plugin": "om_access_demo", "NAME": a},
+                                            "access_b": {"plugin": "om_access_demo", "NAME": b}}, **backend.settings)
 
-    assert set_accesses(om_client, "om_access_a", {"a-1": {"plate": "GARIVO1"}})["total"] == 1
-    assert set_accesses(om_client, "om_access_b", {"b-1": {"plate": "W 1"}, "b-2": {"plate": "W 2"}})["total"] == 2
+    assert set_accesses(om_client, a, {"a-1": {"plate": "GARIVO1"}})["total"] == 1
+    assert set_accesses(om_client, b, {"b-1": {"plate": "W 1"}, "b-2": {"plate": "W 2"}})["total"] == 2
 
-    assert [access["id"] for access in check(om_client, "om_access_a", "GARIVO1")["accesses"]] == ["a-1"]
-    assert check(om_client, "om_access_b", "GARIVO1")["accesses"] == []
+    assert [access["id"] for access in check(om_client, a, "GARIVO1")["accesses"]] == ["a-1"]
+    assert check(om_client, b, "GARIVO1")["accesses"] == []
+    for name, ids in ((a, ["a-1"]), (b, ["b-1", "b-2"])):  # each in its own file or schema
+        with backend.admin_connection(name) as connection:
+            rows = connection.execute(text(f"SELECT id FROM {backend.table(name, 'accesses')} ORDER BY id"))
+            assert rows.scalars().all() == ids
 
 
 def test_om_access_demo_deletes_expired_accesses_periodically(om_host, om_client):

@@ -83,6 +83,23 @@ def test_om_welcome_instances_each_answer_greet_for_their_own_gate_only(om_host,
     om_client.rpc_no_response("welcome", "greet", {"gate": "lane-9"})
 
 
+def test_om_welcome_instances_share_greet_when_one_runs_in_a_child_process(om_host, om_client):
+    gates = {**WELCOME_GATES, "gate_in": {**WELCOME_GATES["gate_in"], "ISOLATION": "process"}}
+    host = om_host("gate_in", "gate_out", config=gates)
+    assert host.plugins["gate_in"].process is not None and host.plugins["gate_out"].process is None
+
+    for gate, name in (("in-1", "om_welcome_in_1"), ("out-1", "om_welcome_out_1")):
+        rpc_id = om_client.rpc_send("welcome", "greet", {"gate": gate})
+
+        def to_it(body: dict, rpc_id: str = rpc_id) -> bool:
+            return body.get("rpc_id") == rpc_id
+
+        reply = om_client.wait_for_message("rpc-rep-welcome", to_it, timeout=10)
+        assert (reply["name"], reply["response"]["gate"]) == (name, gate)
+        om_client.assert_no_message("rpc-rep-welcome", to_it, timeout=1.0)
+    om_client.rpc_no_response("welcome", "greet", {"gate": "lane-9"})
+
+
 def test_om_welcome_greets_a_vehicle_entering_its_gate_on_the_display_and_counts_it(om_host, om_client):
     om_host("gate_in", "gate_out", ("lookup", Lookup()), config=WELCOME_GATES)
     om_client.subscribe("display")

@@ -83,6 +83,23 @@ def test_om_welcome_instances_each_answer_greet_for_their_own_gate_only(om_host,
     om_client.rpc_no_response("welcome", "greet", {"gate": "lane-9"})
 
 
+def test_om_welcome_instances_share_greet_when_one_runs_in_a_child_process(om_host, om_client):
+    gates = {**WELCOME_GATES, "gate_in": {**WELCOME_GATES["gate_in"], "ISOLATION": "process"}}
+    host = om_host("gate_in", "gate_out", config=gates)
+    assert host.plugins["gate_in"].process is not None and host.plugins["gate_out"].process is None
+
+    for gate, name in (("in-1", "om_welcome_in_1"), ("out-1", "om_welcome_out_1")):
+        rpc_id = om_client.rpc_send("welcome", "greet", {"gate": gate})
+
+        def to_it(body: dict, rpc_id: str = rpc_id) -> bool:
+            return body.get("rpc_id") == rpc_id
+
+        reply = om_client.wait_for_message("rpc-rep-welcome", to_it, timeout=10)
+        assert (reply["name"], reply["response"]["gate"]) == (name, gate)
+        om_client.assert_no_message("rpc-rep-welcome", to_it, timeout=1.0)
+    om_client.rpc_no_response("welcome", "greet", {"gate": "lane-9"})
+
+
 def test_om_welcome_greets_a_vehicle_entering_its_gate_on_the_display_and_counts_it(om_host, om_client):
     om_host("gate_in", "gate_out", ("lookup", Lookup()), config=WELCOME_GATES)
     om_client.subscribe("display")
@@ -160,15 +177,20 @@ def test_om_access_demo_answers_access_checks_from_its_database(om_host, om_clie
         assert revision.scalar_one() == "9c4d2b7e6f10"
 
 
-def test_om_access_demo_instances_keep_their_own_accesses(om_host, om_client):
-    om_host("access_a", "access_b", config={"access_a": {"plugin": "om_access_demo", "NAME": "om_access_a"},
-                                            "access_b": {"plugin": "om_access_demo", "NAME": "om_access_b"}})
+def test_om_access_demo_instances_keep_their_own_accesses(om_host, om_client, backend):
+    a, b = backend.name("om_access_a"), backend.name("om_access_b")
+    om_host("access_a", "access_b", config={"access_a": {"plugin": "om_access_demo", "NAME": a},
+                                            "access_b": {"plugin": "om_access_demo", "NAME": b}}, **backend.settings)
 
-    assert set_accesses(om_client, "om_access_a", {"a-1": {"plate": "GARIVO1"}})["total"] == 1
-    assert set_accesses(om_client, "om_access_b", {"b-1": {"plate": "W 1"}, "b-2": {"plate": "W 2"}})["total"] == 2
+    assert set_accesses(om_client, a, {"a-1": {"plate": "GARIVO1"}})["total"] == 1
+    assert set_accesses(om_client, b, {"b-1": {"plate": "W 1"}, "b-2": {"plate": "W 2"}})["total"] == 2
 
-    assert [access["id"] for access in check(om_client, "om_access_a", "GARIVO1")["accesses"]] == ["a-1"]
-    assert check(om_client, "om_access_b", "GARIVO1")["accesses"] == []
+    assert [access["id"] for access in check(om_client, a, "GARIVO1")["accesses"]] == ["a-1"]
+    assert check(om_client, b, "GARIVO1")["accesses"] == []
+    for name, ids in ((a, ["a-1"]), (b, ["b-1", "b-2"])):  # each in its own file or schema
+        with backend.admin_connection(name) as connection:
+            rows = connection.execute(text(f"SELECT id FROM {backend.table(name, 'accesses')} ORDER BY id"))
+            assert rows.scalars().all() == ids
 
 
 def test_om_access_demo_deletes_expired_accesses_periodically(om_host, om_client):

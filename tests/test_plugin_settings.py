@@ -293,7 +293,7 @@ def test_run_data_dir_holds_the_plugins_sqlite_files_and_wins_over_the_environme
 
 def test_run_database_url_puts_the_plugin_on_postgresql(tmp_path, broker_env, postgres_backend):
     name = postgres_backend.name("om_settings")
-    env = {**broker_env, "BACKEND_X__NAME": name}
+    env = {**broker_env, "BACKEND_X__NAME": name, "DATABASE_FOLDER": str(tmp_path / "sqlite")}
     with HostProcess(["--plugins", "backend_x", "--database-url", POSTGRES_URL], env=env) as host:
         host.wait_ready(timeout=60)
         assert host.stop() == 0
@@ -301,7 +301,7 @@ def test_run_database_url_puts_the_plugin_on_postgresql(tmp_path, broker_env, po
         tables = connection.execute(text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
                                     {"s": schema_name(name)}).scalars().all()
     assert "alembic_version" in tables
-    assert not list(tmp_path.rglob("*.sqlite3"))
+    assert not list(tmp_path.rglob("*.sqlite3"))  # no SQLite file in the data dir the host was given
 
 
 def test_a_field_with_an_alias_is_not_read_from_the_bare_alias_variable():

@@ -8,6 +8,7 @@ without the others seeing them.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -101,6 +102,60 @@ def test_when_one_plugin_stops_the_others_keep_serving(om_host, om_client):
     route, sole = host.rpc_router._routes[CHANNEL]
     assert sole is not None and route.deliver_raw is not None  # one plugin left: its undecoded route
     assert answered_by(om_client, {"gate": "out-1"}) == ["gate_out"]
+
+
+class FilterWatcher(GateService):
+    """A GateService whose filter records the thread it runs on; plate ``RAISE <gate>`` makes it raise,
+    ``HANG <gate>`` hold (until ``hold`` is set)."""
+
+    def __init__(self, gate: str) -> None:
+        super().__init__(gate, filtered=False)
+        self.filter_threads: set[str] = set()
+
+    @hookimpl
+    def register_handlers(self, core: Any) -> None:
+        super().register_handlers(core)
+        core.rpc_server.add_filter(self.mine, channel=CHANNEL, type=TYPE)
+
+    def mine(self, request: GateRequest, message: Any, handler: Any) -> bool:
+        self.filter_threads.add(threading.current_thread().name)
+        if request.plate == f"RAISE {self.gate}":
+            raise RuntimeError(f"gate {self.gate}: filter broken")
+        if request.plate == f"HANG {self.gate}":
+            self.entered.set()
+            self.hold.wait(30)
+        return request.gate == self.gate or request.gate == "both"
+
+    def open(self, request: GateRequest, message: Any) -> GateResponse:
+        return GateResponse(gate=request.gate, by=self.core.name)
+
+
+def test_each_plugins_filters_run_on_its_own_worker_and_a_raising_one_fails_only_its_reply(om_host, om_client):
+    gate_in, gate_out = FilterWatcher("in-1"), FilterWatcher("out-1")
+    om_host(("gate_in", gate_in), ("gate_out", gate_out))
+    assert answered_by(om_client, {"gate": "both"}, count=2) == ["gate_in", "gate_out"]
+    assert (gate_in.filter_threads, gate_out.filter_threads) == ({"omh-plugin-gate_in"}, {"omh-plugin-gate_out"})
+
+    rpc_id = om_client.rpc_send(CHANNEL, TYPE, {"gate": "both", "plate": "RAISE in-1"})
+    replies = {reply["name"]: reply["response"] for reply in replies_to(om_client, rpc_id, 2)}
+    # as from two openmodule services: the one whose filter raised says filter_error, the other answers
+    assert replies["gate_in"] == {"status": "filter_error", "exception": "gate in-1: filter broken"}
+    assert replies["gate_out"] == {"status": "ok", "gate": "both", "by": "gate_out"}
+    assert answered_by(om_client, {"gate": "in-1"}) == ["gate_in"]  # and it goes on filtering
+
+
+def test_a_hung_filter_delays_only_its_own_plugin(om_host, om_client):
+    hung, other = FilterWatcher("in-1"), FilterWatcher("out-1")
+    om_host(("gate_in", hung), ("gate_out", other))
+    try:
+        first = om_client.rpc_send(CHANNEL, TYPE, {"gate": "both", "plate": "HANG in-1"})
+        assert hung.entered.wait(5)
+        assert om_client.wait_for_message(REPLIES, lambda body: body.get("rpc_id") == first)["name"] == "gate_out"
+        for _ in range(5):
+            assert om_client.rpc(CHANNEL, TYPE, {"gate": "out-1"})["name"] == "gate_out"
+    finally:
+        hung.hold.set()
+    assert om_client.wait_for_message(REPLIES, lambda body: body.get("rpc_id") == first)["name"] == "gate_in"
 
 
 # -- keyed: routed by a request field, no fan-out ----------------------------------------------------------

@@ -32,7 +32,7 @@ from .host import Host
 from .instances import resolve_instances, select_instances
 from .isolation import CallTimeout, call_bounded
 from .loader import discover, hookimpl_names, make_plugin_manager
-from .masking import add_secrets, mask_secrets, secrets_of_url
+from .masking import add_secrets, mask_secrets, secrets_of_settings
 from .observability import configure_logging
 from .translation_commands import COMMANDS as TRANSLATION_COMMANDS
 from .translation_commands import add_translation_commands, run_translation_command
@@ -157,8 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         configure_logging(config.log_level, config.log_format)
         # for this process's lifetime: a database error is printed after the host stopped
-        add_secrets(secrets_of_url(config.database_url or "")
-                    + secrets_of_url(config.sentry_dsn.get_secret_value() if config.sentry_dsn else ""))
+        add_secrets(secrets_of_settings(
+            config.database_url, config.sentry_dsn.get_secret_value() if config.sentry_dsn else None))
         if args.command == "broker":
             return _run_broker(config)
         if args.command == "db":

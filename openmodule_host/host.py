@@ -58,7 +58,7 @@ from .legacy import announce_backend
 from .lifecycle import PluginLifecycle
 from .limits import Limits, public_text
 from .loader import PluginCandidate
-from .masking import add_secrets, remove_secrets, secrets_of_url
+from .masking import add_secrets, remove_secrets, secrets_of_settings, secrets_of_url
 from .memory import release_free_memory
 from .observability import sentry
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure
@@ -145,8 +145,8 @@ class Host:
         self.plugins: dict[str, HostedPlugin] = self.lifecycle.plugins
         #: the DATABASE_URL password, the sentry key and the prepared targets' passwords: masked in every
         #: reason, message and log line.
-        self._secrets = secrets_of_url(config.database_url or "") + secrets_of_url(
-            config.sentry_dsn.get_secret_value() if config.sentry_dsn else "")
+        self._secrets = secrets_of_settings(
+            config.database_url, config.sentry_dsn.get_secret_value() if config.sentry_dsn else None)
         for target in self._databases.values():
             self._secrets += secrets_of_url(target.url.render_as_string(hide_password=False))
         add_secrets(self._secrets)

@@ -66,7 +66,19 @@ def test_a_short_piece_is_masked_only_before_an_at():
 
 def test_a_sentry_dsn_key_is_a_known_secret():
     assert "0123456789abcdef0123456789abcdef" in secrets_of_url(
-        "https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/2")
+        "https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/2", key_in_user=True)
+
+
+def test_the_user_name_of_a_database_url_without_a_password_is_no_secret():
+    """A trust-authenticated server's URL (``postgresql://postgres@host/db``) adds no secret: masking the user
+    name everywhere turned every "postgresql" in a log line into "***ql"."""
+    secrets = secrets_of_url("postgresql://postgres@127.0.0.1:5432/test")
+    assert secrets == []
+    add_secrets(secrets)
+    try:
+        assert mask_secrets("postgresql+psycopg://postgres:pw@db/x") == "postgresql+psycopg://postgres:***@db/x"
+    finally:
+        remove_secrets(secrets)
 
 
 class NeedsDatabase:

@@ -22,6 +22,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 import zmq
 
@@ -39,7 +40,7 @@ from .translation_commands import add_translation_commands, run_translation_comm
 from .version import __version__
 from .wire import Broker
 
-__all__ = ["main"]
+__all__ = ["build_parser", "host_overrides", "main"]
 
 _COMMANDS = ("run", "plugins", "broker", "db", *TRANSLATION_COMMANDS)
 
@@ -141,20 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "plugins":
             return _list_plugins(args.json, args.import_timeout,
                                  load_host_config(args.config, env={}) if args.config else HostConfig())
-        config = load_host_config(
-            getattr(args, "config", None),
-            overrides={
-                "broker": getattr(args, "broker", None),
-                "broker_sub": getattr(args, "broker_sub", None),
-                "broker_pub": getattr(args, "broker_pub", None),
-                "data_dir": getattr(args, "data_dir", None),
-                "database_url": getattr(args, "database_url", None),
-                "log_level": args.log_level,
-                "log_format": args.log_format,
-                "http": getattr(args, "http", None),
-                "isolation": getattr(args, "isolation", None),
-            },
-        )
+        config = load_host_config(getattr(args, "config", None), overrides=host_overrides(args))
         configure_logging(config.log_level, config.log_format)
         # for this process's lifetime: a database error is printed after the host stopped
         add_secrets(secrets_of_url(config.database_url or "")
@@ -178,6 +166,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _error(f"database error: {error}")
         return 1
+
+
+#: the ``[host]`` keys a command line flag sets (``--broker-sub`` sets ``broker_sub``); each command has some.
+_HOST_FLAGS = ("broker", "broker_sub", "broker_pub", "data_dir", "database_url", "log_level", "log_format", "http",
+               "isolation")
+
+
+def host_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``[host]`` settings the command line gives, for :func:`load_host_config` (None: the flag is not
+    given, or the command has no such flag)."""
+    return {key: getattr(args, key, None) for key in _HOST_FLAGS}
 
 
 def _is_database_error(error: Exception) -> bool:

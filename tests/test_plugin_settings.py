@@ -13,6 +13,7 @@ from openmodule_host import ConfigError, HostConfig, load_host_config
 from openmodule_host.config import build_plugin_config, check_plugin_tables
 from openmodule_host.database import schema_name
 from tests.support import HostProcess, run_cli
+from tests.support.config_plugins import config_site
 from tests.support.databases import POSTGRES_URL
 
 
@@ -233,6 +234,28 @@ def test_tables_of_plugins_that_are_not_selected_are_checked_against_the_standar
         check_plugin_tables(host, ["hello", "backend_x"], env={})
     with pytest.raises(ConfigError, match=r"env BACKEND_X__COMPUTE_ID: Input should be a valid integer"):
         check_plugin_tables(HostConfig(plugins={"backend_x": {}}), ["backend_x"], env={"BACKEND_X__COMPUTE_ID": "x"})
+
+
+def test_run_checks_an_unselected_plugins_own_settings_only_with_the_plugins_command(tmp_path, broker_env):
+    """``run`` imports only the selected plugins, so an unselected plugin's own settings (its config_model's
+    fields) wait for its start; ``plugins --config`` imports every plugin and checks every table fully."""
+    env = {**broker_env, **config_site(tmp_path / "site")}
+    path = tmp_path / "host.toml"
+    path.write_text('[plugins.cfg_dump]\nretries = "x"\n[plugins.gate]\nplugin = "cfg_dump"\ngretting = 1\n'
+                    '[plugins.hello]\ngreeting = "Hi"\n')
+    with HostProcess(["--plugins", "hello", "--config", str(path)], env=env) as host:
+        host.wait_ready(timeout=60)
+        assert host.stop() == 0, "\n".join(host.stderr)
+    listing = run_cli("plugins", "--config", str(path), env=env)
+    assert listing.returncode == 2, listing.stderr
+    assert ("error: invalid settings for plugin 'cfg_dump':\n  [plugins.cfg_dump] retries: Input should be a valid "
+            "integer") in listing.stderr
+    assert "error: invalid settings for plugin 'gate':\n  [plugins.gate] gretting: unknown key" in listing.stderr
+    assert "'hello'" not in listing.stderr
+    assert "gate  instance of cfg_dump  omh-config-test 1.0" in listing.stdout  # the listing is complete
+    assert run_cli("plugins", "--json", "--config", str(path), env=env).returncode == 2
+    path.write_text('[plugins.cfg_dump]\nretries = 2\n[plugins.gate]\nplugin = "cfg_dump"\ngreeting = "Hi"\n')
+    assert run_cli("plugins", "--config", str(path), env=env).returncode == 0
 
 
 # -- the command line ------------------------------------------------------------------------------------

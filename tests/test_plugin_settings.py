@@ -289,6 +289,28 @@ def test_a_wrong_setting_of_a_process_isolated_plugin_exits_2_as_in_a_thread(tmp
                 "(got 5)") in result.stderr, isolation
 
 
+@pytest.mark.parametrize(("table", "variables", "message"), [
+    ("retries = 1.5\n", {}, "[plugins.zz] retries: Input should be a valid integer, got a number with a fractional "
+                            "part (got 1.5)"),
+    ("gretting = 1\n", {}, "[plugins.zz] gretting: unknown key"),
+    ("", {"ZZ__RETRIES": "x"}, "env ZZ__RETRIES: Input should be a valid integer"),
+])
+def test_an_instance_in_a_child_process_with_a_wrong_setting_stops_the_host_as_in_a_thread(
+        tmp_path, broker_env, table, variables, message):
+    """Behind a plugin that already runs: the same error on stderr, exit 2 and no alert, in both modes."""
+    env = {**broker_env, **config_site(tmp_path / "site"), **variables}
+    errors = {}
+    for isolation in ("thread", "process"):
+        path = write(tmp_path, f'[plugins.zz]\nplugin = "cfg_dump"\nISOLATION = "{isolation}"\n{table}')
+        result = run_cli("--plugins", "hello,zz", "--config", str(path), env=env)
+        assert result.returncode == 2, (isolation, result.stderr)
+        assert "plugin hello running" in result.stderr, (isolation, result.stderr)
+        assert "send alert from zz" not in result.stderr, (isolation, result.stderr)
+        errors[isolation] = result.stderr[result.stderr.index("openmodule-host: error:"):]
+    assert f"openmodule-host: error: invalid settings for plugin 'zz':\n  {message}" in errors["thread"]
+    assert errors["process"] == errors["thread"]
+
+
 @pytest.mark.parametrize("isolation", ["thread", "process"])
 def test_the_environment_wins_over_the_table_and_the_flag_over_both(tmp_path, broker_env, isolation):
     path = write(tmp_path, f'[plugins.hello]\nISOLATION = "{isolation}"\ngreeting = "Yo"\nLOG_LEVEL = "ERROR"\n')

@@ -232,6 +232,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     for key, value in (("host", host), ("plugins", plugins)):
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: {key} must be a table ([{key}]), not {type(value).__name__}")
+    if "plugins" in host:
+        raise ConfigError(f"{path}: [host] plugins: unknown key; a plugin's settings are its own table, "
+                          "[plugins.<name>]")
     values: dict[str, Any] = dict(host)
     for name, table in plugins.items():
         if not isinstance(table, dict):

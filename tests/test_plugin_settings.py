@@ -202,6 +202,27 @@ def test_a_quoted_number_in_the_host_table_is_an_error(tmp_path):
     assert load_host_config(env={"COMPUTE_ID": "3"}).compute_id == 3  # the environment's strings still parse
 
 
+def test_a_wrong_value_in_the_file_is_an_error_even_where_the_environment_or_a_flag_overrides_it(tmp_path):
+    assert "[plugins.gate_in] DEBUG: Input should be a valid boolean (got 1)" in error_of(
+        lambda: config({"DEBUG": 1}, env={"DEBUG": "true"}))
+    assert "[plugins.gate_in] retries: Input should be a valid integer, unable to parse" in error_of(
+        lambda: config({"retries": "x"}, env={"GATE_IN__RETRIES": "3"}))
+    assert "[plugins.gate_in] ISOLATION: Input should be 'thread' or 'process' (got 'threads')\n" in error_of(
+        lambda: config({"ISOLATION": "threads"}, env={"GATE_IN__ISOLATION": "thread"})) + "\n"  # no quotes hint
+    path = tmp_path / "host.toml"
+    path.write_text('[host]\ndata_dir = 1\nlog_level = "loud"\n')
+    message = error_of(lambda: load_host_config(path, env={"DATABASE_FOLDER": "/srv"}, overrides={"log_level": "info"}))
+    assert "[host] data_dir: Input should be a valid string (got 1)" in message
+    assert "[host] log_level: Value error, unknown log level 'loud'" in message
+
+
+def test_a_plugins_key_in_the_host_table_is_an_error(tmp_path):
+    path = tmp_path / "host.toml"
+    path.write_text('[host]\nplugins = 1\n')
+    assert "[host] plugins: unknown key; a plugin's settings are its own table, [plugins.<name>]" in error_of(
+        lambda: load_host_config(path, env={}))
+
+
 # -- unknown keys ----------------------------------------------------------------------------------------
 
 
@@ -278,6 +299,18 @@ def test_a_wrong_setting_exits_2_naming_the_table_and_key(tmp_path, broker_env, 
     result = run_cli("--plugins", "hello", "--config", str(write(tmp_path, text)), env=broker_env)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
+
+
+def test_a_wrong_value_in_the_file_exits_2_though_the_environment_and_a_flag_override_it(tmp_path, broker_env):
+    path = write(tmp_path, '[host]\ndata_dir = 1\n')
+    result = run_cli("--plugins", "hello", "--config", str(path), "--data-dir", str(tmp_path / "data"),
+                     env={**broker_env, "DATABASE_FOLDER": str(tmp_path / "data")})
+    assert result.returncode == 2, result.stderr
+    assert "[host] data_dir: Input should be a valid string (got 1)" in result.stderr
+    path = write(tmp_path, '[plugins.hello]\ngreeting = 5\n')
+    result = run_cli("--plugins", "hello", "--config", str(path), env={**broker_env, "HELLO__GREETING": "Hi"})
+    assert result.returncode == 2, result.stderr
+    assert "[plugins.hello] greeting: Input should be a valid string (got 5)" in result.stderr
 
 
 def test_a_wrong_setting_of_a_process_isolated_plugin_exits_2_as_in_a_thread(tmp_path, broker_env):

@@ -13,7 +13,7 @@ from openmodule_host import ConfigError, HostConfig, load_host_config
 from openmodule_host.config import build_plugin_config, check_plugin_tables
 from openmodule_host.database import schema_name
 from tests.support import HostProcess, run_cli
-from tests.support.config_plugins import config_site
+from tests.support.config_plugins import RAISE_VARIABLE, config_site
 from tests.support.databases import POSTGRES_URL
 
 
@@ -277,6 +277,9 @@ def test_run_checks_an_unselected_plugins_own_settings_only_with_the_plugins_com
     assert run_cli("plugins", "--json", "--config", str(path), env=env).returncode == 2
     path.write_text('[plugins.cfg_dump]\nretries = 2\n[plugins.gate]\nplugin = "cfg_dump"\ngreeting = "Hi"\n')
     assert run_cli("plugins", "--config", str(path), env=env).returncode == 0
+    raising = run_cli("plugins", "--config", str(path), env={**env, RAISE_VARIABLE: "1"})
+    assert raising.returncode == 1, raising.stderr
+    assert "PROBLEM: config_model raised RuntimeError: the settings model cannot be built" in raising.stdout
 
 
 # -- the command line ------------------------------------------------------------------------------------

@@ -26,8 +26,14 @@ class DumpSettings(BaseModel):
     retries: int = 3
 
 
+#: set (to anything): its ``config_model`` raises.
+RAISE_VARIABLE = "OMH_CONFIG_MODEL_RAISES"
+
+
 @hookimpl
 def config_model() -> type[BaseModel]:
+    if os.environ.get(RAISE_VARIABLE):
+        raise RuntimeError("the settings model cannot be built")
     return DumpSettings
 
 

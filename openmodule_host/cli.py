@@ -22,10 +22,12 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
+import pluggy
 import zmq
 
-from .config import LOG_LEVELS, HostConfig, check_plugin_tables, load_host_config
+from .config import LOG_LEVELS, HostConfig, build_plugin_config, check_plugin_tables, load_host_config
 from .database.operator import run_database_command
 from .errors import BrokerAddressInUse, ConfigError, HostError, PluginLoadError, UnknownPluginError
 from .host import Host
@@ -39,7 +41,7 @@ from .translation_commands import add_translation_commands, run_translation_comm
 from .version import __version__
 from .wire import Broker
 
-__all__ = ["main"]
+__all__ = ["build_parser", "host_overrides", "main"]
 
 _COMMANDS = ("run", "plugins", "broker", "db", *TRANSLATION_COMMANDS)
 
@@ -141,20 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "plugins":
             return _list_plugins(args.json, args.import_timeout,
                                  load_host_config(args.config, env={}) if args.config else HostConfig())
-        config = load_host_config(
-            getattr(args, "config", None),
-            overrides={
-                "broker": getattr(args, "broker", None),
-                "broker_sub": getattr(args, "broker_sub", None),
-                "broker_pub": getattr(args, "broker_pub", None),
-                "data_dir": getattr(args, "data_dir", None),
-                "database_url": getattr(args, "database_url", None),
-                "log_level": args.log_level,
-                "log_format": args.log_format,
-                "http": getattr(args, "http", None),
-                "isolation": getattr(args, "isolation", None),
-            },
-        )
+        config = load_host_config(getattr(args, "config", None), overrides=host_overrides(args))
         configure_logging(config.log_level, config.log_format)
         # for this process's lifetime: a database error is printed after the host stopped
         add_secrets(secrets_of_settings(
@@ -178,6 +167,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _error(f"database error: {error}")
         return 1
+
+
+#: the ``[host]`` keys a command line flag sets (``--broker-sub`` sets ``broker_sub``); each command has some.
+_HOST_FLAGS = ("broker", "broker_sub", "broker_pub", "data_dir", "database_url", "log_level", "log_format", "http",
+               "isolation")
+
+
+def host_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``[host]`` settings the command line gives, for :func:`load_host_config` (None: the flag is not
+    given, or the command has no such flag)."""
+    return {key: getattr(args, key, None) for key in _HOST_FLAGS}
 
 
 def _is_database_error(error: Exception) -> bool:
@@ -244,12 +244,17 @@ def _list_plugins(as_json: bool, import_timeout: float, config: HostConfig) -> i
     check_plugin_tables(config, list(known))
     instances = [candidate for candidate in known.values() if candidate.instance_of]
     rows = []
+    settings_errors: list[str] = []
     for candidate in installed.values():
         try:
             # each import on a daemon thread: one that hangs or spins is reported, and the listing goes on
             manager = call_bounded(lambda: make_plugin_manager(candidate),  # noqa: B023 - waited for right here
                                    import_timeout, f"import of {candidate.target}")
             hooks, problem = hookimpl_names(manager), ""
+            tables = [name for name, known_as in known.items() if known_as.entry_point == candidate.name
+                      and name in config.plugins]
+            problem, errors = _check_settings(manager, candidate.version, tables, config, import_timeout)
+            settings_errors += errors
         except PluginLoadError as error:
             hooks, problem = [], error.reason
         except CallTimeout as error:
@@ -267,11 +272,11 @@ def _list_plugins(as_json: bool, import_timeout: float, config: HostConfig) -> i
     # have "instance_of" (the rows of entry points are as they always were)
     rows += [{**by_name[candidate.instance_of], "name": candidate.name, "instance_of": candidate.instance_of}
              for candidate in instances]
-    # 1 when any entry has a problem, for scripts and CI
+    # 1 when any entry has a problem, for scripts and CI; 2 (after the listing) when a table's settings are wrong
     status = 1 if any(row["problem"] for row in rows) else 0
     if as_json:
         print(json.dumps(rows, indent=2))
-        return status
+        return _settings_status(settings_errors, status)
     if not installed:
         print("no plugins installed (entry point group 'openmodule.plugins')")
         return 0
@@ -284,4 +289,31 @@ def _list_plugins(as_json: bool, import_timeout: float, config: HostConfig) -> i
                 print("instances:")
             print(f"{row['name']}  instance of {row['instance_of']}  {row['distribution']} {row['version']}")
         print(f"    PROBLEM: {row['problem']}" if row["problem"] else "    ok")
-    return status
+    return _settings_status(settings_errors, status)
+
+
+def _check_settings(manager: pluggy.PluginManager, version: str, tables: list[str], config: HostConfig,
+                    timeout: float) -> tuple[str, list[str]]:
+    """Each of ``tables`` (a plugin's and its instances') checked as ``run`` checks a plugin it starts, own
+    settings included: the entry's problem ("" unless its ``config_model`` failed) and the settings errors."""
+    if not tables:
+        return "", []
+    try:
+        model = call_bounded(manager.hook.config_model, timeout, "config_model")
+    except CallTimeout as error:
+        return str(error), []
+    except Exception as error:
+        return f"config_model raised {type(error).__name__}: {error}", []
+    errors = []
+    for name in tables:
+        try:
+            build_plugin_config(name, version, config.plugins[name], config, model)
+        except ConfigError as error:
+            errors.append(str(error))
+    return "", errors
+
+
+def _settings_status(errors: list[str], status: int) -> int:
+    for error in errors:
+        _error(f"error: {error}")
+    return 2 if errors else status

@@ -135,7 +135,8 @@ class HostConfig(BaseModel):
     health_timeout: float = Field(1.0, gt=0)
     #: a running plugin whose handler has been busy this long is reported degraded.
     stall_after: float = Field(10.0, gt=0)
-    #: metric values carry this ``compute_id`` label (env COMPUTE_ID).
+    #: the host's own health metrics (in its pong) carry this ``compute_id`` label (env COMPUTE_ID); a plugin's
+    #: metric values carry its own COMPUTE_ID.
     compute_id: int = 1
     #: the folder of the plugins' SQLite files, ``<data_dir>/<NAME>.sqlite3`` (env DATABASE_FOLDER).
     data_dir: str = "data"
@@ -232,6 +233,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     for key, value in (("host", host), ("plugins", plugins)):
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: {key} must be a table ([{key}]), not {type(value).__name__}")
+    if "plugins" in host:
+        raise ConfigError(f"{path}: [host] plugins: unknown key; a plugin's settings are its own table, "
+                          "[plugins.<name>]")
     values: dict[str, Any] = dict(host)
     for name, table in plugins.items():
         if not isinstance(table, dict):

@@ -2,7 +2,8 @@
 
 The file's values are checked strictly: TOML has strings, numbers and booleans of its own, so a string where
 a number or a boolean belongs (``REQUIRED = "false"``, ``mailbox_size = "10"``) is an error rather than a
-quiet conversion (``bool("false")`` is true). Environment values are always strings and are parsed as
+quiet conversion (``bool("false")`` is true); a wrong value in the file is an error even where the
+environment or a flag overrides it. Environment values are always strings and are parsed as
 pydantic parses them (``"10"`` is 10, ``"false"`` is false; lists, dicts and models as JSON).
 
 A plugin's own environment variables carry its instance's prefix, ``<INSTANCE>__<KEY>``
@@ -117,12 +118,29 @@ def _strict_errors(model: type[BaseModel], file_values: Mapping[str, Any]) -> li
     return []
 
 
-def _lines(errors: list[ErrorDetails], layers: Layers, secret: set[str], strict: bool) -> list[str]:
+def _shadowed_errors(model: type[BaseModel], layers: Layers) -> list[ErrorDetails]:
+    """The file's own wrong values where the environment or a flag sets the key too (the merged values hide
+    them): a wrong file is an error whatever overrides it."""
+    shadowed = {key for key in layers.file if key in layers.env}
+    if not shadowed:
+        return []
+    try:
+        model.model_validate({**layers.defaults, **layers.file})
+    except ValidationError as error:
+        return [item for item in error.errors() if item["type"] != "missing" and item["loc"]
+                and item["loc"][0] in shadowed]
+    return []
+
+
+def _lines(errors: list[ErrorDetails], layers: Layers, secret: set[str], *, in_file: bool = False,
+           strict: bool = False) -> list[str]:
+    """One line per error, naming where its value came from: the file (``in_file``), else the layer that won;
+    ``strict``: the errors of the strict check, with a hint for a quoted value."""
     lines = []
     for item in errors:
         location = [str(part) for part in item["loc"]]
         key = location[0] if location else ""
-        where = layers.where(key) if not strict else f"{layers.table} {key}"
+        where = f"{layers.table} {key}" if in_file or strict else layers.where(key)
         inner = "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in location[1:])
         got = "" if key in secret else f" (got {item.get('input')!r})"
         hint = f"; {_QUOTED_HINT}" if strict and isinstance(item.get("input"), str) else ""
@@ -136,9 +154,13 @@ def validate_layers(model: type[M], layers: Layers, what: str, *, secret: frozen
     try:
         result = model.model_validate(layers.merged())
     except ValidationError as error:
-        errors = _lines(error.errors(), layers, set(secret), strict=False)
+        errors = _lines(error.errors(), layers, set(secret))
         raise ConfigError(f"{what}:\n" + "\n".join(errors)) from None
     # What the lax check took is valid; what only the strict one refuses was quietly converted (a quoted number).
-    if errors := _lines(_strict_errors(model, layers.file), layers, set(secret), strict=True):
+    shadowed = _shadowed_errors(model, layers)
+    wrong = {item["loc"][0] for item in shadowed}
+    strict = [item for item in _strict_errors(model, layers.file) if not item["loc"] or item["loc"][0] not in wrong]
+    errors = _lines(shadowed, layers, set(secret), in_file=True) + _lines(strict, layers, set(secret), strict=True)
+    if errors:
         raise ConfigError(f"{what}:\n" + "\n".join(errors))
     return result

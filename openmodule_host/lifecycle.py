@@ -169,7 +169,9 @@ class PluginLifecycle:
                 plugin.state = PluginState.FAILED
                 plugin.reason = public_text(reason, config.max_health_message_bytes, plugin.stats.limits,
                                             "failure_reason")
-                self._alert_state(plugin.name, PluginState.FAILED, reason)
+                if plugin.process is None or plugin.process.config_error is None:
+                    # (a wrong setting stops the host with exit 2 and no alert, as for a plugin in a thread)
+                    self._alert_state(plugin.name, PluginState.FAILED, reason)
             elif state is PluginState.STOPPED:
                 plugin.state = PluginState.STOPPED
 

@@ -13,6 +13,7 @@ from openmodule_host import ConfigError, HostConfig, load_host_config
 from openmodule_host.config import build_plugin_config, check_plugin_tables
 from openmodule_host.database import schema_name
 from tests.support import HostProcess, run_cli
+from tests.support.config_plugins import RAISE_VARIABLE, config_site
 from tests.support.databases import POSTGRES_URL
 
 
@@ -201,6 +202,27 @@ def test_a_quoted_number_in_the_host_table_is_an_error(tmp_path):
     assert load_host_config(env={"COMPUTE_ID": "3"}).compute_id == 3  # the environment's strings still parse
 
 
+def test_a_wrong_value_in_the_file_is_an_error_even_where_the_environment_or_a_flag_overrides_it(tmp_path):
+    assert "[plugins.gate_in] DEBUG: Input should be a valid boolean (got 1)" in error_of(
+        lambda: config({"DEBUG": 1}, env={"DEBUG": "true"}))
+    assert "[plugins.gate_in] retries: Input should be a valid integer, unable to parse" in error_of(
+        lambda: config({"retries": "x"}, env={"GATE_IN__RETRIES": "3"}))
+    assert "[plugins.gate_in] ISOLATION: Input should be 'thread' or 'process' (got 'threads')\n" in error_of(
+        lambda: config({"ISOLATION": "threads"}, env={"GATE_IN__ISOLATION": "thread"})) + "\n"  # no quotes hint
+    path = tmp_path / "host.toml"
+    path.write_text('[host]\ndata_dir = 1\nlog_level = "loud"\n')
+    message = error_of(lambda: load_host_config(path, env={"DATABASE_FOLDER": "/srv"}, overrides={"log_level": "info"}))
+    assert "[host] data_dir: Input should be a valid string (got 1)" in message
+    assert "[host] log_level: Value error, unknown log level 'loud'" in message
+
+
+def test_a_plugins_key_in_the_host_table_is_an_error(tmp_path):
+    path = tmp_path / "host.toml"
+    path.write_text('[host]\nplugins = 1\n')
+    assert "[host] plugins: unknown key; a plugin's settings are its own table, [plugins.<name>]" in error_of(
+        lambda: load_host_config(path, env={}))
+
+
 # -- unknown keys ----------------------------------------------------------------------------------------
 
 
@@ -235,6 +257,31 @@ def test_tables_of_plugins_that_are_not_selected_are_checked_against_the_standar
         check_plugin_tables(HostConfig(plugins={"backend_x": {}}), ["backend_x"], env={"BACKEND_X__COMPUTE_ID": "x"})
 
 
+def test_run_checks_an_unselected_plugins_own_settings_only_with_the_plugins_command(tmp_path, broker_env):
+    """``run`` imports only the selected plugins, so an unselected plugin's own settings (its config_model's
+    fields) wait for its start; ``plugins --config`` imports every plugin and checks every table fully."""
+    env = {**broker_env, **config_site(tmp_path / "site")}
+    path = tmp_path / "host.toml"
+    path.write_text('[plugins.cfg_dump]\nretries = "x"\n[plugins.gate]\nplugin = "cfg_dump"\ngretting = 1\n'
+                    '[plugins.hello]\ngreeting = "Hi"\n')
+    with HostProcess(["--plugins", "hello", "--config", str(path)], env=env) as host:
+        host.wait_ready(timeout=60)
+        assert host.stop() == 0, "\n".join(host.stderr)
+    listing = run_cli("plugins", "--config", str(path), env=env)
+    assert listing.returncode == 2, listing.stderr
+    assert ("error: invalid settings for plugin 'cfg_dump':\n  [plugins.cfg_dump] retries: Input should be a valid "
+            "integer") in listing.stderr
+    assert "error: invalid settings for plugin 'gate':\n  [plugins.gate] gretting: unknown key" in listing.stderr
+    assert "'hello'" not in listing.stderr
+    assert "gate  instance of cfg_dump  omh-config-test 1.0" in listing.stdout  # the listing is complete
+    assert run_cli("plugins", "--json", "--config", str(path), env=env).returncode == 2
+    path.write_text('[plugins.cfg_dump]\nretries = 2\n[plugins.gate]\nplugin = "cfg_dump"\ngreeting = "Hi"\n')
+    assert run_cli("plugins", "--config", str(path), env=env).returncode == 0
+    raising = run_cli("plugins", "--config", str(path), env={**env, RAISE_VARIABLE: "1"})
+    assert raising.returncode == 1, raising.stderr
+    assert "PROBLEM: config_model raised RuntimeError: the settings model cannot be built" in raising.stdout
+
+
 # -- the command line ------------------------------------------------------------------------------------
 
 
@@ -257,6 +304,18 @@ def test_a_wrong_setting_exits_2_naming_the_table_and_key(tmp_path, broker_env, 
     assert message in result.stderr
 
 
+def test_a_wrong_value_in_the_file_exits_2_though_the_environment_and_a_flag_override_it(tmp_path, broker_env):
+    path = write(tmp_path, '[host]\ndata_dir = 1\n')
+    result = run_cli("--plugins", "hello", "--config", str(path), "--data-dir", str(tmp_path / "data"),
+                     env={**broker_env, "DATABASE_FOLDER": str(tmp_path / "data")})
+    assert result.returncode == 2, result.stderr
+    assert "[host] data_dir: Input should be a valid string (got 1)" in result.stderr
+    path = write(tmp_path, '[plugins.hello]\ngreeting = 5\n')
+    result = run_cli("--plugins", "hello", "--config", str(path), env={**broker_env, "HELLO__GREETING": "Hi"})
+    assert result.returncode == 2, result.stderr
+    assert "[plugins.hello] greeting: Input should be a valid string (got 5)" in result.stderr
+
+
 def test_a_wrong_setting_of_a_process_isolated_plugin_exits_2_as_in_a_thread(tmp_path, broker_env):
     for isolation in ("thread", "process"):
         path = write(tmp_path, f'[plugins.hello]\nISOLATION = "{isolation}"\ngreeting = 5\n')
@@ -264,6 +323,28 @@ def test_a_wrong_setting_of_a_process_isolated_plugin_exits_2_as_in_a_thread(tmp
         assert result.returncode == 2, (isolation, result.stderr)
         assert ("invalid settings for plugin 'hello':\n  [plugins.hello] greeting: Input should be a valid string "
                 "(got 5)") in result.stderr, isolation
+
+
+@pytest.mark.parametrize(("table", "variables", "message"), [
+    ("retries = 1.5\n", {}, "[plugins.zz] retries: Input should be a valid integer, got a number with a fractional "
+                            "part (got 1.5)"),
+    ("gretting = 1\n", {}, "[plugins.zz] gretting: unknown key"),
+    ("", {"ZZ__RETRIES": "x"}, "env ZZ__RETRIES: Input should be a valid integer"),
+])
+def test_an_instance_in_a_child_process_with_a_wrong_setting_stops_the_host_as_in_a_thread(
+        tmp_path, broker_env, table, variables, message):
+    """Behind a plugin that already runs: the same error on stderr, exit 2 and no alert, in both modes."""
+    env = {**broker_env, **config_site(tmp_path / "site"), **variables}
+    errors = {}
+    for isolation in ("thread", "process"):
+        path = write(tmp_path, f'[plugins.zz]\nplugin = "cfg_dump"\nISOLATION = "{isolation}"\n{table}')
+        result = run_cli("--plugins", "hello,zz", "--config", str(path), env=env)
+        assert result.returncode == 2, (isolation, result.stderr)
+        assert "plugin hello running" in result.stderr, (isolation, result.stderr)
+        assert "send alert from zz" not in result.stderr, (isolation, result.stderr)
+        errors[isolation] = result.stderr[result.stderr.index("openmodule-host: error:"):]
+    assert f"openmodule-host: error: invalid settings for plugin 'zz':\n  {message}" in errors["thread"]
+    assert errors["process"] == errors["thread"]
 
 
 @pytest.mark.parametrize("isolation", ["thread", "process"])

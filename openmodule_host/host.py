@@ -133,6 +133,9 @@ class Host:
         self.http: HTTPEndpoint | None = None
         #: the host's own alerts (a plugin failed, or is degraded), sent under the host's name.
         self.alerts: PluginAlerts | None = None
+        #: one look at the plugins' states and its ``plugin_state`` alerts at a time (the watchdog's round, a
+        #: ping's answer, a child's supervisor): an older look never alerts after a newer one.
+        self._state_alerts = threading.RLock()
         self._shared: SharedInfrastructure | None = None
         self._databases = dict(databases or {})
         #: starts the plugins on the infrastructure built here, and stops them (see :mod:`.lifecycle`).
@@ -288,9 +291,12 @@ class Host:
                 for plugin in self.plugins.values()]
 
     def health_checks(self) -> list[HealthCheck]:
-        statuses = self.statuses()
-        for status in statuses:
-            self._alert_state(status.name, status.state, status.message)
+        """The checks a pong carries; the ``plugin_state`` alerts follow the states looked at (each watchdog
+        round calls this too, so they follow whether or not anyone pings)."""
+        with self._state_alerts:
+            statuses = self.statuses()
+            for status in statuses:
+                self._alert_state(status.name, status.state, status.message)
         return host_checks(self.config.name, statuses, self.watchdog)
 
     def _alert_state(self, plugin: str, state: PluginState, message: str | None) -> None:
@@ -299,10 +305,11 @@ class Host:
             return
         message = public_text(message or "", self.config.max_health_message_bytes)
         meta = {"plugin": plugin, "state": state, "message": message}
-        if state in (PluginState.FAILED, PluginState.DEGRADED):
-            self.alerts.send("plugin_state", "state_change", source=plugin, status="error", meta=meta)
-        elif state is PluginState.RUNNING and self._alerted(plugin):
-            self.alerts.send("plugin_state", "state_change", source=plugin, status="ok", meta=meta)
+        with self._state_alerts:  # (sent only when the status differs from the last one sent: once per change)
+            if state in (PluginState.FAILED, PluginState.DEGRADED):
+                self.alerts.send("plugin_state", "state_change", source=plugin, status="error", meta=meta)
+            elif state is PluginState.RUNNING and self._alerted(plugin):
+                self.alerts.send("plugin_state", "state_change", source=plugin, status="ok", meta=meta)
 
     def _alerted(self, plugin: str) -> bool:
         assert self.alerts is not None

@@ -329,8 +329,10 @@ class Host:
         return host_checks(self.config.name, statuses, self.watchdog)
 
     def _alert_state(self, plugin: str, state: PluginState, message: str | None) -> None:
-        """Alert ``plugin_state`` (source: the plugin) on error while failed or degraded, back to ok after."""
-        if self.alerts is None:
+        """Alert ``plugin_state`` (source: the plugin) on error while failed or degraded, back to ok after. Not
+        in a plugin's child process (``host_pong`` false): its parent alerts with the state the child reports,
+        and one change must not alert twice, under two names."""
+        if self.alerts is None or not self.config.host_pong:
             return
         message = public_text(message or "", self.config.max_health_message_bytes)
         meta = {"plugin": plugin, "state": state, "message": message}

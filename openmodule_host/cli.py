@@ -126,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of the command ``name``: its ``error`` shows that command's usage, not the top level's."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise KeyError(name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] not in _COMMANDS and args_list[0] not in ("-h", "--help", "--version"):
@@ -136,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "run" and args.plugins is not None and not all(name.strip() for name in args.plugins.split(",")):
-        parser.error(f"--plugins {args.plugins!r}: an empty plugin name; give NAME[,NAME...] or --all-plugins")
+        _subcommand(parser, "run").error(
+            f"--plugins {args.plugins!r}: an empty plugin name; give NAME[,NAME...] or --all-plugins")
     if args.command in TRANSLATION_COMMANDS:
         return run_translation_command(args, sys.stdout)
     try:

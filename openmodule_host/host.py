@@ -20,16 +20,19 @@ Start order:
 A stop requested during start (SIGTERM) ends the start at the next wait (the broker check, an import, a
 hook, a migration, whose process is killed): the host stops and is not ready.
 
-Stop order (each stage bounded; the sum is the stop deadline):
+Stop order (each stage bounded; the sum is the stop deadline, :func:`stop_bound`):
   1. stop the watchdog and the HTTP endpoint;                         <= 2 s each
-  2. stop the plugins' child processes, all at once;                  <= drain + shutdown timeouts + 5 s
+  2. stop the plugins' child processes, all at once;                  <= drain + shutdown timeouts + 5 s,
+                                                                         then 1 s for its supervisor
   3. stop the intake (no new messages), the scheduler thread (no new job runs)
      and the health thread;                                           <= 2 s each
-  4. drain the mailboxes: queued messages are still handled;          <= drain_timeout (total)
-  5. ``shutdown(core)`` in reverse load order on each plugin's worker; <= shutdown_timeout per plugin
+  4. release the RPC channels, stop their sweeper;                    <= 1 s
+  5. drain the mailboxes: queued messages are still handled;          <= drain_timeout (total)
+  6. ``shutdown(core)`` in reverse load order on each plugin's worker; <= shutdown_timeout per plugin
      (a legacy backend's ``unregister`` on topic ``backend`` first)
-  6. close mailboxes, join workers, close the publisher and broker.   <= 0.2 s per plugin + 1 s
-  7. send what sentry still has queued (when the host turned it on).  <= 2 s
+  7. close mailboxes, join workers;                                   <= 0.2 s per plugin
+  8. close the publisher and the embedded broker;                     <= 1 s
+  9. send what sentry still has queued (when the host turned it on).  <= 2 s
 """
 
 from __future__ import annotations
@@ -73,17 +76,43 @@ if TYPE_CHECKING:
     from .isolation import PluginProcess
     from .observability.http import HTTPEndpoint
 
-__all__ = ["Host"]
+__all__ = ["Host", "stop_bound"]
 
 log = logging.getLogger("openmodule_host")
 
-_INTAKE_STOP_TIMEOUT = 2.0
+#: the longest the stop waits for each of the intake, the scheduler and the health thread.
+_THREAD_STOP_TIMEOUT = 2.0
+#: the longest the stop waits for the embedded broker's thread (told to end, it ends at once).
+_BROKER_STOP_TIMEOUT = 1.0
 #: seconds between the "still waiting for the broker" lines at start.
 _BROKER_PROGRESS_EVERY = 5.0
 
 
 def _stdout(line: str) -> None:
     print(line, file=sys.stdout, flush=True)
+
+
+def stop_bound(config: HostConfig, plugins: int, *, children: bool = False, sentry_on: bool = False) -> float:
+    """The longest :meth:`Host.stop` can take, in seconds: the sum of the bounds of its stages (the figure
+    docs/operations.md, "Stopping", gives for a supervisor's stop grace period), for ``plugins`` plugins on
+    threads, with or without plugins in child processes (stopped all at once) and sentry. With an external
+    broker it takes at most ``_BROKER_STOP_TIMEOUT`` less; a legacy backend's ``unregister`` may add its
+    ``publish_wait``."""
+    from .isolation.process import SUPERVISOR_STOP_TIMEOUT
+    from .lifecycle import CHILD_STOP_MARGIN, WORKER_JOIN_TIMEOUT
+    from .observability.http_server import STOP_TIMEOUT as HTTP_STOP_TIMEOUT
+    from .observability.sentry import SHUTDOWN_TIMEOUT as SENTRY_SHUTDOWN_TIMEOUT
+    from .rpc.client import SWEEPER_STOP_TIMEOUT
+    from .watchdog import STOP_TIMEOUT as WATCHDOG_STOP_TIMEOUT
+
+    bound = WATCHDOG_STOP_TIMEOUT + HTTP_STOP_TIMEOUT
+    if children:  # each killed after its drain, shutdown and margin; then its supervisor reads its last report
+        bound += config.drain_timeout + config.shutdown_timeout + CHILD_STOP_MARGIN + SUPERVISOR_STOP_TIMEOUT
+    bound += 3 * _THREAD_STOP_TIMEOUT  # the intake, the scheduler, the health thread
+    bound += SWEEPER_STOP_TIMEOUT  # the RPC client's channel sweeper
+    bound += config.drain_timeout + plugins * (config.shutdown_timeout + WORKER_JOIN_TIMEOUT)
+    bound += _BROKER_STOP_TIMEOUT
+    return bound + (SENTRY_SHUTDOWN_TIMEOUT if sentry_on else 0.0)
 
 
 def _supervisor_of(process: PluginProcess) -> Callable[[], threading.Thread | None]:
@@ -133,6 +162,9 @@ class Host:
         self.http: HTTPEndpoint | None = None
         #: the host's own alerts (a plugin failed, or is degraded), sent under the host's name.
         self.alerts: PluginAlerts | None = None
+        #: one look at the plugins' states and its ``plugin_state`` alerts at a time (the watchdog's round, a
+        #: ping's answer, a child's supervisor): an older look never alerts after a newer one.
+        self._state_alerts = threading.RLock()
         self._shared: SharedInfrastructure | None = None
         self._databases = dict(databases or {})
         #: starts the plugins on the infrastructure built here, and stops them (see :mod:`.lifecycle`).
@@ -288,21 +320,27 @@ class Host:
                 for plugin in self.plugins.values()]
 
     def health_checks(self) -> list[HealthCheck]:
-        statuses = self.statuses()
-        for status in statuses:
-            self._alert_state(status.name, status.state, status.message)
+        """The checks a pong carries; the ``plugin_state`` alerts follow the states looked at (each watchdog
+        round calls this too, so they follow whether or not anyone pings)."""
+        with self._state_alerts:
+            statuses = self.statuses()
+            for status in statuses:
+                self._alert_state(status.name, status.state, status.message)
         return host_checks(self.config.name, statuses, self.watchdog)
 
     def _alert_state(self, plugin: str, state: PluginState, message: str | None) -> None:
-        """Alert ``plugin_state`` (source: the plugin) on error while failed or degraded, back to ok after."""
-        if self.alerts is None:
+        """Alert ``plugin_state`` (source: the plugin) on error while failed or degraded, back to ok after. Not
+        in a plugin's child process (``host_pong`` false): its parent alerts with the state the child reports,
+        and one change must not alert twice, under two names."""
+        if self.alerts is None or not self.config.host_pong:
             return
         message = public_text(message or "", self.config.max_health_message_bytes)
         meta = {"plugin": plugin, "state": state, "message": message}
-        if state in (PluginState.FAILED, PluginState.DEGRADED):
-            self.alerts.send("plugin_state", "state_change", source=plugin, status="error", meta=meta)
-        elif state is PluginState.RUNNING and self._alerted(plugin):
-            self.alerts.send("plugin_state", "state_change", source=plugin, status="ok", meta=meta)
+        with self._state_alerts:  # (sent only when the status differs from the last one sent: once per change)
+            if state in (PluginState.FAILED, PluginState.DEGRADED):
+                self.alerts.send("plugin_state", "state_change", source=plugin, status="error", meta=meta)
+            elif state is PluginState.RUNNING and self._alerted(plugin):
+                self.alerts.send("plugin_state", "state_change", source=plugin, status="ok", meta=meta)
 
     def _alerted(self, plugin: str) -> bool:
         assert self.alerts is not None
@@ -344,12 +382,12 @@ class Host:
         if self.http is not None:
             self.http.stop()
         self.lifecycle.stop_processes()
-        if self.intake is not None and not self.intake.stop(_INTAKE_STOP_TIMEOUT):
-            log.warning("intake did not stop within %.1f s", _INTAKE_STOP_TIMEOUT)
-        if self.scheduler is not None and not self.scheduler.stop(_INTAKE_STOP_TIMEOUT):
-            log.warning("scheduler thread did not stop within %.1f s", _INTAKE_STOP_TIMEOUT)
+        if self.intake is not None and not self.intake.stop(_THREAD_STOP_TIMEOUT):
+            log.warning("intake did not stop within %.1f s", _THREAD_STOP_TIMEOUT)
+        if self.scheduler is not None and not self.scheduler.stop(_THREAD_STOP_TIMEOUT):
+            log.warning("scheduler thread did not stop within %.1f s", _THREAD_STOP_TIMEOUT)
         if self.health is not None:
-            self.health.stop()
+            self.health.stop(_THREAD_STOP_TIMEOUT)
         if self.connection is not None:
             self.connection.close()
         if self.rpc_calls is not None:
@@ -359,7 +397,7 @@ class Host:
         if self.publisher is not None:
             self.publisher.close()
         if self.broker is not None:
-            self.broker.stop()
+            self.broker.stop(_BROKER_STOP_TIMEOUT)
         if self.context is not None:
             self.context.destroy(linger=0)
         log.info("host stopped in %.2f s", time.monotonic() - started)

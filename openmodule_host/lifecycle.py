@@ -42,15 +42,17 @@ from .privacy import subscribe_anonymize
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-__all__ = ["PluginLifecycle", "StartFailed", "StartRunner", "check_plugin_name", "start_in_thread"]
+__all__ = ["CHILD_STOP_MARGIN", "WORKER_JOIN_TIMEOUT", "PluginLifecycle", "StartFailed", "StartRunner",
+           "check_plugin_name", "start_in_thread"]
 
 log = logging.getLogger("openmodule_host")
 
 T = TypeVar("T")
 
-_WORKER_JOIN_TIMEOUT = 0.2
+#: how long the stop waits for a plugin's worker after its shutdown hook (a busy one is abandoned: a daemon thread).
+WORKER_JOIN_TIMEOUT = 0.2
 #: a child process gets its own drain and shutdown time at stop, plus this for its intake, broker and exit.
-_CHILD_STOP_MARGIN = 5.0
+CHILD_STOP_MARGIN = 5.0
 
 #: ``alert_state(plugin, state, message)``: the host's ``plugin_state`` alert on a plugin's state change.
 AlertState = Callable[[str, PluginState, "str | None"], None]
@@ -234,14 +236,14 @@ class PluginLifecycle:
         for plugin in running:
             assert plugin.worker is not None
             plugin.worker.mailbox.close()
-            if not plugin.worker.join(_WORKER_JOIN_TIMEOUT):
+            if not plugin.worker.join(WORKER_JOIN_TIMEOUT):
                 log.warning("plugin %s: worker still busy at stop; abandoning it", plugin.name)
             plugin.state = PluginState.STOPPED
 
     def stop_processes(self) -> None:
         """Stop the plugins' child processes together: each drains and shuts down as a host does."""
         processes = [plugin.process for plugin in self.plugins.values() if plugin.process is not None]
-        allowed = self.config.drain_timeout + self.config.shutdown_timeout + _CHILD_STOP_MARGIN
+        allowed = self.config.drain_timeout + self.config.shutdown_timeout + CHILD_STOP_MARGIN
         stoppers = [threading.Thread(target=process.stop, args=(allowed,), name=f"omh-stop-{process.plugin}",
                                      daemon=True) for process in processes]
         for stopper in stoppers:

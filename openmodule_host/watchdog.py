@@ -27,10 +27,12 @@ from typing import Final
 
 from .throttle import LogThrottle
 
-__all__ = ["EXIT_SOFTWARE", "Heartbeat", "ThreadState", "Watchdog"]
+__all__ = ["EXIT_SOFTWARE", "STOP_TIMEOUT", "Heartbeat", "ThreadState", "Watchdog"]
 
 #: the exit status of a host the watchdog stopped (``EX_SOFTWARE`` in sysexits.h).
 EXIT_SOFTWARE: Final = 70
+#: the longest :meth:`Watchdog.stop` waits for the watchdog thread (a stage of the host's stop).
+STOP_TIMEOUT: Final = 2.0
 
 
 class Heartbeat:
@@ -137,7 +139,7 @@ class Watchdog:
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(2.0)
+            self._thread.join(STOP_TIMEOUT)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -1,5 +1,7 @@
 """core.alerts with openmodule's semantics, and the host's own alerts about its plugins."""
 
+import time
+
 import pytest
 from openmodule_hookspecs import AlertMessage, hookimpl
 
@@ -104,3 +106,25 @@ def test_the_plugin_state_alert_follows_the_state_without_anyone_pinging_and_onc
     eventually(lambda: host.statuses()[0].state == "running")
     assert om_client.wait_for_message("alert", timeout=5)["status"] == "ok"
     om_client.assert_no_message("alert", timeout=1.5)
+
+
+def test_pings_arriving_meanwhile_add_no_duplicate_plugin_state_alert(om_host, om_client):
+    """The watchdog's round and the answers to pings both look at the states: still one alert per change."""
+    blocker = Blocker(hold=10)
+    host = om_host(("stuck", blocker), stall_after=0.2)
+    om_client.subscribe("alert")
+
+    def pinged_for(seconds: float) -> None:  # each pong read keeps the alerts that came meanwhile in the inbox
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            om_client.get_health("openmodule_host")
+
+    om_client.publish("t", Ping(seq=1))
+    assert blocker.entered.wait(5)
+    eventually(lambda: host.statuses()[0].state == "degraded")
+    pinged_for(2.5)  # several watchdog rounds and dozens of pings while degraded
+    blocker.release.set()
+    eventually(lambda: host.statuses()[0].state == "running")
+    pinged_for(2.5)
+    alerts = [(alert["source"], alert["status"]) for alert in om_client.received("alert")]
+    assert alerts == [("stuck", "error"), ("stuck", "ok")]

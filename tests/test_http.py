@@ -1,13 +1,16 @@
 """The HTTP endpoint over real HTTP: /healthz for probes, /metrics for Prometheus."""
 
 import json
+import re
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
+import zmq
 from openmodule_hookspecs import hookimpl
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -103,6 +106,66 @@ def test_the_cli_serves_http_when_asked(broker_env):
         with urllib.request.urlopen(f"http://{address}/healthz", timeout=5) as response:
             assert json.loads(response.read())["plugins"]["hello"]["state"] == "running"
         assert host.stop() == 0
+
+
+OPERATIONS = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
+
+
+def documented_metrics() -> dict[str, tuple[str, frozenset[str]]]:
+    """operations.md's metrics table: name -> (type, label names), e.g. ``..._limit_hits_total{plugin,limit}``."""
+    found = {}
+    for line in OPERATIONS.read_text().splitlines():
+        if line.startswith("| `openmodule_host_"):
+            names, kind = line.split(" | ")[:2]
+            for name, labels in re.findall(r"`(openmodule_host_[a-z_]+)(?:\{([a-z,]+)\})?`", names):
+                found[name] = (kind, frozenset(labels.split(",")) if labels else frozenset())
+    return found
+
+
+def scraped_metrics(body: str) -> dict[str, tuple[str, frozenset[str] | None]]:
+    """What /metrics exports: name -> (type, label names); None for a family without samples yet."""
+    found: dict[str, tuple[str, frozenset[str] | None]] = {}
+    for family in text_string_to_metric_families(body):
+        label_sets = {frozenset(sample.labels) for sample in family.samples}
+        assert len(label_sets) <= 1, (family.name, label_sets)
+        name = family.name + ("_total" if family.type == "counter" else "")
+        found[name] = (family.type, label_sets.pop() if label_sets else None)
+    return found
+
+
+def test_the_documented_metrics_are_what_a_running_host_exports(broker_env):
+    from openmodule_host.testing import free_tcp_address
+
+    address = free_tcp_address().removeprefix("tcp://")
+    with HostProcess(["--plugins", "hello", "--http", address], env=broker_env) as host:
+        host.wait_ready()
+        context = zmq.Context.instance()
+        sender = context.socket(zmq.PUB)
+        sender.setsockopt(zmq.LINGER, 0)
+        sender.connect(broker_env["BROKER_SUB"])
+
+        scrapes = []
+
+        def scraped_with_a_malformed_sample() -> bool:
+            sender.send_multipart([b"healthz", b"not json"])  # so that messages_malformed has a sample
+            with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
+                scrapes.append(scraped_metrics(response.read().decode()))
+            return scrapes[-1]["openmodule_host_messages_malformed_total"][1] is not None
+
+        try:
+            eventually(scraped_with_a_malformed_sample, interval=0.1)
+        finally:
+            sender.close()
+        exported = scrapes[-1]
+        assert host.stop() == 0
+
+    documented = documented_metrics()
+    assert sorted(exported) == sorted(documented)
+    for name, (kind, labels) in exported.items():
+        assert kind == documented[name][0], name
+        if labels is not None:  # (limit_hits has no sample until a limit is hit)
+            assert labels == documented[name][1], name
+    assert exported["openmodule_host_limit_hits_total"][1] is None  # the only one checked by the table alone
 
 
 @pytest.mark.parametrize("address", ["8080", "localhost:", "localhost:http", "127.0.0.1:70000"])

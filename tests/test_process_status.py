@@ -83,6 +83,18 @@ def test_a_stuck_handler_in_the_child_shows_degraded_and_alerts_then_ok_again(tr
     assert host.plugins["crasher"].process.restarts == 0
 
 
+def test_a_stuck_handler_in_the_child_alerts_once_per_change_with_nobody_pinging(troubled, om_client):
+    host = troubled
+    om_client.subscribe("alert")
+    om_client.publish("stuck", {"type": "stuck", "seconds": 4})  # and no ping from here on: the host looks itself
+    error = om_client.wait_for_message("alert", timeout=10)
+    assert error["name"] == host.config.name  # the host's alert: its child, whose state it reports, sends none
+    assert (error["source"], error["status"], error["alert_meta"]["state"]) == ("crasher", "error", "degraded")
+    ok = om_client.wait_for_message("alert", timeout=15)
+    assert (ok["source"], ok["status"], ok["alert_meta"]["state"]) == ("crasher", "ok", "running")
+    om_client.assert_no_message("alert", timeout=1.5)  # once per change
+
+
 def test_a_raising_health_hook_in_the_child_shows_degraded_until_it_answers_ok(troubled, om_client):
     host = troubled
     assert host_check(om_client, host)["state"] == "ok"

@@ -19,9 +19,10 @@ from openmodule_host.testing import free_tcp_address
 from openmodule_host.wire import Broker
 from tests.support import HostProcess, eventually, run_cli
 
-#: what a test allows for the stop of a host without queued work, from the documented stop bounds (watchdog and
-#: HTTP <= 2 s each, intake, scheduler and health threads <= 2 s each, close <= 0.2 s per plugin + 1 s), with
-#: slack for a loaded machine. A start that ignored the signal would take minutes (timeouts of 600 s below).
+#: what a test allows for the stop of a host without queued work or hung hooks: its threads' stages of the
+#: documented stop bounds (watchdog, HTTP, intake, scheduler, health <= 2 s each, RPC sweeper and broker <= 1 s
+#: each, workers <= 0.2 s per plugin; ``openmodule_host.host.stop_bound``), with slack for a loaded machine.
+#: A start that ignored the signal would take minutes (timeouts of 600 s below).
 STOP_BOUND = 20
 
 PLUGINS = {

@@ -12,6 +12,7 @@ from backend_x import VehicleEnterMessage
 from openmodule_hookspecs import ConnectionStatus, ZMQMessage, hookimpl
 
 from openmodule_host.testing import MockEvent, TestGate, wait_for_value
+from tests.support import eventually
 
 
 class Ping(ZMQMessage):
@@ -108,12 +109,18 @@ def test_wait_for_value():
 def test_get_health_answers_with_the_pong_to_its_own_ping_not_an_earlier_one(om_host, om_client):
     om_host(("ticker", Listening()))
     om_client.subscribe("healthpong")
-    om_client.publish("healthz", {"type": "ping", "ping": "ping"})  # an earlier ping: its pongs stay unread
-    om_client.wait_for_message("healthpong", lambda body: body.get("name") == "openmodule_host")
-    time.sleep(0.2)
+    om_client.publish("healthz", {"type": "ping", "ping": "ping"})  # an earlier ping: its pong stays unread
+
+    def stale_pongs() -> list[dict]:
+        return [body for body in om_client.received("healthpong") if body.get("name") == "ticker"]
+
+    eventually(lambda: len(stale_pongs()) == 1)
+    stale = stale_pongs()[0]
+    time.sleep(0.2)  # (so that the two pongs' timestamps differ on any clock)
     asked = time.time()
     pong = om_client.get_health("ticker")
-    assert pong["timestamp"] >= asked
+    assert pong != stale and pong["timestamp"] >= asked > stale["timestamp"]
+    assert stale_pongs() == [stale]  # still in the inbox, never taken for the new ping's answer
 
 
 def test_a_message_published_as_soon_as_om_host_returns_reaches_the_plugin(om_host, om_client):

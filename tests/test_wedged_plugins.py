@@ -21,8 +21,9 @@ from tests.support import HostProcess, eventually, run_cli
 
 #: the seconds the tests give an import (the host's start_timeout); short, so that the tests are.
 START_TIMEOUT = 2
-#: what a test allows for a SIGTERM to end the process: the stop bound of a host without queued work
-#: (intake <= 2 s, close <= 0.2 s per plugin + 1 s) and slack for a loaded machine.
+#: what a test allows for a SIGTERM to end the process of a host without queued work: what its stop takes
+#: when no stage runs into its bound (``openmodule_host.host.stop_bound`` sums the bounds), and slack for a
+#: loaded machine.
 STOP_BOUND = 6
 
 PLUGINS = {

@@ -98,13 +98,15 @@ class HealthResponder:
             self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
+        """End the responder thread; returns within ``timeout`` (the wake-up and the join share it)."""
         self._stopping = True
         if self._thread.is_alive():
+            deadline = time.monotonic() + timeout
             try:
                 self._pings.put(None, timeout=timeout)
             except queue.Full:
                 return
-            self._thread.join(timeout)
+            self._thread.join(max(deadline - time.monotonic(), 0.0))
 
     def _on_ping(self, body: dict[str, Any]) -> None:
         """On the intake thread: queue the ping, never block."""

@@ -41,7 +41,7 @@ from ..states import PluginState
 from ..watchdog import Heartbeat
 from .status import STATUS_INTERVAL, ChildStatus, read_reports
 
-__all__ = ["PluginProcess", "RestartPolicy"]
+__all__ = ["SUPERVISOR_STOP_TIMEOUT", "PluginProcess", "RestartPolicy"]
 
 #: the child's last stdout line once its plugin runs (the host's ``ready`` report).
 _READY_PREFIX = "ready: "
@@ -51,6 +51,8 @@ CONFIG_ERROR_PREFIX = "config error: "
 _KEPT_LINES = 100
 #: the supervisor waits in slices of this many seconds, beating its heartbeat in between.
 _BEAT = 1.0
+#: after its child ended, the longest :meth:`PluginProcess.stop` waits for the supervisor (it reads the last report).
+SUPERVISOR_STOP_TIMEOUT = 1.0
 #: the host's secrets a child does not get in its environment (it gets its plugin's own database login).
 WITHHELD_ENV = ("DATABASE_URL", "PGPASSWORD")
 
@@ -374,7 +376,7 @@ class PluginProcess:
         if proc is not None and proc.poll() is None:
             self._terminate(proc, timeout)
         if self._supervisor is not None:
-            self._supervisor.join(1.0)
+            self._supervisor.join(SUPERVISOR_STOP_TIMEOUT)
         if self.state is not PluginState.QUARANTINED and self.state is not PluginState.FAILED:
             self._set(PluginState.STOPPED, "")
 

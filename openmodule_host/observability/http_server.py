@@ -35,12 +35,13 @@ from typing import NamedTuple
 
 from ..watchdog import Heartbeat
 
-__all__ = ["BoundedHTTPServer", "Response"]
+__all__ = ["STOP_TIMEOUT", "BoundedHTTPServer", "Response"]
 
 log = logging.getLogger("openmodule_host.http")
 
 _RECV_BYTES = 4096
-_STOP_TIMEOUT = 2.0
+#: the longest :meth:`BoundedHTTPServer.stop` waits for its thread (a stage of the host's stop).
+STOP_TIMEOUT = 2.0
 #: the loop waits at most this long between two turns (and heartbeats).
 _TURN = 0.5
 
@@ -144,7 +145,7 @@ class BoundedHTTPServer:
         if self._thread.is_alive():
             with contextlib.suppress(OSError):
                 self._wake_writer.send(b"x")
-            self._thread.join(_STOP_TIMEOUT)
+            self._thread.join(STOP_TIMEOUT)
         if not self._thread.is_alive():
             self._close_all()
 

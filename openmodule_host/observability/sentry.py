@@ -35,6 +35,7 @@ from .logs import mask_secrets
 
 __all__ = [
     "IGNORED_TOPICS",
+    "SHUTDOWN_TIMEOUT",
     "add_trace_headers",
     "close_sentry",
     "continued_trace",
@@ -53,7 +54,8 @@ T = TypeVar("T")
 #: messages on these topics start no transaction (openmodule's default: ``io`` is too frequent).
 IGNORED_TOPICS = frozenset({"io"})
 
-_SHUTDOWN_TIMEOUT = 2.0
+#: sentry's own ``shutdown_timeout``: the longest :func:`close_sentry` waits to send what is queued.
+SHUTDOWN_TIMEOUT = 2.0
 _ORIGIN = "auto.zmq"
 _TRACE_FIELDS = ("sentry-trace", "baggage")
 
@@ -101,7 +103,7 @@ def init_sentry(
         "environment": config.sentry_environment or default_environment(env),
         "server_name": env_string(env, "AUTH_RESOURCE") or socket.gethostname(),
         "traces_sample_rate": config.sentry_traces_sample_rate,
-        "shutdown_timeout": _SHUTDOWN_TIMEOUT,
+        "shutdown_timeout": SHUTDOWN_TIMEOUT,
     }
     settings.update(options or {})
     sentry_sdk.init(**settings)

@@ -51,12 +51,14 @@ from ..throttle import KeyedLogThrottle
 from ..wire import Intake, Publisher, Route, wait_for_connection
 from ..wire.listener import has_own_model_validate
 
-__all__ = ["PluginRPCClient", "RPCCall", "RPCCalls", "RPCErrorNames"]
+__all__ = ["SWEEPER_STOP_TIMEOUT", "PluginRPCClient", "RPCCall", "RPCCalls", "RPCErrorNames"]
 
 Res = TypeVar("Res", bound=BaseModel)
 
 _LATE_REPLY_MEMORY = 300.0
 _SWEEP_INTERVAL = 1.0
+#: the longest :meth:`RPCCalls.close` waits for the channel sweeper thread (a stage of the host's stop).
+SWEEPER_STOP_TIMEOUT = 1.0
 #: idle channels are looked for this many times per ``channel_idle``: one expires within 1.25 periods.
 _CHANNEL_SWEEPS_PER_IDLE = 4
 
@@ -441,7 +443,7 @@ class RPCCalls:
         for channel, state in channels.items():
             self._intake.remove(response_topic(channel), state.route)
         if self._sweeper is not None and self._sweeper is not threading.current_thread():
-            self._sweeper.join(1.0)
+            self._sweeper.join(SWEEPER_STOP_TIMEOUT)
 
 
 class RPCErrorNames:

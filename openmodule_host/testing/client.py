@@ -170,9 +170,11 @@ class TestClient:
     def get_health(self, name: str, timeout: float = 3.0) -> dict[str, Any]:
         """Ping (topic ``healthz``) and return the ``healthpong`` of the service called ``name`` to this ping.
 
-        A pong carries no reference to its ping: the answer is the first pong of ``name`` made after this
-        ping was sent (its envelope's timestamp), so a pong to an earlier ping still in the inbox or on
-        its way is never taken for it (the services on one machine share its clock).
+        A pong carries no reference to its ping (a ping's body is irrelevant to the services, wire-protocol
+        5.1): the answer is the first pong of ``name`` made after this ping was sent (its envelope's
+        timestamp), so a pong made before, to an earlier ping, still in the inbox or on its way, is never
+        taken for it; it stays in the inbox. (A pong to an earlier ping made after this one was sent is as
+        fresh as the answer; the services on one machine share its clock.)
         """
         self.subscribe("healthpong")
         sent = time.time()

@@ -24,6 +24,8 @@ from typing import Any
 import orjson
 import zmq
 
+from openmodule_host.config import HostConfig
+from openmodule_host.host import stop_bound as host_stop_bound
 from openmodule_host.testing import PrivateBroker, TestClient, free_tcp_address
 from tests.support import HostProcess
 
@@ -41,14 +43,13 @@ HOST_SETTINGS = {
 WINDOW = 3.0
 #: a healthy plugin's RPC that gets no answer within this long counts as a failed call.
 CALL_TIMEOUT = 1.0
-#: the documented stop bound (docs/operations.md "Stopping") for two plugins with HOST_SETTINGS, plus one
-#: child process in process mode, plus a second for the interpreter's own exit.
-_THREAD_STOP = 2 + HOST_SETTINGS["drain_timeout"] + 2 * HOST_SETTINGS["shutdown_timeout"] + 2 * 0.2 + 1 + 2
-_CHILD_STOP = HOST_SETTINGS["drain_timeout"] + HOST_SETTINGS["shutdown_timeout"] + 5
 
 
 def stop_bound(mode: str) -> float:
-    return _THREAD_STOP + (_CHILD_STOP if mode == "process" else 0) + 1
+    """The documented stop bound (docs/operations.md "Stopping", the sum of the stop's stages) for two plugins
+    with HOST_SETTINGS, with a child process in process mode, plus a second for the interpreter's own exit."""
+    config = HostConfig(**HOST_SETTINGS)
+    return host_stop_bound(config, 2, children=mode == "process", sentry_on=True) + 1
 
 
 #: the longest a start may take: the child's start-up allowance (start + migration + connect) and margin.

@@ -142,6 +142,13 @@ def plugin_blocks(blocks: list[CodeBlock]) -> dict[str, CodeBlock]:
             if ident in found:
                 raise DocsExampleError(f"{block.where}: a second plugin block with ID {ident!r} (the first is at "
                                        f"{found[ident].where}): give one of them another ID")
+            same = [other for other in found.values() if plugin_name(other) == plugin_name(block)]
+            if same:
+                # the hole test_lookup fell through: each block was installed as a my_plugin of its own, while a
+                # reader has one my_plugin package and adds the later block to it (and its settings model)
+                raise DocsExampleError(f"{block.where}: a second plugin module named {plugin_name(block)!r} (the "
+                                       f"first is at {same[0].where}); a reader of the page has one such package "
+                                       f"and would add this code to it: give this plugin a name of its own")
             found[ident] = block
     return found
 
@@ -728,6 +735,16 @@ def test_a_fragment_runs_with_the_core_and_the_globals_of_its_plugin_block(
 ) -> None:
     check_all(PLUGIN + "\n<!-- docs-test: fragment demo_plugin -->\n```python\n"
               "assert core.name == 'demo_plugin' and callable(register_handlers)\n```\n", om_host, example_dir)
+
+
+def test_two_plugin_modules_of_one_name_in_one_file_are_refused(
+    om_host: Callable[..., Host], example_dir: Path
+) -> None:
+    """The hole the test_lookup example fell through: its RPC plugin was a second `my_plugin` (with a whitelist
+    setting), tested alone, while the reader's `my_plugin` had the first block's settings model only."""
+    with pytest.raises(DocsExampleError, match=r"example.md:13: a second plugin module named 'demo_plugin' \(the "
+                                               r"first is at example.md:3\).*give this plugin a name of its own"):
+        check_all(PLUGIN + PLUGIN.replace("plugin demo_plugin", "plugin demo_plugin other"), om_host, example_dir)
 
 
 def test_a_marker_naming_a_missing_plugin_block_is_refused(om_host: Callable[..., Host], example_dir: Path) -> None:

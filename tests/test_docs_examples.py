@@ -6,16 +6,18 @@ line before its fence (an HTML comment, invisible in the rendered page)::
     <!-- docs-test: plugin NAME[:OBJECT] [ID] -->
             a whole plugin module: installed as the package NAME (module NAME.plugin, entry point NAME =
             NAME.plugin, or NAME.plugin:OBJECT, in openmodule.plugins, version 1.0.0) and started on a real
-            host (it must start); ID (default NAME) is how the other markers of the same file name it
+            host (it must start); ID (default NAME) is how the other markers of the same file name it; two
+            plugin blocks of one file have two names (a reader has one package per name)
     <!-- docs-test: test [ID] -->
             a pytest module: run by pytest in a subprocess, with the plugin block ID installed and the
             om_host/om_client fixtures on a real broker; every test in it must pass, every plugin it starts
             through om_host or om_fake must start (unless it says strict=False), and it must start plugin
             block ID's plugin
     <!-- docs-test: fragment [ID] -->
-            lines of a plugin module: run in plugin block ID's module (else an empty one), their top-level
-            lines with `core`, the core of that plugin running; the hooks the fragment defines join (or
-            replace) that module's, and the plugin must start with them
+            lines of a plugin module: run in plugin block ID's module (or an installed example plugin's,
+            `fragment backend_x`; else an empty one), their top-level lines with `core`, the core of that
+            plugin running; the hooks the fragment defines join (or replace) that module's, and the plugin
+            must start with them
     <!-- docs-test: migration ID -->
             an Alembic revision file for plugin block ID's models: upgraded on a fresh SQLite file, the
             schema must be the models' (no difference), then downgraded
@@ -25,6 +27,11 @@ line before its fence (an HTML comment, invisible in the rendered page)::
     <!-- docs-test: openmodule -->
             openmodule code (a service before its port): compiled, and its openmodule imports run in
             openmodule's own environment (.venv-openmodule), in a child process
+    <!-- docs-test: client PLUGINS -->
+            a script a reader runs beside `openmodule-host --plugins PLUGINS`: the real command runs in a child
+            process on a private broker (its addresses replace openmodule's defaults in the script), the
+            script in another; what it prints must be what its trailing `# ` comment lines say (`...` stands
+            for anything)
     <!-- docs-test: compile-only REASON -->
             it truly cannot run (a remote server, files the example does not show): compiled only; the
             reason is required
@@ -77,7 +84,7 @@ from openmodule_host.config import build_plugin_config, load_host_config
 from openmodule_host.host import Host
 from openmodule_host.loader import discover, make_plugin_manager
 from openmodule_host.plugin import PluginState
-from openmodule_host.testing import MigrationTester
+from openmodule_host.testing import MigrationTester, PrivateBroker, start_host_process
 
 from .support.markdown import CodeBlock, MarkdownError, code_blocks
 from .support.pynames import unresolved_names
@@ -94,6 +101,8 @@ EXAMPLE_TIMEOUT = 120.0
 EXAMPLE_CONFTEST = Path(__file__).parent / "support" / "docs_example_conftest.py"
 #: openmodule 18.5.0's interpreter, for openmodule code (never imported into this process: GPLv2).
 OPENMODULE_PYTHON = Path(os.environ.get("OPENMODULE_PYTHON", ROOT / ".venv-openmodule" / "bin" / "python"))
+#: openmodule's default broker addresses, as a client script for the reader's host has them.
+DEFAULT_SUB, DEFAULT_PUB = "tcp://127.0.0.1:10100", "tcp://127.0.0.1:10200"
 #: an openmodule-host command (optionally by a path, as `.venv/bin/openmodule-host`, after env assignments).
 COMMAND = re.compile(r"^(?:[A-Z][A-Z0-9_]*=\S*\s+)*(?:\S*/)?openmodule-host(?:\s|$)")
 ENV_ASSIGNMENT = re.compile(r"^[A-Z][A-Z0-9_]*=")
@@ -108,6 +117,7 @@ MARKERS_HELP = (
     "<!-- docs-test: migration ID --> (an Alembic revision of plugin block ID's models), "
     "<!-- docs-test: file PATH --> (lines copied from a file of the repository), "
     "<!-- docs-test: openmodule --> (openmodule code: its imports run in openmodule's environment), "
+    "<!-- docs-test: client PLUGINS --> (a script run beside openmodule-host --plugins PLUGINS), "
     "<!-- docs-test: compile-only REASON --> (it truly cannot run: say why); "
     "see the docstring of tests/test_docs_examples.py"
 )
@@ -428,6 +438,44 @@ def _code_lines(code: str) -> list[str]:
     return [line.split("  #")[0].rstrip() for line in code.splitlines() if line.strip()]
 
 
+def run_client_script(block: CodeBlock, directory: Path) -> None:
+    """A script a reader runs beside ``openmodule-host --plugins PLUGINS``: the real command runs in a child
+    process on a private broker, whose addresses replace openmodule's defaults in the script; the script runs
+    with this interpreter (the host's environment), and what it prints must be what its trailing ``# ``
+    comment lines say (``...`` stands for anything)."""
+    assert block.marker is not None
+    compile_block(block)
+    check_names(block)
+    if len(block.marker.arguments) != 1:
+        raise DocsExampleError(f"{block.where}: write <!-- docs-test: client PLUGINS -->, PLUGINS as for --plugins")
+    lines = block.code.rstrip().splitlines()
+    expected: list[str] = []
+    while lines and lines[-1].startswith("# "):
+        expected.insert(0, lines.pop()[2:])
+    if not expected:
+        raise DocsExampleError(f"{block.where}: a client script ends with what it prints, as `# ` comment lines")
+    broker = PrivateBroker()
+    process = start_host_process(broker, block.marker.arguments[0].split(","), data_dir=str(directory / "data"),
+                                 dsgvo=False)
+    try:
+        process.wait_ready(EXAMPLE_TIMEOUT)
+        script = directory / f"client_{block.line}.py"
+        script.write_text(block.code.replace(DEFAULT_SUB, broker.sub_address).replace(DEFAULT_PUB, broker.pub_address),
+                          encoding="utf-8")
+        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                                timeout=EXAMPLE_TIMEOUT, cwd=directory)
+    finally:
+        process.close()
+        broker.close()
+    printed = result.stdout.strip().splitlines()
+    patterns = [re.compile(".*?".join(re.escape(part) for part in line.split("...")) + r"\Z") for line in expected]
+    if result.returncode != 0 or len(printed) != len(expected) or not all(
+            pattern.match(line) for pattern, line in zip(patterns, printed, strict=True)):
+        printed_text = textwrap.indent(result.stdout + result.stderr, "    ")
+        raise DocsExampleError(f"{block.where}: the script printed\n{printed_text}where the example says\n"
+                               f"{textwrap.indent(chr(10).join(expected), '    ')}")
+
+
 def check_openmodule_code(block: CodeBlock) -> None:
     """openmodule code (before a port): it compiles here, and its imports of openmodule run in openmodule's own
     environment, in a child process (openmodule is never imported into this one)."""
@@ -489,6 +537,8 @@ def check_python(block: CodeBlock, blocks: list[CodeBlock], om_host: Callable[..
         check_file_excerpt(block)
     elif marker.kind == "openmodule":
         check_openmodule_code(block)
+    elif marker.kind == "client":
+        run_client_script(block, directory)
     elif marker.kind == "compile-only":
         if not marker.arguments:
             raise DocsExampleError(f"{block.where}: say why the block cannot run: "
@@ -888,6 +938,14 @@ def test_a_file_excerpt_must_still_be_in_the_file(om_host: Callable[..., Host], 
         (example_dir / "changed").mkdir()
         check_all(excerpt.format('class WelcomeSettings(BaseModel):\n    gate: str = "out-1"\n'), om_host,
                   example_dir / "changed")
+
+
+def test_a_client_script_must_print_what_it_says(om_host: Callable[..., Host], example_dir: Path) -> None:
+    [quickstart] = [block for block in ALL_BLOCKS if block.marker is not None and block.marker.kind == "client"]
+    claimed = quickstart.code.replace("Hello, garage!", "Servus, garage!")
+    with pytest.raises(DocsExampleError, match=r"(?s)example.md:2: the script printed.*Hello, garage!.*where the "
+                                               r"example says.*Servus, garage!"):
+        check_all(f"<!-- docs-test: client hello -->\n```python\n{claimed}```\n", om_host, example_dir)
 
 
 def test_openmodule_code_imports_only_what_openmodule_has(om_host: Callable[..., Host], example_dir: Path) -> None:

@@ -82,6 +82,7 @@ from sqlalchemy.orm import DeclarativeBase
 from openmodule_host.cli import build_parser
 from openmodule_host.config import build_plugin_config, load_host_config
 from openmodule_host.host import Host
+from openmodule_host.instances import resolve_instances
 from openmodule_host.loader import discover, make_plugin_manager
 from openmodule_host.plugin import PluginState
 from openmodule_host.testing import MigrationTester, PrivateBroker, start_host_process
@@ -508,11 +509,11 @@ def check_toml(block: CodeBlock, directory: Path) -> None:
         path.write_text(block.code, encoding="utf-8")
         try:
             config = load_host_config(path, env={})
-            installed = discover()
+            known = resolve_instances(discover(), config.plugins)  # installed plugins and their instances
             for name, table in config.plugins.items():
-                if name in installed:  # validated as the host would: against the plugin's config_model
-                    model = make_plugin_manager(installed[name]).hook.config_model()
-                    build_plugin_config(name, installed[name].version, table, config, model, env={})
+                if name in known:  # validated as the host would: against the (instance's) plugin's config_model
+                    model = make_plugin_manager(known[name]).hook.config_model()
+                    build_plugin_config(name, known[name].version, table, config, model, env={})
         except Exception as error:
             raise DocsExampleError(f"{block.where}: the host config example is not valid: {error}") from None
 
@@ -693,6 +694,30 @@ def test_example(block: CodeBlock, om_host: Callable[..., Host], example_dir: Pa
 def test_the_commands_shown_are_real(path: Path) -> None:
     for line, command in document_commands(path):
         check_command(command, f"{path.name}:{line}")
+
+
+def indented_host_configs(path: Path, text: str | None = None) -> list[int]:
+    """The lines where an indented code block (not a fenced one: not validated) starts a host config table."""
+    lines = (path.read_text(encoding="utf-8") if text is None else text).splitlines()
+    found, fence = [], None
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if fence is not None:
+            fence = None if stripped.startswith(fence) and set(stripped) == {fence[0]} else fence
+        elif stripped.startswith(("```", "~~~")):
+            fence = stripped[:3]
+        elif line.startswith("    ") and re.match(r"\[(host|plugins\.[^\]]+)\]\s*$", stripped):
+            found.append(number)
+    return found
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda path: path.name)
+def test_host_configs_are_fenced_toml_blocks_so_that_they_are_validated(path: Path) -> None:
+    assert indented_host_configs(path) == [], f"{path.name}: write these host configs as ```toml blocks"
+
+
+def test_an_indented_host_config_is_found() -> None:
+    assert indented_host_configs(Path("example.md"), "Text:\n\n    [plugins.hello]\n    greeting = 5\n") == [3]
 
 
 def test_the_docs_show_commands_to_check() -> None:
@@ -953,6 +978,14 @@ def test_openmodule_code_imports_only_what_openmodule_has(om_host: Callable[...,
                                                r"environment.*NoSuchThing"):
         check_all("<!-- docs-test: openmodule -->\n```python\nfrom openmodule.core import NoSuchThing\n```\n",
                   om_host, example_dir)
+
+
+def test_an_instance_table_is_validated_with_its_entry_points_settings(
+    om_host: Callable[..., Host], example_dir: Path
+) -> None:
+    with pytest.raises(DocsExampleError, match=r"(?s)example.md:1: the host config example is not valid: .*"
+                                               r"\[plugins.gate_in\] greeting"):
+        check_all('```toml\n[plugins.gate_in]\nplugin = "hello"\ngreeting = 5\n```\n', om_host, example_dir)
 
 
 def test_a_host_config_with_a_wrong_plugin_setting_is_reported(

@@ -289,7 +289,9 @@ def run_fragment(block: CodeBlock, home: CodeBlock | str | None, om_host: Callab
     else:
         module, name, where = None, "docs_fragment", "an empty plugin"
     base: dict[str, Any] = {**(vars(module) if module is not None else {}), "hookimpl": hookimpl}
-    check_names(block, frozenset(base), module_only=frozenset({"core"}))
+    # a plugin block's names are on the page; an installed plugin's module is not: its fragment imports its own
+    seen = frozenset(base) if isinstance(home, CodeBlock) else frozenset({"hookimpl"})
+    check_names(block, seen, module_only=frozenset({"core"}))
     namespace = {**base, "__name__": name,
                  "__file__": base.get("__file__") or str(directory / f"{name}_fragment_{block.line}.py")}
     if _uses_core_at_top_level(block):
@@ -897,6 +899,16 @@ def test_a_fragment_may_belong_to_an_installed_example_plugin(om_host: Callable[
     check_all("<!-- docs-test: fragment backend_x -->\n```python\nfrom backend_x.models import WhitelistEntry\n\n"
               "with core.database() as session:\n    session.get(WhitelistEntry, 'GARIVO1')\n```\n",
               om_host, example_dir)
+
+
+def test_a_fragment_of_an_installed_plugin_imports_what_it_uses(
+    om_host: Callable[..., Host], example_dir: Path
+) -> None:
+    """backend_x's module imports Path, but a reader does not see that module: the fragment must import it."""
+    fragment = ("<!-- docs-test: fragment backend_x -->\n```python\n@hookimpl\ndef database_migrations():\n"
+                "    return Path(__file__).with_name('migrations')\n```\n")
+    with pytest.raises(DocsExampleError, match=r"example.md:2: the example uses 'Path' \(in database_migrations\)"):
+        check_all(fragment, om_host, example_dir)
 
 
 KV_PLUGIN = '''

@@ -112,7 +112,7 @@ PLACEHOLDER = re.compile(r"[\[\]()<>|{}]|\.\.\.|\u2026|\b[A-Z][A-Z_]{2,}\b")
 
 MARKERS_HELP = (
     "put one of these on the line before its fence: "
-    "<!-- docs-test: plugin NAME [ID] --> (a whole plugin module), "
+    "<!-- docs-test: plugin NAME[:OBJECT] [ID] --> (a whole plugin module), "
     "<!-- docs-test: test [ID] --> (a pytest module, run against plugin block ID), "
     "<!-- docs-test: fragment [ID] --> (lines of a plugin module, run with `core` in plugin block ID's module), "
     "<!-- docs-test: migration ID --> (an Alembic revision of plugin block ID's models), "

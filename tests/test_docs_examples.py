@@ -465,8 +465,12 @@ def run_client_script(block: CodeBlock, directory: Path) -> None:
         script = directory / f"client_{block.line}.py"
         script.write_text(block.code.replace(DEFAULT_SUB, broker.sub_address).replace(DEFAULT_PUB, broker.pub_address),
                           encoding="utf-8")
-        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                                timeout=EXAMPLE_TIMEOUT, cwd=directory)
+        try:
+            result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                                    timeout=EXAMPLE_TIMEOUT, cwd=directory)
+        except subprocess.TimeoutExpired as error:
+            raise DocsExampleError(f"{block.where}: the script did not finish in {EXAMPLE_TIMEOUT:.0f} s (does it "
+                                   f"use openmodule's default addresses, {DEFAULT_SUB} and {DEFAULT_PUB}?)") from error
     finally:
         process.close()
         broker.close()

@@ -67,7 +67,7 @@ PINNED = {
         "VehicleBuilder", "VehicleSimulator", "ZMQTestMixin", "assert_health_error", "assert_health_ok",
         "database_outage", "find_check", "find_metric", "free_tcp_address", "generate_example_states",
         "metric_value", "release_hangs", "start_host", "start_host_process", "truncate_all_tables",
-        "wait_for_health", "wait_for_value",
+        "wait_broker_subscribed", "wait_for_health", "wait_for_value",
     ],
 }
 

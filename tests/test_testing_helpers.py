@@ -11,7 +11,14 @@ import pytest
 from backend_x import VehicleEnterMessage
 from openmodule_hookspecs import ConnectionStatus, ZMQMessage, hookimpl
 
-from openmodule_host.testing import MockEvent, TestGate, wait_for_value
+from openmodule_host.testing import (
+    MockEvent,
+    PrivateBroker,
+    TestGate,
+    start_host,
+    wait_broker_subscribed,
+    wait_for_value,
+)
 from tests.support import eventually
 
 
@@ -129,6 +136,25 @@ def test_a_message_published_as_soon_as_om_host_returns_reaches_the_plugin(om_ho
         om_host((f"listening{attempt}", plugin))
         om_client.publish("pings", Ping())
         plugin.handler.wait_for_call(timeout=10)
+
+
+def test_wait_broker_subscribed_leaves_no_probe_topic_behind(om_host):
+    host = om_host(("listening", Listening()))
+    before = host.intake.topics
+    wait_broker_subscribed(host, timeout=10)
+    assert host.intake.topics == before and not any(topic.startswith("omh-probe") for topic in before)
+
+
+def test_wait_broker_subscribed_fails_naming_its_timeout_when_no_probe_comes_back():
+    broker = PrivateBroker()
+    host = start_host(broker, [("listening", Listening())], dsgvo=False)
+    try:
+        broker.close()  # nothing passes the probes on any more
+        with pytest.raises(AssertionError, match=r"within 0\.5 s"):
+            wait_broker_subscribed(host, timeout=0.5)
+        assert not any(topic.startswith("omh-probe") for topic in host.intake.topics)
+    finally:
+        host.stop()
 
 
 def test_wait_subscribed_answers_false_once_the_intake_stopped(om_host):

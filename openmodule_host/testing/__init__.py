@@ -9,7 +9,7 @@ docs/testing.md); the classes work without pytest too.
 from .client import TestClient
 from .fake_core import FakeCore
 from .faults import BadNeighbour, FailingService, NeighbourControl, database_outage, release_hangs
-from .harness import PrivateBroker, free_tcp_address, start_host
+from .harness import PrivateBroker, free_tcp_address, start_host, wait_broker_subscribed
 from .health import (
     HealthProbe,
     PongSource,
@@ -83,6 +83,7 @@ __all__ = [
     "start_host",
     "start_host_process",
     "truncate_all_tables",
+    "wait_broker_subscribed",
     "wait_for_health",
     "wait_for_value",
 ]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -13,9 +16,9 @@ from ..errors import PluginLoadError
 from ..host import Host
 from ..instances import select_instances
 from ..loader import PluginCandidate, discover
-from ..wire import Broker
+from ..wire import Broker, Route
 
-__all__ = ["PrivateBroker", "free_tcp_address", "start_host"]
+__all__ = ["PrivateBroker", "free_tcp_address", "start_host", "wait_broker_subscribed"]
 
 
 def free_tcp_address() -> str:
@@ -109,3 +112,32 @@ def start_host(
         error.add_note("(strict=False starts the host anyway and leaves the plugin failed)")
         raise
     return host
+
+
+def wait_broker_subscribed(host: Host, timeout: float = 10.0) -> None:
+    """Return once the broker knows every topic ``host`` subscribed so far; ``AssertionError`` after ``timeout``.
+
+    :meth:`~openmodule_host.wire.Intake.wait_subscribed` only proves the intake's SUB socket took the
+    subscriptions: they still travel to the broker on libzmq's I/O thread. This subscribes a fresh probe topic
+    after them, on the same socket, and publishes to it from the host's own publisher until a probe comes
+    back: the broker handles one connection's subscriptions in order, so by then it has all the earlier
+    ones. A test client's :meth:`~openmodule_host.testing.TestClient.sync` after this makes sure its PUB
+    knows them too.
+    """
+    intake, publisher = host.intake, host.publisher
+    assert intake is not None and publisher is not None, "the host is not started"
+    topic = f"omh-probe-{uuid.uuid4().hex}"
+    arrived = threading.Event()
+    route = Route(None, lambda body: arrived.set())
+    intake.add(topic, route)
+    try:
+        deadline = time.monotonic() + timeout
+        if not intake.wait_subscribed(timeout):
+            raise AssertionError(f"the host's intake took no subscription within {timeout} s")
+        while not arrived.is_set():
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"the broker passed no message on the host's probe topic within {timeout} s")
+            publisher.send(topic, b'{"type":"probe"}')
+            arrived.wait(0.01)
+    finally:
+        intake.remove(topic, route)

@@ -54,7 +54,7 @@ from ..host import Host
 from .client import TestClient
 from .fake_core import FakeCore, fake_plugin_name
 from .faults import NeighbourControl, release_hangs
-from .harness import PrivateBroker, start_host
+from .harness import PrivateBroker, start_host, wait_broker_subscribed
 from .health import HealthProbe
 from .migrations import MigrationTester
 from .process import HostProcess, start_host_process
@@ -183,11 +183,10 @@ def om_host(
         host = start_host(om_broker, plugins, **kwargs)
         hosts.append(host)
         if "om_client" in request.fixturenames:
-            # the client connected before the host subscribed: let the new subscriptions reach it
-            # the host subscribes on its intake thread, a moment after its plugins registered: wait until it did,
-            # so that a message the test publishes at once is not dropped for a subscription still on its way
-            assert host.intake is not None
-            host.intake.wait_subscribed()
+            # the host subscribes on its intake thread, a moment after its plugins registered, and the
+            # subscriptions travel to the broker, then on to the client's PUB (which connected before): wait for
+            # both, so that a message the test publishes at once is not dropped for a subscription on its way
+            wait_broker_subscribed(host)
             request.getfixturevalue("om_client").sync()
         return host
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .footprint.cli import measure as measure_footprint
 from .machine import observe
-from .processes import OPENMODULE_PYTHON, ROOT, publish_report
+from .processes import OPENMODULE_PYTHON, ROOT, compile_bytecode, publish_report
 from .protocol import make_bodies
 from .rpc.protocol import IN_FLIGHT, SEQUENTIAL
 from .rpc.runner import VARIANTS as RPC_VARIANTS
@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if not names or args.rounds < 1 or args.busy_neighbours < 0:
         print("nothing to measure: need a variant and a round", file=sys.stderr)
         return 2
+    compile_bytecode()
     figures = _figures()
     started = datetime.now().astimezone()
 

@@ -19,14 +19,13 @@ import logging
 import signal
 import sys
 import threading
-from importlib import metadata
+from functools import partial
 from types import FrameType
 from typing import Any
 
-from openmodule_hookspecs import ENTRY_POINT_GROUP
-
 from .config import HostConfig, with_plugin_flags
 from .database import DatabaseTarget
+from .distributions import load_target
 from .errors import ConfigError, HostError
 from .health import plugin_status, plugin_values
 from .host import Host
@@ -39,9 +38,9 @@ __all__ = ["main"]
 
 
 def _candidate(plugin: dict[str, Any]) -> PluginCandidate:
-    entry_point = metadata.EntryPoint(plugin["name"], plugin["target"], ENTRY_POINT_GROUP)
     return PluginCandidate(name=plugin["name"], distribution=plugin["distribution"], version=plugin["version"],
-                           target=plugin["target"], load=entry_point.load, instance_of=plugin["instance_of"])
+                           target=plugin["target"], load=partial(load_target, plugin["target"]),
+                           instance_of=plugin["instance_of"])
 
 
 def _stop_when_stdin_closes(host: Host) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import socket
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -34,8 +33,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from .config_layers import Layers, accepted_keys, env_prefix, instance_env, validate_layers
+from .distributions import skip_pydantic_plugin_scan
 from .errors import ConfigError
 from .names import check_name
+
+# Before the process's first pydantic model (HostConfig, below): without a pydantic plugin installed,
+# pydantic need not import importlib.metadata to look for one (see .distributions).
+skip_pydantic_plugin_scan()
 
 __all__ = [
     "INSTANCE_KEY",
@@ -219,6 +223,8 @@ def _broker_from_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # here: a host started without a config file never needs the parser
+
     try:
         with path.open("rb") as file:
             data = tomllib.load(file)

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import difflib
-
 __all__ = [
     "BrokerAddressInUse",
     "BrokerUnreachable",
@@ -38,6 +36,8 @@ class UnknownPluginError(HostError):
     def __init__(self, unknown: list[str], installed: list[str]) -> None:
         self.unknown = unknown
         self.installed = installed
+        import difflib  # here: only this error's message needs it
+
         listing = ", ".join(installed) if installed else "(none)"
         guesses = [f"{name!r}: did you mean {close[0]!r}?" for name in unknown
                    if (close := difflib.get_close_matches(name, installed, n=1))]

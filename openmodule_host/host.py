@@ -16,7 +16,8 @@ Start order:
      the rest go on (``strict`` makes any failure fatal);
   4. the watchdog over the host's own threads (see :mod:`.watchdog`);
   5. the HTTP endpoint; a warning for each RPC several plugins would all answer
-     (:meth:`.RPCRouter.warn_unfiltered`), then one line per plugin and ``ready``.
+     (:meth:`.RPCRouter.warn_unfiltered`), then one line per plugin, and ``ready`` once the intake thread has
+     passed every subscription of the start on to its SUB socket.
 A stop requested during start (SIGTERM) ends the start at the next wait (the broker check, an import, a
 hook, a migration, whose process is killed): the host stops and is not ready.
 
@@ -264,7 +265,10 @@ class Host:
                 announce_backend(plugin)
             self._report(plugin.describe())
         running = sum(plugin.state is PluginState.RUNNING for plugin in self.plugins.values())
-        release_free_memory()  # what start-up freed goes back to the OS, not kept in RSS
+        # Every subscription made during start (the plugins' topics, healthz last) is on the intake's SUB socket,
+        # on its way to the broker, before `ready`: a ping sent once the host is ready is not lost to one
+        # the intake thread has not applied yet.
+        self.intake.wait_subscribed()
         release_free_memory()  # what start-up freed goes back to the OS, not kept in RSS
         self._report(f"ready: {running} running, {len(failed)} failed")
 

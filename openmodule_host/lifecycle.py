@@ -40,6 +40,7 @@ from .plugin import HostedPlugin, PluginState, SharedInfrastructure, assemble_co
 from .privacy import subscribe_anonymize
 
 if TYPE_CHECKING:
+    from pluggy import HookCaller
     from sqlalchemy.engine import URL
 
 __all__ = ["CHILD_STOP_MARGIN", "WORKER_JOIN_TIMEOUT", "PluginLifecycle", "StartFailed", "StartRunner",
@@ -378,8 +379,11 @@ def start_in_thread(
     return plugin_config
 
 
-def _hook_at_start(runner: StartRunner, hook: Callable[[], T], what: str) -> T:
-    """A hook the plugin answers at start (``config_model``, ``database_migrations``), run by ``runner``."""
+def _hook_at_start(runner: StartRunner, hook: HookCaller, what: str) -> Any:
+    """A hook the plugin answers at start (``config_model``, ``database_migrations``, both ``firstresult``),
+    run by ``runner``; None at once where the plugin does not implement it (no plugin code to bound)."""
+    if not hook.get_hookimpls():
+        return None
     try:
         return runner.bounded(hook, what)
     except CallTimeout as error:

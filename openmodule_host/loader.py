@@ -12,20 +12,24 @@ name is an instance of itself. An entry point whose target is a class gets one o
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import logging
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from importlib import metadata
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from openmodule_hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, specs
 
 from .config_layers import env_prefix
+from .distributions import entry_points as installed_entry_points
+from .distributions import load_target
 from .errors import PluginLoadError, UnknownPluginError
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 __all__ = ["PluginCandidate", "discover", "hookimpl_names", "make_plugin_manager", "select"]
 
@@ -69,7 +73,7 @@ class PluginCandidate:
         """A plugin that is not installed, named by its import path as an entry point would (``module`` or
         ``module:attribute``): it is imported only when loaded, and a child process can load it too."""
         return cls(name=name, distribution="(import path)", version=version, target=target,
-                   load=metadata.EntryPoint(name, target, ENTRY_POINT_GROUP).load)
+                   load=partial(load_target, target))
 
     @property
     def importable(self) -> bool:
@@ -78,19 +82,21 @@ class PluginCandidate:
 
 
 def discover(entry_points: Iterable[metadata.EntryPoint] | None = None) -> dict[str, PluginCandidate]:
-    """Every installed plugin, sorted by name, without importing any of them."""
+    """Every installed plugin, sorted by name, without importing any of them (``entry_points``: these
+    instead of the installed ones)."""
     if entry_points is None:
-        entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        candidates = [PluginCandidate(name=entry_point.name, distribution=entry_point.distribution,
+                                      version=entry_point.version, target=entry_point.value,
+                                      load=partial(load_target, entry_point.value))
+                      for entry_point in installed_entry_points(ENTRY_POINT_GROUP)]
+    else:
+        candidates = [PluginCandidate(name=entry_point.name,
+                                      distribution=entry_point.dist.name if entry_point.dist else "(unknown)",
+                                      version=entry_point.dist.version if entry_point.dist else "0.0.0",
+                                      target=entry_point.value, load=entry_point.load)
+                      for entry_point in entry_points]
     found: dict[str, PluginCandidate] = {}
-    for entry_point in entry_points:
-        dist = entry_point.dist
-        candidate = PluginCandidate(
-            name=entry_point.name,
-            distribution=dist.name if dist is not None else "(unknown)",
-            version=dist.version if dist is not None else "0.0.0",
-            target=entry_point.value,
-            load=entry_point.load,
-        )
+    for candidate in candidates:
         previous = found.get(candidate.name)
         if previous is not None and previous.distribution != candidate.distribution:
             problem = (
@@ -143,6 +149,8 @@ def make_plugin_manager(candidate: PluginCandidate) -> pluggy.PluginManager:
         manager.register(plugin, name=candidate.name)
         manager.check_pending()  # a hookimpl whose name is no hook of the contract
     except pluggy.PluginValidationError as error:
+        import difflib  # here: only this error's message needs it
+
         guesses = "".join(f"; {name!r}: did you mean {close[0]!r}?" for name in _unknown_hooks(manager)
                           if (close := difflib.get_close_matches(name, specs.__all__, n=1)))
         raise PluginLoadError(

@@ -1,8 +1,6 @@
-from importlib import metadata
+from .distributions import version
 
 __all__ = ["__version__"]
 
-try:
-    __version__ = metadata.version("openmodule-host")
-except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+#: "0.0.0" when running from a source tree that is not installed.
+__version__ = version("openmodule-host") or "0.0.0"

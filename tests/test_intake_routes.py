@@ -8,6 +8,7 @@ import pytest
 import zmq
 
 from openmodule_host.wire import Intake, Publisher, Route, wait_for_connection
+from openmodule_host.wire.connection_check import ping_intervals
 from tests.support import eventually
 
 LOG = logging.getLogger("test")
@@ -120,3 +121,14 @@ def test_a_route_with_a_mailbox_but_no_deliver_is_posted(wired):
     assert [body["n"] for body in posted] == [1]
     assert mailbox.seen == []
     assert intake.heartbeat.errors == 0
+
+
+def test_the_connection_check_pings_again_after_1_ms_and_doubles_the_wait_up_to_openmodules_0_1_s():
+    intervals = ping_intervals()
+    assert [next(intervals) for _ in range(10)] == [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.1, 0.1, 0.1]
+
+
+def test_the_connection_check_leaves_no_ping_subscription_behind(wired):
+    intake, publisher = wired
+    wait_for_connection(intake, publisher, "test", 10)
+    assert [topic for topic in intake.topics if topic.startswith("__ping_")] == []

@@ -31,8 +31,8 @@ LAYERS: list[set[str]] = [
     {"core", "compat"},  # its core
     {"rpc", "scheduling", "database", "alerts", "connection_status", "health", "observability"},  # the core's parts
     {"wire", "isolation", "watchdog", "limits", "budget", "stats", "config", "config_layers", "loader", "instances",
-     },  # the machinery below them
-    {"states", "errors", "names", "masking", "throttle", "version", "config_env", "registration", "_lazy",
+     "version"},  # the machinery below them
+    {"states", "errors", "names", "masking", "throttle", "distributions", "config_env", "registration", "_lazy",
      "memory"},  # the leaves
 ]
 

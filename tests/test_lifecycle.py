@@ -97,3 +97,26 @@ def test_the_host_reports_one_line_per_plugin_then_ready(om_broker):
     host = start_host(om_broker, [("rec", Recorder())], lines=lines)
     host.stop()
     assert lines == ["plugin rec 0.0.0 running topics=t", "ready: 1 running, 0 failed"]
+
+
+class WithStartHooks(Recorder):
+    """Answers config_model and database_migrations, noting the thread each ran on."""
+
+    def __init__(self, journal):
+        super().__init__()
+        self.journal = journal
+
+    @hookimpl
+    def config_model(self):
+        self.journal.append(("config_model", threading.current_thread().name))
+
+    @hookimpl
+    def database_migrations(self):
+        self.journal.append(("database_migrations", threading.current_thread().name))
+
+
+def test_the_start_hooks_a_plugin_implements_run_on_a_bounded_start_thread_a_plugin_without_them_starts(om_host):
+    journal = []
+    host = om_host(("hooked", WithStartHooks(journal)), ("plain", Recorder()))
+    assert journal == [("config_model", "omh-start"), ("database_migrations", "omh-start")]
+    assert {plugin.state for plugin in host.plugins.values()} == {"running"}

@@ -29,7 +29,7 @@ from pathlib import Path
 import psutil
 
 from ..machine import observe
-from ..processes import OPENMODULE_PYTHON, ROOT, Child, publish_report
+from ..processes import OPENMODULE_PYTHON, ROOT, Child, compile_bytecode, publish_report
 
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "footprint.md"
 _READY_TIMEOUT = 180.0
@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     if not names or not counts or min(counts) < 1 or args.rounds < 1 or args.busy_neighbours < 0:
         print("nothing to measure: need a variant, service counts of at least 1 and a round", file=sys.stderr)
         return 2
+    compile_bytecode()
     started = datetime.now().astimezone()
     measurements = []
     with observe(args.busy_neighbours) as machine:

@@ -25,7 +25,7 @@ import psutil
 import zmq
 
 from ..machine import observe
-from ..processes import ROOT, Child, ChildFailed, publish_report
+from ..processes import ROOT, Child, ChildFailed, compile_bytecode, publish_report
 from ..protocol import END, PROBE, make_bodies, make_body
 from . import TOPIC_PREFIX
 
@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     if not counts or counts[0] < 1 or args.rounds < 1 or args.messages < 1 or args.busy_neighbours < 0:
         print("nothing to measure: need plugin counts of at least 1, a round and a message", file=sys.stderr)
         return 2
+    compile_bytecode()
     started = datetime.now().astimezone()
     with observe(args.busy_neighbours) as machine:
         measurements = run(counts, args.rounds, args.messages, args.settle)

@@ -11,7 +11,6 @@ without taking the host with it; the child reports the revision it reached, or t
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -24,6 +23,8 @@ from ..errors import StartInterrupted
 from .engines import DatabaseTarget, create_plugin_engine
 
 if TYPE_CHECKING:
+    import subprocess
+
     from alembic.config import Config
     from alembic.script import ScriptDirectory
     from sqlalchemy import Engine
@@ -131,6 +132,8 @@ def upgrade_in_child(versions: Path, target: DatabaseTarget, timeout: float,
                      stop: threading.Event | None = None) -> MigrationResult:
     """:func:`upgrade` in a child process, killed after ``timeout`` seconds, or as soon as ``stop`` is set
     (then :class:`StartInterrupted` is raised; the migration's open transaction is rolled back)."""
+    import subprocess  # here: a host whose plugins have no migrations never starts a process
+
     request = {"versions": str(versions), "url": target.url.render_as_string(hide_password=False),
                "schema": target.schema, "role": target.role}
     child = subprocess.Popen([sys.executable, "-m", "openmodule_host.database.migrations"],

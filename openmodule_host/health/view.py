@@ -7,15 +7,17 @@ record through this view and never imports it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..budget import PublishBudget
 from ..config import PluginConfig
-from ..isolation import PluginProcess, Worker
 from ..states import PluginState
 from ..stats import PluginStats
 from .hooks import HookHealth
 from .registry import PluginHealth
+
+if TYPE_CHECKING:  # annotations only: the child process supervision loads only with process isolation
+    from ..isolation import PluginProcess, Worker
 
 __all__ = ["CoreView", "PluginView"]
 

@@ -13,7 +13,11 @@ import sys
 
 #: the heavy modules a host loads only when something uses them.
 WATCHED = ("sqlalchemy", "alembic", "sentry_sdk", "prometheus_client", "requests", "urllib3", "yaml",
-           "editdistance", "pydantic_settings", "asyncio")
+           "editdistance", "pydantic_settings", "asyncio",
+           # the entry points and pydantic's plugin scan are read without it (openmodule_host.distributions)
+           "importlib.metadata",
+           # the child process supervision: only for plugins in a child process
+           "openmodule_host.isolation.process")
 
 
 def main(argv: list[str]) -> None:

@@ -8,7 +8,8 @@ Protocol with the orchestrator (``bench/sender.py``), over stdin and ``@@bench``
 sender says ``ready``, then publishes a probe every 20 ms until it reads ``go`` (the orchestrator's SUB
 socket saw a probe: the subscription has reached the sender), floods ``--messages`` messages as fast as
 it can, publishes an end marker every 50 ms until it reads ``done``, and reports ``result``: its process
-CPU time during the flood (every thread, libzmq's I/O thread included) and the flood's wall time.
+CPU time during the flood (every thread, libzmq's I/O thread included), the publishing thread's share,
+and the flood's wall time.
 """
 
 from __future__ import annotations
@@ -48,11 +49,11 @@ def drive(publish: Callable[[int], object], messages: int) -> None:
     emit("ready")
     while not _told(0.02):
         publish(PROBE)
-    process_time, perf_counter = time.process_time, time.perf_counter
-    cpu, wall = process_time(), perf_counter()
+    process_time, thread_time, perf_counter = time.process_time, time.thread_time, time.perf_counter
+    cpu, thread, wall = process_time(), thread_time(), perf_counter()
     for seq in range(messages):
         publish(seq)
-    cpu, wall = process_time() - cpu, perf_counter() - wall
+    cpu, thread, wall = process_time() - cpu, thread_time() - thread, perf_counter() - wall
     while not _told(0.05):
         publish(END)
-    emit("result", cpu=cpu, wall=wall, sent=messages)
+    emit("result", cpu=cpu, thread=thread, wall=wall, sent=messages)

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic.fields import FieldInfo
 
 __all__ = [
     "Datetime",
@@ -103,6 +104,47 @@ def dumps(data: Any) -> bytes:
     return _NON_ASCII.sub(_escape_char, body.decode()).encode("ascii")
 
 
+#: the field types whose values ``model_dump`` returns as they are, and ``orjson`` writes as they are.
+_SCALARS = (str, int, float, bool)
+
+
+def _dumped_as(field: FieldInfo) -> tuple[object, ...]:
+    return field.annotation, field.metadata, field.exclude, field.alias, field.serialization_alias
+
+
+def _dumps_as_fields(cls: type[OpenModuleModel]) -> bool:
+    """Whether ``model_dump()`` of a ``cls`` instance is a copy of its ``__dict__`` (a message's: without its
+    ``baggage`` and ``sentry-trace`` when they are None, and its timestamp as a number): the envelope's own
+    fields, and every other field one of ``str``, ``int``, ``float``, ``bool`` (never None, never a model)
+    without alias or exclusion; no serializers, computed fields or extras. (A model built with
+    ``model_construct`` and a None in such a field would send it as ``null`` instead of leaving it out.)"""
+    if cls.model_config.get("extra") == "allow" or cls.model_computed_fields:
+        return False
+    decorators = cls.__pydantic_decorators__
+    if decorators.field_serializers or decorators.model_serializers:
+        return False
+    envelope = ZMQMessage.model_fields if issubclass(cls, ZMQMessage) else {}
+    for name, field in cls.model_fields.items():
+        if name in envelope:
+            if _dumped_as(field) != _dumped_as(envelope[name]):
+                return False
+        elif field.annotation not in _SCALARS or field.exclude or field.alias or field.serialization_alias:
+            return False
+    return True
+
+
+class _Shapes(dict[type, bool]):
+    """Model class -> whether its ``model_dump()`` is its fields as they are; filled on first use (a hit is a
+    plain dictionary lookup, no Python call)."""
+
+    def __missing__(self, cls: type[OpenModuleModel]) -> bool:
+        as_fields = self[cls] = _dumps_as_fields(cls)
+        return as_fields
+
+
+_AS_FIELDS = _Shapes()
+
+
 class OpenModuleModel(BaseModel):
     """Base of every wire model: openmodule's dump defaults and JSON encoding.
 
@@ -124,8 +166,12 @@ class OpenModuleModel(BaseModel):
 
     def model_dump(self, **kwargs: Any) -> dict[str, Any]:
         if not kwargs:
-            # What BaseModel.model_dump(by_alias=True, exclude_none=True) does, without its Python wrapper:
-            # a quarter of the cost (0.25 us against 0.95), once per message or RPC sent.
+            # The usual model (scalar fields, see ``_dumps_as_fields``): its fields as they are, 0.1 us against
+            # 0.55 us for pydantic's serializer (once per RPC request and reply; tests/test_model_dump.py
+            # compares the two). Any other: what BaseModel.model_dump(by_alias=True, exclude_none=True) does,
+            # without its Python wrapper (0.55 us against 0.95).
+            if _AS_FIELDS[self.__class__]:
+                return self.__dict__.copy()
             data: dict[str, Any] = self.__pydantic_serializer__.to_python(self, by_alias=True, exclude_none=True)
             return data
         kwargs.setdefault("by_alias", True)
@@ -155,10 +201,16 @@ class ZMQMessage(OpenModuleModel):
     )
 
     def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        fields = self.__dict__
         if kwargs:
             data = super().model_dump(**kwargs)
+        elif fields["baggage"] is None and fields["sentry_trace"] is None and _AS_FIELDS[self.__class__]:
+            # The usual message: its fields as they are, without the unset trace headers (0.5 us less per
+            # message sent than pydantic's serializer; tests/test_model_dump.py compares the two).
+            data = fields.copy()
+            del data["baggage"], data["sentry_trace"]
         else:
-            # OpenModuleModel.model_dump's fast path, inlined: one Python call less per message sent.
+            # OpenModuleModel.model_dump's general way, inlined: one Python call less per message sent.
             data = self.__pydantic_serializer__.to_python(self, by_alias=True, exclude_none=True)
         timestamp = data.get("timestamp")
         if timestamp.__class__ is datetime and timestamp.tzinfo is None:

@@ -14,6 +14,8 @@ as a naive UTC datetime; every other datetime travels as a naive ISO-8601 string
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -44,6 +46,10 @@ def utcnow() -> datetime:
     # naive ones), a third of its cost: 0.35 us against 1.1 us, once per message built.
     return _EPOCH_NAIVE + (datetime.now(UTC) - _EPOCH_UTC)
 
+
+#: the envelope's default timestamp: ``datetime.utcnow`` itself where it is not deprecated (before Python 3.12),
+#: a C function that pydantic calls without a Python frame: a message is built in 1.2 us instead of 1.65.
+_default_timestamp: Callable[[], datetime] = datetime.utcnow if sys.version_info < (3, 12) else utcnow
 
 _ZERO = timedelta(0)
 #: the tzinfo pydantic gives datetimes it reads from numbers (one shared instance).
@@ -190,9 +196,9 @@ class ZMQMessage(OpenModuleModel):
     a receiver fills in its own NAME when the field is missing (openmodule's behaviour).
     """
 
-    # The envelope's defaults are valid as they are (utcnow() is naive UTC already): validating them again
+    # The envelope's defaults are valid as they are (the timestamp is naive UTC already): validating them again
     # (the model's validate_default) cost 0.15 us of every message built.
-    timestamp: Datetime = Field(default_factory=utcnow, validate_default=False)
+    timestamp: Datetime = Field(default_factory=_default_timestamp, validate_default=False)
     name: str = Field(default="", validate_default=False)
     type: str
     baggage: str | None = Field(default=None, validate_default=False)

@@ -6,7 +6,7 @@ pydantic's way."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 import pytest
@@ -14,7 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openmodule_hookspecs import OpenModuleModel, ZMQMessage, datetime_to_timestamp, dumps
 from openmodule_hookspecs._models import _dumps_as_fields
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    Strict,
+    StringConstraints,
+    WrapSerializer,
+    computed_field,
+    field_serializer,
+)
 
 from openmodule_host.core import message_body
 
@@ -25,6 +35,14 @@ class Scalars(ZMQMessage):
     number: int
     ratio: float
     flag: bool
+
+
+class Constrained(ZMQMessage):
+    type: str = "constrained"
+    number: int = Field(gt=0)
+    text: Annotated[str, StringConstraints(max_length=10)] = "x"
+    ratio: float = Field(default=1.0, allow_inf_nan=False)
+    strict: Annotated[int, Strict()] = 1
 
 
 class Nested(BaseModel):
@@ -80,6 +98,15 @@ class WithOwnDump(ZMQMessage):
         return data
 
 
+class WithAnnotatedSerializer(ZMQMessage):
+    type: str = "annotated"
+    number: Annotated[int, PlainSerializer(lambda value: value * 2)]
+
+
+class WithWrapSerializer(OpenModuleModel):
+    number: Annotated[int, WrapSerializer(lambda value, handler: handler(value) + 1)]
+
+
 class WithLiteral(ZMQMessage):
     type: Literal["literal"] = "literal"
 
@@ -116,8 +143,9 @@ def _general(message: ZMQMessage, name: str) -> bytes:
 def test_the_usual_shape_takes_the_shortcut_and_the_others_do_not() -> None:
     assert _dumps_as_fields(Scalars)
     assert _dumps_as_fields(Request)
+    assert _dumps_as_fields(Constrained)
     for cls in (WithOptional, WithNested, WithAlias, WithSerializer, WithComputed, WithExtra, WithLiteral,
-                WithFloatTimestamp, RequestWithOptional):
+                WithFloatTimestamp, RequestWithOptional, WithAnnotatedSerializer, WithWrapSerializer):
         assert not _dumps_as_fields(cls), cls.__name__
 
 
@@ -157,13 +185,18 @@ def test_a_request_model_dumps_as_pydantic_dumps_it(text: str, number: int, rati
 @pytest.mark.parametrize("message", [
     WithOptional(), WithOptional(text="ü"), WithNested(inner=Nested(value=3)), WithAlias(text="a"),
     WithSerializer(text="a"), WithComputed(text="abc"), WithExtra(more=1), WithOwnDump(text="a"), WithLiteral(),
-    WithFloatTimestamp(timestamp=12.5),
+    WithFloatTimestamp(timestamp=12.5), WithAnnotatedSerializer(number=2), Constrained(number=3),
 ], ids=lambda message: type(message).__name__)
 def test_other_shapes_go_the_general_way(message: ZMQMessage) -> None:
     expected = _general(message, "sender")
     if isinstance(message, WithOwnDump):  # its own model_dump is what is sent
         expected = dumps({**orjson.loads(expected), "added": True})
     assert message_body(message, "sender") == expected
+
+
+def test_a_field_serializer_in_annotated_metadata_is_applied() -> None:
+    assert WithAnnotatedSerializer(number=2).model_dump()["number"] == 4
+    assert WithWrapSerializer(number=2).model_dump() == {"number": 3}
 
 
 def test_a_request_with_an_optional_field_leaves_out_none() -> None:

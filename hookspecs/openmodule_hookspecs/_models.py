@@ -21,7 +21,17 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from annotated_types import BaseMetadata, GroupedMetadata
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    WrapValidator,
+)
 from pydantic.fields import FieldInfo
 
 __all__ = [
@@ -112,6 +122,9 @@ def dumps(data: Any) -> bytes:
 
 #: the field types whose values ``model_dump`` returns as they are, and ``orjson`` writes as they are.
 _SCALARS = (str, int, float, bool)
+#: what a scalar field's metadata may carry without changing its dump (constraints and validators); anything
+#: else (a serializer, a type's own schema) takes pydantic's way.
+_CONSTRAINTS = (BaseMetadata, GroupedMetadata, AllowInfNan, AfterValidator, BeforeValidator, WrapValidator)
 
 
 def _dumped_as(field: FieldInfo) -> tuple[object, ...]:
@@ -122,8 +135,9 @@ def _dumps_as_fields(cls: type[OpenModuleModel]) -> bool:
     """Whether ``model_dump()`` of a ``cls`` instance is a copy of its ``__dict__`` (a message's: without its
     ``baggage`` and ``sentry-trace`` when they are None, and its timestamp as a number): the envelope's own
     fields, and every other field one of ``str``, ``int``, ``float``, ``bool`` (never None, never a model)
-    without alias or exclusion; no serializers, computed fields or extras. (A model built with
-    ``model_construct`` and a None in such a field would send it as ``null`` instead of leaving it out.)"""
+    with no alias, exclusion or metadata but constraints and validators; no serializers of the model,
+    computed fields or extras. (A model built with ``model_construct`` and a None in such a field would send
+    it as ``null`` instead of leaving it out.)"""
     if cls.model_config.get("extra") == "allow" or cls.model_computed_fields:
         return False
     decorators = cls.__pydantic_decorators__
@@ -134,7 +148,8 @@ def _dumps_as_fields(cls: type[OpenModuleModel]) -> bool:
         if name in envelope:
             if _dumped_as(field) != _dumped_as(envelope[name]):
                 return False
-        elif field.annotation not in _SCALARS or field.exclude or field.alias or field.serialization_alias:
+        elif (field.annotation not in _SCALARS or field.exclude or field.alias or field.serialization_alias
+              or not all(isinstance(item, _CONSTRAINTS) for item in field.metadata)):
             return False
     return True
 

@@ -7,6 +7,8 @@ message ``--messages`` times as fast as it can; the figure is the sender process
 flood (every thread: the publishing one, libzmq's I/O thread, the host's own idle threads) per message.
 
 - raw pyzmq: a dict -> ``orjson.dumps`` -> two ``send`` calls;
+- raw pyzmq + model: a plain pydantic model -> its ``to_json`` -> two ``send`` calls (what a model costs
+  without a framework);
 - openmodule-host: a plugin builds its ``ZMQMessage`` model and calls ``core.publish(message, topic)``;
 - openmodule 18.5.0: a service builds its ``ZMQMessage`` model and calls ``core().publish(message, topic)``.
 
@@ -44,6 +46,7 @@ SENDERS = {
     sender.name: sender
     for sender in (
         Sender("raw", "raw pyzmq", "bench.senders.raw", Path(sys.executable)),
+        Sender("raw-model", "raw pyzmq + model", "bench.senders.raw_model", Path(sys.executable)),
         Sender("host", "openmodule-host", "bench.senders.host", Path(sys.executable)),
         Sender("openmodule", "openmodule 18.5.0", "bench.senders.openmodule_service", OPENMODULE_PYTHON),
     )

@@ -13,13 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from openmodule_hookspecs import (
-    MessageFilter,
-    RegistrationError,
-    Subscription,
-    ZMQMessage,
-    dumps,
-)
+from openmodule_hookspecs import MessageFilter, RegistrationError, Subscription, ZMQMessage, dumps
 
 from .alerts import PluginAlerts
 from .budget import PublishBudget

@@ -83,14 +83,14 @@ def _draw_ids() -> list[str]:
 
 
 def _uuid4() -> str:
-    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` writes it, at a sixth of its cost (0.4 us
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` writes it, at a quarter of its cost (0.6 us
     against 2.5 us): the random bytes come from ``os.urandom`` 256 ids at a time (the system call was half
     of the cost), formatted together. ``list.pop`` is atomic: threads never get the same id."""
-    try:
-        return _ids.pop()
-    except IndexError:
-        _ids.extend(_draw_ids())
-        return _ids.pop()
+    while True:
+        try:
+            return _ids.pop()
+        except IndexError:  # (another thread may have taken the ids just drawn: draw again)
+            _ids.extend(_draw_ids())
 
 
 class RPCCall:

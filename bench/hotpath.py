@@ -8,7 +8,8 @@ over rounds per step. Run it on two checkouts to compare (``PYTHONPATH=<checkout
 Steps: the envelope's ``validate_json`` (the plugin worker's main cost), a listener's whole ``deliver_raw``
 (validation, checks, handler call, counters), building a message, its wire body, and sending it (built,
 encoded and published through the host's :class:`~openmodule_host.wire.Publisher`) against raw pyzmq
-(``orjson.dumps`` of a dict and two ``send`` calls), both to a bound XSUB socket on loopback.
+(``orjson.dumps`` of a dict and two ``send`` calls), both to a bound XSUB socket on loopback; an RPC
+request's id and body, and a reply's body.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from collections.abc import Callable
 
 import orjson
 import zmq
-from openmodule_hookspecs import RPCRequest, ZMQMessage, dumps
+from openmodule_hookspecs import OpenModuleModel, RPCRequest, ZMQMessage, dumps
 
 from openmodule_host.core import message_body
+from openmodule_host.rpc.client import _uuid4
 from openmodule_host.stats import PluginStats
 from openmodule_host.wire import Publisher
 from openmodule_host.wire.codec import DecodeError
@@ -35,6 +37,11 @@ class BenchMessage(ZMQMessage):
     type: str = "bench"
     seq: int
     data: str
+
+
+class EchoRequest(OpenModuleModel):
+    seq: int
+    text: str
 
 
 class _Drops:
@@ -77,6 +84,19 @@ def _steps(context: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> dict[str, 
         raw.send(b"bench", zmq.SNDMORE)
         raw.send(orjson.dumps({"timestamp": time.time(), "name": "sender", "type": "bench", "seq": 1, "data": DATA}))
 
+    request = EchoRequest(seq=1, text="x" * 21)
+    request_id = uuid.uuid4()
+
+    def rpc_request() -> bytes:  # what RPCCalls.send and the plugin's client build (no trace headers)
+        return dumps({"timestamp": time.time(), "name": "client", "type": "echo", "rpc_id": _uuid4(),
+                      "request": request.model_dump()})
+
+    def rpc_reply() -> bytes:  # what the server's serve and _body build for an answer
+        data = request.model_dump()
+        data["status"] = "ok"
+        return dumps({"timestamp": time.time(), "name": "server", "type": "echo", "rpc_id": request_id,
+                      "response": data})
+
     return {
         "receive: envelope validate_json": lambda: validate_json(BODY),
         "receive: listener deliver_raw": lambda: deliver_raw(BODY),
@@ -85,6 +105,9 @@ def _steps(context: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> dict[str, 
         "send: its wire body (message_body)": lambda: message_body(message, "sender"),
         "send: build, encode, publish (host)": host_send,
         "send: dict, orjson, two sends (raw pyzmq)": raw_send,
+        "RPC client: request id": _uuid4,
+        "RPC client: request body (id, model_dump, envelope, dumps)": rpc_request,
+        "RPC server: reply body (model_dump, envelope, dumps)": rpc_reply,
     }
 
 

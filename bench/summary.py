@@ -4,7 +4,8 @@ openmodule 18.5.0, with what the machine did meanwhile (``make bench``).
 One run measures, in interleaved rounds (the order of the variants rotates):
 - the footprint of one idle service and of ten (``bench/footprint``): RSS and start-up to ready;
 - the imports alone: a fresh interpreter importing what the service needs;
-- the pub/sub flood (``bench/runner.py``): messages per second delivered and the sender's CPU per message;
+- the pub/sub flood (``bench/runner.py``): messages per second delivered;
+- the variant as the sender (``bench/sender.py``): its process's CPU per message it publishes;
 - RPC (``bench/rpc``): sequential p50 round trip and calls per second with 16 in flight.
 Each part is the same code as its own benchmark, with fewer rounds; their own reports say more.
 """
@@ -29,6 +30,7 @@ from .rpc.runner import VARIANTS as RPC_VARIANTS
 from .rpc.runner import Counts, run_round
 from .runner import VARIANTS as PUBSUB_VARIANTS
 from .runner import run_one
+from .sender import run_sender
 
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "summary.md"
 VARIANTS = ("raw", "openmodule", "host")
@@ -73,10 +75,10 @@ def _figures() -> dict[str, Figure]:
         Figure("start10", "ten services ready", "ms", False),
         Figure("rss10", "ten services, RSS", "MiB", False, "host <= 48 MiB"),
         Figure("pubsub", "pub/sub delivered", "msg/s", True, "host >= 0.85x raw"),
-        # The flood's sender is raw pyzmq whatever the receiver: this row is not the host's publish path (the
-        # issue's sender target is measured in one process by python -m bench.hotpath, docs/benchmarks.md).
-        Figure("sender", "flood sender CPU per message (a raw pyzmq sender for every receiver)", "us", False,
-               "not the host's send path"),
+        # The variant's own sender (python -m bench sender): raw pyzmq a dict -> orjson -> two sends, the host a
+        # plugin's core.publish of its model, openmodule core().publish; the sending process's CPU, all threads.
+        Figure("sender", "sender CPU per message (the variant publishes: dict / core.publish / core().publish)",
+               "us", False, "host <= 1.3x raw"),
         Figure("p50", "RPC sequential p50", "us", False, "host <= 1.3x raw"),
         Figure("flight", "RPC 16 in flight", "calls/s", True, "host >= 0.8x raw"),
     ]
@@ -120,9 +122,10 @@ def run_round_all(figures: dict[str, Figure], variants: Sequence[str], round_: i
         bodies = make_bodies(sizes.om_messages if variant == "openmodule" else sizes.messages)
         flood = run_one(PUBSUB_VARIANTS[variant], bodies, round_, 10_000)
         figures["pubsub"].add(variant, flood.rate)
-        figures["sender"].add(variant, flood.sender_us)
-        progress(f"round {round_} {LABELS[variant]:>17} pub/sub: {flood.rate:,.0f} msg/s, "
-                 f"sender {flood.sender_us:.1f} us")
+        sender = run_sender(variant, sizes.om_messages if variant == "openmodule" else sizes.messages)
+        figures["sender"].add(variant, sender.cpu_us)
+        progress(f"round {round_} {LABELS[variant]:>17} pub/sub: {flood.rate:,.0f} msg/s; as the sender: "
+                 f"{sender.cpu_us:.1f} us CPU per message")
     counts = {variant: sizes.om_calls if variant == "openmodule" else sizes.calls for variant in variants}
     for phase in run_round([RPC_VARIANTS[variant] for variant in variants], counts, round_):
         if phase.mode == SEQUENTIAL:

@@ -190,12 +190,15 @@ class HostedCore:
         self._health = health
         self._connection_listener = connection_listener
         self._database = database
-        self._publisher = publisher
         self._tracing = tracing
         self._limits = limits or Limits()
         self._stats = stats or PluginStats()
         self._budget = budget
         self._scheduler = scheduler
+        # What every publish reads, once (the config and the limits are read-only).
+        self._name = config.NAME
+        self._message_bytes = self._limits.message_bytes
+        self._send = publisher.send
         self._alerts = PluginAlerts(config.NAME, config.VERSION, self.publish, log,
                                     meta_bytes=self._limits.alert_meta_bytes, hits=self._stats.limits)
 
@@ -272,10 +275,11 @@ class HostedCore:
         drop it anyway."""
         if not isinstance(topic, str) or not topic:
             raise TypeError(f"topic must be a non-empty string, got {topic!r}")
-        body = message_body(message, self._config.NAME, self._tracing)
-        if len(body) > self._limits.message_bytes:
+        body = message_body(message, self._name, self._tracing)
+        if len(body) > self._message_bytes:
             self._stats.limits.hit("publish")
             raise ValueError(f"message for topic {topic!r} is {len(body)} bytes, more than the limit of "
                              f"{self._limits.message_bytes} (max_message_bytes): other services drop such bodies")
-        if self._budget.acquire() and not self._publisher.send(topic, body):
-            self._budget.refused()
+        budget = self._budget
+        if budget.acquire() and not self._send(topic, body):
+            budget.refused()

@@ -372,6 +372,27 @@ def test_rpc_ids_stay_unique_across_threads():
     assert len(set(ids)) == len(ids) == 8000
 
 
+def test_a_forked_child_does_not_send_its_parents_next_rpc_ids():
+    """The ids are drawn ahead, many at a time: a child forked with some left (a plugin in its own process)
+    must draw its own."""
+    import multiprocessing
+
+    from openmodule_host.rpc.client import _uuid4
+
+    _uuid4()  # the parent has ids drawn and not yet used
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe()
+    process = context.Process(target=lambda: child.send([_uuid4() for _ in range(50)]))
+    process.start()
+    try:
+        assert parent.poll(30)
+        in_child = parent.recv()
+    finally:
+        process.join(30)
+    in_parent = [_uuid4() for _ in range(50)]
+    assert not set(in_child) & set(in_parent)
+
+
 # -- the client's channels: released when idle, opened again by the next call ------------------------------
 
 

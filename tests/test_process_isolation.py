@@ -116,6 +116,24 @@ def test_a_crash_loop_quarantines_the_plugin_and_the_host_goes_on(om_host, om_cl
     assert om_client.rpc("plates", "lookup", {"plate": "GARIVO1"})["response"]["known"] is True
 
 
+def test_once_its_process_shows_a_state_the_host_shows_it_too(om_host, om_client):
+    """The host takes a change of the child's state (the plugin's state and reason, the alert) before the
+    process shows it: a test or a health check that sees the process quarantined sees the plugin failed."""
+    host = om_host(("crasher", CRASHER), config={"crasher": IN_PROCESS}, crash_loop_crashes=1)
+    plugin = host.plugins["crasher"]
+    takes_its_time = plugin.process._on_change
+
+    def slow_host(state: PluginState, reason: str) -> None:  # (a loaded machine, widened)
+        time.sleep(0.5)
+        takes_its_time(state, reason)
+
+    plugin.process._on_change = slow_host
+    os.kill(child_pid(om_client), signal.SIGKILL)
+    eventually(lambda: plugin.process.state is PluginState.QUARANTINED)
+    assert (plugin.state.value, plugin.reason) == (
+        "failed", "its process killed by SIGKILL; 1 crashes within 300 s: quarantined, not restarted")
+
+
 def test_a_plugin_that_fails_to_start_in_its_process_fails_with_the_childs_reason(om_host):
     host = om_host(("broken", "tests.support.process_plugins:broken_at_start"), ("lookup", Lookup()), strict=False,
                    config={"broken": {"ISOLATION": "process"}})

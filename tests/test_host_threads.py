@@ -165,6 +165,7 @@ def test_an_exception_from_a_route_costs_one_message_and_is_counted_and_logged_o
         raise RecursionError("maximum recursion depth exceeded")
 
     host.intake.add("bad", Route(type=None, post=post))
+    assert host.intake.wait_subscribed()  # (the intake thread subscribes it a moment later)
     om_client.sync()
     for _ in range(50):
         om_client.publish("bad", {"type": "x"})
@@ -304,6 +305,7 @@ def test_a_dead_intake_is_restarted_on_new_sockets_and_alerts_until_it_runs(om_h
         raise Poison()
 
     host.intake.add("poison", Route(type=None, post=post))
+    assert host.intake.wait_subscribed()  # (the intake thread subscribes it a moment later)
     om_client.sync()
     first = host.intake.thread
     om_client.publish("poison", {"type": "x"})
@@ -353,6 +355,7 @@ def test_a_stuck_intake_turns_healthz_red_and_stops_the_host_with_status_70(om_h
     om_client.subscribe("alert")
     release = threading.Event()
     host.intake.add("block", Route(type=None, post=lambda body: release.wait(30)))
+    assert host.intake.wait_subscribed()  # (the intake thread subscribes it a moment later)
     om_client.sync()
     try:
         started = time.monotonic()

@@ -20,6 +20,7 @@ from openmodule_hookspecs import hookimpl
 from openmodule_host.wire import Route
 from openmodule_host.wire.codec import too_deep
 from tests.support import eventually
+from tests.support.children import child_pid
 from tests.support.plugins import Ping, Recorder
 from tests.support.rpc_plugins import Lookup, LookupRequest
 
@@ -442,7 +443,7 @@ def test_a_child_process_supervisor_is_watched_and_survives_an_exception(om_host
                    config={"crasher": {"ISOLATION": "process", "NAME": "om_crasher_1"}}, restart_backoff=0.05)
     process = host.plugins["crasher"].process
     assert "process-crasher" in {watched.heartbeat.name for watched in host.watchdog.threads}
-    first = om_client.rpc("crasher", "pid", {})["response"]["pid"]
+    first = child_pid(om_client)
     on_change = process._on_change
     calls = []
 

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
 import threading
 from functools import partial
-from types import FrameType
 from typing import Any
 
 from .config import HostConfig, with_plugin_flags
@@ -33,6 +31,7 @@ from .isolation.process import CONFIG_ERROR_PREFIX
 from .isolation.status import MAX_MESSAGE, ChildReport, StatusReporter
 from .loader import PluginCandidate
 from .observability import configure_logging
+from .stop_signals import stop_on_signals
 
 __all__ = ["main"]
 
@@ -80,12 +79,7 @@ def main() -> int:
     configure_logging(config.log_level, config.log_format)
     host = Host(config, [_candidate(spec["plugin"])], strict=True, report=lambda line: print(line, flush=True),
                 databases=_databases(spec))
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        host.request_stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_on_signals(host.request_stop, None)  # (its parent sent it: no line of its own)
     try:
         with host:
             _stop_when_stdin_closes(host)

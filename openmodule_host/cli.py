@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
 import threading
 from collections.abc import Sequence
-from types import FrameType
 from typing import Any
 
 import pluggy
@@ -36,6 +34,7 @@ from .isolation import CallTimeout, call_bounded
 from .loader import discover, hookimpl_names, make_plugin_manager
 from .masking import add_secrets, mask_secrets, secrets_of_settings
 from .observability import configure_logging
+from .stop_signals import stop_on_signals
 from .translation_commands import COMMANDS as TRANSLATION_COMMANDS
 from .translation_commands import add_translation_commands, run_translation_command
 from .version import __version__
@@ -201,25 +200,13 @@ def _error(text: str) -> None:
     print(f"openmodule-host: {mask_secrets(text)}", file=sys.stderr)
 
 
-def _on_signals(stop: threading.Event | Host) -> None:
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger("openmodule_host").info("received %s, stopping", signal.Signals(signum).name)
-        if isinstance(stop, Host):
-            stop.request_stop()
-        else:
-            stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
 def _run(args: argparse.Namespace, config: HostConfig) -> int:
     installed = discover()
     check_plugin_tables(config, list(resolve_instances(installed, config.plugins)))
     names = args.plugins.split(",") if args.plugins else None
     candidates = select_instances(installed, config.plugins, names, all_plugins=args.all_plugins)
     host = Host(config, candidates, strict=args.strict)
-    _on_signals(host)
+    stop_on_signals(host.request_stop, logging.getLogger("openmodule_host"))
     with host:
         while not host.wait(0.5):  # wake up regularly so signals are handled promptly
             pass
@@ -228,7 +215,7 @@ def _run(args: argparse.Namespace, config: HostConfig) -> int:
 
 def _run_broker(config: HostConfig) -> int:
     stop = threading.Event()
-    _on_signals(stop)
+    stop_on_signals(stop.set, logging.getLogger("openmodule_host"))
     context = zmq.Context()
     broker = Broker(context, config.broker_sub, config.broker_pub)
     try:

@@ -23,6 +23,7 @@ from openmodule_host.database.scram import scram_verifier
 from openmodule_host.errors import ConfigError
 from openmodule_host.states import PluginState
 from tests.support import eventually, run_cli
+from tests.support.children import child_pid, restarted_child
 from tests.support.databases import POSTGRES_URL
 from tests.support.plugins import Recorder
 from tests.support.process_plugins import Snoop
@@ -329,17 +330,6 @@ def snoop_database(client):
     return client.rpc("snoop", "database", {}, timeout=5)["response"]
 
 
-def child_pid(client, timeout=1.0):
-    return client.rpc("crasher", "pid", {}, timeout=timeout)["response"]["pid"]
-
-
-def restarted(client, other_than):
-    try:
-        return child_pid(client, timeout=0.3) != other_than
-    except AssertionError:
-        return False
-
-
 @pytest.fixture
 def process_snoop(om_host, om_client, postgres_backend, admin_with_password, monkeypatch):
     """A plugin in a child process whose host was configured with DATABASE_URL (and PGPASSWORD) in its
@@ -371,7 +361,7 @@ def test_after_a_crash_the_restarted_child_logs_in_with_a_new_password_and_still
     first_password = snoop_database(om_client)["password"]
     first = child_pid(om_client)
     om_client.publish("crash", {"type": "crash", "how": "exit"})
-    eventually(lambda: restarted(om_client, first), timeout=30)
+    restarted_child(om_client, host.plugins[name].process, host.plugins[name].process_name, first)
 
     assert host.plugins[name].process.restarts == 1
     assert snooped(om_client, password) == []
@@ -427,7 +417,7 @@ def test_a_restart_whose_database_cannot_be_prepared_counts_as_a_crash_and_is_tr
                   "replication or bypassrls role or the DATABASE_URL user: the host will not hand it to a plugin; "
                   "drop it or choose another NAME; restarting in ") + "[124] s", process.reason)
     admin_query(f'ALTER ROLE "{role_of(name)}" NOSUPERUSER')
-    eventually(lambda: restarted(om_client, first), timeout=30)
+    restarted_child(om_client, process, host.plugins[name].process_name, first)
     eventually(lambda: process.state is PluginState.RUNNING, timeout=10)  # the new child reports in
     assert snoop_database(om_client)["user"] == role_of(name)
 
@@ -451,7 +441,7 @@ def test_a_slow_database_at_a_restart_does_not_make_the_supervisor_look_stuck(om
             assert not host.wait(0)  # the watchdog did not stop the host
             assert process.state is PluginState.RESTARTING
             blocker.rollback()
-        eventually(lambda: restarted(om_client, first), timeout=30)
+        restarted_child(om_client, process, host.plugins[name].process_name, first)
     finally:
         engine.dispose()
     eventually(lambda: process.state is PluginState.RUNNING, timeout=10)  # the new child reports in

@@ -20,6 +20,7 @@ from openmodule_hookspecs import hookimpl
 from openmodule_host.wire import Route
 from openmodule_host.wire.codec import too_deep
 from tests.support import eventually
+from tests.support.children import child_pid
 from tests.support.plugins import Ping, Recorder
 from tests.support.rpc_plugins import Lookup, LookupRequest
 
@@ -165,6 +166,7 @@ def test_an_exception_from_a_route_costs_one_message_and_is_counted_and_logged_o
         raise RecursionError("maximum recursion depth exceeded")
 
     host.intake.add("bad", Route(type=None, post=post))
+    assert host.intake.wait_subscribed()  # (the intake thread subscribes it a moment later)
     om_client.sync()
     for _ in range(50):
         om_client.publish("bad", {"type": "x"})
@@ -304,6 +306,7 @@ def test_a_dead_intake_is_restarted_on_new_sockets_and_alerts_until_it_runs(om_h
         raise Poison()
 
     host.intake.add("poison", Route(type=None, post=post))
+    assert host.intake.wait_subscribed()  # (the intake thread subscribes it a moment later)
     om_client.sync()
     first = host.intake.thread
     om_client.publish("poison", {"type": "x"})
@@ -353,6 +356,7 @@ def test_a_stuck_intake_turns_healthz_red_and_stops_the_host_with_status_70(om_h
     om_client.subscribe("alert")
     release = threading.Event()
     host.intake.add("block", Route(type=None, post=lambda body: release.wait(30)))
+    assert host.intake.wait_subscribed()  # (the intake thread subscribes it a moment later)
     om_client.sync()
     try:
         started = time.monotonic()
@@ -439,7 +443,7 @@ def test_a_child_process_supervisor_is_watched_and_survives_an_exception(om_host
                    config={"crasher": {"ISOLATION": "process", "NAME": "om_crasher_1"}}, restart_backoff=0.05)
     process = host.plugins["crasher"].process
     assert "process-crasher" in {watched.heartbeat.name for watched in host.watchdog.threads}
-    first = om_client.rpc("crasher", "pid", {})["response"]["pid"]
+    first = child_pid(om_client)
     on_change = process._on_change
     calls = []
 

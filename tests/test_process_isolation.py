@@ -9,26 +9,20 @@ import time
 import pytest
 
 from openmodule_host import ConfigError
+from openmodule_host.host import Host
 from openmodule_host.states import PluginState
 from openmodule_host.testing import TestClient
 from tests.support import HostProcess, eventually
+from tests.support.children import child_pid, restarted_child
 from tests.support.rpc_plugins import Lookup
 
 CRASHER = "tests.support.process_plugins:crasher"
 IN_PROCESS = {"ISOLATION": "process", "NAME": "om_crasher_1"}
 
 
-def child_pid(client: TestClient, timeout: float = 1.0) -> int:
-    return client.rpc("crasher", "pid", {}, timeout=timeout)["response"]["pid"]
-
-
-def answers_again(client: TestClient, other_than: int) -> int | None:
-    """The child's pid once a new child answers (the new one's subscriptions take a moment)."""
-    try:
-        pid = child_pid(client, timeout=0.3)
-    except AssertionError:
-        return None
-    return pid if pid != other_than else None
+def restarted(client: TestClient, host: Host, other_than: int) -> int:
+    """The pid of the crasher's new child, once it answers."""
+    return restarted_child(client, host.plugins["crasher"].process, IN_PROCESS["NAME"], other_than)
 
 
 def alive(pid: int) -> bool:
@@ -64,14 +58,7 @@ def test_a_crash_stops_only_that_plugin_and_it_is_restarted(garage, om_client, h
 
     # the plugin in the host's own thread never noticed
     assert om_client.rpc("plates", "lookup", {"plate": "GARIVO1"})["response"]["known"] is True
-    second = None
-
-    def restarted() -> bool:
-        nonlocal second
-        second = answers_again(om_client, first)
-        return second is not None
-
-    eventually(restarted, timeout=20)
+    restarted(om_client, garage, first)
     process = garage.plugins["crasher"].process
     # (the child answers as soon as its plugin runs; its parent marks it running once it said so)
     eventually(lambda: process.state is PluginState.RUNNING)
@@ -100,7 +87,7 @@ def test_while_it_restarts_it_shows_degraded_in_health_and_alerts(om_host, om_cl
 def test_the_host_counts_restarts_and_the_child_answers_its_plugins_health_pings(garage, om_client):
     first = child_pid(om_client)
     os.kill(first, signal.SIGKILL)
-    eventually(lambda: answers_again(om_client, first) is not None, timeout=20)
+    restarted(om_client, garage, first)
 
     metrics = {metric["id"]: metric for metric in om_client.get_health(garage.config.name)["metrics"]}
     restarts = metrics["plugin_restarts"]["values"]
@@ -115,17 +102,36 @@ def test_a_crash_loop_quarantines_the_plugin_and_the_host_goes_on(om_host, om_cl
                    restart_backoff=0.05, crash_loop_crashes=2, crash_loop_window=60)
     first = child_pid(om_client)
     os.kill(first, signal.SIGKILL)
-    second: list[int] = []
-    eventually(lambda: (pid := answers_again(om_client, first)) is not None and not second.append(pid), timeout=20)
-    os.kill(second[0], signal.SIGKILL)
+    os.kill(restarted(om_client, host, first), signal.SIGKILL)
 
     plugin = host.plugins["crasher"]
     eventually(lambda: plugin.process.state is PluginState.QUARANTINED)
     assert plugin.state.value == "failed"
     assert plugin.reason == "its process killed by SIGKILL; 2 crashes within 60 s: quarantined, not restarted"
-    time.sleep(0.3)
+    supervisor = plugin.process._supervisor
+    assert supervisor is not None
+    supervisor.join(10)  # it ends after the quarantine: nothing restarts the plugin any more
+    assert not supervisor.is_alive()
     assert plugin.process.pid is None and plugin.process.restarts == 1
     assert om_client.rpc("plates", "lookup", {"plate": "GARIVO1"})["response"]["known"] is True
+
+
+def test_once_its_process_shows_a_state_the_host_shows_it_too(om_host, om_client):
+    """The host takes a change of the child's state (the plugin's state and reason, the alert) before the
+    process shows it: a test or a health check that sees the process quarantined sees the plugin failed."""
+    host = om_host(("crasher", CRASHER), config={"crasher": IN_PROCESS}, crash_loop_crashes=1)
+    plugin = host.plugins["crasher"]
+    takes_its_time = plugin.process._on_change
+
+    def slow_host(state: PluginState, reason: str) -> None:  # (a loaded machine, widened)
+        time.sleep(0.5)
+        takes_its_time(state, reason)
+
+    plugin.process._on_change = slow_host
+    os.kill(child_pid(om_client), signal.SIGKILL)
+    eventually(lambda: plugin.process.state is PluginState.QUARANTINED)
+    assert (plugin.state.value, plugin.reason) == (
+        "failed", "its process killed by SIGKILL; 1 crashes within 300 s: quarantined, not restarted")
 
 
 def test_a_plugin_that_fails_to_start_in_its_process_fails_with_the_childs_reason(om_host):

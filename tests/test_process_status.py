@@ -21,6 +21,7 @@ from openmodule_host.isolation.status import read_reports
 from openmodule_host.states import PluginState
 from openmodule_host.testing import TestClient
 from tests.support import eventually
+from tests.support.children import child_pid, restarted_child
 
 TROUBLED = "tests.support.process_plugins:troubled"
 IN_PROCESS = {"ISOLATION": "process", "NAME": "om_troubled_1"}
@@ -33,10 +34,6 @@ def get(host, path):
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
-
-
-def child_pid(client: TestClient, timeout: float = 3.0) -> int:
-    return client.rpc("crasher", "pid", {}, timeout=timeout)["response"]["pid"]
 
 
 def host_check(client: TestClient, host) -> dict:
@@ -171,15 +168,14 @@ def test_the_counters_go_on_from_where_the_crashed_child_left_them(troubled, om_
 
     os.kill(first, signal.SIGKILL)
     seen = [before]
+    process = host.plugins["crasher"].process
 
-    def restarted() -> bool:
+    def launched_again() -> bool:
         seen.append(figures(host))
-        try:
-            return child_pid(om_client, timeout=0.3) != first
-        except AssertionError:
-            return False
+        return process.pid not in (None, first)
 
-    eventually(restarted, timeout=20)
+    eventually(launched_again, timeout=20)
+    restarted_child(om_client, process, IN_PROCESS["NAME"], first)
     om_client.publish("fail", {"type": "fail"})
     om_client.rpc("crasher", "fail", {})
     eventually(lambda: figures(host)["plugin_handler_errors"] == 2 and figures(host)["plugin_rpcs_failed"] == 2)

@@ -363,8 +363,11 @@ class PluginProcess:
         self.status.end()
 
     def _set(self, state: PluginState, reason: str) -> None:
-        self.state, self.reason = state, reason
+        """The host takes the change (``on_change``: its plugin's state and reason, the alert) before this
+        process shows it: whoever sees the new ``state`` here sees the host's side of it too."""
         self._on_change(state, reason)
+        self.reason = reason
+        self.state = state
 
     # -- stop ------------------------------------------------------------------------------------
 

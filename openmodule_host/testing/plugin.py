@@ -51,6 +51,7 @@ from sqlalchemy import MetaData
 
 from ..config import HostConfig
 from ..host import Host
+from ..states import PluginState
 from .client import TestClient
 from .fake_core import FakeCore, fake_plugin_name
 from .faults import NeighbourControl, release_hangs
@@ -187,7 +188,14 @@ def om_host(
             # subscriptions travel to the broker, then on to the client's PUB (which connected before): wait for
             # both, so that a message the test publishes at once is not dropped for a subscription on its way
             wait_broker_subscribed(host)
-            request.getfixturevalue("om_client").sync()
+            client: TestClient = request.getfixturevalue("om_client")
+            # a plugin in a child process subscribes on the child's own socket, after the child said it runs:
+            # once the child answers a ping (it subscribes ``healthz`` after its plugin's topics), the broker
+            # has all of them, and the sync below brings them to this client's PUB
+            for plugin in host.plugins.values():
+                if plugin.process is not None and plugin.state is PluginState.RUNNING:
+                    client.sync_with(plugin.process_name)
+            client.sync()
         return host
 
     yield factory

@@ -376,8 +376,11 @@ def _signal_silent(env: _Env, result: DependencyResult) -> None:
     """Nobody serves ``signal``/``get_value``: false, kept until the signal's next message (openmodule's)."""
     result.during = env.call("signal", {"name": "gate_open"})
     env.client.publish("signal", {"type": "open", "signal": "gate_open", "value": True})
-    time.sleep(0.2)
-    result.after = env.call("signal", {"name": "gate_open"})
+    deadline = time.monotonic() + CALL_TIMEOUT  # (until the message reached the listener, however loaded the machine)
+    while (after := env.call("signal", {"name": "gate_open"})) != _AFTER["signal-silent"] \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    result.after = after
 
 
 CASES: dict[str, Callable[[_Env, DependencyResult], None]] = {

@@ -153,3 +153,16 @@ def publish_report(report: str, output: Path, no_write: bool) -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(report)
         print(f"written to {output}", file=sys.stderr)
+
+
+def chosen_variants(spec: str, known: Iterable[str]) -> list[str] | None:
+    """The variants a ``--variants`` list names, in its order; None (after saying why) when it names an unknown
+    one. ``openmodule`` is left out, with a line saying so, where its environment is missing."""
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    if unknown := [name for name in names if name not in set(known)]:
+        print(f"unknown variant(s): {', '.join(unknown)}", file=sys.stderr)
+        return None
+    if "openmodule" in names and not OPENMODULE_PYTHON.exists():
+        print(f"skipping openmodule: {OPENMODULE_PYTHON} is missing (run `make openmodule-env`)", file=sys.stderr)
+        names.remove("openmodule")
+    return names

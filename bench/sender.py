@@ -26,7 +26,7 @@ from pathlib import Path
 import orjson
 import zmq
 
-from .processes import OPENMODULE_PYTHON, Child
+from .processes import OPENMODULE_PYTHON, Child, chosen_variants
 from .protocol import END, PROBE, TOPIC
 
 __all__ = ["SENDERS", "SenderMeasurement", "main", "run_sender"]
@@ -139,13 +139,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Prints one line per measurement (stderr) and a table of medians (stdout); writes no report."""
     args = _parse(argv)
-    names = [name.strip() for name in args.variants.split(",") if name.strip()]
-    if unknown := [name for name in names if name not in SENDERS]:
-        print(f"unknown variant(s): {', '.join(unknown)}", file=sys.stderr)
+    names = chosen_variants(args.variants, SENDERS)
+    if names is None:
         return 2
-    if "openmodule" in names and not OPENMODULE_PYTHON.exists():
-        print(f"skipping openmodule: {OPENMODULE_PYTHON} is missing (run `make openmodule-env`)", file=sys.stderr)
-        names.remove("openmodule")
     if not names or args.rounds < 1 or args.messages < 1 or args.om_messages < 1:
         print("nothing to measure: need a variant, rounds and messages", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .footprint.cli import measure as measure_footprint
 from .machine import observe
-from .processes import OPENMODULE_PYTHON, ROOT, compile_bytecode, publish_report
+from .processes import OPENMODULE_PYTHON, ROOT, chosen_variants, compile_bytecode, publish_report
 from .protocol import make_bodies
 from .rpc.protocol import IN_FLIGHT, SEQUENTIAL
 from .rpc.runner import VARIANTS as RPC_VARIANTS
@@ -185,13 +185,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    names = [name.strip() for name in args.variants.split(",") if name.strip()]
-    if unknown := [name for name in names if name not in VARIANTS]:
-        print(f"unknown variant(s): {', '.join(unknown)}", file=sys.stderr)
+    names = chosen_variants(args.variants, VARIANTS)
+    if names is None:
         return 2
-    if "openmodule" in names and not OPENMODULE_PYTHON.exists():
-        print(f"skipping openmodule: {OPENMODULE_PYTHON} is missing (run `make openmodule-env`)", file=sys.stderr)
-        names.remove("openmodule")
     if args.quick:
         args.rounds = 1
         sizes = Sizes(20_000, 4_000, Counts(500, 2_500), Counts(100, 800), 1.0)

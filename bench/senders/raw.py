@@ -15,12 +15,18 @@ from ..protocol import SENDER_NAME, TOPIC, TYPE
 from . import DATA, drive, parse_args
 
 
+def pub_socket(context: zmq.Context[zmq.Socket[bytes]], address: str) -> zmq.Socket[bytes]:
+    """A PUB socket connected to the broker's XSUB ``address`` that never drops (no send high-water mark)."""
+    socket = context.socket(zmq.PUB)
+    socket.setsockopt(zmq.SNDHWM, 0)
+    socket.connect(address)
+    return socket
+
+
 def main() -> None:
     args = parse_args(__doc__ or "")
     context = zmq.Context()
-    socket = context.socket(zmq.PUB)
-    socket.setsockopt(zmq.SNDHWM, 0)
-    socket.connect(args.sub)
+    socket = pub_socket(context, args.sub)
     topic, now, dumps, more = TOPIC.encode(), time.time, orjson.dumps, zmq.SNDMORE
 
     def publish(seq: int) -> None:

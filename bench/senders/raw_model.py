@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from ..protocol import SENDER_NAME, TOPIC, TYPE
 from . import DATA, drive, parse_args
+from .raw import pub_socket
 
 
 class BenchMessage(BaseModel):
@@ -26,9 +27,7 @@ class BenchMessage(BaseModel):
 def main() -> None:
     args = parse_args(__doc__ or "")
     context = zmq.Context()
-    socket = context.socket(zmq.PUB)
-    socket.setsockopt(zmq.SNDHWM, 0)
-    socket.connect(args.sub)
+    socket = pub_socket(context, args.sub)
     topic, to_json, more = TOPIC.encode(), BenchMessage.__pydantic_serializer__.to_json, zmq.SNDMORE
 
     def publish(seq: int) -> None:

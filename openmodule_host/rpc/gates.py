@@ -84,7 +84,7 @@ class GateIndex(Generic[T]):
         gate, direction = gateway.get("gate"), gateway.get("direction")
         same_gate = self._by_gate.get(gate, ()) if isinstance(gate, str) else ()
         passed: list[T] = []
-        for target, wanted in chain(same_gate, self._any_gate):
+        for target, wanted in chain(same_gate, self._any_gate) if self._any_gate else same_gate:
             if (wanted is None or wanted == direction) and target not in passed:
                 passed.append(target)
         return passed

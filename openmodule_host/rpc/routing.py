@@ -100,7 +100,7 @@ class _Shared(NamedTuple):
     #: would (the caller uses the first reply anyway).
     first: tuple[Handler]
     #: fanned out: the handlers whose worker applies the filters (plugin code), or that have none.
-    open: tuple[Handler, ...] = ()
+    worker_filtered: tuple[Handler, ...] = ()
     #: fanned out: the handlers whose filters the intake applies, by request class.
     gated: tuple[_Gated, ...] = ()
     #: fanned out: whether a handler's plugin has a resource (else no request's resource leaves one out).
@@ -137,16 +137,25 @@ class _Shared(NamedTuple):
         resource = message.resource if self.resources else None
         if not self.gated and not resource:
             return self.handlers
-        picked = [handler for handler in self.open if _serves_resource(handler, resource)]
         gateway = message.request.get("gateway") if message.request is not None else None
+        if not isinstance(gateway, dict):
+            gateway = None
+        if resource:
+            return self._pick_for(resource, gateway)
+        picked = list(self.worker_filtered)
         for group in self.gated:
-            passed = group.gates.passing(gateway) if isinstance(gateway, dict) else ()
+            # A request none of a group wants still goes to one of them, which validates it and answers
+            # validation_error if it is invalid (as each of them would), or drops it.
+            picked += (gateway is not None and group.gates.passing(gateway)) or group.handlers[:1]
+        return picked
+
+    def _pick_for(self, resource: str, gateway: dict[str, Any] | None) -> list[Handler]:
+        """:meth:`pick` for a request naming a resource: only the plugins of that resource (or of none)."""
+        picked = [handler for handler in self.worker_filtered if _serves_resource(handler, resource)]
+        for group in self.gated:
+            passed = group.gates.passing(gateway) if gateway is not None else ()
             chosen = [handler for handler in passed if _serves_resource(handler, resource)]
-            if not chosen:
-                # A request none of the group wants: one of them still validates it, and answers
-                # validation_error if it is invalid (as each of them would), or drops it.
-                chosen = [handler for handler in group.handlers if _serves_resource(handler, resource)][:1]
-            picked += chosen
+            picked += chosen or [handler for handler in group.handlers if _serves_resource(handler, resource)][:1]
         return picked
 
 

@@ -205,6 +205,16 @@ def test_gateway_filters_the_intake_applies_answer_as_when_every_plugin_gets_eve
     assert ends_as_fanned_out(raw)
 
 
+def test_a_filter_of_its_own_added_later_brings_the_plugin_every_request_again():
+    router, _, _ = gated(wrapped=False)
+    route = router._routes["plates"][0]
+    request_for_q = GATED_REQUESTS[1]  # G1 out
+    assert "p" not in {call[2].server.plugin for call in route.deliver_raw(request_for_q)}
+    [p] = [handler.server for handler in router._handlers["plates", "lookup"].handlers if handler.server.plugin == "p"]
+    p.add_filter(lambda request, message, handler: False, "plates")
+    assert "p" in {call[2].server.plugin for call in route.deliver_raw(request_for_q)}
+
+
 def test_mutated_gateway_requests_answer_as_when_every_plugin_gets_every_request():
     for raw in mutated(GATED_REQUESTS, 1000, b'{}[]":,0123456789.-abcdeGilnoprstuwxy \\'):
         assert ends_as_fanned_out(raw), raw

@@ -2,7 +2,8 @@
 
 A request reaches every plugin serving it and each plugin's own key, resource and filters decide on its own
 worker whether it answers; plugins keyed by the same request field get their requests routed by its value
-without the others seeing them.
+without the others seeing them, and so do plugins told apart by openmodule's ``gateway_filter`` (applied on
+the intake) or by their resource.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A request reaches every plugin serving it and each plugin's own key, resource and filters decide on its own
 worker whether it answers; plugins keyed by the same request field get their requests routed by its value
-without the others seeing them.
+without the others seeing them, and so do plugins told apart by openmodule's ``gateway_filter`` (applied on
+the intake) or by their resource.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from openmodule_hookspecs import Gateway, OpenModuleModel, gateway_filter, hookimpl
 
 from tests.support.rpc_plugins import CHANNEL, TYPE, Caller, GateRequest, GateResponse, GateService
+from tests.support.waiting import eventually
 
 REPLIES = "rpc-rep-gates"
 
@@ -268,16 +270,20 @@ class GatewayRequest(OpenModuleModel):
 
 
 class GatewayPlugin:
-    """Serves gates/open for one gate and direction with openmodule's ``gateway_filter``."""
+    """Serves gates/open for one gate and direction with openmodule's ``gateway_filter`` (``wrapped``: inside a
+    filter of its own, which the intake cannot look into)."""
 
-    def __init__(self, gate: str, direction: str) -> None:
-        self.gate, self.direction = gate, direction
+    def __init__(self, gate: str, direction: str, *, wrapped: bool = False) -> None:
+        self.gate, self.direction, self.wrapped = gate, direction, wrapped
 
     @hookimpl
     def register_handlers(self, core: Any) -> None:
         core.rpc_server.register_handler(CHANNEL, TYPE, GatewayRequest, GateResponse,
                                          lambda request, message: GateResponse(gate=self.gate, by=core.name))
-        core.rpc_server.add_filter(gateway_filter(self.gate, self.direction), CHANNEL, TYPE)
+        check = gateway_filter(self.gate, self.direction)
+        core.rpc_server.add_filter(
+            (lambda request, message, handler: check(request, message, handler)) if self.wrapped else check,
+            CHANNEL, TYPE)
 
 
 def test_per_gate_plugins_with_openmodules_gateway_filter(om_host, om_client):
@@ -285,3 +291,56 @@ def test_per_gate_plugins_with_openmodules_gateway_filter(om_host, om_client):
     assert answered_by(om_client, {"gateway": {"gate": "gate1", "direction": "in"}}) == ["entry"]
     assert answered_by(om_client, {"gateway": {"gate": "gate1", "direction": "out"}}) == ["exit"]
     assert answered_by(om_client, {"gateway": {"gate": "gate2", "direction": "in"}}, count=0) == []
+
+
+def hold_workers(host: Any, names: list[str], hold: threading.Event) -> None:
+    """Keep these plugins' workers busy until ``hold`` is set: what the intake brings them waits in their mailboxes."""
+    for name in names:
+        entered = threading.Event()
+        host.plugins[name].worker.submit(lambda entered=entered: (entered.set(), hold.wait(30)))
+        assert entered.wait(5)
+
+
+def test_the_intake_brings_a_per_gate_request_only_to_the_plugins_whose_gateway_filter_passes(om_host, om_client):
+    gates = {f"gate_{n}": GatewayPlugin(f"gate{n}", "in") for n in range(4)}
+    host = om_host(*gates.items(), ("watcher", GatewayPlugin("gate0", "in", wrapped=True)))
+    hold = threading.Event()
+    try:
+        hold_workers(host, ["gate_1", "gate_2", "gate_3", "watcher"], hold)
+        for _ in range(2):
+            rpc_id = om_client.rpc_send(CHANNEL, TYPE, {"gateway": {"gate": "gate0", "direction": "in"}})
+            reply = om_client.wait_for_message(REPLIES, lambda body, rpc_id=rpc_id: body.get("rpc_id") == rpc_id)
+            assert reply["name"] == "gate_0"
+        # a filter that is plugin code runs on its worker: the watcher gets every request, the other gates none
+        eventually(lambda: len(host.plugins["watcher"].worker.mailbox) == 2)
+        assert [len(host.plugins[name].worker.mailbox) for name in ("gate_1", "gate_2", "gate_3")] == [0, 0, 0]
+    finally:
+        hold.set()
+    assert answered_by(om_client, {"gateway": {"gate": "gate2", "direction": "in"}}) == ["gate_2"]
+    assert answered_by(om_client, {"gateway": {"gate": "gate0", "direction": "in"}}, count=2) == ["gate_0", "watcher"]
+
+
+def test_a_per_gate_request_no_plugin_wants_gets_no_reply_and_an_invalid_one_validation_error(om_host, om_client):
+    om_host(*((f"gate_{n}", GatewayPlugin(f"gate{n}", "in")) for n in range(3)))
+    for unwanted in ({"gate": "gate9", "direction": "in"}, {"gate": "gate1", "direction": "out"}, {"gate": "gate1"},
+                     {}):
+        assert answered_by(om_client, {"gateway": unwanted}, count=0) == [], unwanted
+    for malformed in ({}, {"gateway": None}, {"gateway": "gate1"}, {"gateway": {"gate": 1, "direction": "in"}},
+                      {"gateway": {"gate": "gate1", "direction": "sideways"}}):
+        rpc_id = om_client.rpc_send(CHANNEL, TYPE, malformed)
+        reply = om_client.wait_for_message(REPLIES, lambda body, rpc_id=rpc_id: body.get("rpc_id") == rpc_id)
+        assert reply["response"]["status"] == "validation_error", malformed
+
+
+def test_a_request_for_another_resource_wakes_no_gate_plugin(om_host, om_client):
+    host = om_host(("gate_0", GatewayPlugin("gate0", "in")), ("gate_1", GatewayPlugin("gate0", "in")),
+                   config={"gate_0": {"RESOURCE": "device-0"}, "gate_1": {"RESOURCE": "device-1"}})
+    hold = threading.Event()
+    try:
+        hold_workers(host, ["gate_0"], hold)
+        rpc_id = om_client.rpc_send(CHANNEL, TYPE, {"gateway": {"gate": "gate0", "direction": "in"}},
+                                    resource="device-1")
+        assert [reply["name"] for reply in replies_to(om_client, rpc_id, 1)] == ["gate_1"]
+        assert len(host.plugins["gate_0"].worker.mailbox) == 0
+    finally:
+        hold.set()

@@ -21,6 +21,8 @@ REQUEST_TOPIC: Final = "rpc-req-" + CHANNEL
 REPLY_TOPIC: Final = "rpc-rep-" + CHANNEL
 #: the ``text`` field of every request (and of its echo): a small payload, as most RPCs carry.
 TEXT: Final = "G ARIVO1 entry gate 1"
+#: the ``request.gateway.gate`` of the ``host-gateway`` variant's requests (direction ``in``).
+GATE: Final = "gate 9"
 SERVER_NAME: Final = "om_bench_rpc_server_1"
 CLIENT_NAME: Final = "om_bench_rpc_client_1"
 
@@ -31,6 +33,7 @@ MODES: Final = (SEQUENTIAL, IN_FLIGHT)
 __all__ = [
     "CHANNEL",
     "CLIENT_NAME",
+    "GATE",
     "IN_FLIGHT",
     "MODES",
     "REPLY_TOPIC",
@@ -64,6 +67,8 @@ def parse_client_args(description: str, argv: Sequence[str] | None = None) -> ar
     parser.add_argument("--window", type=int, default=16, help="in-flight: calls kept outstanding")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured calls before the phase")
     parser.add_argument("--chunks", type=int, default=1, help="parts, each started by its own go line")
+    parser.add_argument("--gateway", action="store_true",
+                        help="openmodule-host client only: requests carry gateway (GATE, in), for host-gateway")
     return parser.parse_args(argv)
 
 

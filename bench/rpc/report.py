@@ -24,7 +24,7 @@ FLAT_TARGET = 0.9  # last tenth of the in-flight run at least 0.9x the first ten
 CPU_FLAT_TARGET = 1.1  # ... and at most 1.1x its client CPU per call
 #: a (channel, type) shared by 10 plugins (issue 16): within 1.2x of one plugin's cost
 SHARED_TARGET = 1.2
-SHARED_VARIANTS = ("host-fanout", "host-keyed")
+SHARED_VARIANTS = ("host-fanout", "host-gateway", "host-keyed")
 
 
 @dataclass(frozen=True)

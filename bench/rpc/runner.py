@@ -46,6 +46,8 @@ class Variant:
     python: Path
     #: further arguments of the server process
     server_args: tuple[str, ...] = ()
+    #: further arguments of the client process
+    client_args: tuple[str, ...] = ()
 
     @property
     def available(self) -> bool:
@@ -59,6 +61,11 @@ VARIANTS: dict[str, Variant] = {
         Variant("host", "openmodule-host", _PEERS + "host_server", _PEERS + "host_client", Path(sys.executable)),
         Variant("host-fanout", "host, 10 plugins, filters", _PEERS + "host_shared_server", _PEERS + "host_client",
                 Path(sys.executable), ("--routing", "fanout")),
+        Variant("host-gateway", "host, 10 plugins, gateway_filter", _PEERS + "host_shared_server",
+                _PEERS + "host_client", Path(sys.executable), ("--routing", "gateway"), ("--gateway",)),
+        Variant("host-gateway-alone", "host, 1 plugin, gateway_filter", _PEERS + "host_shared_server",
+                _PEERS + "host_client", Path(sys.executable), ("--routing", "gateway", "--plugins", "1"),
+                ("--gateway",)),
         Variant("host-keyed", "host, 10 plugins, keyed", _PEERS + "host_shared_server", _PEERS + "host_client",
                 Path(sys.executable), ("--routing", "keyed")),
         Variant(
@@ -157,7 +164,7 @@ class _Peers:
             f"{self.variant.name}-client",
             [str(self.variant.python), "-m", self.variant.client, "--sub", self.addresses["sub"], "--pub",
              self.addresses["pub"], "--mode", mode, "--calls", str(counts.of(mode)), "--window", str(counts.window),
-             "--warmup", str(counts.warmup), "--chunks", str(counts.chunks)],
+             "--warmup", str(counts.warmup), "--chunks", str(counts.chunks), *self.variant.client_args],
             stdin=True,
         )
         try:

@@ -79,6 +79,7 @@ from ._models import Datetime, OpenModuleModel, ZMQMessage, datetime_to_timestam
 from ._privacy import AnonymizeMessage, AnonymizeRequest, AnonymizeResponse, PrivacySettings, PrivacyTime
 from ._registration import RegistrationError
 from ._rpc import (
+    GatewayFilter,
     RPCCancelError,
     RPCError,
     RPCErrorResult,
@@ -274,6 +275,7 @@ __all__ = [
     "GateMode",
     "GateType",
     "Gateway",
+    "GatewayFilter",
     "Health",
     "HealthCheck",
     "HealthCheckState",

@@ -17,7 +17,7 @@ an error status to an exception::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -27,6 +27,7 @@ import pydantic
 from ._models import OpenModuleModel, ZMQMessage
 
 __all__ = [
+    "GatewayFilter",
     "RPCCancelError",
     "RPCError",
     "RPCErrorResult",
@@ -120,15 +121,28 @@ class ServerUnknownError(RPCError):
     pass
 
 
-def gateway_filter(gate: str | None = None, direction: str | None = None) -> Callable[[Any, Any, Any], bool]:
-    """An RPC filter that passes requests whose ``gateway`` matches (``None`` matches anything)."""
+@dataclass(frozen=True, slots=True)
+class GatewayFilter:
+    """What :func:`gateway_filter` returns: an RPC filter that passes requests whose ``gateway`` matches
+    (``None`` or ``""`` matches anything).
 
-    def matches(request: Any, _message: Any, _handler: Any) -> bool:
+    Its gate and direction are data, not code: a host may apply it to a request before it reaches the
+    plugin (openmodule-host's intake does, see docs/writing-plugins.md), with the same outcome.
+    """
+
+    gate: str | None = None
+    direction: str | None = None
+
+    def __call__(self, request: Any, _message: Any, _handler: Any) -> bool:
         gateway = request.get("gateway") if isinstance(request, dict) else getattr(request, "gateway", None)
         if not gateway:
             return False
         if not isinstance(gateway, dict):
             gateway = {"gate": getattr(gateway, "gate", None), "direction": getattr(gateway, "direction", None)}
-        return (not gate or gate == gateway.get("gate")) and (not direction or direction == gateway.get("direction"))
+        return ((not self.gate or self.gate == gateway.get("gate"))
+                and (not self.direction or self.direction == gateway.get("direction")))
 
-    return matches
+
+def gateway_filter(gate: str | None = None, direction: str | None = None) -> GatewayFilter:
+    """An RPC filter that passes requests whose ``gateway`` matches (``None`` matches anything)."""
+    return GatewayFilter(gate, direction)

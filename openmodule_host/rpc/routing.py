@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
-from openmodule_hookspecs import RegistrationError, RPCRequest, request_topic
+from openmodule_hookspecs import GatewayFilter, RegistrationError, RPCFilter, RPCRequest, request_topic
 from pydantic import BaseModel
 
 from ..isolation import Mailbox
@@ -25,6 +25,7 @@ from ..throttle import KeyedLogThrottle
 from ..wire import Intake, Route
 from ..wire.listener import has_own_model_validate
 from ..wire.raw import decoded_as_the_intake, raw_or_decoded
+from .gates import GateIndex, intake_gates
 
 __all__ = ["Call", "Handler", "RPCRouter", "RPCServing", "validator_of"]
 
@@ -39,10 +40,16 @@ class RPCServing(Protocol):
     @property
     def mailbox(self) -> Mailbox: ...
 
+    #: requests naming another resource get no reply (openmodule's resource filter); "": any resource.
+    @property
+    def resource(self) -> str: ...
+
     #: serves a call on the plugin's worker (traced when sentry is on).
     handle: Callable[[Call], None]
 
     def filters_apply(self, channel: str, type: str) -> bool: ...
+
+    def filters_for(self, channel: str, type: str) -> list[RPCFilter]: ...
 
     def reply_invalid(self, channel: str, type: str, rpc_id: UUID | None, error: BaseException) -> str: ...
 
@@ -65,13 +72,23 @@ class Handler(NamedTuple):
         return f"{self.server.plugin!r}{keyed}"
 
 
+class _Gated(NamedTuple):
+    """The handlers of one request class whose filters on a (channel, type) the intake applies itself."""
+
+    handlers: tuple[Handler, ...]
+    gates: GateIndex[Handler]
+
+
 class _Shared(NamedTuple):
     """A (channel, type) several plugins serve (each with one handler).
 
     When every handler is keyed by the same request field, the intake routes each request by that field's
-    value, as sent, to the handlers keyed by it (usually one): no fan-out. Otherwise every request goes to
-    every handler, and each plugin's worker decides (its key, its resource and its filters) whether it answers,
-    as that many standalone services would.
+    value, as sent, to the handlers keyed by it (usually one): no fan-out. Otherwise a request goes to every
+    handler, and each plugin's worker decides (its key, its resource and its filters) whether it answers, as
+    that many standalone services would; but the intake leaves out the plugins it can tell will not answer
+    (see :meth:`pick`): those whose resource the request does not name, and those whose filters on the
+    (channel, type) are all gateway filters that the request's gateway does not pass (see
+    :mod:`~.gates`).
     """
 
     handlers: tuple[Handler, ...]
@@ -82,9 +99,15 @@ class _Shared(NamedTuple):
     #: ``validation_error`` (once, not once per plugin) and drops a valid one, as every standalone service
     #: would (the caller uses the first reply anyway).
     first: tuple[Handler]
+    #: fanned out: the handlers whose worker applies the filters (plugin code), or that have none.
+    worker_filtered: tuple[Handler, ...] = ()
+    #: fanned out: the handlers whose filters the intake applies, by request class.
+    gated: tuple[_Gated, ...] = ()
+    #: fanned out: whether a handler's plugin has a resource (else no request's resource leaves one out).
+    resources: bool = False
 
     @classmethod
-    def of(cls, handlers: tuple[Handler, ...]) -> _Shared:
+    def of(cls, channel: str, rpc_type: str, handlers: tuple[Handler, ...]) -> _Shared:
         wire_keys = {handler.wire_key for handler in handlers}
         wire_key = wire_keys.pop() if len(wire_keys) == 1 else None
         by_value: dict[str, tuple[Handler, ...]] = {}
@@ -92,13 +115,53 @@ class _Shared(NamedTuple):
             for handler in handlers:
                 assert handler.value is not None
                 by_value[handler.value] = (*by_value.get(handler.value, ()), handler)
-        return cls(handlers, wire_key, by_value, (handlers[0],))
+            return cls(handlers, wire_key, by_value, (handlers[0],))
+        worker_filtered: list[Handler] = []
+        gated: dict[type[BaseModel], list[tuple[Handler, tuple[GatewayFilter, ...]]]] = {}
+        for handler in handlers:
+            gates = intake_gates(handler.request_class, handler.server.filters_for(channel, rpc_type))
+            if gates is None:
+                worker_filtered.append(handler)
+            else:
+                gated.setdefault(handler.request_class, []).append((handler, gates))
+        return cls(handlers, None, by_value, (handlers[0],), tuple(worker_filtered),
+                   tuple(_Gated(tuple(handler for handler, _ in group), GateIndex(group)) for group in gated.values()),
+                   any(handler.server.resource for handler in handlers))
 
-    def pick(self, request: Any) -> tuple[Handler, ...]:
-        if self.wire_key is None:
+    def pick(self, message: RPCRequest) -> tuple[Handler, ...] | list[Handler]:
+        """The handlers to bring ``message`` to (on the intake: no plugin code runs here)."""
+        if self.wire_key is not None:
+            request = message.request
+            value = request.get(self.wire_key) if isinstance(request, dict) else None
+            return self.by_value.get(value, self.first) if isinstance(value, str) else self.first
+        resource = message.resource if self.resources else None
+        if not self.gated and not resource:
             return self.handlers
-        value = request.get(self.wire_key) if isinstance(request, dict) else None
-        return self.by_value.get(value, self.first) if isinstance(value, str) else self.first
+        gateway = message.request.get("gateway") if message.request is not None else None
+        if not isinstance(gateway, dict):
+            gateway = None
+        if resource:
+            return self._pick_for(resource, gateway)
+        picked = list(self.worker_filtered)
+        for group in self.gated:
+            # A request none of a group wants still goes to one of them, which validates it and answers
+            # validation_error if it is invalid (as each of them would), or drops it.
+            picked += (gateway is not None and group.gates.passing(gateway)) or group.handlers[:1]
+        return picked
+
+    def _pick_for(self, resource: str, gateway: dict[str, Any] | None) -> list[Handler]:
+        """:meth:`pick` for a request naming a resource: only the plugins of that resource (or of none)."""
+        picked = [handler for handler in self.worker_filtered if _serves_resource(handler, resource)]
+        for group in self.gated:
+            passed = group.gates.passing(gateway) if gateway is not None else ()
+            chosen = [handler for handler in passed if _serves_resource(handler, resource)]
+            picked += chosen or [handler for handler in group.handlers if _serves_resource(handler, resource)][:1]
+        return picked
+
+
+def _serves_resource(handler: Handler, resource: str | None) -> bool:
+    """The worker's resource check (:meth:`~.server.PluginRPCServer.serve`), before anything else."""
+    return not resource or not handler.server.resource or handler.server.resource == resource
 
 
 def validator_of(model_class: type[BaseModel]) -> Callable[[Any], BaseModel]:
@@ -155,7 +218,7 @@ class RPCRouter:
                 if other.server is handler.server:
                     raise RegistrationError(handler.server.plugin, f"RPC {channel}/{type} is already served by "
                                             f"plugin {other.describe()}; a plugin registers a (channel, type) once")
-            self._handlers = {**self._handlers, key: _entry((*handlers, handler))}
+            self._handlers = {**self._handlers, key: _entry(key, (*handlers, handler))}
             self._update_route(channel)
 
     def unregister_all(self, server: RPCServing) -> None:
@@ -169,10 +232,17 @@ class RPCRouter:
                 if len(kept) < len(handlers):
                     channels.add(key[0])
                 if kept:
-                    table[key] = entry if len(kept) == len(handlers) else _entry(kept)
+                    table[key] = entry if len(kept) == len(handlers) else _entry(key, kept)
             self._handlers = table
             for channel in channels:
                 self._update_route(channel)
+
+    def filters_changed(self, server: RPCServing) -> None:
+        """``server`` added a filter: route its shared (channel, type)s' requests by its filters as they are now."""
+        with self._lock:
+            self._handlers = {key: _entry(key, _handlers_of(entry))
+                              if isinstance(entry, _Shared) and any(h.server is server for h in entry.handlers)
+                              else entry for key, entry in self._handlers.items()}
 
     def warn_unfiltered(self) -> list[str]:
         """Log (WARNING) each (channel, type) on which several plugins would all answer every request they
@@ -317,7 +387,7 @@ class RPCRouter:
         if isinstance(entry, Handler):
             return [(channel, message, entry)]
         if entry is not None:
-            return [(channel, message, handler) for handler in entry.pick(message.request)]
+            return [(channel, message, handler) for handler in entry.pick(message)]
         with self._unknown_lock:  # counted by the intake thread and by workers
             self.unknown += 1
         self._unknown_log.log(self._log, logging.WARNING, channel, "no handler found for %s:%s", channel,
@@ -331,6 +401,6 @@ def _handlers_of(entry: Handler | _Shared | None) -> tuple[Handler, ...]:
     return (entry,) if isinstance(entry, Handler) else entry.handlers
 
 
-def _entry(handlers: tuple[Handler, ...]) -> Handler | _Shared:
-    """What serves a (channel, type) with these handlers (at least one)."""
-    return handlers[0] if len(handlers) == 1 else _Shared.of(handlers)
+def _entry(key: tuple[str, str], handlers: tuple[Handler, ...]) -> Handler | _Shared:
+    """What serves (channel, type) ``key`` with these handlers (at least one)."""
+    return handlers[0] if len(handlers) == 1 else _Shared.of(*key, handlers)

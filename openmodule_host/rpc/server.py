@@ -151,10 +151,16 @@ class PluginRPCServer:
     def add_filter(self, filter: RPCFilter, channel: str | None = None, type: str | None = None) -> None:
         check_callable(self.plugin, "RPC filter", filter, "filter(request, message, handler)", (None, None, None))
         self._filters.append(_Filter(filter, channel, type))
+        self._router.filters_changed(self)  # the intake applies some filters itself (see .gates)
 
     def filters_apply(self, channel: str, type: str) -> bool:
         """Whether a filter of this plugin applies to (channel, type)'s requests."""
         return any(entry.channel in (None, channel) and entry.type in (None, type) for entry in self._filters)
+
+    def filters_for(self, channel: str, type: str) -> list[RPCFilter]:
+        """The filters that apply to (channel, type)'s requests, in the order they were added."""
+        return [entry.check for entry in self._filters
+                if entry.channel in (None, channel) and entry.type in (None, type)]
 
     def unregister_all(self) -> None:
         self._router.unregister_all(self)

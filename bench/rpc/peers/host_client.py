@@ -7,13 +7,15 @@ arrive on the host's intake thread, which hands each to its waiting call.
 
 from __future__ import annotations
 
-from openmodule_hookspecs import PluginCore, RPCTimeoutError, hookimpl
+from collections.abc import Callable
+
+from openmodule_hookspecs import Direction, Gateway, PluginCore, RPCTimeoutError, hookimpl
 
 from openmodule_host.rpc import PluginRPCClient, RPCCall
 
 from ..driver import run_client
-from ..protocol import CHANNEL, CLIENT_NAME, TEXT, TYPE, parse_client_args
-from .host_common import EchoRequest, EchoResponse, make_host
+from ..protocol import CHANNEL, CLIENT_NAME, GATE, TEXT, TYPE, parse_client_args
+from .host_common import EchoRequest, EchoResponse, GatewayEchoRequest, make_host
 
 PLUGIN = "caller"
 
@@ -26,9 +28,18 @@ class CallerPlugin:
         pass
 
 
+def echo_request(seq: int) -> EchoRequest:
+    return EchoRequest(seq=seq, text=TEXT)
+
+
+def gateway_echo_request(seq: int) -> EchoRequest:
+    return GatewayEchoRequest(seq=seq, text=TEXT, gateway=Gateway(gate=GATE, direction=Direction.IN))
+
+
 class HostCalls:
-    def __init__(self, client: PluginRPCClient) -> None:
+    def __init__(self, client: PluginRPCClient, request: Callable[[int], EchoRequest] = echo_request) -> None:
         self.client = client
+        self.request = request
 
     @staticmethod
     def _check(response: EchoResponse, seq: int) -> None:
@@ -37,16 +48,16 @@ class HostCalls:
 
     def probe(self, seq: int, timeout: float) -> bool:
         try:
-            self.client.rpc(CHANNEL, TYPE, EchoRequest(seq=seq, text=TEXT), EchoResponse, timeout=timeout)
+            self.client.rpc(CHANNEL, TYPE, self.request(seq), EchoResponse, timeout=timeout)
         except RPCTimeoutError:
             return False
         return True
 
     def call(self, seq: int) -> None:
-        self._check(self.client.rpc(CHANNEL, TYPE, EchoRequest(seq=seq, text=TEXT), EchoResponse), seq)
+        self._check(self.client.rpc(CHANNEL, TYPE, self.request(seq), EchoResponse), seq)
 
     def send(self, seq: int) -> tuple[int, RPCCall]:
-        return seq, self.client.rpc_non_blocking(CHANNEL, TYPE, EchoRequest(seq=seq, text=TEXT))
+        return seq, self.client.rpc_non_blocking(CHANNEL, TYPE, self.request(seq))
 
     def wait(self, handle: tuple[int, RPCCall]) -> None:
         seq, call = handle
@@ -59,7 +70,7 @@ def main() -> None:
     with host:
         core = host.plugins[PLUGIN].core
         assert core is not None
-        run_client(HostCalls(core.rpc_client), args)
+        run_client(HostCalls(core.rpc_client, gateway_echo_request if args.gateway else echo_request), args)
 
 
 if __name__ == "__main__":

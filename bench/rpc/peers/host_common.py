@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from openmodule_hookspecs import OpenModuleModel
+from openmodule_hookspecs import Gateway, OpenModuleModel
 
 from openmodule_host import Host, HostConfig, PluginCandidate
 
@@ -12,6 +12,12 @@ from openmodule_host import Host, HostConfig, PluginCandidate
 class EchoRequest(OpenModuleModel):
     seq: int
     text: str
+
+
+class GatewayEchoRequest(EchoRequest):
+    """The ``host-gateway`` variant's request: for the plugin whose ``gateway_filter`` names its gate."""
+
+    gateway: Gateway
 
 
 class EchoResponse(OpenModuleModel):

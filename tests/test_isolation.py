@@ -1,12 +1,18 @@
 """One plugin's slow, failing or flooded handler never affects another plugin."""
 
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
+from openmodule_hookspecs import hookimpl
 
 from tests.support import eventually
 from tests.support.plugins import Blocker, Ping, Raiser, Recorder
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_handler_blocked_for_30_s_does_not_delay_another_plugin_on_the_same_topic(om_host, om_client):
@@ -130,3 +136,48 @@ def test_a_burst_into_a_full_mailbox_keeps_the_oldest_and_counts_every_drop(om_h
     eventually(lambda: mailbox.dropped == 90)
     blocker.release.set()
     assert [message.seq for message, _ in blocker.take(11)] == list(range(11))
+
+
+
+class Counter:
+    """Counts the ``Ping`` messages on ``t`` after the first (``seq`` above 0) and keeps the last ``seq``; each
+    costs it some CPU time under the GIL (a handler that does some work), several times the intake's share."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last = 0
+
+    @hookimpl
+    def register_handlers(self, core):
+        core.messages.register_handler("t", Ping, self.on_message)
+
+    def on_message(self, message: Ping) -> None:
+        if message.seq:
+            sum(range(500))
+            self.count += 1
+            self.last = message.seq
+
+
+def test_a_flood_reaches_a_plugin_beside_a_stuck_one_in_full_with_the_default_mailbox(om_broker, om_host):
+    # The intake reads faster than a worker handles a message (with the compiled reader, at half the cost):
+    # it yields to the workers after a batch that left a mailbox more than half full, and so the counter's
+    # mailbox (10,000) takes the whole flood, while the stuck plugin's full mailbox drops and counts its share.
+    blocker, counter = Blocker(), Counter()
+    host = om_host(("blocker", blocker), ("counter", counter))
+    flood = 100_000
+    publisher = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.flood_publisher", om_broker.sub_address, "t", str(flood)],
+        stdin=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    counted, stuck = host.plugins["counter"].worker.mailbox, host.plugins["blocker"].worker.mailbox
+    try:
+        assert blocker.entered.wait(10), "no message arrived"
+        publisher.communicate("go\n", timeout=60)
+        eventually(lambda: counter.count + counted.dropped >= flood, timeout=60)
+    finally:
+        publisher.kill()
+        blocker.release.set()
+
+    assert counted.dropped == 0
+    assert (counter.count, counter.last) == (flood, flood)
+    assert stuck.dropped >= flood - stuck.capacity

@@ -71,6 +71,16 @@ def test_a_full_mailbox_drops_and_counts_but_the_hosts_own_calls_get_in():
     assert (len(mailbox), mailbox.dropped) == (3, 3)
 
 
+def test_a_mailbox_more_than_half_full_is_crowded():
+    mailbox = Mailbox("p", 10, LOG)
+    mailbox.offer_many([(print, number) for number in range(5)])
+    assert not mailbox.crowded()
+    assert mailbox.offer((print, 5))
+    assert mailbox.crowded()
+    mailbox.take()
+    assert not mailbox.crowded()
+
+
 def test_discard_drops_everything_not_started_and_counts_it():
     mailbox = Mailbox("p", 100, LOG)
     worker = Worker(mailbox, LOG)

@@ -91,6 +91,10 @@ class Mailbox:
                 self._wake.release()
         return len(taken)
 
+    def crowded(self) -> bool:
+        """More than half full: the intake then yields after its batch, so that the worker catches up."""
+        return len(self._items) * 2 > self.capacity
+
     def _log_drop(self) -> None:
         # Drops are never silent, but a flood must not turn into a flood of log lines either.
         if (quiet := self._drop_log.allow()) is not None:

@@ -425,6 +425,10 @@ class RPCCalls:
                 self._intake.heartbeat.failed("handling an RPC reply", error)
         return len(items)
 
+    def crowded(self) -> bool:
+        """Never: replies are handed over on the intake thread, nothing queues here."""
+        return False
+
     def _on_reply(self, body: dict[str, Any]) -> None:
         """On the intake thread: hand the reply to its call."""
         rpc_id = body.get("rpc_id")

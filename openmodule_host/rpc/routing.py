@@ -207,6 +207,7 @@ class RPCRouter:
         self._unknown_log = KeyedLogThrottle(5.0)
         #: requests for a (channel, type) nobody serves: no reply, as openmodule.
         self.unknown = 0
+        self._crowded = False
 
     def register(self, channel: str, type: str, handler: Handler) -> None:
         """Serve (channel, type) with ``handler`` too. A plugin serves a (channel, type) once: its second
@@ -366,9 +367,16 @@ class RPCRouter:
                     queued.append((server.handle, call))
                 else:
                     calls[server] = [(server.handle, call)]
+        crowded = False
         for server, queued in calls.items():
             server.mailbox.offer_many(queued)
+            crowded = server.mailbox.crowded() or crowded
+        self._crowded = crowded
         return len(items)
+
+    def crowded(self) -> bool:
+        """Whether a plugin's mailbox that the last :meth:`offer_many` fed is crowded (intake thread only)."""
+        return self._crowded
 
     def _on_request(self, channel: str, body: dict[str, Any]) -> list[Call]:
         """Read the envelope and find the plugins to serve it (none: an empty list). Any thread."""

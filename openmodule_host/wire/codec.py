@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 import orjson
@@ -60,7 +61,9 @@ def too_deep(raw: bytes, max_depth: int) -> bool:
     return bool(brackets)
 
 
-def decode(frames: list[bytes], max_body_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[str, dict[str, Any]]:
+def decode(
+    frames: Sequence[bytes], max_body_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH
+) -> tuple[str, dict[str, Any]]:
     """Return ``(topic, body)`` of a two-frame message or raise :class:`DecodeError`."""
     if len(frames) != 2:
         raise DecodeError(FRAME_COUNT, f"expected 2 frames, got {len(frames)}")

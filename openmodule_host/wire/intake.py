@@ -19,6 +19,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable
+from os import sched_yield
 from typing import Any, NamedTuple, Protocol, cast
 
 import zmq
@@ -29,6 +30,23 @@ from ..stats import IntakeStats
 from ..throttle import LogThrottle
 from ..watchdog import Heartbeat
 from .codec import DEFAULT_MAX_DEPTH, TOO_DEEP, DecodeError, decode, too_deep
+
+#: ``recv_batch(socket address, limit) -> (messages, errno)``: see :mod:`openmodule_host_speedups`.
+RecvBatch = Callable[[int, int], tuple[list[tuple[bytes, ...]], int]]
+
+
+def _compiled_reader() -> RecvBatch | None:
+    """The compiled reader (``speedups/`` in the repository), if it is installed and built: it reads a batch with
+    one release of the GIL and makes no Frame objects. None without it (no C compiler when it was installed, or
+    pyzmq's libzmq not usable by it): then the intake reads with pyzmq."""
+    try:
+        from openmodule_host_speedups import recv_batch
+    except ImportError:
+        return None
+    return recv_batch
+
+
+_compiled_recv_batch = _compiled_reader()
 
 __all__ = ["Drops", "Intake", "RawRoute", "Route"]
 
@@ -42,9 +60,14 @@ _POLL_MS = 1000
 
 
 class Batching(Protocol):
-    """A mailbox that takes a whole intake batch at once (see :meth:`Intake._receive_batch`)."""
+    """A mailbox that takes a whole intake batch at once (see :meth:`Intake._route`)."""
 
     def offer_many(self, items: list[tuple[Callable[[Any], Any], Any]]) -> int: ...
+
+    def crowded(self) -> bool:
+        """Whether a worker has a backlog to catch up with (a plugin's mailbox more than half full): then the
+        intake yields once after the batch (see :meth:`Intake._receive_batch`)."""
+        ...
 
 
 class Route(NamedTuple):
@@ -328,7 +351,57 @@ class Intake:
                 return False
 
     def _receive_batch(self) -> None:
-        """Read and route what is waiting (up to a batch), then hand each plugin its share at once.
+        """Read what is waiting (up to a batch), with the compiled reader if it is installed, then route it.
+
+        After a batch that left a mailbox crowded, the thread yields once (``os.sched_yield``, which releases
+        the GIL): the workers get the GIL and catch up. Without it, the compiled reader, which costs half
+        what a worker spends on a message, took the GIL back in every round of the two threads' GIL
+        hand-over and filled a healthy plugin's mailbox in a flood (a seventh to a third of it was dropped).
+        It never waits for a worker: a stuck plugin's full mailbox costs the others one yield per batch.
+        """
+        if (compiled := _compiled_recv_batch) is None:
+            if self._route(self._read()):
+                sched_yield()
+            return
+        messages, error = compiled(self._sub.underlying, _RECV_BATCH)
+        if self._route(messages):
+            sched_yield()
+        if error:  # the socket or the context failed after those messages: end as pyzmq's recv would
+            raise zmq.ContextTerminated() if error == zmq.ETERM else zmq.ZMQError(error)
+
+    def _read(self) -> list[tuple[bytes, ...]]:
+        """The pure-Python reader: the messages waiting (up to a batch), each a tuple of its frames."""
+        # Not recv_multipart: it asks for RCVMORE through getsockopt after every frame, which in pyzmq costs
+        # more than the frame itself (2.1 us against 1.2 us per two-frame message). A zero-copy Frame
+        # carries that flag already.
+        # (pyzmq types ``get`` as returning int or bytes for any option; EVENTS is an int option.)
+        recv, events = self._sub.recv, cast(Callable[[int], int], self._sub.get)
+        messages: list[tuple[bytes, ...]] = []
+        for position in range(_RECV_BATCH):
+            # (The first one is there: the poll said so.)
+            if 0 < position <= _ASK_FIRST and not events(zmq.EVENTS) & zmq.POLLIN:
+                break
+            try:
+                frame = recv(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            if frame.more:
+                topic = frame.bytes
+                frame = recv(zmq.NOBLOCK, copy=False)
+                if not frame.more:  # two frames: the only well-formed case
+                    messages.append((topic, frame.bytes))
+                    continue
+                frames = [topic, frame.bytes]
+            else:
+                frames = [frame.bytes]
+            while frame.more:  # the other frames of a multipart message arrive together with the first
+                frame = recv(zmq.NOBLOCK, copy=False)
+                frames.append(frame.bytes)
+            messages.append(tuple(frames))
+        return messages
+
+    def _route(self, messages: list[tuple[bytes, ...]]) -> bool:
+        """Route a batch that was read, then hand each plugin its share at once.
 
         Routing only collects a plugin's messages; they reach its mailbox with one offer per batch. So a
         worker is woken at most once per batch, and does not take the GIL from this thread in the middle
@@ -342,53 +415,33 @@ class Intake:
 
         An exception while one message is handled (a route's ``post``) costs that message only, one while a
         mailbox takes its share costs that share: both are counted and logged by the heartbeat.
+
+        Returns whether a mailbox it fed is :meth:`~Batching.crowded` now.
         """
-        # Not recv_multipart: it asks for RCVMORE through getsockopt after every frame, which in pyzmq costs
-        # more than the frame itself (2.1 us against 1.2 us per two-frame message). A zero-copy Frame
-        # carries that flag already.
-        # (pyzmq types ``get`` as returning int or bytes for any option; EVENTS is an int option.)
-        recv, events = self._sub.recv, cast(Callable[[int], int], self._sub.get)
         table, raw_table = self._routes, self._raw_routes
         max_body_bytes, max_depth, failed = self.max_body_bytes, self.max_depth, self.heartbeat.failed
         batches: dict[Batching, list[tuple[Callable[[Any], Any], Any]]] = {}
-        received = unrouted = 0
-        for position in range(_RECV_BATCH):
-            # (The first one is there: the poll said so.)
-            if 0 < position <= _ASK_FIRST and not events(zmq.EVENTS) & zmq.POLLIN:
-                break
-            try:
-                frame = recv(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                break
-            received += 1
+        unrouted = 0
+        for frames in messages:
             try:
                 routes = None
-                if frame.more:
-                    topic = frame.bytes
-                    frame = recv(zmq.NOBLOCK, copy=False)
-                    raw = frame.bytes
-                    if not frame.more:  # two frames: the only well-formed case
-                        # Bounded before anything parses it (the count bounds the depth at C speed).
-                        if (len(raw) <= max_body_bytes and raw.count(b"[") + raw.count(b"{") > max_depth
-                                and too_deep(raw, max_depth)):
-                            where = topic.decode(errors="replace")
-                            self.drops.malformed(DecodeError(
-                                TOO_DEEP, f"body nested deeper than {max_depth} levels on {where!r}"))
-                            continue
-                        fast = raw_table.get(topic)
-                        if fast is not None and len(raw) <= max_body_bytes and fast.marker in raw:
-                            if (batch := batches.get(fast.mailbox)) is not None:
-                                batch.append((fast.deliver_raw, raw))
-                            else:
-                                batches[fast.mailbox] = [(fast.deliver_raw, raw)]
-                            continue
-                        routes = table.get(topic)
-                    frames = [topic, raw]
-                else:
-                    frames = [frame.bytes]
-                while frame.more:  # the other frames of a multipart message arrive together with the first
-                    frame = recv(zmq.NOBLOCK, copy=False)
-                    frames.append(frame.bytes)
+                if len(frames) == 2:  # the only well-formed case
+                    topic, raw = frames
+                    # Bounded before anything parses it (the count bounds the depth at C speed).
+                    if (len(raw) <= max_body_bytes and raw.count(b"[") + raw.count(b"{") > max_depth
+                            and too_deep(raw, max_depth)):
+                        where = topic.decode(errors="replace")
+                        self.drops.malformed(DecodeError(
+                            TOO_DEEP, f"body nested deeper than {max_depth} levels on {where!r}"))
+                        continue
+                    fast = raw_table.get(topic)
+                    if fast is not None and len(raw) <= max_body_bytes and fast.marker in raw:
+                        if (batch := batches.get(fast.mailbox)) is not None:
+                            batch.append((fast.deliver_raw, raw))
+                        else:
+                            batches[fast.mailbox] = [(fast.deliver_raw, raw)]
+                        continue
+                    routes = table.get(topic)
                 body: Any = None
                 if routes is not None and len(frames[1]) <= max_body_bytes:
                     try:
@@ -422,14 +475,17 @@ class Intake:
                 raise
             except Exception as error:
                 failed("handling a message", error)
-        self.stats.received += received
+        self.stats.received += len(messages)
         if unrouted:
             self.drops.unrouted(unrouted)
         # One offer per mailbox and batch: one lock and at most one wake-up, and the order is kept.
+        crowded = False
         for mailbox, items in batches.items():
             try:
                 mailbox.offer_many(items)
+                crowded = mailbox.crowded() or crowded
             except zmq.ContextTerminated:
                 raise
             except Exception as error:
                 failed("a mailbox taking a batch", error)
+        return crowded

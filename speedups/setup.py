@@ -1,0 +1,15 @@
+"""The one C extension. ``optional=True``: without a C compiler or Python's headers the build warns and installs
+the package without it; importing it then fails and the host uses its pure-Python read loop instead."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "openmodule_host_speedups._intake",
+            sources=["src/openmodule_host_speedups/_intake.c"],
+            libraries=["dl"],
+            optional=True,
+        )
+    ]
+)

@@ -10,7 +10,7 @@ PIP    := $(VENV)/bin/pip --disable-pip-version-check -q
 install:
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -e hookspecs -e '.[test]' -e plugins_example/hello -e plugins_example/backend_x \
-		-e plugins_example/welcome -e plugins_example/access_demo -e speedups
+		-e plugins_example/welcome -e plugins_example/access_demo ./speedups
 
 # The reference peer for interop tests and benchmarks: openmodule 18.5.0 from PyPI, in its own
 # environment, always run as a separate process (it is GPLv2 and never imported by this project).

@@ -155,9 +155,10 @@ def skip_pydantic_plugin_scan(distributions: Iterable[Distribution] | None = Non
 
     pydantic looks for its plugins at the first model it builds, through ``pydantic.plugin._loader``, which
     imports importlib.metadata. When this pass sees no ``pydantic`` entry point anywhere, that module is
-    replaced by one whose ``get_plugins()`` gives what the real one would: nothing. Otherwise (a plugin is
-    installed, the module is loaded already, or the distributions cannot be read here) pydantic is left as it
-    is. True when the scan was skipped.
+    replaced by one whose ``get_plugins()`` gives what the real one would: nothing. Any other name asked of it
+    (one a later pydantic may add and import) is read from the real module, imported then: the replacement
+    never makes an import fail. Otherwise (a plugin is installed, the module is loaded already, or the
+    distributions cannot be read here) pydantic is left as it is. True when the scan was skipped.
     """
     if _PYDANTIC_LOADER in sys.modules:
         return False
@@ -169,13 +170,31 @@ def skip_pydantic_plugin_scan(distributions: Iterable[Distribution] | None = Non
         return False
     loader = type(sys)(_PYDANTIC_LOADER, "pydantic's plugin loader, where no distribution declares a plugin")
     loader.__dict__.update(PYDANTIC_ENTRY_POINT_GROUP=PYDANTIC_GROUP, _plugins={}, _loading_plugins=False,
-                           get_plugins=_no_plugins)
+                           get_plugins=_no_plugins, __getattr__=_from_the_real_loader)
     sys.modules[_PYDANTIC_LOADER] = loader
     return True
 
 
 def _no_plugins() -> tuple[()]:
     return ()
+
+
+def _from_the_real_loader(name: str) -> Any:
+    """A name the replacement does not have (PEP 562): pydantic's own loader takes its place, and gives it.
+
+    Dunder names are not pydantic's: the import system asks a module for ``__path__`` at every ``from ... import``
+    (is it a package?), and must hear that it has none, as from the real module.
+    """
+    if name.startswith("__") and name.endswith("__"):
+        raise AttributeError(f"module {_PYDANTIC_LOADER!r} has no attribute {name!r}")
+    replacement = sys.modules.pop(_PYDANTIC_LOADER, None)
+    try:
+        real = importlib.import_module(_PYDANTIC_LOADER)
+    except BaseException:
+        if replacement is not None:
+            sys.modules[_PYDANTIC_LOADER] = replacement
+        raise
+    return getattr(real, name)
 
 
 # importlib.metadata's pattern for an entry point's value

@@ -106,6 +106,17 @@ def test_importing_the_host_does_not_import_importlib_metadata_and_pydantic_find
     assert loaded.strip() == "False"
 
 
+def test_a_name_the_replacement_lacks_comes_from_pydantics_own_loader():
+    """A later pydantic may import another name from its loader: the replacement must not make that fail."""
+    found = fresh(
+        "import openmodule_host, openmodule_hookspecs\n"
+        "from pydantic.plugin._loader import get_plugins, entry_points\n"
+        "import sys\n"
+        "print(entry_points.__module__, list(get_plugins()) == [])\n"
+    )
+    assert found.split() == ["importlib.metadata", "True"]
+
+
 def test_an_installed_pydantic_plugin_is_still_loaded_by_pydantic(tmp_path):
     dist_info(tmp_path, "seen-models", "1.0", "[pydantic]\nseen = seen_models:plugin\n")
     (tmp_path / "seen_models.py").write_text(

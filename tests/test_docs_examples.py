@@ -496,7 +496,8 @@ def check_openmodule_code(block: CodeBlock) -> None:
         raise DocsExampleError(f"{block.where}: an openmodule block that imports nothing of openmodule: "
                                f"mark it for what it is")
     if not OPENMODULE_PYTHON.exists():
-        pytest.skip(f"no openmodule environment at {OPENMODULE_PYTHON} (make openmodule-env)")
+        raise DocsExampleError(f"{block.where}: no openmodule environment at {OPENMODULE_PYTHON}: `make test` "
+                               f"installs it (make openmodule-env); the example cannot be checked without it")
     result = subprocess.run([str(OPENMODULE_PYTHON), "-c", "\n".join(imports)], capture_output=True, text=True,
                             timeout=EXAMPLE_TIMEOUT, env={**os.environ, "PYTHONPATH": ""})
     if result.returncode != 0:

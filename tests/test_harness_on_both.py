@@ -14,6 +14,7 @@ mailbox: in order).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -161,16 +162,16 @@ class Started:
         return core
 
 
-class Side:
+class Side(ABC):
     """How a test starts the probe and talks to it: ``host`` (``om_host`` + ``om_client``) or ``fake``
     (``om_fake``). ``neighbours`` are plugins started beside the probe on the host; on the fake, each
     neighbour's ``script(mock_rpc)`` stands in for it, as each of ``scripts`` (fake only) does."""
 
     kind: str
 
+    @abstractmethod
     def start(self, probe: Probe | None = None, *, neighbours: tuple[tuple[str, Any], ...] = (),
-              scripts: tuple[Callable[[MockRPCClient], None], ...] = ()) -> Started:
-        raise NotImplementedError
+              scripts: tuple[Callable[[MockRPCClient], None], ...] = ()) -> Started: ...
 
 
 class HostSide(Side):

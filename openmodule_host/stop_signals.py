@@ -45,4 +45,7 @@ def _relay(read_fd: int, stop: Callable[[], None], log: logging.Logger | None) -
                 if signum in STOP_SIGNALS:
                     if log is not None:
                         log.info("received %s, stopping", signal.Signals(signum).name)
-                    stop()
+                    try:
+                        stop()
+                    except Exception:  # the thread must live on: the next signal asks again
+                        logging.getLogger("openmodule_host").exception("stopping on a signal failed")

@@ -12,19 +12,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_a_storm_of_sigterms_never_hangs_the_main_thread_that_waits_for_its_stop():
-    with subprocess.Popen([sys.executable, "-m", "tests.support.signal_storm"], cwd=ROOT, text=True,
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as storm:
+def storm(signals: int, *args: str) -> tuple[int, str]:
+    """Run ``tests.support.signal_storm`` with ``args``, send it ``signals`` SIGTERMs, and return how many
+    stops it counted and its stderr."""
+    with subprocess.Popen([sys.executable, "-m", "tests.support.signal_storm", *args], cwd=ROOT, text=True,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
         try:
-            assert storm.stdout is not None
-            assert storm.stdout.readline() == "ready\n"
-            for _ in range(5000):
-                storm.send_signal(signal.SIGTERM)
+            assert process.stdout is not None
+            assert process.stdout.readline() == "ready\n"
+            for _ in range(signals):
+                process.send_signal(signal.SIGTERM)
                 time.sleep(0.0002)
             # its stdin closes: it ends, unless its main thread hangs in a handler
-            stdout, stderr = storm.communicate(timeout=60)
+            stdout, stderr = process.communicate(timeout=60)
         finally:
-            if storm.poll() is None:
-                storm.kill()
-    assert storm.returncode == 0, stderr
-    assert stdout.startswith("stopped ") and int(stdout.split()[1]) > 0, stdout
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 0, stderr
+    assert stdout.startswith("stopped "), stdout
+    return int(stdout.split()[1]), stderr
+
+
+def test_a_storm_of_sigterms_never_hangs_the_main_thread_that_waits_for_its_stop():
+    stops, _ = storm(5000)
+    assert stops > 0
+
+
+def test_a_stop_that_raises_is_logged_and_the_next_signal_stops_again():
+    stops, stderr = storm(200, "--first-stop-raises")
+    assert "stopping on a signal failed" in stderr and "the first stop fails" in stderr
+    assert stops > 1

@@ -1,6 +1,7 @@
 """``python -m tests.support.signal_storm``: a main thread that waits on an event in a tight loop, as the
 host's main thread waits for its stop, with :func:`stop_on_signals` setting that event on each SIGTERM. It
-prints ``ready``, counts the stops until its stdin closes, then prints ``stopped N times`` and exits 0.
+prints ``ready``, counts the stops until its stdin closes, then prints ``stopped N times`` and exits 0. With
+``--first-stop-raises`` the first stop raises (the signal thread must live on and take the next ones).
 
 A handler that set the event itself would sooner or later run while the main thread holds the event's lock
 (inside ``Event.wait``), and hang there for ever: a storm of SIGTERMs finds that moment."""
@@ -18,9 +19,13 @@ def main() -> int:
     stdin_closed = threading.Event()
     stops = 0
 
+    raise_first = "--first-stop-raises" in sys.argv
+
     def count() -> None:
         nonlocal stops
         stops += 1
+        if raise_first and stops == 1:
+            raise RuntimeError("the first stop fails")
         stop.set()
 
     def watch_stdin() -> None:

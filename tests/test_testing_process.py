@@ -30,9 +30,11 @@ def test_a_host_that_does_not_stop_in_time_fails_with_its_output(om_host_process
     with pytest.raises(AssertionError, match=r"(?s)did not exit within 0 s of SIGTERM \(killed\).*"
                                              r"stdout:\n.*ready: 1 running"):
         host.assert_clean_shutdown(timeout=0)
-    # SIGABRT first: faulthandler prints every thread's stack (where it hung), then it is killed if need be
-    assert host.proc.returncode in (-signal.SIGABRT, -signal.SIGKILL)
-    assert any("Fatal Python error: Aborted" in line for line in host.stderr), host.output
+    # SIGABRT first: faulthandler prints every thread's stack (where it hung), then it is killed if need be. With
+    # timeout=0 the abort can land while the host is already finalizing after the SIGTERM, where the dump itself
+    # may crash (SIGSEGV, faulthandler's report says so): any death by signal with faulthandler's report is it.
+    assert host.proc.returncode in (-signal.SIGABRT, -signal.SIGKILL, -signal.SIGSEGV), host.output
+    assert any("Fatal Python error: " in line for line in host.stderr), host.output
 
 
 def test_a_host_that_never_gets_ready_fails_with_its_output(om_broker):

@@ -40,6 +40,10 @@ class Broker:
         # Messages in flight must not be dropped by the broker's own high-water marks under a burst.
         xpub.setsockopt(zmq.SNDHWM, 100_000)
         xsub.setsockopt(zmq.RCVHWM, 100_000)
+        # The XSUB side sends subscriptions on to every publisher and drops them silently past its send
+        # high-water mark (1000 by default): a burst of new topics lost some, and their publishers never sent
+        # on them. Bounded all the same: a publisher that never reads them holds at most this many.
+        xsub.setsockopt(zmq.SNDHWM, 100_000)
         try:
             self._bind(xsub, self.sub_address)
             self._bind(xpub, self.pub_address)

@@ -375,6 +375,20 @@ class Host:
 
     # -- stop ---------------------------------------------------------------------------------------
 
+    def _close_context(self, context: zmq.Context[zmq.Socket[bytes]]) -> None:
+        """Close every socket and end the context, unless a thread that still runs uses some of them: libzmq's
+        sockets are not thread-safe, and closing one under a thread that reads it (with the GIL released) can
+        crash the process. Such a context is left to the process's exit, and said so."""
+        busy = []
+        if self.intake is not None and self.intake.thread.is_alive():
+            busy.append("the intake thread")
+        if self.broker is not None and self.broker.running:
+            busy.append("the broker")
+        if busy:
+            log.warning("ZeroMQ context left open: %s still uses its sockets", " and ".join(busy))
+            return
+        context.destroy(linger=0)
+
     def stop(self) -> None:
         """Stop in the documented order; every stage is bounded, so this always returns."""
         if self._stopped:
@@ -400,10 +414,10 @@ class Host:
 
         if self.publisher is not None:
             self.publisher.close()
-        if self.broker is not None:
-            self.broker.stop(_BROKER_STOP_TIMEOUT)
+        if self.broker is not None and not self.broker.stop(_BROKER_STOP_TIMEOUT):
+            log.warning("broker did not stop within %.1f s", _BROKER_STOP_TIMEOUT)
         if self.context is not None:
-            self.context.destroy(linger=0)
+            self._close_context(self.context)
         log.info("host stopped in %.2f s", time.monotonic() - started)
         if self._sentry_owned:
             sentry.close_sentry()

@@ -5,6 +5,7 @@ import time
 
 from openmodule_hookspecs import hookimpl
 
+from openmodule_host.wire import Route, wait_for_connection
 from tests.support import eventually
 from tests.support.plugins import Blocker, Ping, Recorder
 
@@ -120,3 +121,29 @@ def test_the_start_hooks_a_plugin_implements_run_on_a_bounded_start_thread_a_plu
     host = om_host(("hooked", WithStartHooks(journal)), ("plain", Recorder()))
     assert journal == [("config_model", "omh-start"), ("database_migrations", "omh-start")]
     assert {plugin.state for plugin in host.plugins.values()} == {"running"}
+
+
+def test_a_stop_leaves_the_zeromq_context_open_while_the_intake_thread_still_runs(om_host, om_client, caplog):
+    """libzmq's sockets are not thread-safe: destroying the context closes every socket from the stopping thread,
+    and closing the intake's socket while its thread reads it can crash the whole process. An intake thread
+    that did not end in time keeps its context; the host says so, and stops all the same."""
+    host = om_host(("hello", Recorder()))
+    entered, release = threading.Event(), threading.Event()
+
+    def stuck(_body):
+        entered.set()
+        release.wait(30)
+
+    host.intake.add("stuck_topic", Route(type=None, post=stuck))
+    wait_for_connection(host.intake, host.publisher, "test", 30)
+    om_client.publish("stuck_topic", Ping(seq=1))
+    assert entered.wait(10)
+    try:
+        host.stop()
+        assert "ZeroMQ context left open: the intake thread still uses its sockets" in caplog.text
+        assert not host.context.closed
+    finally:
+        release.set()
+    host.intake.thread.join(10)  # it reads its queued stop command and closes its own sockets
+    assert not host.intake.thread.is_alive()
+    host.context.destroy(linger=0)

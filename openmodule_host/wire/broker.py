@@ -77,13 +77,23 @@ class Broker:
                 raise BrokerAddressInUse(address, error.strerror) from None
             raise
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop forwarding and close the sockets."""
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop forwarding and close the sockets; False if the proxy did not end within ``timeout`` (its
+        sockets are then still in use by its thread: the context must not be destroyed under it)."""
         if self._control is not None:
             self._control.send(b"TERMINATE")
+        ended = True
         if self._thread is not None:
             self._thread.join(timeout)
-            self._thread = None
+            ended = not self._thread.is_alive()
+            if ended:
+                self._thread = None
         if self._control is not None:
             self._control.close()  # only now: closing at once could discard the TERMINATE
             self._control = None
+        return ended
+
+    @property
+    def running(self) -> bool:
+        """Whether the proxy's thread still runs (started and not yet ended)."""
+        return self._thread is not None and self._thread.is_alive()

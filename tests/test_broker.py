@@ -16,9 +16,11 @@ def test_a_burst_of_20000_subscriptions_reaches_the_publisher_whole(om_broker: P
     context = zmq.Context()
     try:
         publisher = context.socket(zmq.PUB)
+        publisher.setsockopt(zmq.SNDHWM, 0)  # the test's own sockets drop nothing: only the broker could
         publisher.connect(om_broker.sub_address)
         subscriber = context.socket(zmq.SUB)
-        subscriber.setsockopt(zmq.SNDHWM, 0)  # the subscriber's own side does not drop them
+        subscriber.setsockopt(zmq.SNDHWM, 0)
+        subscriber.setsockopt(zmq.RCVHWM, 0)
         subscriber.connect(om_broker.pub_address)
         topics = [f"burst_{index}_".encode() for index in range(20_000)]
         for topic in topics:

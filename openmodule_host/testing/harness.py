@@ -49,8 +49,8 @@ class PrivateBroker:
         return {"BROKER_SUB": self.sub_address, "BROKER_PUB": self.pub_address}
 
     def close(self) -> None:
-        self._broker.stop()
-        self.context.destroy(linger=0)
+        if self._broker.stop():  # (closing its sockets under its proxy could crash the process)
+            self.context.destroy(linger=0)
 
 
 #: an installed plugin's name, or (name, plugin object), or (name, "module:attribute") for one a child process

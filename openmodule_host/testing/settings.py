@@ -197,7 +197,8 @@ class SettingsMock:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        self._context.destroy(linger=0)
+        if not self._thread.is_alive():  # (closing its sockets under its thread could crash the process)
+            self._context.destroy(linger=0)
 
     def __enter__(self) -> SettingsMock:
         return self

@@ -71,14 +71,40 @@ def test_a_full_mailbox_drops_and_counts_but_the_hosts_own_calls_get_in():
     assert (len(mailbox), mailbox.dropped) == (3, 3)
 
 
-def test_a_mailbox_more_than_half_full_is_crowded():
+def test_a_mailbox_more_than_half_full_is_crowded_while_its_worker_gets_on_and_not_once_it_is_stuck():
+    """Crowded: the intake lets the worker catch up (at most 2 ms a batch). A worker busy with one item for
+    more than 0.1 s is taken for stuck, and nobody waits for it."""
     mailbox = Mailbox("p", 10, LOG)
-    mailbox.offer_many([(print, number) for number in range(5)])
+    worker = Worker(mailbox, LOG)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(_):
+        entered.set()
+        release.wait(10)
+
+    worker.start()
+    try:
+        assert mailbox.offer((hold, None))
+        assert entered.wait(5)
+        mailbox.offer_many([(print, number) for number in range(5)])
+        assert not mailbox.crowded()  # half full
+        assert mailbox.offer((print, 5))
+        assert mailbox.crowded()  # more than half, its worker busy for less than 0.1 s
+        time.sleep(0.15)
+        assert not mailbox.crowded()  # the same backlog, its worker stuck in one item
+    finally:
+        release.set()
+        mailbox.close()
+        worker.join(5)
+
+
+def test_a_mailbox_without_a_running_worker_is_never_crowded():
+    mailbox = Mailbox("p", 10, LOG)
+    worker = Worker(mailbox, LOG)  # not started
+    mailbox.offer_many([(print, number) for number in range(10)])
+    assert len(mailbox) == 10
     assert not mailbox.crowded()
-    assert mailbox.offer((print, 5))
-    assert mailbox.crowded()
-    mailbox.take()
-    assert not mailbox.crowded()
+    assert mailbox.worker is worker
 
 
 def test_discard_drops_everything_not_started_and_counts_it():

@@ -26,6 +26,8 @@ T = TypeVar("T")
 Item = tuple[Callable[[Any], Any], Any]
 
 _DROP_LOG_INTERVAL = 5.0
+#: a worker busy with one item for longer than this is not waited for by the intake (see ``Mailbox.crowded``).
+STUCK_SECONDS = 0.1
 
 
 class Mailbox:
@@ -49,6 +51,8 @@ class Mailbox:
         self._wake = threading.Lock()
         self._wake.acquire()
         self._closed = False
+        #: the worker that empties this mailbox, once there is one (it sets itself here).
+        self.worker: Worker | None = None
         #: the worker is (about to be) blocked on ``_wake``; set and cleared under ``_lock``.
         self._waiting = False
         self._drop_log = LogThrottle(_DROP_LOG_INTERVAL)
@@ -92,8 +96,16 @@ class Mailbox:
         return len(taken)
 
     def crowded(self) -> bool:
-        """More than half full: the intake then yields after its batch, so that the worker catches up."""
-        return len(self._items) * 2 > self.capacity
+        """More than half full while its worker gets on with it (running, and idle or not stuck in one item for
+        more than ``STUCK_SECONDS``): the intake then lets the worker catch up (see ``Intake._catch_up``). The
+        mailbox of a stuck worker, or of none, is never crowded: nobody waits for it."""
+        if len(self._items) * 2 <= self.capacity:
+            return False
+        worker = self.worker
+        if worker is None or not worker.running:
+            return False
+        since = worker.busy_since
+        return since is None or monotonic() - since < STUCK_SECONDS
 
     def _log_drop(self) -> None:
         # Drops are never silent, but a flood must not turn into a flood of log lines either.
@@ -177,9 +189,15 @@ class Worker:
         self.busy_since: float | None = None
         #: seconds spent on items (the handlers, their validation and replies): written by this thread only.
         self.busy_seconds = 0.0
+        mailbox.worker = self
 
     def start(self) -> None:
         self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker's thread has started and not ended."""
+        return self._thread.is_alive()
 
     def _run(self) -> None:
         if self._context is None:

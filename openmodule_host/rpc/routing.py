@@ -207,7 +207,7 @@ class RPCRouter:
         self._unknown_log = KeyedLogThrottle(5.0)
         #: requests for a (channel, type) nobody serves: no reply, as openmodule.
         self.unknown = 0
-        self._crowded = False
+        self._crowded: list[Mailbox] = []
 
     def register(self, channel: str, type: str, handler: Handler) -> None:
         """Serve (channel, type) with ``handler`` too. A plugin serves a (channel, type) once: its second
@@ -367,16 +367,17 @@ class RPCRouter:
                     queued.append((server.handle, call))
                 else:
                     calls[server] = [(server.handle, call)]
-        crowded = False
+        crowded = []
         for server, queued in calls.items():
             server.mailbox.offer_many(queued)
-            crowded = server.mailbox.crowded() or crowded
+            if server.mailbox.crowded():
+                crowded.append(server.mailbox)
         self._crowded = crowded
         return len(items)
 
     def crowded(self) -> bool:
-        """Whether a plugin's mailbox that the last :meth:`offer_many` fed is crowded (intake thread only)."""
-        return self._crowded
+        """Whether a plugin's mailbox that the last :meth:`offer_many` left crowded still is (intake thread only)."""
+        return any(mailbox.crowded() for mailbox in self._crowded)
 
     def _on_request(self, channel: str, body: dict[str, Any]) -> list[Call]:
         """Read the envelope and find the plugins to serve it (none: an empty list). Any thread."""

@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 
 import orjson
 import pytest
@@ -132,3 +133,23 @@ def test_the_connection_check_leaves_no_ping_subscription_behind(wired):
     intake, publisher = wired
     wait_for_connection(intake, publisher, "test", 10)
     assert [topic for topic in intake.topics if topic.startswith("__ping_")] == []
+
+
+class AlwaysBehind:
+    """A mailbox whose worker never catches up, and counts how often the intake looked."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def crowded(self) -> bool:
+        self.asked += 1
+        return True
+
+
+def test_the_intake_lets_a_crowded_mailbox_catch_up_for_2_ms_a_batch_at_most():
+    behind = AlwaysBehind()
+    started = time.monotonic()
+    Intake._catch_up([behind])
+    took = time.monotonic() - started
+    assert 0.002 <= took < 0.5  # (the bound is 2 ms, plus at most one sleep step late on a loaded machine)
+    assert behind.asked >= 2  # it looked again after sleeping, in steps of 0.1 ms

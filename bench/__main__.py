@@ -40,14 +40,19 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``rpc`` runs the RPC benchmark, ``sender`` the sender's CPU per message, ``footprint`` the memory and
-    start-up one, ``scale`` one host with 1 to 100 plugins, ``channels`` what called RPC channels cost, ``all``
-    issue 16's figures in one run; ``pubsub`` (or nothing) the pub/sub flood."""
+    """``rpc`` runs the RPC benchmark, ``rpc-trace`` follows sequential calls stretch by stretch, ``sender`` the
+    sender's CPU per message, ``footprint`` the memory and start-up one, ``scale`` one host with 1 to 100
+    plugins, ``channels`` what called RPC channels cost, ``all`` issue 16's figures in one run; ``pubsub`` (or
+    nothing) the pub/sub flood."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["rpc"]:
         from .rpc.cli import main as rpc_main
 
         return rpc_main(argv[1:])
+    if argv[:1] == ["rpc-trace"]:
+        from .rpc.trace import main as trace_main
+
+        return trace_main(argv[1:])
     if argv[:1] == ["sender"]:
         from .sender import main as sender_main
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from openmodule_hookspecs import Datetime, Direction, Gateway, OpenModuleModel, ZMQMessage, utcnow
 
+from .bounded_states import BoundedStates
 from .callbacks import run_all
 
 __all__ = ["IO_TOPIC", "IoEdge", "IoListener", "IoMessage", "IoState"]
@@ -110,10 +111,10 @@ class IoListener:
     """The last state of every pin from the ``io`` topic, and callbacks on edges."""
 
     def __init__(self, dispatcher: Any) -> None:
-        #: the last state of each pin, by pin name
-        self.current_states: dict[str, IoState] = {}
-        self.listeners: list[_Listener] = []
         self.log = logging.getLogger(self.__class__.__name__)
+        #: the last state of each pin, by pin name (bounded: see :mod:`.bounded_states`)
+        self.current_states: BoundedStates[str, IoState] = BoundedStates("IO pins", self.log)
+        self.listeners: list[_Listener] = []
         dispatcher.register_handler(IO_TOPIC, IoMessage, self._on_io_message, match_type=False)
 
     # -- listeners -------------------------------------------------------------------------------------

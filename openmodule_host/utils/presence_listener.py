@@ -46,6 +46,7 @@ from openmodule_hookspecs import (
     utcnow,
 )
 
+from .bounded_states import BoundedStates
 from .charset import CharsetConverter, legacy_lpr_charset
 
 __all__ = ["PresenceListener"]
@@ -125,16 +126,17 @@ class PresenceListener:
         self.on_leave = EventListener(log=self.log)
         self.on_forward = EventListener(log=self.log)
         self.on_backward = EventListener(log=self.log)
+        # Every table below is kept per gate or vehicle id that the messages name: bounded (see .bounded_states).
         #: the vehicle present at each gate
-        self.present_vehicles: dict[str, Vehicle] = {}
+        self.present_vehicles: BoundedStates[str, Vehicle] = BoundedStates("gates", self.log)
         #: the present area the present vehicle of each gate is in
-        self.area_name_of_present: dict[str, str] = {}
+        self.area_name_of_present: BoundedStates[str, str] = BoundedStates("gates", self.log)
         #: vehicle ids dropped as duplicates (one list for every gate: vehicle ids are unique)
-        self.drop_list: dict[int, _DropEntry] = {}
+        self.drop_list: BoundedStates[int, _DropEntry] = BoundedStates("dropped vehicle ids", self.log)
         #: vehicles never to drop: they had a medium, or left (until their forward or backward)
-        self.never_drop_list: dict[int, Vehicle] = {}
+        self.never_drop_list: BoundedStates[int, Vehicle] = BoundedStates("vehicles never to drop", self.log)
         #: per gate, the vehicles with a plate that left lately
-        self.last_vehicle_data: dict[str, list[_LeftVehicle]] = {}
+        self.last_vehicle_data: BoundedStates[str, list[_LeftVehicle]] = BoundedStates("gates", self.log)
         topic, register = LEGACY_PRESENCE_TOPIC, dispatcher.register_handler  # one line per type: each checked
         register(topic, PresenceEnterMessage, self._on_enter)
         register(topic, PresenceChangeMessage, self._on_change)
@@ -244,9 +246,11 @@ class PresenceListener:
 
     def _forget_old(self) -> None:
         now = utcnow()
-        self.drop_list = {vehicle_id: entry for vehicle_id, entry in self.drop_list.items() if now < entry.until}
-        self.never_drop_list = {vehicle_id: vehicle for vehicle_id, vehicle in self.never_drop_list.items()
-                                if now < vehicle.enter_time + _NEVER_DROP_FOR}
+        for vehicle_id in [vehicle_id for vehicle_id, entry in self.drop_list.items() if now >= entry.until]:
+            del self.drop_list[vehicle_id]
+        for vehicle_id in [vehicle_id for vehicle_id, vehicle in self.never_drop_list.items()
+                           if now >= vehicle.enter_time + _NEVER_DROP_FOR]:
+            del self.never_drop_list[vehicle_id]
 
     # -- what happens ------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from typing import Any
 from openmodule_hookspecs import OpenModuleModel, RPCError, ZMQMessage
 
 from ..throttle import KeyedLogThrottle
+from .bounded_states import BoundedStates
 from .callbacks import run_all
 
 __all__ = [
@@ -160,11 +161,12 @@ class SignalListener:
     """The value of every signal from the ``signal`` topic, and callbacks on changes."""
 
     def __init__(self, dispatcher: Any, rpc_client: Any) -> None:
-        #: (value, additional data) of each signal, by name
-        self.current_states: dict[str, tuple[bool, dict[str, Any] | None]] = {}
+        self.log = logging.getLogger(self.__class__.__name__)
+        #: (value, additional data) of each signal, by name (bounded: see :mod:`.bounded_states`)
+        self.current_states: BoundedStates[str, tuple[bool, dict[str, Any] | None]] = BoundedStates(
+            "signals", self.log)
         self.listeners: list[_Listener] = []
         self._lock = threading.Lock()  # listeners may be added from any thread
-        self.log = logging.getLogger(self.__class__.__name__)
         #: the RPC errors' lines: the first of a kind per 5 s with its traceback, then a count (a signal service
         #: that sends malformed replies, or none, costs a few lines, not a traceback per call).
         self._errors = KeyedLogThrottle()

@@ -45,6 +45,8 @@ from openmodule_hookspecs import (
     utcnow,
 )
 
+from .bounded_states import BoundedStates
+
 __all__ = ["FilterType", "VehicleListener"]
 
 _REMEMBER_LEFT = timedelta(minutes=5)
@@ -117,12 +119,13 @@ def _plate(message: _SeenVehicle) -> str | None:
 
 class VehicleListener:
     def __init__(self, dispatcher: Messages, rpc_client: RPCClient, gate: str | None = None) -> None:
-        #: the vehicle present at each gate (None: none)
-        self.present_vehicles: dict[str, PresentVehicleData | None] = {}
-        #: vehicles that left (by id), remembered 5 minutes in case they come back
-        self.previous_present_vehicles: dict[str, PresentVehicleData] = {}
-        self.listeners: list[_Listener] = []
         self.log = logging.getLogger(self.__class__.__name__)
+        #: the vehicle present at each gate (None: none); bounded, as the next one (see :mod:`.bounded_states`)
+        self.present_vehicles: BoundedStates[str, PresentVehicleData | None] = BoundedStates("gates", self.log)
+        #: vehicles that left (by id), remembered 5 minutes in case they come back
+        self.previous_present_vehicles: BoundedStates[str, PresentVehicleData] = BoundedStates(
+            "vehicles that left", self.log)
+        self.listeners: list[_Listener] = []
         self.rpc_client = rpc_client
         self.gate = gate
         only_gate = self._gate_filter if gate else None
@@ -276,10 +279,10 @@ class VehicleListener:
 
     def _on_leave(self, message: PresentVehicleLeaveMessage) -> None:
         now = utcnow()
-        self.previous_present_vehicles = {
-            vehicle_id: vehicle for vehicle_id, vehicle in self.previous_present_vehicles.items()
-            if vehicle.leave_time and now - vehicle.leave_time < _REMEMBER_LEFT
-        }
+        remembered = self.previous_present_vehicles
+        for vehicle_id in [vehicle_id for vehicle_id, vehicle in remembered.items()
+                           if not (vehicle.leave_time and now - vehicle.leave_time < _REMEMBER_LEFT)]:
+            del remembered[vehicle_id]
         present = self.present_vehicles.get(message.gate)
         if present is None:
             self.log.warning("%s: Received leave message while no vehicle present. Doing nothing.", message.gate)

@@ -268,6 +268,21 @@ def big_frames(draw: st.DrawFn, topics: list[str]) -> Frames:
     return [topic.encode(), b"\x00" * size]
 
 
+#: what a listener keeps state for, by topic: the fields of its messages that name a pin, a signal, a gate, a vehicle
+_NAMING_FIELDS = {"io": ("pin",), "signal": ("signal",), "present_vehicle": ("gate", "vehicle_id")}
+
+
+@st.composite
+def fresh_names(draw: st.DrawFn, topics: list[str]) -> Frames:
+    """A valid message naming a pin, signal, gate or vehicle never seen before: a peer sending names without end,
+    which the listeners' state must survive bounded (tests/test_bounded_states.py)."""
+    topic = draw(st.sampled_from([topic for topic in topics if topic in _NAMING_FIELDS] or topics))
+    body = valid_body(topic)
+    for field in _NAMING_FIELDS.get(topic, ()):
+        body[field] = draw(st.uuids()).hex + draw(st.text(max_size=8))
+    return [topic.encode(), _dumps(body)]
+
+
 KINDS: dict[str, Callable[[list[str]], st.SearchStrategy[Frames]]] = {
     "random_bytes": random_bytes,
     "invalid_utf8": invalid_utf8,
@@ -279,6 +294,7 @@ KINDS: dict[str, Callable[[list[str]], st.SearchStrategy[Frames]]] = {
     "multipart": multipart,
     "mutated": mutated,
     "big_frames": big_frames,
+    "fresh_names": fresh_names,
 }
 
 

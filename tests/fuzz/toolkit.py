@@ -8,8 +8,9 @@ that make it ask the settings service (``toolkit``/``setting``) and the signal s
 so that a test can answer those with malformed replies.
 
 The state checks are invariants, checked after every batch: the KV table holds exactly what the ``set``
-requests it accepted wrote (nothing of a refused one), and the sentinel pin and signal, which only the checker
-sends valid messages for, have exactly the state of the checker's last message.
+requests it accepted wrote (nothing of a refused one), the sentinel pin and signal, which only the checker
+sends valid messages for, have exactly the state of the checker's last message, and the listeners keep no
+more pins and signals than their bound (``NAMES_KEPT``), however many names the frames bring.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ NAME = "toolkit"
 #: the pin and the signal only the checker sends valid messages for.
 SENTINEL_PIN = "fuzz-sentinel-pin"
 SENTINEL_SIGNAL = "fuzz-sentinel-signal"
+#: the pins and signals the toolkit plugin's listeners keep at most
+NAMES_KEPT = 50
 SENTINEL_KEY = "fuzz-sentinel-key"
 
 
@@ -116,6 +119,8 @@ class ToolkitPlugin(AccessService):
         self.core = core
         self.io = IoListener(core.messages)
         self.signals = SignalListener(core.messages, core.rpc_client)
+        # a bound a short run reaches, so that fresh names make the tables forget (the default is 10,000)
+        self.io.current_states.max_keys = self.signals.current_states.max_keys = NAMES_KEPT
         # every get asks the service (no cache to hide a malformed reply behind), briefly
         self.settings = SettingsProvider(expire_time=0.0, rpc_timeout=1.0, core=core)
         self.kv = KVStoreHandler(core.database, core.rpc_client, RecordingStore)
@@ -255,4 +260,7 @@ class ToolkitChecker:
         for name, (value, data) in list(signals.current_states.items()):
             if not isinstance(value, bool) or not (data is None or isinstance(data, dict)):
                 problems.append(f"signal {name!r} holds a broken state: {(value, data)!r}")
+        for what, table in (("pins", io.current_states), ("signals", signals.current_states)):
+            if len(table) > NAMES_KEPT:
+                problems.append(f"the listener keeps {len(table)} {what}, more than its bound of {NAMES_KEPT}")
         return problems

@@ -1,7 +1,8 @@
 """Following IO pins (openmodule's ``IoListener``, ``utils/io.py``, and ``models/io.py``).
 
 ``IoListener(core.messages)`` reads every message on the ``io`` topic (whatever its ``type``, which is the IO
-kind: ``input``, ``output``, ...) and keeps the last :class:`IoState` of every pin. Callbacks registered for a
+kind: ``input``, ``output``, ...) and keeps the last :class:`IoState` of every pin (of 10,000 at most: see
+:mod:`.bounded_states`). Callbacks registered for a
 pin (by name) or a gateway (by gate) are called with the pin's state on a rising edge (``value=1, edge=1``),
 a falling edge (``value=0, edge=1``), any edge (``edge=1``) or no edge (``edge=0``), optionally only for one IO
 type.

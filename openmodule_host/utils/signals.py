@@ -1,7 +1,8 @@
 """Following signals (openmodule's ``SignalListener``, ``utils/signal_listener.py``, and ``models/signals.py``).
 
 ``SignalListener(core.messages, core.rpc_client)`` reads every message on the ``signal`` topic (``type`` is the
-signal type) and keeps each signal's value and additional data. Each message is classified against the value
+signal type) and keeps each signal's value and additional data (of 10,000 signals at most: see
+:mod:`.bounded_states`). Each message is classified against the value
 before it, as openmodule does: a new true value is a rising edge, a new false value a falling edge (also the
 first message of a signal when it is false), a true value with additional data a data change, anything else
 no change. Listeners get a :class:`Signal` when their :class:`SignalFilterType` matches the change.

@@ -15,8 +15,15 @@ import pytest
 from openmodule_hookspecs import Direction, Gateway, hookimpl
 
 from openmodule_host.testing import wait_for_value
-from openmodule_host.utils import IoListener, IoMessage, PresenceListener, SignalListener, VehicleListener
-from openmodule_host.utils.bounded_states import MAX_KEYS, BoundedStates
+from openmodule_host.utils import (
+    BoundedStates,
+    IoListener,
+    IoMessage,
+    PresenceListener,
+    SignalListener,
+    VehicleListener,
+)
+from openmodule_host.utils.bounded_states import MAX_KEYS
 from openmodule_host.utils.signals import SignalMessage
 
 LOG = logging.getLogger("test_bounded_states")

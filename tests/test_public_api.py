@@ -33,7 +33,8 @@ HOST = [
 PINNED = {
     "openmodule_host.utils": [
         "EVENTLOG_TOPIC", "IO_TOPIC", "LEGACY_EPOCH", "SEPARATOR_CHARS", "SIGNAL_TOPIC", "AccessService",
-        "AnonymizationType", "Api", "ApiException", "AuthMethod", "Backend", "Base64Payload", "ChangeType",
+        "AnonymizationType", "Api", "ApiException", "AuthMethod", "Backend", "Base64Payload", "BoundedStates",
+        "ChangeType",
         "Charset", "CharsetConverter", "ColumnDefinition", "CommandCostEntryTypes", "CostEntryData",
         "CsvFormatType", "Event",
         "EventInfo", "EventlogMessage", "ExportIterator", "FilterType", "GetSignalValueRequest",

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     )
     from .access_service import AccessService
     from .api import Api, ApiException, AuthMethod
+    from .bounded_states import BoundedStates
     from .charset import Charset, CharsetConverter, Replacement, full_lpr_charset, legacy_lpr_charset
     from .cleanup import cleanup_files, schedule_file_cleanup
     from .csv_export import ColumnDefinition, CsvFormatType, ExportIterator, export_iterator, render, schedule_export
@@ -104,6 +105,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
     "Api": ".api",
     "ApiException": ".api",
     "AuthMethod": ".api",
+    "BoundedStates": ".bounded_states",
     "Charset": ".charset",
     "CharsetConverter": ".charset",
     "Replacement": ".charset",
@@ -195,6 +197,7 @@ __all__ = [
     "AuthMethod",
     "Backend",
     "Base64Payload",
+    "BoundedStates",
     "ChangeType",
     "Charset",
     "CharsetConverter",

@@ -33,6 +33,8 @@ class Variant:
     label: str
     module: str
     python: Path
+    #: further arguments of the receiver process
+    args: tuple[str, ...] = ()
 
     @property
     def available(self) -> bool:
@@ -44,6 +46,8 @@ VARIANTS: dict[str, Variant] = {
     for variant in (
         Variant("raw", "raw pyzmq", "bench.receivers.raw", Path(sys.executable)),
         Variant("host", "openmodule-host", "bench.receivers.host", Path(sys.executable)),
+        Variant("host-unplaced", "host, cpu_placement off", "bench.receivers.host", Path(sys.executable),
+                ("--cpu-placement", "off")),
         Variant(
             "openmodule",
             "openmodule 18.5.0",
@@ -137,7 +141,7 @@ def run_one(
         receiver = Child(
             variant.name,
             [str(variant.python), "-m", variant.module, "--sub", addresses["sub"], "--pub", addresses["pub"],
-             "--mailbox-size", str(mailbox_size)],
+             "--mailbox-size", str(mailbox_size), *variant.args],
         )
         pub = context.socket(zmq.PUB)
         pub.setsockopt(zmq.LINGER, 0)

@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="thread: every plugin on a worker thread of this process (default); process: every "
                           "plugin in a supervised child process, restarted after a crash ([plugins.<name>] "
                           "ISOLATION overrides)")
+    run.add_argument("--cpu-placement", metavar="auto|off|CPUS",
+                     help="auto: keep the host's Python threads together on one CPU, moved off a CPU other "
+                          "processes keep busy (default); off: leave them to the kernel; CPUS (e.g. 2-3): one "
+                          "CPU of these")
 
     plugins = commands.add_parser("plugins", help="list installed plugins and instances",
                                   description="List installed plugins: name, distribution, version, module, "
@@ -180,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 #: the ``[host]`` keys a command line flag sets (``--broker-sub`` sets ``broker_sub``); each command has some.
 _HOST_FLAGS = ("broker", "broker_sub", "broker_pub", "data_dir", "database_url", "log_level", "log_format", "http",
-               "isolation")
+               "isolation", "cpu_placement")
 
 
 def host_overrides(args: argparse.Namespace) -> dict[str, Any]:

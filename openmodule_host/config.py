@@ -36,6 +36,7 @@ from .config_layers import Layers, accepted_keys, env_prefix, instance_env, vali
 from .distributions import skip_pydantic_plugin_scan
 from .errors import ConfigError
 from .names import check_name
+from .placement import parse_cpu_setting
 
 # Before the process's first pydantic model (HostConfig, below): without a pydantic plugin installed,
 # pydantic need not import importlib.metadata to look for one (see .distributions).
@@ -174,6 +175,9 @@ class HostConfig(BaseModel):
     #: ``process`` plugins: this many crashes within ``crash_loop_window`` seconds quarantine the plugin.
     crash_loop_crashes: int = Field(5, ge=1)
     crash_loop_window: float = Field(300.0, gt=0)
+    #: where the host's Python threads run (see :mod:`.placement`): ``auto`` (one CPU of those the process may
+    #: use, moved when other processes keep it busier), ``off``, or a CPU list (``"2-3"``) to choose one from.
+    cpu_placement: str = "auto"
     #: answer health pings with a pong for the host itself (off in a plugin's child process: its parent does).
     host_pong: bool = True
     #: the plugin tables, by plugin (entry point) name.
@@ -190,6 +194,11 @@ class HostConfig(BaseModel):
     @classmethod
     def _known_level(cls, value: str) -> str:
         return _normalise_level(value)
+
+    @field_validator("cpu_placement")
+    @classmethod
+    def _cpu_setting(cls, value: str) -> str:
+        return parse_cpu_setting(value)
 
     @field_validator("sentry_dsn", mode="before")
     @classmethod

@@ -56,7 +56,7 @@ from .database import (
     DatabaseTarget,
     normalise_url,
 )
-from .errors import PluginLoadError, StartInterrupted
+from .errors import ConfigError, PluginLoadError, StartInterrupted
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
 from .legacy import announce_backend
 from .lifecycle import PluginLifecycle
@@ -65,6 +65,7 @@ from .loader import PluginCandidate
 from .masking import add_secrets, remove_secrets, secrets_of_settings, secrets_of_url
 from .memory import release_free_memory
 from .observability import sentry
+from .placement import ThreadPlacement
 from .plugin import HostedPlugin, PluginState, SharedInfrastructure
 from .privacy import copy_dsgvo_files
 from .rpc import PluginRPCClient, RPCCalls, RPCRouter
@@ -168,11 +169,16 @@ class Host:
         self._state_alerts = threading.RLock()
         self._shared: SharedInfrastructure | None = None
         self._databases = dict(databases or {})
+        try:
+            #: keeps the host's Python threads together on one CPU (``cpu_placement``, see :mod:`.placement`).
+            self.placement = ThreadPlacement(config.cpu_placement, log)
+        except ValueError as error:
+            raise ConfigError(f"[host] {error}") from None
         #: starts the plugins on the infrastructure built here, and stops them (see :mod:`.lifecycle`).
         self.lifecycle = PluginLifecycle(
             config, candidates, self._stop_requested, self._alert_state,
             database_url=normalise_url(config.database_url) if config.database_url else None,
-            databases=self._databases,
+            databases=self._databases, child_cpu_placement=self.placement.child_setting,
         )
         #: every plugin by name, in load order (the lifecycle's record).
         self.plugins: dict[str, HostedPlugin] = self.lifecycle.plugins
@@ -203,6 +209,8 @@ class Host:
         except BaseException:
             self.stop()
             raise
+        finally:
+            self.placement.release()  # the calling thread is the embedding program's
 
     def _start(self) -> None:
         config = self.config
@@ -231,6 +239,9 @@ class Host:
         self.intake = Intake(self.context, config.broker_pub, max_body_bytes=config.max_message_bytes,
                              max_depth=config.max_depth, log=log)
         self.intake.start()
+        # The sockets, libzmq's I/O threads and the broker's thread are there: from here on, every thread the
+        # host starts (and every thread those start) begins on the host threads' CPU (see .placement).
+        self.placement.place()
         self.rpc_router = RPCRouter(self.intake, log)
         self.rpc_calls = RPCCalls(self.intake, self.publisher, config.name, config.connect_timeout, log,
                                   channel_idle=config.rpc_channel_idle, max_body_bytes=config.max_message_bytes)
@@ -292,11 +303,10 @@ class Host:
     def _start_watchdog(self) -> None:
         assert self.intake is not None and self.health is not None and self.connection is not None
         assert self.scheduler is not None
-        # Each round also looks at the plugins' states, so that their alerts follow a change whether or not
-        # anyone pings the host (the checks it makes are what a pong would carry).
+        # Each round also looks at the plugins' states and the threads' CPU (see _watchdog_round).
         self.watchdog = Watchdog(self.config.watchdog_timeout, log, on_change=self._alert_thread,
                                  on_fatal=lambda reason: self.request_stop(EXIT_SOFTWARE),
-                                 every_round=self.health_checks)
+                                 every_round=self._watchdog_round)
         intake, connection, health, scheduler = self.intake, self.connection, self.health, self.scheduler
         # (A stuck or dead intake cannot be replaced safely while it lives; a dead one, on new sockets.)
         self.watchdog.watch(intake.heartbeat, lambda: intake.thread, intake.restart)
@@ -309,6 +319,13 @@ class Host:
             if (process := plugin.process) is not None:
                 self.watchdog.watch(process.heartbeat, _supervisor_of(process), process.restart_supervisor)
         self.watchdog.start()
+
+    def _watchdog_round(self) -> None:
+        """What the watchdog's thread does each round besides watching: a look at the plugins' states (their alerts
+        follow a change whether or not anyone pings the host; the checks it makes are what a pong would carry), and
+        at the threads' CPU (every few seconds)."""
+        self.health_checks()
+        self.placement.review()
 
     def _alert_thread(self, thread: str, state: str, reason: str) -> None:
         """Alert ``host_thread`` (source: the thread) on error while dead or stuck, back to ok after."""

@@ -71,8 +71,11 @@ class PluginLifecycle:
         *,
         database_url: URL | None,
         databases: Mapping[str, DatabaseTarget],
+        child_cpu_placement: str = "off",
     ) -> None:
         self.config = config
+        #: a plugin's child process's ``cpu_placement``: the CPUs this host chooses from (see :mod:`.placement`).
+        self._child_cpu_placement = child_cpu_placement
         self.plugins: dict[str, HostedPlugin] = {}
         self._candidates = sorted(candidates, key=lambda candidate: candidate.name)
         self._stop_requested = stop_requested
@@ -151,7 +154,7 @@ class PluginLifecycle:
             name=f"{config.name}-{plugin.name}", broker="external", http=None, dsgvo=False, host_pong=False,
             isolation="thread", sentry_dsn=config.sentry_dsn.get_secret_value() if config.sentry_dsn else None,
             plugins={plugin.name: {key: value for key, value in table.items() if key != "ISOLATION"}},
-            database_url=None,
+            database_url=None, cpu_placement=self._child_cpu_placement,
         )
         spec = {"config": child_config, "plugin": {
             "name": plugin.name, "target": candidate.target, "version": candidate.version,

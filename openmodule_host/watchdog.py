@@ -104,7 +104,8 @@ class Watchdog:
         self._log = log
         self._on_change = on_change
         self._on_fatal = on_fatal
-        #: the host's own look at its plugins each round (their ``plugin_state`` alerts follow their states).
+        #: the host's own round: a look at its plugins (their ``plugin_state`` alerts follow their states), and
+        #: at its threads' CPU.
         self._every_round = every_round
         self._threads: dict[str, ThreadState] = {}
         self._lock = threading.Lock()
@@ -151,7 +152,7 @@ class Watchdog:
             try:
                 self._every_round()
             except Exception as error:
-                self.heartbeat.failed("a look at the plugins' states", error)
+                self.heartbeat.failed("the host's round (plugin states, CPU placement)", error)
 
     def check(self) -> None:
         """One look at every thread (the watchdog thread calls it every ``interval``)."""

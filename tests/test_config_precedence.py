@@ -175,6 +175,7 @@ HOST_SETTINGS = [
     HostSetting("sentry_environment", None, "file-env", ("SENTRY_ENVIRONMENT", "env-env", None)),
     HostSetting("sentry_traces_sample_rate", 0.0001, 0.5, ("SENTRY_TRACES_SAMPLE_RATE", "0.25", 0.25)),
     HostSetting("isolation", "thread", "process", flag=(["--isolation", "thread"], "thread")),
+    HostSetting("cpu_placement", "auto", "0-1", flag=(["--cpu-placement", "off"], "off")),
     HostSetting("restart_backoff", 1, 2),
     HostSetting("restart_backoff_max", 30, 31),
     HostSetting("crash_loop_crashes", 5, 6),

@@ -33,7 +33,7 @@ LAYERS: list[set[str]] = [
     {"wire", "isolation", "watchdog", "limits", "budget", "stats", "config", "config_layers", "loader", "instances",
      "version"},  # the machinery below them
     {"states", "errors", "names", "masking", "throttle", "distributions", "config_env", "registration", "_lazy",
-     "memory", "stop_signals"},  # the leaves
+     "memory", "stop_signals", "placement"},  # the leaves
 ]
 
 #: modules that import nothing from the host: anything may import them.

@@ -18,4 +18,5 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
     parser.add_argument("--sub", required=True, help="the broker's XSUB address (publishers connect here)")
     parser.add_argument("--pub", required=True, help="the broker's XPUB address (subscribers connect here)")
     parser.add_argument("--mailbox-size", type=int, default=10_000, help="host only: the plugin's mailbox size")
+    parser.add_argument("--cpu-placement", default="auto", help="host only: its cpu_placement (host-unplaced: off)")
     return parser.parse_args(argv)

@@ -75,6 +75,7 @@ def main() -> None:
         broker_pub=args.pub,
         mailbox_size=args.mailbox_size,
         log_level="WARNING",
+        cpu_placement=args.cpu_placement,
     )
     logging.basicConfig(level=logging.WARNING)
     host = Host(config, [PluginCandidate.from_object(PLUGIN, BenchPlugin(tally))], strict=True, report=lambda _: None)

@@ -56,7 +56,13 @@ def _broker_options(parser: argparse.ArgumentParser) -> None:
 def parse_server_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     _broker_options(parser)
+    _placement_option(parser)
     return parser.parse_args(argv)
+
+
+def _placement_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cpu-placement", default="auto",
+                        help="openmodule-host peers only: the host's cpu_placement (off for host-unplaced)")
 
 
 def parse_client_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -69,6 +75,7 @@ def parse_client_args(description: str, argv: Sequence[str] | None = None) -> ar
     parser.add_argument("--chunks", type=int, default=1, help="parts, each started by its own go line")
     parser.add_argument("--gateway", action="store_true",
                         help="openmodule-host client only: requests carry gateway (GATE, in), for host-gateway")
+    _placement_option(parser)
     return parser.parse_args(argv)
 
 

@@ -59,6 +59,8 @@ VARIANTS: dict[str, Variant] = {
     for variant in (
         Variant("raw", "raw pyzmq", _PEERS + "raw_server", _PEERS + "raw_client", Path(sys.executable)),
         Variant("host", "openmodule-host", _PEERS + "host_server", _PEERS + "host_client", Path(sys.executable)),
+        Variant("host-unplaced", "host, cpu_placement off", _PEERS + "host_server", _PEERS + "host_client",
+                Path(sys.executable), ("--cpu-placement", "off"), ("--cpu-placement", "off")),
         Variant("host-fanout", "host, 10 plugins, filters", _PEERS + "host_shared_server", _PEERS + "host_client",
                 Path(sys.executable), ("--routing", "fanout")),
         Variant("host-gateway", "host, 10 plugins, gateway_filter", _PEERS + "host_shared_server",

@@ -5,8 +5,8 @@ server, with stamps on one clock that every process shares (see :mod:`bench.rpc.
 points), and gives the median of every stretch between two points, and each thread's CPU per call. Each
 round runs every variant behind a fresh broker (the order rotates); medians are over all calls of all rounds.
 
-Options: ``--calls N`` (3,000 per round), ``--rounds R`` (3), ``--variants raw,host``, ``--output``, ``--no-write``,
-``--busy-neighbours N``. The report goes to ``bench/results/rpc-trace.md``.
+Options: ``--calls N`` (3,000 per round), ``--rounds R`` (3), ``--variants raw,host,host-unplaced``, ``--output``,
+``--no-write``, ``--busy-neighbours N``. The report goes to ``bench/results/rpc-trace.md``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from ..threads import by_role, sample
 
 __all__ = ["main"]
 
-VARIANTS = ("raw", "host")
-NAMES = {"raw": "raw pyzmq", "host": "openmodule-host"}
+VARIANTS = ("raw", "host", "host-unplaced")
+NAMES = {"raw": "raw pyzmq", "host": "openmodule-host", "host-unplaced": "host, cpu_placement off"}
 #: the stretches reported, in the order a call passes them; a variant without a point skips its stretches
 POINTS = ("t0", "sent", "s_in", "offered", "woke", "s_work", "s_sent", "c_in", "t1")
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "rpc-trace.md"
@@ -112,8 +112,9 @@ def _render(results: dict[str, _Traced], rounds: int, calls: int, state: Machine
         lines.append(f"| `{start}` -> `{end}` | " + " | ".join(cells) + " |")
     totals = {name: _median([(call["t1"] - call["t0"]) / 1000 for call in results[name].calls]) for name in names}
     lines.append("| **whole call** (`t0` -> `t1`) | " + " | ".join(f"**{totals[name]:,.1f}**" for name in names) + " |")
-    if "raw" in totals and "host" in totals:
-        lines += ["", f"Whole call, host / raw: {totals['host'] / totals['raw']:.2f}x."]
+    if "raw" in totals:
+        lines += [""] + [f"Whole call, {NAMES[variant]} / raw: {totals[variant] / totals['raw']:.2f}x."
+                         for variant in ("host", "host-unplaced") if variant in totals]
     lines += [
         "",
         "CPU per call of each thread (user + system, from /proc, over the measured calls) and its context "
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=3_000, help="sequential calls per variant and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (the order of the variants rotates)")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of raw, host")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated subset of {', '.join(VARIANTS)}")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown report (default: %(default)s)")
     parser.add_argument("--no-write", action="store_true", help="print the report only")
     parser.add_argument("--busy-neighbours", type=int, default=0, metavar="N",

@@ -2,7 +2,8 @@
 
 The calls run on this process's main thread through the plugin's core (the same client a plugin's handler
 or thread uses): ``rpc`` for sequential calls, ``rpc_non_blocking`` + ``result`` for calls in flight. Replies
-arrive on the host's intake thread, which hands each to its waiting call.
+arrive on the host's intake thread, which hands each to its waiting call. The main thread joins the host's
+threads on their CPU (``host.placement.join()``), as a plugin's worker or a thread it starts is there.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ class HostCalls:
 
 def main() -> None:
     args = parse_client_args(__doc__ or "")
-    host = make_host(CLIENT_NAME + "_host", args.sub, args.pub, PLUGIN, CallerPlugin())
+    host = make_host(CLIENT_NAME + "_host", args.sub, args.pub, PLUGIN, CallerPlugin(), args.cpu_placement)
     with host:
+        host.placement.join()
         core = host.plugins[PLUGIN].core
         assert core is not None
         run_client(HostCalls(core.rpc_client, gateway_echo_request if args.gateway else echo_request), args)

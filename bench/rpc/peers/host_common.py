@@ -25,7 +25,8 @@ class EchoResponse(OpenModuleModel):
     text: str
 
 
-def make_host(name: str, broker_sub: str, broker_pub: str, plugin: str, instance: object) -> Host:
+def make_host(name: str, broker_sub: str, broker_pub: str, plugin: str, instance: object,
+              cpu_placement: str = "auto") -> Host:
     """A host on the external bench broker running one plugin object, logging at WARNING.
 
     The plugin's publish budget is off (``PUBLISH_RATE = 0``): the benchmark measures how many calls the
@@ -33,7 +34,7 @@ def make_host(name: str, broker_sub: str, broker_pub: str, plugin: str, instance
     """
     config = HostConfig(
         name=name, broker="external", broker_sub=broker_sub, broker_pub=broker_pub, log_level="WARNING", dsgvo=False,
-        plugins={plugin: {"PUBLISH_RATE": 0}},
+        plugins={plugin: {"PUBLISH_RATE": 0}}, cpu_placement=cpu_placement,
     )
     logging.basicConfig(level=logging.WARNING)
     return Host(config, [PluginCandidate.from_object(plugin, instance)], strict=True, report=lambda _: None)

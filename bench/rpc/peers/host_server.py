@@ -28,7 +28,7 @@ class EchoPlugin:
 
 def main() -> None:
     args = parse_server_args(__doc__ or "")
-    with make_host(SERVER_NAME + "_host", args.sub, args.pub, "echo", EchoPlugin()):
+    with make_host(SERVER_NAME + "_host", args.sub, args.pub, "echo", EchoPlugin(), args.cpu_placement):
         emit("ready", threads=thread_names())
         threading.Event().wait()  # until the orchestrator terminates the process
 

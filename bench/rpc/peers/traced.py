@@ -143,7 +143,7 @@ def _host_server(args: argparse.Namespace) -> Stamps:
             latest["seq"] = request.seq
             return EchoResponse(seq=request.seq, text=request.text)
 
-    with make_host(SERVER_NAME + "_host", args.sub, args.pub, "echo", TracedEcho()):
+    with make_host(SERVER_NAME + "_host", args.sub, args.pub, "echo", TracedEcho(), _placement(args)):
         emit("ready", threads=thread_names())
         sys.stdin.readline()
         time.sleep(0.1)  # the last reply's publish has returned
@@ -197,7 +197,8 @@ def _host_client(args: argparse.Namespace) -> Stamps:
 
     latest: dict[str, int] = {}
     _before(RPCCalls, "_on_reply", "c_in", latest)
-    with make_host("om_bench_rpc_client_1_host", args.sub, args.pub, PLUGIN, CallerPlugin()) as host:
+    with make_host("om_bench_rpc_client_1_host", args.sub, args.pub, PLUGIN, CallerPlugin(), _placement(args)) as host:
+        host.placement.join()  # the calls are made here, as on a plugin's thread (see host_client)
         core = host.plugins[PLUGIN].core
         assert core is not None
         client = core.rpc_client
@@ -222,18 +223,25 @@ def _host_client(args: argparse.Namespace) -> Stamps:
         return _measure(call, probe, args.calls)
 
 
+def _placement(args: argparse.Namespace) -> str:
+    """The host's ``cpu_placement``: ``host-unplaced`` is the host with its threads left to the kernel."""
+    return "off" if args.variant == "host-unplaced" else "auto"
+
+
 _ROLES: dict[tuple[str, str], Callable[[argparse.Namespace], Stamps]] = {
     ("server", "raw"): _raw_server,
     ("server", "host"): _host_server,
+    ("server", "host-unplaced"): _host_server,
     ("client", "raw"): _raw_client,
     ("client", "host"): _host_client,
+    ("client", "host-unplaced"): _host_client,
 }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("role", choices=("server", "client"))
-    parser.add_argument("--variant", choices=("raw", "host"), required=True)
+    parser.add_argument("--variant", choices=("raw", "host", "host-unplaced"), required=True)
     parser.add_argument("--sub", required=True, help="the broker's XSUB address (publishers connect here)")
     parser.add_argument("--pub", required=True, help="the broker's XPUB address (subscribers connect here)")
     parser.add_argument("--calls", type=int, default=3_000, help="client: measured calls")

@@ -1,0 +1,325 @@
+"""Keeps the host's Python threads together on one CPU (``cpu_placement``, Linux only).
+
+A process's Python threads share one GIL: they never run Python in parallel, they take turns. Every
+message a plugin handles passes from the intake thread to the plugin's worker, and every RPC reply from
+the intake to the waiting caller. On different CPUs each such hand-off wakes an idle CPU (on a virtual
+machine, an interrupt to another virtual CPU the hypervisor may have parked) and runs the woken thread on
+cold caches; on one CPU the woken thread runs there as soon as the waker sleeps. Measured with the RPC
+benchmarks on the project's 2-CPU VM (docs/benchmarks.md, round five): a sequential call's p50 1.46-1.57x
+raw pyzmq's without, 1.24-1.39x with; the CPU its Python threads spend per call fell by 10-20 %.
+
+So the host puts its threads (the intake, the plugins' workers, the health, scheduler and watchdog
+threads: everything it starts but the embedded broker's, which forwards in C without the GIL; every thread
+started by one of them inherits its CPU) on one CPU of those the process may use, moves them all to another
+CPU when other processes keep theirs busier, and spreads them over all the CPUs while other processes keep
+every CPU busy (no CPU is idle to wake then, and one shared CPU would hold them back) or while they need more
+than their one CPU (a plugin's thread working without the GIL). It never
+touches the threads of the program that embeds it (pytest's, a benchmark's) unless asked
+(:meth:`ThreadPlacement.join`), nor libzmq's I/O threads, which run without the GIL.
+
+``cpu_placement``: ``auto`` (default: one CPU of those the process may use at start), ``off`` (the threads
+stay where the kernel puts them), or a CPU list as Linux writes it (``"2"``, ``"2-3"``, ``"0,2"``): one CPU of
+those. Where the system has no CPU affinity (not Linux), or the process may use one CPU only, it does nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
+from pathlib import Path
+
+__all__ = ["BROKER_THREAD", "THREAD_PREFIX", "ThreadPlacement", "format_cpus", "parse_cpu_setting", "parse_cpus"]
+
+#: the names of the threads the host starts begin with this.
+THREAD_PREFIX = "omh-"
+#: seconds between two looks at the CPUs' load (each look is jittered by a fifth, so that two hosts on one
+#: machine do not look, and move, at the same moments).
+REVIEW_INTERVAL = 5.0
+#: the threads move when the other processes keep their CPU busier than the least busy one by this share of
+#: a CPU; less is not worth a move (their caches stay behind).
+MOVE_MARGIN = 0.3
+#: while other processes keep every CPU busier than this share, the threads are spread over all of them: with
+#: no idle CPU there is nothing to wake, and one CPU shared with others would hold them back.
+CROWDED = 0.6
+#: the threads need more than their one CPU when they used this share of it and waited (runnable, the CPU busy
+#: with one of them) at least ``CONTENDED`` seconds per second: one of them works without the GIL.
+SATURATED = 0.9
+CONTENDED = 0.5
+#: spread threads come together again once they use less than this share of a CPU (and a CPU is not crowded).
+TOGETHER_BELOW = 0.8
+#: the embedded broker's thread stays where the kernel puts it: it forwards in C, without the GIL.
+BROKER_THREAD = "omh-broker"
+_PROC_STAT = Path("/proc/stat")
+_SUPPORTED = hasattr(os, "sched_setaffinity") and hasattr(os, "sched_getaffinity")
+
+
+def parse_cpus(text: str) -> frozenset[int]:
+    """A CPU list as Linux writes it (``"0-2,5"``); raises ``ValueError`` naming what is wrong."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        low, dash, high = part.partition("-")
+        try:
+            first, last = int(low), int(high) if dash else int(low)
+        except ValueError:
+            raise ValueError(f"not a CPU list: {text!r} (expected e.g. \"1\", \"0-3\" or \"0,2\")") from None
+        if first < 0 or last < first:
+            raise ValueError(f"not a CPU list: {text!r} ({part!r} is not a CPU or an ascending range)")
+        cpus.update(range(first, last + 1))
+    return frozenset(cpus)
+
+
+def parse_cpu_setting(value: str) -> str:
+    """``cpu_placement`` checked and normalised: ``auto``, ``off`` or a CPU list (as :func:`format_cpus` writes it)."""
+    value = value.strip().lower()
+    if value in ("auto", "off"):
+        return value
+    return format_cpus(parse_cpus(value))
+
+
+def format_cpus(cpus: Iterable[int]) -> str:
+    """``{0, 1, 2, 5}`` -> ``"0-2,5"``."""
+    runs: list[list[int]] = []  # [first, last] of each run of consecutive CPUs
+    for cpu in sorted(cpus):
+        if runs and cpu == runs[-1][1] + 1:
+            runs[-1][1] = cpu
+        else:
+            runs.append([cpu, cpu])
+    return ",".join(str(first) if first == last else f"{first}-{last}" for first, last in runs)
+
+
+def _busy_by_cpu() -> dict[int, float]:
+    """Each CPU's busy time since boot, in seconds (user, nice, system, irq, softirq, steal; not idle, iowait)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    busy: dict[int, float] = {}
+    for line in _PROC_STAT.read_text().splitlines():
+        if not line.startswith("cpu") or line.startswith("cpu "):
+            continue
+        name, *fields = line.split()
+        values = [int(field) for field in fields[:8]]
+        busy[int(name[3:])] = (sum(values) - values[3] - values[4]) / ticks
+    return busy
+
+
+def _thread_times(native_id: int) -> tuple[float, float]:
+    """One thread of this process: (its CPU time, the time it waited for a CPU while runnable) so far, in seconds,
+    from ``/proc/self/task/<id>/schedstat``; (0, 0) once it has ended. A thread waiting for the GIL sleeps: only
+    waiting for the CPU itself counts."""
+    try:
+        cpu, delay, _ = Path(f"/proc/self/task/{native_id}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(cpu) / 1e9, int(delay) / 1e9
+
+
+def _current_cpu() -> int | None:
+    """The CPU the calling thread runs on (field 39 of ``/proc/thread-self/stat``)."""
+    try:
+        stat = Path("/proc/thread-self/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[36])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class ThreadPlacement:
+    """Where the host's threads run (see the module). Made before the host starts any thread.
+
+    ``setting``: ``cpu_placement`` as :func:`parse_cpu_setting` returns it. Raises ``ValueError`` when it names
+    no CPU this process may use.
+    """
+
+    def __init__(self, setting: str, log: logging.Logger, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._log = log
+        self._clock = clock
+        self._lock = threading.Lock()
+        #: the CPUs to choose from; empty when placement is off (or impossible here).
+        self.cpus: frozenset[int] = frozenset()
+        #: the CPU the threads are on; None while placement is off.
+        self.cpu: int | None = None
+        #: how many times the threads moved to another CPU.
+        self.moves = 0
+        #: the threads are spread over all of :attr:`cpus` (every one is busy with other processes), not on :attr:`cpu`.
+        self.spread = False
+        #: the Python threads not named ``omh-...`` that are the host's (see :meth:`_threads`), by native id.
+        self._joined: set[int] = set()
+        self._next_review = 0.0
+        #: its own generator: the module's shared one belongs to the program (a test's seeded draws)
+        self._jitter = random.Random()
+        #: the thread that placed the host, and its CPUs before (see :meth:`release`)
+        self._caller: tuple[int, frozenset[int]] | None = None
+        #: the last look: (when, each CPU's busy seconds, each thread's (CPU, wait) seconds by native id)
+        self._last: tuple[float, dict[int, float], dict[int, tuple[float, float]]] | None = None
+        if setting == "off" or not _SUPPORTED:
+            return
+        if setting == "auto":
+            cpus = frozenset(os.sched_getaffinity(0))
+        else:
+            # The calling thread first, which also tells whether the process may use them: what it starts from now
+            # on (libzmq's I/O threads) stays within the list. (The list may be wider than the CPUs the calling
+            # thread is on: a plugin's child process starts on the one CPU of the supervisor that started it.)
+            cpus = parse_cpus(setting)
+            with contextlib.suppress(OSError):  # none of them allowed: said below
+                os.sched_setaffinity(0, cpus)
+            if missing := cpus - frozenset(os.sched_getaffinity(0)):
+                raise ValueError(f"cpu_placement {setting!r} names CPU(s) {format_cpus(missing)}, which this "
+                                 f"process may not use")
+        if len(cpus) > 1:
+            self.cpus = cpus
+
+    @property
+    def active(self) -> bool:
+        return bool(self.cpus)
+
+    @property
+    def child_setting(self) -> str:
+        """What a plugin's child process gets as its ``cpu_placement``: the same CPUs to choose from. (It starts
+        on its supervisor thread's one CPU: without this it would take that for all it may use.)"""
+        return format_cpus(self.cpus) if self.cpus else "off"
+
+    def place(self) -> None:
+        """Put the host's threads running now, and the calling thread, on one CPU: the one the calling thread is
+        on, if it may. The host calls it on the thread that starts it, once its sockets (and libzmq's I/O threads)
+        are made, so that every thread it starts from then on, and every thread those start (a plugin's own),
+        begins on the CPU; :meth:`release` gives the calling thread back its CPUs once the host is started."""
+        if not self.cpus:
+            return
+        with self._lock:
+            if self.cpu is None:
+                current = _current_cpu()
+                self.cpu = current if current in self.cpus else min(self.cpus)
+                self._log.info("host threads on CPU %d (of %s; cpu_placement)", self.cpu, format_cpus(self.cpus))
+            threads = self._threads()
+            if self._caller is None:
+                self._caller = (threading.get_native_id(), frozenset(os.sched_getaffinity(0)))
+            os.sched_setaffinity(0, {self.cpu})
+            self._pin(threads, {self.cpu})
+
+    def release(self) -> None:
+        """Give the thread that called :meth:`place` back the CPUs it had (the host is started, or failed to)."""
+        with self._lock:
+            caller, self._caller = self._caller, None
+        if caller is not None:
+            with contextlib.suppress(OSError):  # (it ended)
+                os.sched_setaffinity(caller[0], caller[1])
+
+    def join(self) -> None:
+        """Put the calling thread with the host's threads: for a program that embeds a host and calls its plugins'
+        cores from a thread of its own, as a plugin's own thread would (those join by themselves)."""
+        with self._lock:
+            if self.cpu is not None:
+                os.sched_setaffinity(0, self.cpus if self.spread else {self.cpu})
+                self._joined.add(threading.get_native_id())
+
+    def review(self, force: bool = False) -> None:
+        """Every ``REVIEW_INTERVAL`` (or now, with ``force``): look at how busy other processes kept each CPU since
+        the last look, and what the host's threads used and waited for, and keep the threads on one CPU (moving
+        them when another is quieter by more than ``MOVE_MARGIN``), or spread them over all the CPUs (see
+        :meth:`_choose`). It also places the host's threads started since (a channel sweeper the embedding
+        program's thread started). The watchdog's thread calls it each round."""
+        if self.cpu is None:
+            return
+        now = self._clock()
+        if not force and now < self._next_review:
+            return
+        self._next_review = now + REVIEW_INTERVAL * self._jitter.uniform(0.8, 1.2)
+        with self._lock:
+            threads = self._threads()
+            busy = _busy_by_cpu()
+            times = {thread.native_id: _thread_times(thread.native_id) for thread in threads
+                     if thread.native_id is not None}
+            last = self._last
+            self._last = (now, busy, times)
+            cpu, spread = self.cpu, self.spread
+            if last is not None and now > last[0]:
+                elapsed = now - last[0]
+                # Per thread: one that ended since would take its whole time out of a plain sum.
+                used = sum(max(0.0, cpu_s - last[2].get(native_id, (0.0, 0.0))[0])
+                           for native_id, (cpu_s, _) in times.items())
+                waited = sum(max(0.0, delay - last[2].get(native_id, (0.0, 0.0))[1])
+                             for native_id, (_, delay) in times.items())
+                cpu, spread = self._choose(self._others(elapsed, busy, last[1], used), used / elapsed,
+                                           waited / elapsed)
+            if spread != self.spread:
+                self._log.info("host threads %s", f"spread over CPUs {format_cpus(self.cpus)}: every CPU is busy"
+                               if spread else f"together on CPU {cpu} again")
+                self.spread = spread
+            elif cpu != self.cpu and not spread:
+                self._log.info("host threads moved from CPU %d to CPU %d: other processes kept CPU %d busier",
+                               self.cpu, cpu, self.cpu)
+                self.moves += 1
+            self.cpu = cpu
+            self._pin(threads, self.cpus if spread else {cpu})
+
+    def _others(self, elapsed: float, busy: dict[int, float], last_busy: dict[int, float],
+                used: float) -> dict[int, float]:
+        """How busy other processes kept each CPU over the ``elapsed`` seconds since the last look, in shares of a
+        CPU: its busy time less what the host's threads used there (on their CPU, or spread evenly when they were
+        spread). From /proc/stat, whose ticks are coarse: an estimate."""
+        assert self.cpu is not None
+        others = {}
+        for cpu in self.cpus:
+            mine = used / len(self.cpus) if self.spread else used if cpu == self.cpu else 0.0
+            others[cpu] = max(0.0, (busy.get(cpu, 0.0) - last_busy.get(cpu, 0.0) - mine) / elapsed)
+        return others
+
+    def _choose(self, others: dict[int, float], used: float, waited: float) -> tuple[int, bool]:
+        """(the CPU for the threads, whether to spread them instead), given :meth:`_others` and the shares of a
+        CPU the host's threads used and waited for (runnable, but the CPU busy) since the last look.
+
+        Spread while other processes keep every CPU ``CROWDED`` (nothing idle to wake), or while the threads
+        themselves need more than their one CPU (``SATURATED`` and ``CONTENDED``: something of theirs runs
+        without the GIL, a plugin's compression or hashing); together again, on the CPU others leave quietest,
+        once a CPU is not crowded and the threads use less than ``TOGETHER_BELOW`` of a CPU."""
+        assert self.cpu is not None
+        best = min(self.cpus, key=lambda cpu: (others[cpu], cpu != self.cpu, cpu))
+        if others[best] > CROWDED:
+            return self.cpu, True
+        if self.spread:
+            return (self.cpu, True) if used >= TOGETHER_BELOW else (best, False)
+        if used >= SATURATED and waited >= CONTENDED:
+            return self.cpu, True
+        if others[self.cpu] - others[best] > MOVE_MARGIN:
+            return best, False
+        return self.cpu, False
+
+    def _threads(self) -> list[threading.Thread]:
+        """The host's threads (their names begin with ``omh-``), and the other Python threads that are its: each
+        one found on the host's CPU alone (a plugin's, which inherited it, or one that joined) is remembered, so
+        that it stays with them while they are spread. (A thread a plugin starts while they are spread cannot be
+        told from the embedding program's: it stays where the kernel puts it.) Holds the lock."""
+        threads = []
+        alive: set[int] = set()
+        for thread in threading.enumerate():
+            native_id = thread.native_id
+            if native_id is None or not thread.is_alive():
+                continue
+            if thread.name.startswith(THREAD_PREFIX):
+                if thread.name != BROKER_THREAD:
+                    threads.append(thread)
+                continue
+            if native_id in self._joined:
+                threads.append(thread)
+                alive.add(native_id)
+                continue
+            try:
+                if self.cpu is not None and not self.spread and os.sched_getaffinity(native_id) == {self.cpu}:
+                    threads.append(thread)
+                    alive.add(native_id)
+            except OSError:  # it ended meanwhile
+                pass
+        self._joined = alive
+        return threads
+
+    @staticmethod
+    def _pin(threads: Iterable[threading.Thread], cpus: AbstractSet[int]) -> None:
+        for thread in threads:
+            if thread.native_id is None:
+                continue
+            with contextlib.suppress(OSError):  # it ended meanwhile
+                os.sched_setaffinity(thread.native_id, cpus)

@@ -1,0 +1,387 @@
+"""The host keeps its Python threads together on one CPU (``cpu_placement``), and off a CPU others keep busy.
+
+Real threads, real affinity masks (``sched_getaffinity`` of each thread), a real busy process: the tests that
+need two CPUs are skipped on a machine (or in a cpuset) with one.
+"""
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from openmodule_hookspecs import PluginCore, hookimpl
+
+from openmodule_host import HostConfig
+from openmodule_host.config import load_host_config
+from openmodule_host.errors import ConfigError
+from openmodule_host.placement import ThreadPlacement, format_cpus, parse_cpu_setting, parse_cpus
+from tests.support import eventually
+from tests.support.children import child_pid
+from tests.support.plugins import Recorder
+
+ALLOWED = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
+two_cpus = pytest.mark.skipif(len(ALLOWED) < 2, reason="needs a process that may use two CPUs or more")
+
+
+def mask(native_id: int) -> frozenset[int]:
+    return frozenset(os.sched_getaffinity(native_id))
+
+
+@pytest.fixture
+def earlier() -> set[int | None]:
+    """The threads alive before the test: an earlier test's host may have left one (a hung plugin's worker)."""
+    return {thread.ident for thread in threading.enumerate()}
+
+
+def host_threads(earlier: set[int | None]) -> dict[str, frozenset[int]]:
+    """The host threads (``omh-...``) started since ``earlier``, by name, with the CPUs each may run on."""
+    return {thread.name: mask(thread.native_id) for thread in threading.enumerate()
+            if thread.name.startswith("omh-") and thread.native_id is not None and thread.is_alive()
+            and thread.ident not in earlier}
+
+
+def libzmq_threads(pid: int | str = "self") -> dict[str, frozenset[int]]:
+    """libzmq's own threads of a process (``ZMQbg/IO/0``, ``ZMQbg/Reaper``) by task id, with their CPUs."""
+    threads = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (task / "comm").read_text().startswith("ZMQbg"):
+                threads[task.name] = mask(int(task.name))
+        except OSError:
+            continue
+    return threads
+
+
+class ThreadStarter(Recorder):
+    """Starts a thread of its own in ``register_handlers`` (on its worker), as a plugin with a poller does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = threading.Event()
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    @hookimpl
+    def register_handlers(self, core: PluginCore) -> None:
+        super().register_handlers(core)
+        self.thread = threading.Thread(target=self.stop.wait, name="plugin-poller", daemon=True)
+        self.thread.start()
+
+    @hookimpl
+    def shutdown(self, core: PluginCore) -> None:
+        self.stop.set()
+
+
+# -- the setting -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "cpus"), [("0", {0}), ("0-2,5", {0, 1, 2, 5}), (" 3 , 1-2 ", {1, 2, 3}),
+                                            ("4-4", {4})])
+def test_a_cpu_list_is_read_as_linux_writes_it(text, cpus):
+    assert parse_cpus(text) == cpus
+
+
+@pytest.mark.parametrize("text", ["", "x", "1-", "-1", "3-1", "1,,2", "0x1", "1.5"])
+def test_a_wrong_cpu_list_is_refused_with_what_is_wrong(text):
+    with pytest.raises(ValueError, match="not a CPU list"):
+        parse_cpus(text)
+
+
+def test_cpu_lists_are_written_back_in_ranges():
+    assert format_cpus({5, 0, 1, 2}) == "0-2,5"
+    assert format_cpus({3}) == "3"
+    assert format_cpus({1, 3, 4}) == "1,3-4"
+
+
+def test_the_setting_is_auto_by_default_and_normalised():
+    assert HostConfig().cpu_placement == "auto"
+    assert parse_cpu_setting(" Auto ") == "auto"
+    assert parse_cpu_setting("OFF") == "off"
+    assert HostConfig(cpu_placement="1,0").cpu_placement == "0-1"
+
+
+def test_a_wrong_setting_is_a_configuration_error_naming_the_key():
+    with pytest.raises(ConfigError, match=r"--cpu-placement: Value error, not a CPU list: 'fast'"):
+        load_host_config(overrides={"cpu_placement": "fast"}, env={})
+
+
+def test_a_cpu_the_process_may_not_use_stops_the_host_before_it_starts(om_host):
+    with pytest.raises(ConfigError, match=r"\[host\] cpu_placement '4095' names CPU\(s\) 4095, which this process "
+                                          r"may not use"):
+        om_host(("rec", Recorder()), cpu_placement="4095")
+
+
+# -- the host's threads ------------------------------------------------------------------------------
+
+
+@two_cpus
+def test_the_hosts_threads_run_together_on_one_cpu_and_nothing_else_moves(om_host, earlier):
+    main_before = mask(threading.main_thread().native_id)
+    zmq_before = libzmq_threads()
+    host = om_host(("rec", Recorder()))
+    cpu = host.placement.cpu
+    assert cpu in ALLOWED and host.placement.cpus == ALLOWED
+    threads = host_threads(earlier)
+    assert {"omh-intake", "omh-plugin-rec", "omh-health", "omh-scheduler", "omh-watchdog"} <= set(threads)
+    assert {name: cpus for name, cpus in threads.items() if name != "omh-broker" and cpus != {cpu}} == {}
+    # The embedding program's thread, the embedded broker (it forwards in C) and libzmq's threads stay free.
+    brokers = [thread for thread in threading.enumerate() if thread.name == "omh-broker"]  # (the test broker's)
+    assert brokers and all(mask(thread.native_id) == ALLOWED for thread in brokers)
+    assert mask(threading.main_thread().native_id) == main_before
+    assert {task: cpus for task, cpus in libzmq_threads().items() if task not in zmq_before} != {}
+    assert all(cpus == ALLOWED for cpus in libzmq_threads().values())
+
+
+@two_cpus
+def test_a_thread_a_plugin_starts_is_on_the_hosts_cpu_and_moves_with_it(om_host):
+    plugin = ThreadStarter()
+    host = om_host(("starter", plugin))
+    assert plugin.thread is not None
+    assert mask(plugin.thread.native_id) == {host.placement.cpu}
+
+
+@two_cpus
+def test_off_leaves_every_thread_where_the_kernel_puts_it(om_host, earlier):
+    host = om_host(("rec", Recorder()), cpu_placement="off")
+    assert host.placement.cpu is None and not host.placement.active
+    assert {name: cpus for name, cpus in host_threads(earlier).items() if cpus != ALLOWED} == {}
+    host.placement.review(force=True)  # nothing to do
+    assert {name: cpus for name, cpus in host_threads(earlier).items() if cpus != ALLOWED} == {}
+
+
+@two_cpus
+def test_a_cpu_list_confines_the_host_to_one_of_those_cpus():
+    chosen = max(ALLOWED)
+    log = logging.getLogger("test")
+    before = mask(threading.get_native_id())
+    try:
+        placement = ThreadPlacement(str(chosen), log)
+        # one CPU: nothing left to choose, but the calling thread (and what it starts) is there
+        assert mask(threading.get_native_id()) == {chosen} and not placement.active
+        placement = ThreadPlacement(format_cpus(ALLOWED), log)
+        assert placement.cpus == ALLOWED and placement.child_setting == format_cpus(ALLOWED)
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@two_cpus
+def test_the_embedding_programs_thread_may_join_the_hosts_cpu(om_host):
+    host = om_host(("rec", Recorder()))
+    done: list[frozenset[int]] = []
+
+    def caller() -> None:
+        host.placement.join()
+        done.append(mask(threading.get_native_id()))
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    thread.join()
+    assert done == [{host.placement.cpu}]
+
+
+# -- moving --------------------------------------------------------------------------------------------
+
+
+def reviewed_until(placement: ThreadPlacement, condition, tries: int = 5) -> bool:
+    """Look again every 1.5 s (the first look measures from now) until ``condition()``; whether it came."""
+    placement.review(force=True)
+    for _ in range(tries):
+        time.sleep(1.5)
+        placement.review(force=True)
+        if condition():
+            return True
+    return False
+
+
+def quiet_cpus(busy_below: float = 0.5, seconds: float = 1.0) -> set[int]:
+    """The CPUs of the process that were busy less than ``busy_below`` of the next ``seconds`` (all processes)."""
+    from openmodule_host.placement import _busy_by_cpu
+
+    before = _busy_by_cpu()
+    time.sleep(seconds)
+    after = _busy_by_cpu()
+    return {cpu for cpu in ALLOWED if (after[cpu] - before[cpu]) / seconds < busy_below}
+
+
+def busy_process(cpu: int) -> subprocess.Popen[bytes]:
+    """A process that keeps ``cpu`` busy until killed."""
+    return subprocess.Popen([sys.executable, "-c", f"import os\nos.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"])
+
+
+@two_cpus
+def test_the_threads_move_off_a_cpu_another_process_keeps_busy(om_host, earlier, caplog):
+    plugin = ThreadStarter()
+    host = om_host(("starter", plugin))
+    placement, first = host.placement, host.placement.cpu
+    busy = busy_process(first)
+    try:
+        time.sleep(0.3)  # it runs
+        caplog.set_level(logging.INFO, logger="openmodule_host")
+        if not reviewed_until(placement, lambda: placement.moves > 0) and not quiet_cpus() - {first}:
+            pytest.skip("the machine is busy: no CPU was quiet enough to move to")
+        assert placement.cpu != first and placement.moves == 1
+        second = placement.cpu
+        threads = host_threads(earlier)
+        assert {name: cpus for name, cpus in threads.items() if name != "omh-broker" and cpus != {second}} == {}
+        assert plugin.thread is not None and mask(plugin.thread.native_id) == {second}
+        assert f"host threads moved from CPU {first} to CPU {second}" in caplog.text
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+@two_cpus
+def test_the_threads_stay_when_the_load_on_their_cpu_is_their_own(om_host):
+    host = om_host(("rec", Recorder()))
+    placement = host.placement
+    stop = threading.Event()
+
+    def spin() -> None:  # a plugin's busy thread: it inherited the host's CPU
+        placement.join()
+        while not stop.is_set():
+            sum(range(1000))
+
+    spinner = threading.Thread(target=spin, name="plugin-spinner")
+    spinner.start()
+    try:
+        reviewed_until(placement, lambda: False, tries=1)
+        assert placement.moves == 0
+    finally:
+        stop.set()
+        spinner.join()
+
+
+@two_cpus
+def test_the_watchdogs_round_pins_host_threads_started_later_by_the_embedding_program(om_host):
+    host = om_host(("rec", Recorder()), watchdog_timeout=0.4)  # a round every 0.1 s
+    late = threading.Thread(target=threading.Event().wait, args=(5,), name="omh-late", daemon=True)
+    late.start()
+    assert mask(late.native_id) == ALLOWED
+    host.placement._next_review = 0.0  # due at the next round
+    eventually(lambda: mask(late.native_id) == {host.placement.cpu}, timeout=5)
+
+
+# -- child processes -------------------------------------------------------------------------------------
+
+
+@two_cpus
+def test_a_plugins_child_process_chooses_among_all_the_cpus_not_its_supervisors_one(om_host, om_client):
+    host = om_host(("crasher", "tests.support.process_plugins:crasher"),
+                   config={"crasher": {"ISOLATION": "process", "NAME": "om_crasher_1"}})
+    pid = child_pid(om_client)
+    assert host.placement.cpu is not None
+    # its libzmq threads may use every CPU the parent may (they would be on the one CPU of the supervisor thread
+    # that started the child otherwise), and its own host threads are on one CPU
+    zmq = libzmq_threads(pid)
+    assert zmq and all(cpus == ALLOWED for cpus in zmq.values())
+    tasks = [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+    assert any(len(mask(task)) == 1 for task in tasks)
+
+
+@two_cpus
+@pytest.mark.parametrize(("here", "there", "used", "waited", "spread_before", "expected"), [
+    (0.9, 0.1, 0.3, 0.0, False, ("there", False)),  # others keep the host's CPU busy, the other CPU is idle
+    (0.5, 0.3, 0.3, 0.0, False, ("here", False)),   # a difference within the margin is not worth cold caches
+    (0.8, 0.7, 0.3, 0.0, False, ("here", True)),    # every CPU busy with others: nothing idle to wake, spread
+    (0.7, 0.7, 0.3, 0.0, True, ("here", True)),
+    (0.7, 0.2, 0.3, 0.0, True, ("there", False)),   # a CPU is quiet again: together there
+    (0.2, 0.7, 0.3, 0.0, True, ("here", False)),
+    (0.0, 0.0, 1.0, 0.9, False, ("here", True)),    # the threads need more than one CPU (work without the GIL)
+    (0.0, 0.0, 0.95, 0.2, False, ("here", False)),  # saturated, but hardly waiting: the GIL is the limit
+    (0.0, 0.0, 1.1, 0.0, True, ("here", True)),     # spread and still using more than one CPU's worth
+    (0.0, 0.0, 0.5, 0.0, True, ("here", False)),
+])
+def test_the_rule_keeps_the_threads_together_unless_every_cpu_or_their_own_is_crowded(
+        here, there, used, waited, spread_before, expected):
+    placement = ThreadPlacement("auto", logging.getLogger("test"))
+    placement.cpu, other = sorted(ALLOWED)[:2]
+    placement.spread = spread_before
+    others = {cpu: 1.0 for cpu in ALLOWED}  # any further CPU: busy all the time, never chosen
+    others.update({placement.cpu: here, other: there})
+    cpu, spread = placement._choose(others, used, waited)
+    assert (("here" if cpu == placement.cpu else "there"), spread) == expected
+
+
+@two_cpus
+def test_what_the_host_s_own_threads_use_is_not_counted_as_others_load():
+    placement = ThreadPlacement("auto", logging.getLogger("test"))
+    placement.cpu, other = sorted(ALLOWED)[:2]
+    before = {cpu: 0.0 for cpu in ALLOWED}
+    after = {**before, placement.cpu: 2.0, other: 0.4}  # 2 s: the host's CPU busy all the time, the other 20 %
+    assert placement._others(2.0, after, before, used=1.8)[placement.cpu] == pytest.approx(0.1)
+    assert placement._others(2.0, after, before, used=1.8)[other] == pytest.approx(0.2)
+    placement.spread = True  # spread: what they used counts evenly on every CPU
+    assert placement._others(2.0, after, before, used=0.4 * len(ALLOWED))[other] == pytest.approx(0.0)
+
+
+@two_cpus
+def test_the_threads_spread_while_other_processes_keep_every_cpu_busy_and_come_together_after(om_host, earlier, caplog):
+    plugin = ThreadStarter()
+    host = om_host(("starter", plugin))
+    placement = host.placement
+    caplog.set_level(logging.INFO, logger="openmodule_host")
+    busy = [busy_process(cpu) for cpu in sorted(ALLOWED)]
+    try:
+        time.sleep(0.3)
+        assert reviewed_until(placement, lambda: placement.spread)
+        assert {name: cpus for name, cpus in host_threads(earlier).items() if cpus != ALLOWED} == {}
+        assert plugin.thread is not None and mask(plugin.thread.native_id) == ALLOWED
+        assert "host threads spread over CPUs" in caplog.text and "every CPU is busy" in caplog.text
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    if not reviewed_until(placement, lambda: not placement.spread) and not quiet_cpus():
+        pytest.skip("the machine is busy: no CPU was quiet enough to come together on")
+    cpu = placement.cpu
+    assert {name: cpus for name, cpus in host_threads(earlier).items() if name != "omh-broker" and cpus != {cpu}} == {}
+    assert mask(plugin.thread.native_id) == {cpu}  # remembered as the host's while spread
+    assert f"host threads together on CPU {cpu} again" in caplog.text
+
+
+class GilFreeSpinners(Recorder):
+    """Starts two threads that hash a large buffer without end: work without the GIL (hashlib releases it for
+    big data), more than one CPU's worth."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    @hookimpl
+    def register_handlers(self, core: PluginCore) -> None:
+        super().register_handlers(core)
+        data = os.urandom(8 << 20)
+
+        def spin() -> None:
+            while not self.stop.is_set():
+                hashlib.sha256(data).digest()
+
+        self.threads = [threading.Thread(target=spin, name=f"plugin-hasher-{n}", daemon=True) for n in range(2)]
+        for thread in self.threads:
+            thread.start()
+
+    @hookimpl
+    def shutdown(self, core: PluginCore) -> None:
+        self.stop.set()
+
+
+@two_cpus
+def test_the_threads_spread_when_a_plugin_needs_more_than_their_one_cpu(om_host, caplog):
+    plugin = GilFreeSpinners()
+    host = om_host(("hasher", plugin))
+    placement = host.placement
+    assert all(mask(thread.native_id) == {placement.cpu} for thread in plugin.threads)  # they inherited it
+    caplog.set_level(logging.INFO, logger="openmodule_host")
+    assert reviewed_until(placement, lambda: placement.spread)
+    assert all(mask(thread.native_id) == ALLOWED for thread in plugin.threads)
+    plugin.stop.set()
+    for thread in plugin.threads:
+        thread.join()
+    if not reviewed_until(placement, lambda: not placement.spread) and not quiet_cpus():
+        pytest.skip("the machine is busy: no CPU was quiet enough to come together on")

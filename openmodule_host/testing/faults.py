@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import os
 import shutil
 import threading
@@ -38,9 +39,10 @@ __all__ = [
 ]
 
 #: raise; hang (until :func:`release_hangs`, or its process ends); slow (``seconds``); exit (``os._exit(7)``);
-#: segfault; memory (grows by 200 MB, once); spin (a busy loop, until released); flood (publishes as fast as
-#: it can for ``seconds``).
-FAULTS = ("raise", "hang", "slow", "exit", "segfault", "memory", "spin", "flood")
+#: segfault; memory (grows by 200 MB, once); spin (a busy loop, until released); nogil (a busy loop in C that
+#: releases the GIL, hashing 16 MB over and over, until released: what compression or hashing in a plugin does
+#: to the CPU the host's threads are on); flood (publishes as fast as it can for ``seconds``).
+FAULTS = ("raise", "hang", "slow", "exit", "segfault", "memory", "spin", "nogil", "flood")
 #: the faults that end their process: a neighbour needs process isolation for them.
 CRASHES = ("exit", "segfault")
 #: where a :class:`BadNeighbour` does its fault: at once in its message handler, in each call of its RPC
@@ -48,6 +50,7 @@ CRASHES = ("exit", "segfault")
 PLACES = ("handler", "rpc", "health")
 FAULT_TOPIC = "fault_injection"
 MEMORY_BYTES = 200 * 1024 * 1024
+NOGIL_BYTES = 16 * 1024 * 1024
 
 _hoard: list[bytes] = []
 _release = threading.Event()
@@ -55,7 +58,7 @@ _release_lock = threading.Lock()
 
 
 def release_hangs() -> None:
-    """End every ``hang``, ``spin`` and ``slow`` fault of this process (a new one waits again)."""
+    """End every ``hang``, ``spin``, ``nogil`` and ``slow`` fault of this process (a new one waits again)."""
     global _release
     with _release_lock:
         _release.set()
@@ -87,6 +90,10 @@ def perform(fault: str, where: str, core: PluginCore | None = None, *, seconds: 
     elif fault == "spin":
         while not release.is_set():
             pass
+    elif fault == "nogil":
+        data = os.urandom(NOGIL_BYTES)
+        while not release.is_set():
+            hashlib.sha256(data).digest()  # (hashlib lets go of the GIL for more than 2 KiB)
     elif fault == "flood":
         if core is not None:
             until, seq = time.monotonic() + seconds, 0

@@ -30,7 +30,7 @@ from openmodule_host.testing import PrivateBroker, TestClient, free_tcp_address
 from tests.support import HostProcess
 
 PLUGINS = Path(__file__).with_name("plugins")
-FAULTS = ("raise", "hang", "exit", "segfault", "memory", "spin", "flood")
+FAULTS = ("raise", "hang", "exit", "segfault", "memory", "spin", "nogil", "flood")
 PLACES = ("import", "register_handlers", "handler", "rpc", "health", "check_access", "migration", "shutdown")
 MODES = ("thread", "process")
 
@@ -102,7 +102,8 @@ def expected(fault: str, place: str, mode: str) -> Expected:
             return outcome(("degraded", "running"), True)
         # (the healthy plugin's RPCs are answered; its p99 is in the table: issue 10 item 15 is about messages)
         return outcome(("running", "degraded"), None)
-    # hang, spin in a handler, an RPC, check_access or the health hook: degraded, with an alert
+    # hang, spin (with or without the GIL) in a handler, an RPC, check_access or the health hook: degraded, with
+    # an alert
     return outcome(("degraded",), True)
 
 
@@ -121,6 +122,7 @@ def representative() -> list[tuple[str, str, str]]:
         ("segfault", "migration", "thread"),
         ("memory", "import", "thread"),
         ("spin", "shutdown", "thread"),
+        ("nogil", "handler", "thread"),
         ("flood", "handler", "process"),
     ]
 

@@ -20,7 +20,7 @@ from openmodule_host import HostConfig
 from openmodule_host.config import load_host_config
 from openmodule_host.errors import ConfigError
 from openmodule_host.placement import ThreadPlacement, format_cpus, parse_cpu_setting, parse_cpus
-from tests.support import eventually
+from tests.support import eventually, run_cli
 from tests.support.children import child_pid
 from tests.support.plugins import Recorder
 
@@ -114,6 +114,16 @@ def test_a_cpu_the_process_may_not_use_stops_the_host_before_it_starts(om_host):
     with pytest.raises(ConfigError, match=r"\[host\] cpu_placement '4095' names CPU\(s\) 4095, which this process "
                                           r"may not use"):
         om_host(("rec", Recorder()), cpu_placement="4095")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("4095", "[host] cpu_placement '4095' names CPU(s) 4095, which this process may not use"),
+    ("fast", "--cpu-placement: Value error, not a CPU list: 'fast'"),
+])
+def test_the_command_exits_2_naming_a_wrong_cpu_placement(broker_env, value, message):
+    result = run_cli("--plugins", "hello", "--cpu-placement", value, env=broker_env)
+    assert result.returncode == 2
+    assert message in result.stderr and "ready" not in result.stdout
 
 
 # -- the host's threads ------------------------------------------------------------------------------

@@ -324,8 +324,10 @@ class Host:
         """What the watchdog's thread does each round besides watching: a look at the plugins' states (their alerts
         follow a change whether or not anyone pings the host; the checks it makes are what a pong would carry), and
         at the threads' CPU (every few seconds)."""
-        self.health_checks()
-        self.placement.review()
+        try:
+            self.health_checks()
+        finally:  # (one failing does not keep the other from its round; the watchdog counts what was raised)
+            self.placement.review()
 
     def _alert_thread(self, thread: str, state: str, reason: str) -> None:
         """Alert ``host_thread`` (source: the thread) on error while dead or stuck, back to ok after."""

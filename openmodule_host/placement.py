@@ -30,7 +30,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 
@@ -134,9 +134,8 @@ class ThreadPlacement:
     no CPU this process may use.
     """
 
-    def __init__(self, setting: str, log: logging.Logger, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, setting: str, log: logging.Logger) -> None:
         self._log = log
-        self._clock = clock
         self._lock = threading.Lock()
         #: the CPUs to choose from; empty when placement is off (or impossible here).
         self.cpus: frozenset[int] = frozenset()
@@ -171,10 +170,6 @@ class ThreadPlacement:
                                  f"process may not use")
         if len(cpus) > 1:
             self.cpus = cpus
-
-    @property
-    def active(self) -> bool:
-        return bool(self.cpus)
 
     @property
     def child_setting(self) -> str:
@@ -224,7 +219,7 @@ class ThreadPlacement:
         program's thread started). The watchdog's thread calls it each round."""
         if self.cpu is None:
             return
-        now = self._clock()
+        now = time.monotonic()
         if not force and now < self._next_review:
             return
         self._next_review = now + REVIEW_INTERVAL * self._jitter.uniform(0.8, 1.2)
@@ -235,7 +230,7 @@ class ThreadPlacement:
                      if thread.native_id is not None}
             last = self._last
             self._last = (now, busy, times)
-            cpu, spread = self.cpu, self.spread
+            cpu, spread, others = self.cpu, self.spread, {}
             if last is not None and now > last[0]:
                 elapsed = now - last[0]
                 # Per thread: one that ended since would take its whole time out of a plain sum.
@@ -243,11 +238,17 @@ class ThreadPlacement:
                            for native_id, (cpu_s, _) in times.items())
                 waited = sum(max(0.0, delay - last[2].get(native_id, (0.0, 0.0))[1])
                              for native_id, (_, delay) in times.items())
-                cpu, spread = self._choose(self._others(elapsed, busy, last[1], used), used / elapsed,
-                                           waited / elapsed)
+                others = self._others(elapsed, busy, last[1], used)
+                cpu, spread = self._choose(others, used / elapsed, waited / elapsed)
             if spread != self.spread:
-                self._log.info("host threads %s", f"spread over CPUs {format_cpus(self.cpus)}: every CPU is busy"
-                               if spread else f"together on CPU {cpu} again")
+                if not spread:
+                    self._log.info("host threads together on CPU %d again", cpu)
+                elif min(others.values()) > CROWDED:
+                    self._log.info("host threads spread over CPUs %s: other processes keep every CPU busy",
+                                   format_cpus(self.cpus))
+                else:
+                    self._log.info("host threads spread over CPUs %s: they need more than one CPU (work without "
+                                   "the GIL)", format_cpus(self.cpus))
                 self.spread = spread
             elif cpu != self.cpu and not spread:
                 self._log.info("host threads moved from CPU %d to CPU %d: other processes kept CPU %d busier",

@@ -158,7 +158,7 @@ def test_a_thread_a_plugin_starts_is_on_the_hosts_cpu_and_moves_with_it(om_host)
 @two_cpus
 def test_off_leaves_every_thread_where_the_kernel_puts_it(om_host, earlier):
     host = om_host(("rec", Recorder()), cpu_placement="off")
-    assert host.placement.cpu is None and not host.placement.active
+    assert host.placement.cpu is None and not host.placement.cpus
     assert {name: cpus for name, cpus in host_threads(earlier).items() if cpus != ALLOWED} == {}
     host.placement.review(force=True)  # nothing to do
     assert {name: cpus for name, cpus in host_threads(earlier).items() if cpus != ALLOWED} == {}
@@ -172,7 +172,7 @@ def test_a_cpu_list_confines_the_host_to_one_of_those_cpus():
     try:
         placement = ThreadPlacement(str(chosen), log)
         # one CPU: nothing left to choose, but the calling thread (and what it starts) is there
-        assert mask(threading.get_native_id()) == {chosen} and not placement.active
+        assert mask(threading.get_native_id()) == {chosen} and not placement.cpus
         placement = ThreadPlacement(format_cpus(ALLOWED), log)
         assert placement.cpus == ALLOWED and placement.child_setting == format_cpus(ALLOWED)
     finally:
@@ -341,7 +341,7 @@ def test_the_threads_spread_while_other_processes_keep_every_cpu_busy_and_come_t
         assert reviewed_until(placement, lambda: placement.spread)
         assert {name: cpus for name, cpus in host_threads(earlier).items() if cpus != ALLOWED} == {}
         assert plugin.thread is not None and mask(plugin.thread.native_id) == ALLOWED
-        assert "host threads spread over CPUs" in caplog.text and "every CPU is busy" in caplog.text
+        assert "host threads spread over CPUs" in caplog.text and "other processes keep every CPU busy" in caplog.text
     finally:
         for process in busy:
             process.kill()
@@ -390,6 +390,7 @@ def test_the_threads_spread_when_a_plugin_needs_more_than_their_one_cpu(om_host,
     caplog.set_level(logging.INFO, logger="openmodule_host")
     assert reviewed_until(placement, lambda: placement.spread)
     assert all(mask(thread.native_id) == ALLOWED for thread in plugin.threads)
+    assert "host threads spread over CPUs" in caplog.text
     plugin.stop.set()
     for thread in plugin.threads:
         thread.join()

@@ -15,6 +15,7 @@ import uuid
 import zmq
 
 from ..errors import BrokerAddressInUse
+from ..placement import BROKER_THREAD
 
 __all__ = ["Broker"]
 
@@ -65,7 +66,7 @@ class Broker:
                 for sock in (xsub, xpub, control_in):
                     sock.close()
 
-        self._thread = threading.Thread(target=run, name="omh-broker", daemon=True)
+        self._thread = threading.Thread(target=run, name=BROKER_THREAD, daemon=True)
         self._thread.start()
 
     @staticmethod

@@ -6,7 +6,8 @@ what they share, and decides when each step happens.
 Start order:
   1. the checks that need no plugin code: the ``--http`` address is bound (served from step 5 on), every
      plugin's standard settings and NAME are checked; a failure stops the host before any plugin starts;
-  2. the ZeroMQ context; the embedded broker (``broker = "embedded"``); the shared publisher and the single
+  2. the embedded broker (``broker = "embedded"``) on a ZeroMQ context of its own; the host's threads placed
+     on their CPU (see :mod:`.placement`); the host's ZeroMQ context, the shared publisher and the single
      intake; the broker connection check (``__ping_``; with an external broker it says at once what it waits
      for and where, and every 5 s that it still does);
   3. each plugin in load order (sorted by name): import and check against the contract, validate its
@@ -151,6 +152,7 @@ class Host:
         self._started = False
         self._stopped = False
         self.context: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._broker_context: zmq.Context[zmq.Socket[bytes]] | None = None
         self.broker: Broker | None = None
         self.publisher: Publisher | None = None
         self.intake: Intake | None = None
@@ -224,11 +226,17 @@ class Host:
 
             self.http = HTTPEndpoint(self, config.http)
         self.lifecycle.check_names()
-        self.context = zmq.Context()
         if config.broker == "embedded":
-            self.broker = Broker(self.context, config.broker_sub, config.broker_pub)
+            # Its own context, made before the placement: the broker forwards every service's traffic, in C, on
+            # threads that stay where the kernel puts them (see .placement).
+            self._broker_context = zmq.Context()
+            self.broker = Broker(self._broker_context, config.broker_sub, config.broker_pub)
             self.broker.start()
             log.info("embedded broker on %s (XSUB) / %s (XPUB)", config.broker_sub, config.broker_pub)
+        # From here on, every thread the host starts (and every thread those start) begins on the host's CPU: the
+        # I/O thread libzmq starts with the first socket of the host's context too (see .placement).
+        self.placement.place()
+        self.context = zmq.Context()
         self.publisher = Publisher(self.context, config.broker_sub)
         publisher = self.publisher
 
@@ -239,9 +247,6 @@ class Host:
         self.intake = Intake(self.context, config.broker_pub, max_body_bytes=config.max_message_bytes,
                              max_depth=config.max_depth, log=log)
         self.intake.start()
-        # The sockets, libzmq's I/O threads and the broker's thread are there: from here on, every thread the
-        # host starts (and every thread those start) begins on the host threads' CPU (see .placement).
-        self.placement.place()
         self.rpc_router = RPCRouter(self.intake, log)
         self.rpc_calls = RPCCalls(self.intake, self.publisher, config.name, config.connect_timeout, log,
                                   channel_idle=config.rpc_channel_idle, max_body_bytes=config.max_message_bytes)
@@ -398,13 +403,8 @@ class Host:
         """Close every socket and end the context, unless a thread that still runs uses some of them: libzmq's
         sockets are not thread-safe, and closing one under a thread that reads it (with the GIL released) can
         crash the process. Such a context is left to the process's exit, and said so."""
-        busy = []
         if self.intake is not None and self.intake.thread.is_alive():
-            busy.append("the intake thread")
-        if self.broker is not None and self.broker.running:
-            busy.append("the broker")
-        if busy:
-            log.warning("ZeroMQ context left open: %s still uses its sockets", " and ".join(busy))
+            log.warning("ZeroMQ context left open: the intake thread still uses its sockets")
             return
         context.destroy(linger=0)
 
@@ -433,10 +433,15 @@ class Host:
 
         if self.publisher is not None:
             self.publisher.close()
-        if self.broker is not None and not self.broker.stop(_BROKER_STOP_TIMEOUT):
-            log.warning("broker did not stop within %.1f s", _BROKER_STOP_TIMEOUT)
         if self.context is not None:
             self._close_context(self.context)
+        if self.broker is not None:
+            assert self._broker_context is not None
+            if self.broker.stop(_BROKER_STOP_TIMEOUT):
+                self._broker_context.destroy(linger=0)
+            else:  # its thread may still use its sockets: left to the process's exit
+                log.warning("broker did not stop within %.1f s; its ZeroMQ context left open", _BROKER_STOP_TIMEOUT)
+        self.placement.close()
         log.info("host stopped in %.2f s", time.monotonic() - started)
         if self._sentry_owned:
             sentry.close_sentry()

@@ -1,21 +1,23 @@
-"""Keeps the host's Python threads together on one CPU (``cpu_placement``, Linux only).
+"""Keeps the host's threads together on one CPU (``cpu_placement``, Linux only).
 
 A process's Python threads share one GIL: they never run Python in parallel, they take turns. Every
 message a plugin handles passes from the intake thread to the plugin's worker, and every RPC reply from
-the intake to the waiting caller. On different CPUs each such hand-off wakes an idle CPU (on a virtual
-machine, an interrupt to another virtual CPU the hypervisor may have parked) and runs the woken thread on
-cold caches; on one CPU the woken thread runs there as soon as the waker sleeps. Measured with the RPC
-benchmarks on the project's 2-CPU VM (docs/benchmarks.md, round five): a sequential call's p50 1.46-1.57x
-raw pyzmq's without, 1.24-1.39x with; the CPU its Python threads spend per call fell by 10-20 %.
+the intake to the waiting caller, each through libzmq's I/O thread. On different CPUs each such hand-off wakes
+an idle CPU (on a virtual machine, an interrupt to another virtual CPU the hypervisor may have parked) and runs
+the woken thread on cold caches; on one CPU the woken thread runs there as soon as the waker sleeps. Measured
+with the RPC benchmarks on the project's 2-CPU VM (docs/benchmarks.md, rounds five and six): a sequential call's
+p50 1.46-1.57x raw pyzmq's with the threads where the kernel puts them, 1.24-1.39x with the Python threads on one
+CPU, and below raw pyzmq's with libzmq's I/O thread there too.
 
-So the host puts its threads (the intake, the plugins' workers, the health, scheduler and watchdog
-threads: everything it starts but the embedded broker's, which forwards in C without the GIL; every thread
-started by one of them inherits its CPU) on one CPU of those the process may use, moves them all to another
-CPU when other processes keep theirs busier, and spreads them over all the CPUs while other processes keep
-every CPU busy (no CPU is idle to wake then, and one shared CPU would hold them back) or while they need more
-than their one CPU (a plugin's thread working without the GIL). It never
+So the host puts its threads (the intake, the plugins' workers, the health, scheduler and watchdog threads, the
+I/O thread of its ZeroMQ context: everything it starts but the embedded broker's threads, which forward every
+service's traffic in C; every thread started by one of them inherits its CPU) on one CPU of those the process may
+use: one no other host is on, while there is one (:mod:`.cpu_claims`). It moves them all to another CPU when
+other processes keep theirs busier, and spreads them over all the CPUs while other processes keep every CPU busy
+(no CPU is idle to wake then, and one shared CPU would hold them back) or while they need more than their one CPU
+(a plugin's thread working without the GIL, a flood that keeps the intake and the I/O thread busy). It never
 touches the threads of the program that embeds it (pytest's, a benchmark's) unless asked
-(:meth:`ThreadPlacement.join`), nor libzmq's I/O threads, which run without the GIL.
+(:meth:`ThreadPlacement.join`).
 
 ``cpu_placement``: ``auto`` (default: one CPU of those the process may use at start), ``off`` (the threads
 stay where the kernel puts them), or a CPU list as Linux writes it (``"2"``, ``"2-3"``, ``"0,2"``): one CPU of
@@ -30,9 +32,12 @@ import os
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from pathlib import Path
+
+from .cpu_claims import CPUClaims
 
 __all__ = ["BROKER_THREAD", "THREAD_PREFIX", "ThreadPlacement", "format_cpus", "parse_cpu_setting", "parse_cpus"]
 
@@ -56,6 +61,9 @@ TOGETHER_BELOW = 0.8
 #: the embedded broker's thread stays where the kernel puts it: it forwards in C, without the GIL.
 BROKER_THREAD = "omh-broker"
 _PROC_STAT = Path("/proc/stat")
+_TASKS = Path("/proc/self/task")
+#: ``PF_KTHREAD``, in the flags (field 9) of ``/proc/<pid>/stat``.
+_KERNEL_THREAD = 0x00200000
 _SUPPORTED = hasattr(os, "sched_setaffinity") and hasattr(os, "sched_getaffinity")
 
 
@@ -118,6 +126,40 @@ def _thread_times(native_id: int) -> tuple[float, float]:
     return int(cpu) / 1e9, int(delay) / 1e9
 
 
+def _running_by_cpu() -> Counter[int]:
+    """How many threads of other processes run (or wait to run) on each CPU now: those found running in
+    ``/proc/<pid>/task/<id>/stat``, and still a millisecond later (a CPU-bound process is, a short task seldom).
+    Kernel threads do not count. About 1 ms per hundred threads on the machine."""
+    own = str(os.getpid())
+    running = {}
+    for process in os.scandir("/proc"):
+        if not process.name.isdigit() or process.name == own:
+            continue
+        try:
+            tasks = os.scandir(f"/proc/{process.name}/task")
+        except OSError:  # it ended
+            continue
+        with tasks:
+            for task in tasks:
+                if (cpu := _running_on(f"{task.path}/stat")) is not None:
+                    running[task.path] = cpu
+    time.sleep(0.001)
+    return Counter(cpu for path in running if (cpu := _running_on(f"{path}/stat")) is not None)
+
+
+def _running_on(stat_path: str) -> int | None:
+    """The CPU of a running (or runnable) task that is not a kernel thread; None for any other."""
+    try:
+        with open(stat_path, "rb") as file:
+            stat = file.read()
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if fields[0] == b"R" and not int(fields[6]) & _KERNEL_THREAD:
+            return int(fields[36])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def _current_cpu() -> int | None:
     """The CPU the calling thread runs on (field 39 of ``/proc/thread-self/stat``)."""
     try:
@@ -125,6 +167,13 @@ def _current_cpu() -> int | None:
         return int(stat[stat.rindex(")") + 2:].split()[36])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _seen(what: str, counts: Counter[int], cpus: AbstractSet[int]) -> str:
+    """``"; 2 other host(s) on 0-1"`` for the log line of the placement; empty when there are none."""
+    if not (total := sum(counts[cpu] for cpu in cpus)):
+        return ""
+    return f"; {total} {what} on {format_cpus(cpu for cpu in cpus if counts[cpu])}"
 
 
 class ThreadPlacement:
@@ -136,6 +185,8 @@ class ThreadPlacement:
 
     def __init__(self, setting: str, log: logging.Logger) -> None:
         self._log = log
+        #: this host's claim on its CPU, and the other hosts' (see :mod:`.cpu_claims`); made when placed.
+        self._claims: CPUClaims | None = None
         self._lock = threading.Lock()
         #: the CPUs to choose from; empty when placement is off (or impossible here).
         self.cpus: frozenset[int] = frozenset()
@@ -145,7 +196,7 @@ class ThreadPlacement:
         self.moves = 0
         #: the threads are spread over all of :attr:`cpus` (every one is busy with other processes), not on :attr:`cpu`.
         self.spread = False
-        #: the Python threads not named ``omh-...`` that are the host's (see :meth:`_threads`), by native id.
+        #: the threads not named ``omh-...`` that are the host's (see :meth:`_tasks`), by native id.
         self._joined: set[int] = set()
         self._next_review = 0.0
         #: its own generator: the module's shared one belongs to the program (a test's seeded draws)
@@ -178,30 +229,45 @@ class ThreadPlacement:
         return format_cpus(self.cpus) if self.cpus else "off"
 
     def place(self) -> None:
-        """Put the host's threads running now, and the calling thread, on one CPU: the one the calling thread is
-        on, if it may. The host calls it on the thread that starts it, once its sockets (and libzmq's I/O threads)
-        are made, so that every thread it starts from then on, and every thread those start (a plugin's own),
-        begins on the CPU; :meth:`release` gives the calling thread back its CPUs once the host is started."""
+        """Put the host's threads running now, and the calling thread, on one CPU: of those with the fewest other
+        hosts on them (:mod:`.cpu_claims`), the one the calling thread is on, if it may, else the lowest. The host
+        calls it on the thread that starts it, before it makes its ZeroMQ context (after the embedded broker's),
+        so that every thread it starts from then on, libzmq's I/O thread included, and every thread those start (a
+        plugin's own), begins on the CPU; :meth:`release` gives the calling thread back its CPUs once the host is
+        started."""
         if not self.cpus:
             return
         with self._lock:
             if self.cpu is None:
-                current = _current_cpu()
-                self.cpu = current if current in self.cpus else min(self.cpus)
-                self._log.info("host threads on CPU %d (of %s; cpu_placement)", self.cpu, format_cpus(self.cpus))
-            threads = self._threads()
+                if self._claims is None:
+                    self._claims = CPUClaims()
+                hosts, running, current = self._claims.others(), _running_by_cpu(), _current_cpu()
+                self.cpu = min(self.cpus, key=lambda cpu: (running[cpu] > 0, hosts[cpu], cpu != current, cpu))
+                self._claims.claim(self.cpu)
+                self._log.info("host threads on CPU %d (of %s; cpu_placement%s%s)", self.cpu, format_cpus(self.cpus),
+                               _seen("other host(s)", hosts, self.cpus), _seen("thread(s) of other processes running",
+                                                                               running, self.cpus))
+            tasks = self._tasks()
             if self._caller is None:
                 self._caller = (threading.get_native_id(), frozenset(os.sched_getaffinity(0)))
             os.sched_setaffinity(0, {self.cpu})
-            self._pin(threads, {self.cpu})
+            self._pin(tasks, {self.cpu})
 
     def release(self) -> None:
         """Give the thread that called :meth:`place` back the CPUs it had (the host is started, or failed to)."""
         with self._lock:
             caller, self._caller = self._caller, None
+            if caller is not None:
+                self._joined.discard(caller[0])  # (a look during the start found it on the CPU)
         if caller is not None:
             with contextlib.suppress(OSError):  # (it ended)
                 os.sched_setaffinity(caller[0], caller[1])
+
+    def close(self) -> None:
+        """Withdraw the host's claim on its CPU (the host stopped)."""
+        with self._lock:
+            if self._claims is not None:
+                self._claims.release()
 
     def join(self) -> None:
         """Put the calling thread with the host's threads: for a program that embeds a host and calls its plugins'
@@ -224,10 +290,9 @@ class ThreadPlacement:
             return
         self._next_review = now + REVIEW_INTERVAL * self._jitter.uniform(0.8, 1.2)
         with self._lock:
-            threads = self._threads()
+            tasks = self._tasks()
             busy = _busy_by_cpu()
-            times = {thread.native_id: _thread_times(thread.native_id) for thread in threads
-                     if thread.native_id is not None}
+            times = {native_id: _thread_times(native_id) for native_id in tasks}
             last = self._last
             self._last = (now, busy, times)
             cpu, spread, others = self.cpu, self.spread, {}
@@ -250,12 +315,16 @@ class ThreadPlacement:
                     self._log.info("host threads spread over CPUs %s: they need more than one CPU (work without "
                                    "the GIL)", format_cpus(self.cpus))
                 self.spread = spread
+                assert self._claims is not None
+                self._claims.claim(None if spread else cpu)
             elif cpu != self.cpu and not spread:
                 self._log.info("host threads moved from CPU %d to CPU %d: other processes kept CPU %d busier",
                                self.cpu, cpu, self.cpu)
                 self.moves += 1
+                assert self._claims is not None
+                self._claims.claim(cpu)
             self.cpu = cpu
-            self._pin(threads, self.cpus if spread else {cpu})
+            self._pin(tasks, self.cpus if spread else {cpu})
 
     def _others(self, elapsed: float, busy: dict[int, float], last_busy: dict[int, float],
                 used: float) -> dict[int, float]:
@@ -289,38 +358,37 @@ class ThreadPlacement:
             return best, False
         return self.cpu, False
 
-    def _threads(self) -> list[threading.Thread]:
-        """The host's threads (their names begin with ``omh-``), and the other Python threads that are its: each
-        one found on the host's CPU alone (a plugin's, which inherited it, or one that joined) is remembered, so
-        that it stays with them while they are spread. (A thread a plugin starts while they are spread cannot be
-        told from the embedding program's: it stays where the kernel puts it.) Holds the lock."""
-        threads = []
+    def _tasks(self) -> list[int]:
+        """The host's threads, by native id: its Python threads (their names begin with ``omh-``; not the embedded
+        broker's), and every other thread of the process found on the host's CPU alone: libzmq's I/O thread of the
+        host's context, a plugin's thread (both inherited the CPU), or one that joined. Each of those is
+        remembered, so that it stays with them while they are spread. (A thread a plugin starts while they are
+        spread cannot be told from the embedding program's: it stays where the kernel puts it.) Holds the lock."""
+        names = {thread.native_id: thread.name for thread in threading.enumerate() if thread.native_id is not None}
+        tasks = []
         alive: set[int] = set()
-        for thread in threading.enumerate():
-            native_id = thread.native_id
-            if native_id is None or not thread.is_alive():
-                continue
-            if thread.name.startswith(THREAD_PREFIX):
-                if thread.name != BROKER_THREAD:
-                    threads.append(thread)
-                continue
-            if native_id in self._joined:
-                threads.append(thread)
-                alive.add(native_id)
+        try:
+            ids = [int(entry) for entry in os.listdir(_TASKS)]
+        except OSError:
+            ids = list(names)
+        for native_id in ids:
+            name = names.get(native_id)
+            if name is not None and name.startswith(THREAD_PREFIX):
+                if name != BROKER_THREAD:
+                    tasks.append(native_id)
                 continue
             try:
-                if self.cpu is not None and not self.spread and os.sched_getaffinity(native_id) == {self.cpu}:
-                    threads.append(thread)
+                if native_id in self._joined or (self.cpu is not None and not self.spread
+                                                 and os.sched_getaffinity(native_id) == {self.cpu}):
+                    tasks.append(native_id)
                     alive.add(native_id)
             except OSError:  # it ended meanwhile
                 pass
         self._joined = alive
-        return threads
+        return tasks
 
     @staticmethod
-    def _pin(threads: Iterable[threading.Thread], cpus: AbstractSet[int]) -> None:
-        for thread in threads:
-            if thread.native_id is None:
-                continue
+    def _pin(tasks: Iterable[int], cpus: AbstractSet[int]) -> None:
+        for native_id in tasks:
             with contextlib.suppress(OSError):  # it ended meanwhile
-                os.sched_setaffinity(thread.native_id, cpus)
+                os.sched_setaffinity(native_id, cpus)

@@ -31,9 +31,9 @@ LAYERS: list[set[str]] = [
     {"core", "compat"},  # its core
     {"rpc", "scheduling", "database", "alerts", "connection_status", "health", "observability"},  # the core's parts
     {"wire", "isolation", "watchdog", "limits", "budget", "stats", "config", "config_layers", "loader", "instances",
-     "version"},  # the machinery below them
+     "version", "placement"},  # the machinery below them
     {"states", "errors", "names", "masking", "throttle", "distributions", "config_env", "registration", "_lazy",
-     "memory", "stop_signals", "placement"},  # the leaves
+     "memory", "stop_signals", "cpu_claims"},  # the leaves
 ]
 
 #: modules that import nothing from the host: anything may import them.

@@ -1,4 +1,5 @@
-"""The host keeps its Python threads together on one CPU (``cpu_placement``), and off a CPU others keep busy.
+"""The host keeps its threads together on one CPU (``cpu_placement``), each host on a CPU of its own, and off a CPU
+others keep busy.
 
 Real threads, real affinity masks (``sched_getaffinity`` of each thread), a real busy process: the tests that
 need two CPUs are skipped on a machine (or in a cpuset) with one.
@@ -11,15 +12,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from openmodule_hookspecs import PluginCore, hookimpl
 
-from openmodule_host import HostConfig
+from openmodule_host import Host, HostConfig, PluginCandidate
+from openmodule_host import placement as placement_module
 from openmodule_host.config import load_host_config
 from openmodule_host.errors import ConfigError
 from openmodule_host.placement import ThreadPlacement, format_cpus, parse_cpu_setting, parse_cpus
+from openmodule_host.testing import free_tcp_address
 from tests.support import eventually, run_cli
 from tests.support.children import child_pid
 from tests.support.plugins import Recorder
@@ -139,12 +143,29 @@ def test_the_hosts_threads_run_together_on_one_cpu_and_nothing_else_moves(om_hos
     threads = host_threads(earlier)
     assert {"omh-intake", "omh-plugin-rec", "omh-health", "omh-scheduler", "omh-watchdog"} <= set(threads)
     assert {name: cpus for name, cpus in threads.items() if name != "omh-broker" and cpus != {cpu}} == {}
-    # The embedding program's thread, the embedded broker (it forwards in C) and libzmq's threads stay free.
+    # libzmq's threads of the host's context (its I/O thread, its reaper) are on the CPU too; the embedding
+    # program's thread, and the test's broker with its context's threads, stay free.
+    assert sorted(cpus for task, cpus in libzmq_threads().items() if task not in zmq_before) == [{cpu}, {cpu}]
+    assert all(cpus == ALLOWED for task, cpus in libzmq_threads().items() if task in zmq_before)
     brokers = [thread for thread in threading.enumerate() if thread.name == "omh-broker"]  # (the test broker's)
     assert brokers and all(mask(thread.native_id) == ALLOWED for thread in brokers)
     assert mask(threading.main_thread().native_id) == main_before
-    assert {task: cpus for task, cpus in libzmq_threads().items() if task not in zmq_before} != {}
-    assert all(cpus == ALLOWED for cpus in libzmq_threads().values())
+
+
+@two_cpus
+def test_the_embedded_broker_and_its_zeromq_threads_stay_where_the_kernel_puts_them(tmp_path):
+    """It forwards every service's traffic in C: on a context of its own, made before the host's threads are placed."""
+    zmq_before = libzmq_threads()
+    config = HostConfig(broker="embedded", broker_sub=free_tcp_address(), broker_pub=free_tcp_address(), dsgvo=False,
+                        data_dir=str(tmp_path))
+    with Host(config, [PluginCandidate.from_object("rec", Recorder())], strict=True, report=lambda _: None) as host:
+        cpu = host.placement.cpu
+        new = [cpus for task, cpus in libzmq_threads().items() if task not in zmq_before]
+        assert sorted(new, key=len) == [{cpu}, {cpu}, ALLOWED, ALLOWED]  # the host's context's, the broker's
+        brokers = [thread for thread in threading.enumerate() if thread.name == "omh-broker"]
+        assert host.broker is not None and host.broker.running
+        assert brokers and all(mask(thread.native_id) == ALLOWED for thread in brokers)
+    assert host.broker is not None and not host.broker.running  # stopped, its context ended
 
 
 @two_cpus
@@ -177,6 +198,46 @@ def test_a_cpu_list_confines_the_host_to_one_of_those_cpus():
         assert placement.cpus == ALLOWED and placement.child_setting == format_cpus(ALLOWED)
     finally:
         os.sched_setaffinity(0, before)
+
+
+@two_cpus
+def test_a_second_host_takes_a_cpu_no_other_host_is_on_and_a_stopped_host_leaves_its_cpu(om_host, tmp_path,
+                                                                                         monkeypatch, caplog):
+    """Two busy hosts on one CPU take turns on it while another idles: the RPC benchmark's client and server made a
+    third fewer calls in flight so (docs/benchmarks.md, round six). Load cannot tell at start: a new host is idle."""
+    monkeypatch.setenv("OMH_CPU_CLAIMS_DIR", str(tmp_path))
+    monkeypatch.setattr(placement_module, "_running_by_cpu", Counter)  # whatever else the machine runs at this moment
+    caplog.set_level(logging.INFO, logger="openmodule_host")
+    first = om_host(("rec", Recorder()))
+    second = om_host(("rec", Recorder()), name="second")
+    assert None not in (first.placement.cpu, second.placement.cpu)
+    assert first.placement.cpu != second.placement.cpu
+    assert (f"host threads on CPU {second.placement.cpu} (of {format_cpus(ALLOWED)}; cpu_placement; 1 other host(s) "
+            f"on {first.placement.cpu})") in caplog.text
+    assert sorted(path.read_text() for path in tmp_path.iterdir()) == sorted(
+        [str(first.placement.cpu), str(second.placement.cpu)])
+    first.stop()
+    assert [path.read_text() for path in tmp_path.iterdir()] == [str(second.placement.cpu)]
+    third = om_host(("rec", Recorder()), name="third")
+    assert third.placement.cpu != second.placement.cpu  # the first one's CPU is free again
+
+
+@two_cpus
+def test_a_host_starting_takes_a_cpu_no_other_process_keeps_running(om_host, tmp_path, monkeypatch, caplog):
+    """Its threads would take turns with a CPU-bound process there, and wait for it at every wake-up."""
+    monkeypatch.setenv("OMH_CPU_CLAIMS_DIR", str(tmp_path))
+    caplog.set_level(logging.INFO, logger="openmodule_host")
+    for busy_cpu in sorted(ALLOWED)[:2]:
+        busy = busy_process(busy_cpu)
+        try:
+            eventually(lambda: placement_module._running_by_cpu()[busy_cpu] > 0, timeout=5)  # noqa: B023 (it runs)
+            host = om_host(("rec", Recorder()), name=f"beside_{busy_cpu}")
+            assert host.placement.cpu != busy_cpu
+            assert f"thread(s) of other processes running on {busy_cpu})" in caplog.text
+            host.stop()
+        finally:
+            busy.kill()
+            busy.wait()
 
 
 @two_cpus
@@ -280,17 +341,21 @@ def test_the_watchdogs_round_pins_host_threads_started_later_by_the_embedding_pr
 
 
 @two_cpus
-def test_a_plugins_child_process_chooses_among_all_the_cpus_not_its_supervisors_one(om_host, om_client):
+def test_a_plugins_child_process_takes_a_cpu_its_host_is_not_on_with_all_its_threads(om_host, om_client, tmp_path,
+                                                                                       monkeypatch):
+    monkeypatch.setenv("OMH_CPU_CLAIMS_DIR", str(tmp_path))  # no other host's claim: only the parent's counts
     host = om_host(("crasher", "tests.support.process_plugins:crasher"),
                    config={"crasher": {"ISOLATION": "process", "NAME": "om_crasher_1"}})
     pid = child_pid(om_client)
-    assert host.placement.cpu is not None
-    # its libzmq threads may use every CPU the parent may (they would be on the one CPU of the supervisor thread
-    # that started the child otherwise), and its own host threads are on one CPU
+    parent = host.placement.cpu
+    assert parent is not None
+    # It chose among all the CPUs the parent may use (not only the one of the supervisor thread that started it),
+    # and took one the parent is not on: its libzmq threads are there with its host threads.
     zmq = libzmq_threads(pid)
-    assert zmq and all(cpus == ALLOWED for cpus in zmq.values())
-    tasks = [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
-    assert any(len(mask(task)) == 1 for task in tasks)
+    assert len(zmq) == 2 and len(set(zmq.values())) == 1
+    child = next(iter(zmq.values()))
+    assert len(child) == 1 and child <= ALLOWED and parent not in child
+    assert sorted(path.name.split("-")[0] for path in tmp_path.iterdir()) == sorted([str(os.getpid()), str(pid)])
 
 
 @two_cpus

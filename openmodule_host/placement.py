@@ -62,6 +62,8 @@ TOGETHER_BELOW = 0.8
 BROKER_THREAD = "omh-broker"
 _PROC_STAT = Path("/proc/stat")
 _TASKS = Path("/proc/self/task")
+#: the longest the look for other processes' running threads takes at start (see :func:`_running_by_cpu`).
+_RUNNING_LOOK_SECONDS = 0.02
 #: ``PF_KTHREAD``, in the flags (field 9) of ``/proc/<pid>/stat``.
 _KERNEL_THREAD = 0x00200000
 _SUPPORTED = hasattr(os, "sched_setaffinity") and hasattr(os, "sched_getaffinity")
@@ -129,20 +131,25 @@ def _thread_times(native_id: int) -> tuple[float, float]:
 def _running_by_cpu() -> Counter[int]:
     """How many threads of other processes run (or wait to run) on each CPU now: those found running in
     ``/proc/<pid>/task/<id>/stat``, and still a millisecond later (a CPU-bound process is, a short task seldom).
-    Kernel threads do not count. About 1 ms per hundred threads on the machine."""
+    Kernel threads do not count. About 1 ms per hundred threads on the machine; on a machine with thousands, the
+    look ends after ``_RUNNING_LOOK_SECONDS`` with what it found (it is a hint)."""
     own = str(os.getpid())
     running = {}
-    for process in os.scandir("/proc"):
-        if not process.name.isdigit() or process.name == own:
-            continue
-        try:
-            tasks = os.scandir(f"/proc/{process.name}/task")
-        except OSError:  # it ended
-            continue
-        with tasks:
-            for task in tasks:
-                if (cpu := _running_on(f"{task.path}/stat")) is not None:
-                    running[task.path] = cpu
+    deadline = time.monotonic() + _RUNNING_LOOK_SECONDS
+    with os.scandir("/proc") as processes:
+        for process in processes:
+            if not process.name.isdigit() or process.name == own:
+                continue
+            if time.monotonic() > deadline:
+                break
+            try:
+                tasks = os.scandir(f"/proc/{process.name}/task")
+            except OSError:  # it ended
+                continue
+            with tasks:
+                for task in tasks:
+                    if (cpu := _running_on(f"{task.path}/stat")) is not None:
+                        running[task.path] = cpu
     time.sleep(0.001)
     return Counter(cpu for path in running if (cpu := _running_on(f"{path}/stat")) is not None)
 

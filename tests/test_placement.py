@@ -241,6 +241,21 @@ def test_a_host_starting_takes_a_cpu_no_other_process_keeps_running(om_host, tmp
 
 
 @two_cpus
+def test_the_look_for_running_threads_is_bounded_in_time(monkeypatch):
+    """A hint at start, not worth a slow start on a machine with thousands of threads: it ends with what it found."""
+    busy = busy_process(min(ALLOWED))
+    try:
+        eventually(lambda: placement_module._running_by_cpu()[min(ALLOWED)] > 0, timeout=5)
+        monkeypatch.setattr(placement_module, "_RUNNING_LOOK_SECONDS", 0.0)
+        started = time.monotonic()
+        assert placement_module._running_by_cpu() == Counter()  # it ended before it found the busy process
+        assert time.monotonic() - started < 0.05
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+@two_cpus
 def test_the_embedding_programs_thread_may_join_the_hosts_cpu(om_host):
     host = om_host(("rec", Recorder()))
     done: list[frozenset[int]] = []

@@ -11,9 +11,10 @@ it is on (empty while its threads are spread over all CPUs), and an exclusive ``
 runs: the kernel drops the lock when the process ends, however it ends (SIGKILL, a segfault), and a file whose lock
 can be taken is a dead host's, removed by whoever finds it. The directory is ``OMH_CPU_CLAIMS_DIR`` if set (hosts
 in containers that mount one directory see each other), else ``openmodule-host-cpus-<uid>`` in ``/dev/shm`` (a
-RAM filesystem: nothing is written to a disk), or in ``$TMPDIR`` (``/tmp``) where there is no ``/dev/shm``. A
-claim is a hint: where the directory cannot be written, or a file cannot be read, a host places itself as if it
-were alone.
+RAM filesystem: nothing is written to a disk), or in ``$TMPDIR`` (``/tmp``) where there is no ``/dev/shm``; it is
+used only while it is the user's own and no one else may write to it (another user could have made it first in a
+shared ``/dev/shm`` and planted links or FIFOs). A claim is a hint: where the directory cannot be used, or a file
+cannot be read, a host places itself as if it were alone.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import errno
 import fcntl
 import itertools
 import os
+import stat
 import weakref
 from collections import Counter
 from pathlib import Path
@@ -56,6 +58,16 @@ def claims_directory() -> Path:
     return base / f"openmodule-host-cpus-{os.getuid()}"
 
 
+def _private(directory: Path) -> bool:
+    """Whether ``directory`` is a directory (not a link to one) of this user that no one else may write to: in a
+    shared ``/dev/shm`` or ``/tmp``, another user could have made it first and planted links or FIFOs in it."""
+    try:
+        status = os.lstat(directory)
+    except OSError:
+        return False
+    return stat.S_ISDIR(status.st_mode) and status.st_uid == os.getuid() and not status.st_mode & 0o022
+
+
 class CPUClaims:
     """This host's claim on a CPU, and what the other hosts claim (see the module)."""
 
@@ -69,6 +81,8 @@ class CPUClaims:
     def others(self) -> Counter[int]:
         """How many other live hosts are on each CPU (spread hosts not counted). Removes dead hosts' files."""
         counts: Counter[int] = Counter()
+        if not _private(self.directory):
+            return counts
         try:
             names = os.listdir(self.directory)
         except OSError:
@@ -91,9 +105,13 @@ class CPUClaims:
                 os.pwrite(self._fd, data, 0)
                 return
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not _private(self.directory):
+                raise PermissionError(f"{self.directory} is not a directory of this user alone")
             # Made under another name, locked, then renamed: no other host ever finds it unlocked (a dead host's).
             making = self.directory / f".{self._name}"
-            fd = os.open(making, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            with contextlib.suppress(FileNotFoundError):  # a leftover of a crash at this step, under a reused pid
+                os.unlink(making)
+            fd = os.open(making, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 os.pwrite(fd, data, 0)
@@ -129,10 +147,13 @@ class CPUClaims:
     def _read(path: Path) -> int | None:
         """The CPU of a live host's claim; None for a spread host, an unreadable file, or a dead host's (removed)."""
         try:
-            fd = os.open(path, os.O_RDONLY)
+            # (no link followed, no wait for a FIFO's writer)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return None
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError as error:

@@ -127,3 +127,33 @@ def test_claims_of_one_process_are_told_apart(tmp_path):
         host.claim(cpu)
     assert len(list(tmp_path.iterdir())) == 3
     assert hosts[0].others() == {1: 1, 2: 1}
+
+
+def test_a_directory_others_may_write_to_or_a_link_to_one_is_not_used(tmp_path):
+    """In a shared /dev/shm another user could make the directory first and plant links or FIFOs in it."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    host = CPUClaims(shared)
+    host.claim(0)
+    assert list(shared.iterdir()) == [] and CPUClaims(shared).others() == {}
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    CPUClaims(real).claim(1)
+    (tmp_path / "link").symlink_to(real)
+    assert CPUClaims(tmp_path / "link").others() == {} and CPUClaims(real).others() == {1: 1}
+
+
+def test_links_and_fifos_in_the_directory_are_neither_followed_nor_waited_for(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    claims = tmp_path / "claims"
+    host = CPUClaims(claims)
+    host.claim(0)
+    os.mkfifo(claims / "123-1")  # opening it for reading would wait for a writer
+    (claims / "456-1").symlink_to(victim)
+    other = CPUClaims(claims)
+    (claims / f".{other._name}").symlink_to(victim)  # where the next claim is made: not truncated through it
+    other.claim(1)
+    assert CPUClaims(claims).others() == {0: 1, 1: 1}
+    assert victim.read_text() == "keep me"

@@ -10,8 +10,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from openmodule_host.cpu_claims import CPUClaims, claims_directory
 
 
@@ -119,7 +117,6 @@ def test_the_claims_are_in_shared_memory_per_user_unless_a_directory_is_configur
     assert CPUClaims().directory == tmp_path
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
 def test_claims_of_one_process_are_told_apart(tmp_path):
     """Many hosts may run in one process (a test suite's): each holds its own claim."""
     hosts = [CPUClaims(tmp_path) for _ in range(3)]

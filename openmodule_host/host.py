@@ -238,6 +238,7 @@ class Host:
         self.placement.place()
         self.context = zmq.Context()
         self.publisher = Publisher(self.context, config.broker_sub)
+        self.placement.adopt_io_threads()  # (the context's first socket started them)
         publisher = self.publisher
 
         def publish(message: AlertMessage, topic: str) -> None:

@@ -49,6 +49,9 @@ def host_threads(earlier: set[int | None]) -> dict[str, frozenset[int]]:
             and thread.ident not in earlier}
 
 
+_TASKS = Path("/proc/self/task")
+
+
 def libzmq_threads(pid: int | str = "self") -> dict[str, frozenset[int]]:
     """libzmq's own threads of a process (``ZMQbg/IO/0``, ``ZMQbg/Reaper``) by task id, with their CPUs."""
     threads = {}
@@ -56,6 +59,19 @@ def libzmq_threads(pid: int | str = "self") -> dict[str, frozenset[int]]:
         try:
             if (task / "comm").read_text().startswith("ZMQbg"):
                 threads[task.name] = mask(int(task.name))
+        except OSError:
+            continue
+    return threads
+
+
+def zmq_policies(io_only: bool = False) -> dict[int, int]:
+    """libzmq's threads of this process (``ZMQbg/IO/0``, ``ZMQbg/Reaper``; ``io_only``: its I/O threads) by task id,
+    with their scheduling policy (an earlier test's may be ending meanwhile)."""
+    threads = {}
+    for task in _TASKS.iterdir():
+        try:
+            if (task / "comm").read_text().startswith("ZMQbg/IO/" if io_only else "ZMQbg/"):
+                threads[int(task.name)] = os.sched_getscheduler(int(task.name))
         except OSError:
             continue
     return threads
@@ -162,10 +178,74 @@ def test_the_embedded_broker_and_its_zeromq_threads_stay_where_the_kernel_puts_t
         cpu = host.placement.cpu
         new = [cpus for task, cpus in libzmq_threads().items() if task not in zmq_before]
         assert sorted(new, key=len) == [{cpu}, {cpu}, ALLOWED, ALLOWED]  # the host's context's, the broker's
+        assert sorted(policy for task, policy in zmq_policies().items() if str(task) not in zmq_before) == sorted(
+            [os.SCHED_OTHER] * 2 + [os.SCHED_BATCH] * 2)  # the broker's context's, the host's
         brokers = [thread for thread in threading.enumerate() if thread.name == "omh-broker"]
         assert host.broker is not None and host.broker.running
         assert brokers and all(mask(thread.native_id) == ALLOWED for thread in brokers)
     assert host.broker is not None and not host.broker.running  # stopped, its context ended
+
+
+@two_cpus
+def test_the_hosts_libzmq_threads_alone_run_under_sched_batch_while_the_threads_are_together(om_host):
+    """Woken by a send, its I/O thread then does not preempt the sender (which holds the GIL and is about to send
+    more): it writes what is queued when that thread sleeps, at once."""
+    before = zmq_policies()
+    host = om_host(("rec", Recorder()))
+    new = {task: policy for task, policy in zmq_policies().items() if task not in before}
+    assert list(new.values()) == [os.SCHED_BATCH, os.SCHED_BATCH]  # its I/O thread and its reaper
+    assert len(set(zmq_policies(io_only=True)) - set(before)) == 1
+    assert set(before.values()) == {os.SCHED_OTHER}  # the test broker's context's, the test's own
+    assert all(os.sched_getscheduler(thread.native_id) == os.SCHED_OTHER
+               for thread in threading.enumerate() if thread.native_id is not None)  # no Python thread
+    assert host.placement.cpu is not None
+
+
+@two_cpus
+def test_the_io_thread_is_under_the_default_policy_while_spread_and_batch_again_together(om_host, monkeypatch):
+    """Spread, it could wake on a CPU another process's thread keeps busy: it must preempt that one, as any thread."""
+    before = zmq_policies(io_only=True)
+    placement = om_host(("rec", Recorder())).placement
+    (task,) = (task for task in zmq_policies(io_only=True) if task not in before)
+    cpu = placement.cpu
+    monkeypatch.setattr(placement, "_choose", lambda *_: (cpu, True))
+    placement.review(force=True)  # the first look only measures
+    placement.review(force=True)
+    assert placement.spread and os.sched_getscheduler(task) == os.SCHED_OTHER
+    monkeypatch.setattr(placement, "_choose", lambda *_: (cpu, False))
+    placement.review(force=True)
+    assert not placement.spread and os.sched_getscheduler(task) == os.SCHED_BATCH
+
+
+@two_cpus
+def test_a_refused_scheduling_policy_leaves_the_host_placed_and_is_said_once(om_host, monkeypatch, caplog):
+    def refuse(*_: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(placement_module.os, "sched_setscheduler", refuse)
+    caplog.set_level(logging.INFO, logger="openmodule_host")
+    before = zmq_policies()
+    placement = om_host(("rec", Recorder())).placement
+    cpu = placement.cpu
+    for spread in (True, False):  # each change of the policy refused again
+        monkeypatch.setattr(placement, "_choose", lambda *_, spread=spread: (cpu, spread))
+        placement.review(force=True)
+        placement.review(force=True)
+        assert placement.spread is spread
+    assert [policy for task, policy in zmq_policies().items() if task not in before] == [os.SCHED_OTHER] * 2
+    assert placement.cpu == cpu
+    assert caplog.text.count("libzmq's I/O thread stays under the default scheduling policy: [Errno 1]") == 1
+
+
+def test_an_io_thread_under_a_policy_the_program_chose_is_left_as_it_is(monkeypatch):
+    """A real-time policy (or SCHED_IDLE) set by the program or its supervisor is not the host's to change."""
+    placement = ThreadPlacement("off", logging.getLogger("test"))
+    placement._io_threads = [12345]
+    changed = []
+    monkeypatch.setattr(placement_module.os, "sched_getscheduler", lambda _: os.SCHED_FIFO)
+    monkeypatch.setattr(placement_module.os, "sched_setscheduler", lambda *args: changed.append(args))
+    placement._apply_io_policy()
+    assert changed == []
 
 
 @two_cpus
@@ -178,8 +258,10 @@ def test_a_thread_a_plugin_starts_is_on_the_hosts_cpu_and_moves_with_it(om_host)
 
 @two_cpus
 def test_off_leaves_every_thread_where_the_kernel_puts_it(om_host, earlier):
+    zmq_before = zmq_policies()
     host = om_host(("rec", Recorder()), cpu_placement="off")
     assert host.placement.cpu is None and not host.placement.cpus
+    assert set(zmq_policies().values()) == {os.SCHED_OTHER} and len(zmq_policies()) == len(zmq_before) + 2
     assert {name: cpus for name, cpus in host_threads(earlier).items() if cpus != ALLOWED} == {}
     host.placement.review(force=True)  # nothing to do
     assert {name: cpus for name, cpus in host_threads(earlier).items() if cpus != ALLOWED} == {}

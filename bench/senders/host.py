@@ -43,6 +43,7 @@ def main() -> None:
                         log_level="WARNING", plugins={PLUGIN: {"PUBLISH_RATE": 1e9}})
     host = Host(config, [PluginCandidate.from_object(PLUGIN, plugin)], strict=True, report=lambda _: None)
     with host:
+        host.placement.join()  # publish from the host's CPU, as a plugin's worker or a thread it starts does
         publish = plugin.core.publish
 
         def send(seq: int) -> None:

@@ -30,15 +30,25 @@ from .scheduling import PluginJob, PluginScheduler
 from .stats import PluginStats
 from .throttle import KeyedLogThrottle
 from .wire import Intake, Listener, Publisher, Route, field_filter
+from .wire.body import compiled_body
 
 __all__ = ["HostedCore", "PluginMessages", "message_body"]
 
 M = TypeVar("M", bound=ZMQMessage)
 
+#: read on every call, so that a test can take the Python way (None)
+_compiled_body = compiled_body
+
 
 def message_body(message: ZMQMessage, name: str, trace: bool = False) -> bytes:
     """The wire body of ``message`` sent by the service ``name``; ``trace`` (sentry on) adds the current span's
-    ``sentry-trace`` and ``baggage``."""
+    ``sentry-trace`` and ``baggage``. The usual message is encoded in C where the speedups are built (see
+    :mod:`.wire.body`)."""
+    compiled = _compiled_body
+    if compiled is not None and not trace:
+        body = compiled(message, name)
+        if body is not None:
+            return body
     if not isinstance(message, ZMQMessage):
         raise TypeError(f"message must be a ZMQMessage, got {type(message).__name__}")
     data = message.model_dump()

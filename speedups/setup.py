@@ -1,5 +1,5 @@
-"""The one C extension. ``optional=True``: without a C compiler or Python's headers the build warns and installs
-the package without it; importing it then fails and the host uses its pure-Python read loop instead."""
+"""The C extensions. ``optional=True``: without a C compiler or Python's headers the build warns and installs the
+package without them; importing it then fails and the host uses its pure-Python read loop, body and send instead."""
 
 from setuptools import Extension, setup
 
@@ -10,6 +10,12 @@ setup(
             sources=["src/openmodule_host_speedups/_intake.c"],
             libraries=["dl"],
             optional=True,
-        )
+        ),
+        Extension(
+            "openmodule_host_speedups._publish",
+            sources=["src/openmodule_host_speedups/_publish.c"],
+            libraries=["dl"],
+            optional=True,
+        ),
     ]
 )

@@ -13,12 +13,27 @@ and the host's own threads need.
 
 from __future__ import annotations
 
+import errno
 import threading
+from collections.abc import Callable
 
 import zmq
 from zmq.backend import Socket as _BackendSocket
 
 __all__ = ["Publisher"]
+
+
+def _compiled() -> Callable[[int, bytes, bytes], int] | None:
+    """The compiled send (``speedups/`` in the repository), if it is installed and built: both frames in one call,
+    without pyzmq's per-frame wrapper and GIL release (0.3 us against 0.8 per message). None without it."""
+    try:
+        from openmodule_host_speedups import send
+    except ImportError:
+        return None
+    return send
+
+
+_compiled_send = _compiled()
 
 #: pyzmq's own send, under the Python wrapper that zmq.Socket puts around it (for routing ids and groups,
 #: which PUB sockets have not): half the cost of a message, 0.45 us against 1 us for the two frames.
@@ -37,6 +52,7 @@ class Publisher:
         self._socket.setsockopt(zmq.SNDHWM, send_hwm)
         self._socket.setsockopt(zmq.XPUB_NODROP, 1)
         self._socket.connect(broker_sub)
+        self._address = self._socket.underlying
         self._lock = threading.Lock()
         self._closed = False
         #: messages refused because the queue to the broker was full (from any sender).
@@ -53,6 +69,15 @@ class Publisher:
         try:
             if self._closed:
                 raise RuntimeError("publisher is closed: the host is shutting down")
+            compiled = _compiled_send
+            if compiled is not None and body.__class__ is bytes:
+                error = compiled(self._address, topic.encode(), body)
+                if not error:
+                    return True
+                if error == errno.EAGAIN:
+                    self.dropped += 1
+                    return False
+                raise zmq.ZMQError(error)
             # Two plain sends: send_multipart's Python loop costs more than both frames (about 3 us vs 1 us).
             try:
                 _send(self._socket, topic.encode(), _FIRST)

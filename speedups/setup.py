@@ -8,12 +8,14 @@ setup(
         Extension(
             "openmodule_host_speedups._intake",
             sources=["src/openmodule_host_speedups/_intake.c"],
+            depends=["src/openmodule_host_speedups/_libzmq.h"],
             libraries=["dl"],
             optional=True,
         ),
         Extension(
             "openmodule_host_speedups._publish",
             sources=["src/openmodule_host_speedups/_publish.c"],
+            depends=["src/openmodule_host_speedups/_libzmq.h"],
             libraries=["dl"],
             optional=True,
         ),

@@ -1,14 +1,15 @@
 /* openmodule_host_speedups._intake: read a batch of whole messages from a ZeroMQ socket with the GIL released.
  *
  * libzmq is not linked: bind() looks its functions up in the libzmq pyzmq already loaded (through pyzmq's
- * backend module, whose dependency it is), so this module always calls the same libzmq as pyzmq. Only libzmq's
- * stable C API is used; zmq_msg_t is declared here as libzmq 4.x declares it (64 bytes).
+ * backend module, whose dependency it is; see _libzmq.h), so this module always calls the same libzmq as pyzmq.
+ * Only libzmq's stable C API is used; zmq_msg_t is declared here as libzmq 4.x declares it (64 bytes).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <stddef.h>
+
+#include "_libzmq.h"
 
 typedef struct {
     unsigned char _[64];
@@ -25,30 +26,17 @@ static size_t (*msg_size)(const zmq_msg *);
 static int (*msg_more)(const zmq_msg *);
 static int (*zmq_errno_)(void);
 
-static int lookup(void *library, void **slot, const char *name) {
-    *slot = dlsym(library, name);
-    if (*slot == NULL) {
-        PyErr_Format(PyExc_ImportError, "libzmq has no %s", name);
-        return -1;
-    }
-    return 0;
-}
-
 /* bind(path): path names a shared object already loaded that is, or depends on, libzmq (pyzmq's backend). */
 static PyObject *bind(PyObject *self, PyObject *path) {
-    PyObject *encoded;
-    if (!PyUnicode_FSConverter(path, &encoded)) return NULL;
-    void *library = dlopen(PyBytes_AS_STRING(encoded), RTLD_LAZY | RTLD_NOLOAD);
-    Py_DECREF(encoded);
-    if (library == NULL) {
-        PyErr_Format(PyExc_ImportError, "pyzmq's backend is not loaded: %s", dlerror());
-        return NULL;
-    }
-    /* The handle is kept: pyzmq's backend stays loaded as long as the process runs anyway. */
-    if (lookup(library, (void **)&msg_init, "zmq_msg_init") || lookup(library, (void **)&msg_recv, "zmq_msg_recv")
-        || lookup(library, (void **)&msg_close, "zmq_msg_close") || lookup(library, (void **)&msg_data, "zmq_msg_data")
-        || lookup(library, (void **)&msg_size, "zmq_msg_size") || lookup(library, (void **)&msg_more, "zmq_msg_more")
-        || lookup(library, (void **)&zmq_errno_, "zmq_errno")) {
+    void *library = libzmq_open(path);
+    if (library == NULL) return NULL;
+    if (libzmq_lookup(library, (void **)&msg_init, "zmq_msg_init")
+        || libzmq_lookup(library, (void **)&msg_recv, "zmq_msg_recv")
+        || libzmq_lookup(library, (void **)&msg_close, "zmq_msg_close")
+        || libzmq_lookup(library, (void **)&msg_data, "zmq_msg_data")
+        || libzmq_lookup(library, (void **)&msg_size, "zmq_msg_size")
+        || libzmq_lookup(library, (void **)&msg_more, "zmq_msg_more")
+        || libzmq_lookup(library, (void **)&zmq_errno_, "zmq_errno")) {
         msg_recv = NULL;
         return NULL;
     }

@@ -7,9 +7,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <datetime.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <stddef.h>
+
+#include "_libzmq.h"
 
 #define ZMQ_DONTWAIT 1
 #define ZMQ_SNDMORE 2
@@ -22,20 +23,13 @@ static int (*zmq_errno_)(void);
 static PyObject *plain_types, *orjson_dumps, *dumps_default, *escaping_dumps, *default_kwname;
 static PyObject *s_baggage, *s_sentry_trace, *s_timestamp, *s_name;
 
+/* bind(path): as _intake's (see _libzmq.h). */
 static PyObject *bind(PyObject *self, PyObject *path) {
-    PyObject *encoded;
-    if (!PyUnicode_FSConverter(path, &encoded)) return NULL;
-    void *library = dlopen(PyBytes_AS_STRING(encoded), RTLD_LAZY | RTLD_NOLOAD);
-    Py_DECREF(encoded);
-    if (library == NULL) {
-        PyErr_Format(PyExc_ImportError, "pyzmq's backend is not loaded: %s", dlerror());
-        return NULL;
-    }
-    zmq_send_ = dlsym(library, "zmq_send");
-    zmq_errno_ = dlsym(library, "zmq_errno");
-    if (zmq_send_ == NULL || zmq_errno_ == NULL) {
+    void *library = libzmq_open(path);
+    if (library == NULL) return NULL;
+    if (libzmq_lookup(library, (void **)&zmq_send_, "zmq_send")
+        || libzmq_lookup(library, (void **)&zmq_errno_, "zmq_errno")) {
         zmq_send_ = NULL;
-        PyErr_SetString(PyExc_ImportError, "libzmq has no zmq_send or zmq_errno");
         return NULL;
     }
     Py_RETURN_NONE;

@@ -3,7 +3,9 @@
 A :class:`~openmodule_host.Host` on the external broker with one plugin; per message the plugin builds
 ``BenchMessage(seq=..., data=...)`` and calls ``core.publish(message, topic)``: the publish budget (kept
 on, with a rate far above the flood's), the wire body (``model_dump``, the sender's name, ASCII JSON), the
-size limit and the host's shared :class:`~openmodule_host.wire.Publisher`.
+size limit and the host's shared :class:`~openmodule_host.wire.Publisher`. The flood runs on this process's main
+thread, which joins the host's threads on their CPU first (``host.placement.join()``), as a plugin's worker or a
+thread it starts is there.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The intake's two readers: the compiled one (``speedups/``, built by ``make install``) and the pure-Python one
 the host falls back to without it. Both read the same messages from a real socket, frame for frame, and the
-intake's tests pass with either."""
+intake's tests pass with either (and the publisher's, with or without the compiled body and send)."""
 
 from __future__ import annotations
 
@@ -117,13 +117,14 @@ def test_the_compiled_reader_stops_at_its_limit_and_returns_nothing_from_an_empt
 
 
 @pytest.mark.timeout(900)
-def test_the_intakes_tests_pass_with_the_pure_python_reader():
-    """The tests of the intake's input (bad frames, routing changes, the fuzz suite) once more, in a run where every
-    intake reads with pyzmq (tests/support/pure_intake.py); this run reads with the compiled reader."""
+def test_the_intakes_and_publishers_tests_pass_without_the_compiled_helpers():
+    """The tests of the intake's input (bad frames, routing changes, the fuzz suite) and of what plugins publish
+    (limits, publish budgets) once more, in a run where every intake reads with pyzmq and every body is made and
+    sent the Python way (tests/support/pure_python.py); this run uses the compiled helpers."""
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.support.pure_intake",
-         "tests/test_bad_input.py", "tests/test_intake_routes.py", "tests/fuzz/test_fuzz.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.support.pure_python",
+         "tests/test_bad_input.py", "tests/test_intake_routes.py", "tests/test_limits.py", "tests/fuzz/test_fuzz.py"],
         cwd=ROOT, capture_output=True, text=True, timeout=840,
     )
-    assert "intake reader: pure Python" in run.stdout
+    assert "compiled helpers: none (pure Python)" in run.stdout
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]

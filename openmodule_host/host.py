@@ -59,6 +59,7 @@ from .database import (
 )
 from .errors import ConfigError, PluginLoadError, StartInterrupted
 from .health import HealthResponder, PluginStatus, host_checks, host_metrics, plugin_status
+from .isolation import CPUTurns
 from .legacy import announce_backend
 from .lifecycle import PluginLifecycle
 from .limits import Limits, public_text
@@ -163,6 +164,8 @@ class Host:
         self.rpc_client: PluginRPCClient | None = None
         #: queues the plugins' due jobs (``core.scheduler``) to their mailboxes.
         self.scheduler: SchedulerThread | None = None
+        #: when the plugins' workers give their CPU up for a moment (see :mod:`.isolation.turns`).
+        self.turns: CPUTurns | None = None
         self.http: HTTPEndpoint | None = None
         #: the host's own alerts (a plugin failed, or is degraded), sent under the host's name.
         self.alerts: PluginAlerts | None = None
@@ -257,9 +260,11 @@ class Host:
         self._wait_for_broker()
         self.scheduler = SchedulerThread(log)
         self.scheduler.start()
+        self.turns = CPUTurns(self.publisher, lambda: self.placement.io_batched)
         self._shared = SharedInfrastructure(
             self.intake, self.publisher, self.rpc_router, self.rpc_calls, self.connection, config.mailbox_size,
             sentry=self.sentry_enabled, limits=Limits.of(config), scheduler=self.scheduler,
+            turns=self.turns,
         )
 
         failed = self.lifecycle.start_all(self._shared, sentry_enabled=self.sentry_enabled)

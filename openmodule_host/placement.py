@@ -68,6 +68,10 @@ SATURATED = 0.9
 CONTENDED = 0.5
 #: spread threads come together again once they use less than this share of a CPU (and a CPU is not crowded).
 TOGETHER_BELOW = 0.8
+#: libzmq's I/O thread runs under ``SCHED_BATCH`` only while other processes keep the host's CPU less busy than this
+#: share: woken beside another process's running thread, a ``SCHED_BATCH`` thread waits for the scheduler's next
+#: tick (up to 4 ms at 250 Hz; an RPC's p50 went from 150 us to 2.1 ms).
+BATCH_BELOW = 0.5
 #: the embedded broker's thread stays where the kernel puts it: it forwards in C, without the GIL.
 BROKER_THREAD = "omh-broker"
 _PROC_STAT = Path("/proc/stat")
@@ -236,6 +240,13 @@ class ThreadPlacement:
         self._io_threads: list[int] = []
         #: the scheduling policy could not be set (said once in the log)
         self._policy_failed = False
+        #: libzmq's I/O thread of the host's context is under ``SCHED_BATCH`` now (the threads are together): the
+        #: plugins' workers then take turns with it (see :mod:`.isolation.turns`).
+        self.io_batched = False
+        #: other processes keep the threads' CPU busy (``BATCH_BELOW``; at start: a thread of theirs runs there)
+        self.shared = False
+        #: the policy last set on libzmq's threads (None: none yet)
+        self._io_policy: int | None = None
         if setting == "off" or not _SUPPORTED:
             return
         if setting == "auto":
@@ -274,6 +285,7 @@ class ThreadPlacement:
                     self._claims = CPUClaims()
                 hosts, running, current = self._claims.others(), _running_by_cpu(), _current_cpu()
                 self.cpu = min(self.cpus, key=lambda cpu: (running[cpu] > 0, hosts[cpu], cpu != current, cpu))
+                self.shared = running[self.cpu] > 0
                 self._claims.claim(self.cpu)
                 self._log.info("host threads on CPU %d (of %s; cpu_placement%s%s)", self.cpu, format_cpus(self.cpus),
                                _seen("other host(s)", hosts, self.cpus), _seen("thread(s) of other processes running",
@@ -343,7 +355,7 @@ class ThreadPlacement:
             times = {native_id: _thread_times(native_id) for native_id in tasks}
             last = self._last
             self._last = (now, busy, times)
-            cpu, spread, others = self.cpu, self.spread, {}
+            cpu, spread, shared, others = self.cpu, self.spread, self.shared, {}
             if last is not None and now > last[0]:
                 elapsed = now - last[0]
                 # Per thread: one that ended since would take its whole time out of a plain sum.
@@ -352,7 +364,14 @@ class ThreadPlacement:
                 waited = sum(max(0.0, delay - last[2].get(native_id, (0.0, 0.0))[1])
                              for native_id, (_, delay) in times.items())
                 others = self._others(elapsed, busy, last[1], used)
-                cpu, spread = self._choose(others, used / elapsed, waited / elapsed)
+                cpu, spread, shared = self._choose(others, used / elapsed, waited / elapsed)
+            if shared != self.shared and not spread:
+                if shared:
+                    self._log.info("libzmq's I/O thread under the default scheduling policy: other processes keep "
+                                   "CPU %d busy", cpu)
+                else:
+                    self._log.info("libzmq's I/O thread under SCHED_BATCH again: CPU %d is quiet", cpu)
+            self.shared = shared
             if spread != self.spread:
                 if not spread:
                     self._log.info("host threads together on CPU %d again", cpu)
@@ -363,7 +382,6 @@ class ThreadPlacement:
                     self._log.info("host threads spread over CPUs %s: they need more than one CPU (work without "
                                    "the GIL)", format_cpus(self.cpus))
                 self.spread = spread
-                self._apply_io_policy()
                 assert self._claims is not None
                 self._claims.claim(None if spread else cpu)
             elif cpu != self.cpu and not spread:
@@ -374,6 +392,8 @@ class ThreadPlacement:
                 self._claims.claim(cpu)
             self.cpu = cpu
             self._pin(tasks, self.cpus if spread else {cpu})
+            if self._io_policy != self._wanted_io_policy():
+                self._apply_io_policy()
 
     def _others(self, elapsed: float, busy: dict[int, float], last_busy: dict[int, float],
                 used: float) -> dict[int, float]:
@@ -387,14 +407,20 @@ class ThreadPlacement:
             others[cpu] = max(0.0, (busy.get(cpu, 0.0) - last_busy.get(cpu, 0.0) - mine) / elapsed)
         return others
 
-    def _choose(self, others: dict[int, float], used: float, waited: float) -> tuple[int, bool]:
-        """(the CPU for the threads, whether to spread them instead), given :meth:`_others` and the shares of a
-        CPU the host's threads used and waited for (runnable, but the CPU busy) since the last look.
+    def _choose(self, others: dict[int, float], used: float, waited: float) -> tuple[int, bool, bool]:
+        """(the CPU for the threads, whether to spread them instead, whether other processes keep that CPU busy),
+        given :meth:`_others` and the shares of a CPU the host's threads used and waited for (runnable, but the CPU
+        busy) since the last look.
 
         Spread while other processes keep every CPU ``CROWDED`` (nothing idle to wake), or while the threads
         themselves need more than their one CPU (``SATURATED`` and ``CONTENDED``: something of theirs runs
         without the GIL, a plugin's compression or hashing); together again, on the CPU others leave quietest,
-        once a CPU is not crowded and the threads use less than ``TOGETHER_BELOW`` of a CPU."""
+        once a CPU is not crowded and the threads use less than ``TOGETHER_BELOW`` of a CPU. Together on a CPU
+        others keep ``BATCH_BELOW`` busy, libzmq's I/O thread is under the default policy (see the module)."""
+        cpu, spread = self._place_by(others, used, waited)
+        return cpu, spread, others[cpu] >= BATCH_BELOW
+
+    def _place_by(self, others: dict[int, float], used: float, waited: float) -> tuple[int, bool]:
         assert self.cpu is not None
         best = min(self.cpus, key=lambda cpu: (others[cpu], cpu != self.cpu, cpu))
         if others[best] > CROWDED:
@@ -437,17 +463,24 @@ class ThreadPlacement:
         return tasks
 
     def _apply_io_policy(self) -> None:
-        """``SCHED_BATCH`` for the host's libzmq threads while together, the default policy while spread. A thread under
-        another policy (a real-time one the program chose) is left as it is. Holds the lock."""
-        policy = os.SCHED_OTHER if self.spread else os.SCHED_BATCH
+        """``SCHED_BATCH`` for the host's libzmq threads while together on a CPU other processes keep less than
+        ``BATCH_BELOW`` busy, the default policy while spread or beside a busy process. A thread under another policy
+        (a real-time one the program chose) is left as it is. Holds the lock."""
+        policy = self._io_policy = self._wanted_io_policy()
+        batched = False
         for native_id in self._io_threads:
             try:
                 if os.sched_getscheduler(native_id) in (os.SCHED_OTHER, os.SCHED_BATCH):
                     os.sched_setscheduler(native_id, policy, os.sched_param(0))
+                    batched = batched or policy == os.SCHED_BATCH
             except OSError as error:  # it ended, or the system refuses (a sandbox): the default policy then
                 if error.errno != errno.ESRCH and not self._policy_failed:
                     self._policy_failed = True
                     self._log.info("libzmq's I/O thread stays under the default scheduling policy: %s", error)
+        self.io_batched = batched
+
+    def _wanted_io_policy(self) -> int:
+        return os.SCHED_OTHER if self.spread or self.shared else os.SCHED_BATCH
 
     @staticmethod
     def _pin(tasks: Iterable[int], cpus: AbstractSet[int]) -> None:

@@ -19,7 +19,7 @@ from .connection_status import ConnectionState, ConnectionStatusListener
 from .core import HostedCore, PluginMessages
 from .database import DatabaseTarget, PluginDatabase
 from .health import HookHealth, PluginHealth
-from .isolation import Mailbox, Worker
+from .isolation import CPUTurns, Mailbox, Worker
 from .limits import Limits
 from .loader import PluginCandidate, hookimpl_names
 from .observability import sentry
@@ -112,6 +112,8 @@ class SharedInfrastructure:
     limits: Limits = field(default_factory=Limits)
     #: queues the plugins' due jobs to their mailboxes (None: jobs run only when the plugin calls run_pending).
     scheduler: SchedulerThread | None = None
+    #: when the plugins' workers give their CPU up for a moment (None: never; see :mod:`.isolation.turns`).
+    turns: CPUTurns | None = None
 
 
 def assemble_core(
@@ -134,7 +136,7 @@ def assemble_core(
         with plugin_context(plugin.core), sentry.plugin_scope(tags) if tracing else nullcontext():
             yield
 
-    plugin.worker = Worker(mailbox, log, on_worker)
+    plugin.worker = Worker(mailbox, log, on_worker, shared.turns)
     messages = PluginMessages(name, config.NAME, shared.intake, mailbox, plugin.stats, log, tracing=tracing,
                               throttle=plugin.log_throttle)
     rpc_server = PluginRPCServer(

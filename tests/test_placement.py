@@ -208,13 +208,52 @@ def test_the_io_thread_is_under_the_default_policy_while_spread_and_batch_again_
     placement = om_host(("rec", Recorder())).placement
     (task,) = (task for task in zmq_policies(io_only=True) if task not in before)
     cpu = placement.cpu
-    monkeypatch.setattr(placement, "_choose", lambda *_: (cpu, True))
+    monkeypatch.setattr(placement, "_choose", lambda *_: (cpu, True, False))
     placement.review(force=True)  # the first look only measures
     placement.review(force=True)
     assert placement.spread and os.sched_getscheduler(task) == os.SCHED_OTHER
-    monkeypatch.setattr(placement, "_choose", lambda *_: (cpu, False))
+    monkeypatch.setattr(placement, "_choose", lambda *_: (cpu, False, False))
     placement.review(force=True)
     assert not placement.spread and os.sched_getscheduler(task) == os.SCHED_BATCH
+
+
+@two_cpus
+def test_beside_a_busy_process_the_io_thread_is_under_the_default_policy_and_batch_again_once_it_is_gone(
+        om_host, monkeypatch, caplog):
+    """Woken beside another process's running thread, a ``SCHED_BATCH`` thread waits for the scheduler's tick (up to
+    4 ms): where the threads cannot move off the busy CPU, the I/O thread preempts like any thread."""
+    before = zmq_policies(io_only=True)
+    placement = om_host(("rec", Recorder())).placement
+    (task,) = (task for task in zmq_policies(io_only=True) if task not in before)
+    cpu = placement.cpu
+    assert cpu is not None and os.sched_getscheduler(task) == os.SCHED_BATCH and placement.io_batched
+    monkeypatch.setattr(placement, "_place_by", lambda *_: (cpu, False))  # no quieter CPU to move to
+    caplog.set_level(logging.INFO, logger="openmodule_host")
+    busy = busy_process(cpu)
+    try:
+        assert reviewed_until(placement, lambda: os.sched_getscheduler(task) == os.SCHED_OTHER)
+        assert placement.shared and not placement.io_batched and placement.cpu == cpu
+        assert f"libzmq's I/O thread under the default scheduling policy: other processes keep CPU {cpu} busy" \
+            in caplog.text
+    finally:
+        busy.kill()
+        busy.wait()
+    if not reviewed_until(placement, lambda: os.sched_getscheduler(task) == os.SCHED_BATCH) and cpu not in quiet_cpus():
+        pytest.skip(f"the machine keeps CPU {cpu} busy")
+    assert not placement.shared and placement.io_batched
+    assert f"libzmq's I/O thread under SCHED_BATCH again: CPU {cpu} is quiet" in caplog.text
+
+
+@two_cpus
+def test_a_host_starting_where_every_cpu_runs_another_process_keeps_its_io_thread_under_the_default_policy(
+        om_host, monkeypatch, tmp_path):
+    monkeypatch.setenv("OMH_CPU_CLAIMS_DIR", str(tmp_path))
+    monkeypatch.setattr(placement_module, "_running_by_cpu", lambda: Counter(ALLOWED))  # one running thread each
+    before = zmq_policies(io_only=True)
+    placement = om_host(("rec", Recorder())).placement
+    (task,) = (task for task in zmq_policies(io_only=True) if task not in before)
+    assert placement.cpu is not None and placement.shared and not placement.io_batched
+    assert os.sched_getscheduler(task) == os.SCHED_OTHER
 
 
 @two_cpus
@@ -228,7 +267,7 @@ def test_a_refused_scheduling_policy_leaves_the_host_placed_and_is_said_once(om_
     placement = om_host(("rec", Recorder())).placement
     cpu = placement.cpu
     for spread in (True, False):  # each change of the policy refused again
-        monkeypatch.setattr(placement, "_choose", lambda *_, spread=spread: (cpu, spread))
+        monkeypatch.setattr(placement, "_choose", lambda *_, spread=spread: (cpu, spread, False))
         placement.review(force=True)
         placement.review(force=True)
         assert placement.spread is spread
@@ -457,16 +496,17 @@ def test_a_plugins_child_process_takes_a_cpu_its_host_is_not_on_with_all_its_thr
 
 @two_cpus
 @pytest.mark.parametrize(("here", "there", "used", "waited", "spread_before", "expected"), [
-    (0.9, 0.1, 0.3, 0.0, False, ("there", False)),  # others keep the host's CPU busy, the other CPU is idle
-    (0.5, 0.3, 0.3, 0.0, False, ("here", False)),   # a difference within the margin is not worth cold caches
-    (0.8, 0.7, 0.3, 0.0, False, ("here", True)),    # every CPU busy with others: nothing idle to wake, spread
-    (0.7, 0.7, 0.3, 0.0, True, ("here", True)),
-    (0.7, 0.2, 0.3, 0.0, True, ("there", False)),   # a CPU is quiet again: together there
-    (0.2, 0.7, 0.3, 0.0, True, ("here", False)),
-    (0.0, 0.0, 1.0, 0.9, False, ("here", True)),    # the threads need more than one CPU (work without the GIL)
-    (0.0, 0.0, 0.95, 0.2, False, ("here", False)),  # saturated, but hardly waiting: the GIL is the limit
-    (0.0, 0.0, 1.1, 0.0, True, ("here", True)),     # spread and still using more than one CPU's worth
-    (0.0, 0.0, 0.5, 0.0, True, ("here", False)),
+    (0.9, 0.1, 0.3, 0.0, False, ("there", False, False)),  # others keep the host's CPU busy, the other CPU is idle
+    (0.45, 0.3, 0.3, 0.0, False, ("here", False, False)),  # a difference within the margin is not worth cold caches
+    (0.5, 0.3, 0.3, 0.0, False, ("here", False, True)),    # nor here, but a busy process beside them: no SCHED_BATCH
+    (0.8, 0.7, 0.3, 0.0, False, ("here", True, True)),     # every CPU busy with others: nothing idle to wake, spread
+    (0.7, 0.7, 0.3, 0.0, True, ("here", True, True)),
+    (0.7, 0.2, 0.3, 0.0, True, ("there", False, False)),   # a CPU is quiet again: together there
+    (0.2, 0.7, 0.3, 0.0, True, ("here", False, False)),
+    (0.0, 0.0, 1.0, 0.9, False, ("here", True, False)),    # the threads need more than one CPU (work without the GIL)
+    (0.0, 0.0, 0.95, 0.2, False, ("here", False, False)),  # saturated, but hardly waiting: the GIL is the limit
+    (0.0, 0.0, 1.1, 0.0, True, ("here", True, False)),     # spread and still using more than one CPU's worth
+    (0.0, 0.0, 0.5, 0.0, True, ("here", False, False)),
 ])
 def test_the_rule_keeps_the_threads_together_unless_every_cpu_or_their_own_is_crowded(
         here, there, used, waited, spread_before, expected):
@@ -475,8 +515,8 @@ def test_the_rule_keeps_the_threads_together_unless_every_cpu_or_their_own_is_cr
     placement.spread = spread_before
     others = {cpu: 1.0 for cpu in ALLOWED}  # any further CPU: busy all the time, never chosen
     others.update({placement.cpu: here, other: there})
-    cpu, spread = placement._choose(others, used, waited)
-    assert (("here" if cpu == placement.cpu else "there"), spread) == expected
+    cpu, spread, shared = placement._choose(others, used, waited)
+    assert (("here" if cpu == placement.cpu else "there"), spread, shared) == expected
 
 
 @two_cpus

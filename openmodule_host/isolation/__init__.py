@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_attributes
 from .bounded import CallTimeout, call_bounded, wait_bounded
 from .mailbox import Mailbox, Worker
+from .turns import CPUTurns
 
 if TYPE_CHECKING:
     from .process import PluginProcess, RestartPolicy
@@ -21,6 +22,6 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
 del TYPE_CHECKING, lazy_attributes  # not names of this package
 
 __all__ = [
-    "STATUS_INTERVAL", "CallTimeout", "ChildReport", "ChildStatus", "Mailbox", "PluginProcess",
+    "STATUS_INTERVAL", "CPUTurns", "CallTimeout", "ChildReport", "ChildStatus", "Mailbox", "PluginProcess",
     "RestartPolicy", "Worker", "call_bounded", "wait_bounded",
 ]

@@ -17,6 +17,7 @@ from time import monotonic
 from typing import Any, TypeVar
 
 from ..throttle import KeyedLogThrottle, LogThrottle
+from .turns import TURN_EVERY, CPUTurns
 
 __all__ = ["Mailbox", "Worker"]
 
@@ -170,7 +171,9 @@ class Worker:
     """The thread that runs one plugin's work, item by item.
 
     ``context``, if given, is entered once on the thread before the first item and left when it ends
-    (e.g. the plugin's sentry scope): whatever it sets up applies to everything the plugin runs.
+    (e.g. the plugin's sentry scope): whatever it sets up applies to everything the plugin runs. ``turns``, if
+    given, are the host's :class:`~.turns.CPUTurns`: with items left, the worker yields its CPU after every
+    ``TURN_EVERY`` messages the host sent, so that they leave while it works on.
     """
 
     def __init__(
@@ -178,10 +181,12 @@ class Worker:
         mailbox: Mailbox,
         log: logging.Logger,
         context: Callable[[], AbstractContextManager[object]] | None = None,
+        turns: CPUTurns | None = None,
     ) -> None:
         self.mailbox = mailbox
         self._log = log
         self._context = context
+        self._turns = turns
         #: "unexpected error" lines: one per exception type per 5 s.
         self._error_log = KeyedLogThrottle()
         self._thread = threading.Thread(target=self._run, name=f"omh-plugin-{mailbox.owner}", daemon=True)
@@ -207,8 +212,11 @@ class Worker:
                 self._loop()
 
     def _loop(self) -> None:
-        mailbox = self.mailbox
-        take, take_nowait = mailbox.take, mailbox.take_nowait
+        mailbox, turns = self.mailbox, self._turns
+        take, take_nowait, queued = mailbox.take, mailbox.take_nowait, mailbox._items
+        sends = turns.sends if turns is not None else None
+        # the host's sends when the worker last yielded or slept: after TURN_EVERY more, with items left, it yields
+        mark = sends.sent_count if sends is not None else 0
         started: float | None = None
         while True:
             # One clock reading per item serves both the hang watchdog (busy_since) and busy_seconds: the
@@ -226,11 +234,17 @@ class Worker:
                     return
                 self.busy_since = started = monotonic()
                 function, argument = item
+                if sends is not None:
+                    mark = sends.sent_count
             try:
                 function(argument)
             except Exception as error:  # deliveries handle their own errors; this is the last line of defence
                 self._error_log.log(self._log, logging.ERROR, (mailbox.owner, type(error).__name__),
                                     "plugin %s: unexpected error in its worker", mailbox.owner, exc_info=True)
+            if sends is not None and sends.sent_count - mark >= TURN_EVERY and queued:
+                assert turns is not None
+                mark = sends.sent_count
+                turns.take()
 
     def submit(self, function: Callable[[], T]) -> Future[T]:
         """Run ``function`` on this worker after everything already queued; the future has its result.

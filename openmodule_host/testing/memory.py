@@ -102,6 +102,7 @@ class MemoryPublisher(Publisher):
         self._lock = threading.Lock()
         self._closed = False
         self.dropped = 0
+        self.sent_count = 0
         #: every (topic, body) sent, in order.
         self.sent: list[tuple[str, bytes]] = []
 
@@ -112,6 +113,7 @@ class MemoryPublisher(Publisher):
             if self._closed:
                 raise RuntimeError("publisher is closed: the host is shutting down")
             self.sent.append((topic, body))
+            self.sent_count += 1
         self._intake.route(topic, body)
         return True
 

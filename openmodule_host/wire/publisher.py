@@ -57,6 +57,8 @@ class Publisher:
         self._closed = False
         #: messages refused because the queue to the broker was full (from any sender).
         self.dropped = 0
+        #: messages queued for libzmq's I/O thread so far (from any sender; see :mod:`..isolation.turns`).
+        self.sent_count = 0
 
     def send(self, topic: str, body: bytes) -> bool:
         """Send one two-frame message; False (and counted) if the queue to the broker is full.
@@ -73,6 +75,7 @@ class Publisher:
             if compiled is not None and body.__class__ is bytes:
                 error = compiled(self._address, topic.encode(), body)
                 if not error:
+                    self.sent_count += 1
                     return True
                 if error == errno.EAGAIN:
                     self.dropped += 1
@@ -87,6 +90,7 @@ class Publisher:
             # libzmq checks the high-water mark per message, not per frame: once the first frame is in,
             # the second always fits.
             _send(self._socket, body, _LAST)
+            self.sent_count += 1
             return True
         finally:
             lock.release()

@@ -22,6 +22,13 @@ class Sends:
         self.sent_count = 0
 
 
+@pytest.fixture
+def never_slow(monkeypatch):
+    """No yield counts as slow: whether one goes to another process (a busy machine) is the kernel's choice, and a
+    slow one pauses the turns (tested on its own below)."""
+    monkeypatch.setattr(turns_module, "SLOW_TURN", 3600.0)
+
+
 def run_backlog(turns: CPUTurns, items: int, sends_per_item: int) -> None:
     """Queue ``items`` before the worker starts (a backlog), each sending ``sends_per_item`` messages; wait for all."""
     mailbox = Mailbox("p", items, LOG)
@@ -43,27 +50,27 @@ def run_backlog(turns: CPUTurns, items: int, sends_per_item: int) -> None:
     assert ran == list(range(items))
 
 
-def test_a_worker_with_a_backlog_yields_after_every_four_messages_sent_while_items_are_left():
+def test_a_worker_with_a_backlog_yields_after_every_four_messages_sent_while_items_are_left(never_slow):
     turns = CPUTurns(Sends(), lambda: True)
     run_backlog(turns, 40, sends_per_item=1)
     # after items 4, 8, ..., 36; not after the 40th: the mailbox is empty, the worker sleeps anyway
     assert turns.taken == 9 and turns.slow == 0
 
 
-def test_an_item_that_sends_many_messages_is_followed_by_one_yield():
+def test_an_item_that_sends_many_messages_is_followed_by_one_yield(never_slow):
     turns = CPUTurns(Sends(), lambda: True)
     run_backlog(turns, 10, sends_per_item=100)
     assert turns.taken == 9
 
 
-def test_a_worker_that_sends_nothing_never_yields():
+def test_a_worker_that_sends_nothing_never_yields(never_slow):
     """A plugin that only receives: a yield would only hand the GIL to the intake more often."""
     turns = CPUTurns(Sends(), lambda: True)
     run_backlog(turns, 1000, sends_per_item=0)
     assert turns.taken == 0
 
 
-def test_no_worker_yields_while_the_io_thread_is_not_batched():
+def test_no_worker_yields_while_the_io_thread_is_not_batched(never_slow):
     """Spread, off, or beside a busy process: the I/O thread preempts the sender anyway."""
     turns = CPUTurns(Sends(), lambda: False)
     run_backlog(turns, 40, sends_per_item=1)
@@ -81,6 +88,7 @@ def test_a_slow_yield_pauses_the_turns_and_they_resume_after_the_pause(monkeypat
     assert (turns.taken, turns.slow) == (1, 1)
     time.sleep(0.6)
     monkeypatch.setattr(turns_module, "sched_yield", lambda: None)
+    monkeypatch.setattr(turns_module, "SLOW_TURN", 3600.0)  # (a busy machine may preempt the worker meanwhile)
     run_backlog(turns, 40, sends_per_item=1)
     assert (turns.taken, turns.slow) == (10, 1)
 
@@ -114,3 +122,12 @@ def test_a_hosts_plugin_answering_calls_in_flight_takes_turns_while_the_io_threa
         if host.turns.taken:
             break
     assert host.turns.taken > 0 and host.publisher.sent_count >= len(answered)
+
+
+def test_a_turn_that_fails_is_logged_and_the_worker_goes_on(caplog):
+    def broken() -> bool:
+        raise RuntimeError("no placement")
+
+    turns = CPUTurns(Sends(), broken)
+    run_backlog(turns, 40, sends_per_item=1)  # every item still ran
+    assert "plugin p: its worker's turn failed" in caplog.text and "RuntimeError: no placement" in caplog.text

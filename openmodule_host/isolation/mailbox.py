@@ -244,7 +244,11 @@ class Worker:
             if sends is not None and sends.sent_count - mark >= TURN_EVERY and queued:
                 assert turns is not None
                 mark = sends.sent_count
-                turns.take()
+                try:
+                    turns.take()
+                except Exception:  # (a yield cannot fail; this thread must not end if it did)
+                    self._error_log.log(self._log, logging.ERROR, (mailbox.owner, "turn"),
+                                        "plugin %s: its worker's turn failed", mailbox.owner, exc_info=True)
 
     def submit(self, function: Callable[[], T]) -> Future[T]:
         """Run ``function`` on this worker after everything already queued; the future has its result.

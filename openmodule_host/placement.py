@@ -72,6 +72,10 @@ TOGETHER_BELOW = 0.8
 #: share: woken beside another process's running thread, a ``SCHED_BATCH`` thread waits for the scheduler's next
 #: tick (up to 4 ms at 250 Hz; an RPC's p50 went from 150 us to 2.1 ms).
 BATCH_BELOW = 0.5
+#: after a watchdog round found another process busy on the host's CPU (see :meth:`ThreadPlacement.review`), the I/O
+#: thread stays under the default policy at least this long (s): a busy process the kernel moves back and forth
+#: between CPUs would otherwise turn it back to ``SCHED_BATCH`` at one look and catch it there before the next.
+HOLD_DEFAULT_POLICY = 30.0
 #: the embedded broker's thread stays where the kernel puts it: it forwards in C, without the GIL.
 BROKER_THREAD = "omh-broker"
 _PROC_STAT = Path("/proc/stat")
@@ -247,6 +251,10 @@ class ThreadPlacement:
         self.shared = False
         #: the policy last set on libzmq's threads (None: none yet)
         self._io_policy: int | None = None
+        #: the last round's look at the host's CPU while batched: (when, its busy seconds, the process's CPU seconds)
+        self._watched: tuple[float, float, float] | None = None
+        #: the I/O thread stays under the default policy until then (``HOLD_DEFAULT_POLICY``)
+        self._held_until = 0.0
         if setting == "off" or not _SUPPORTED:
             return
         if setting == "auto":
@@ -342,13 +350,16 @@ class ThreadPlacement:
         the last look, and what the host's threads used and waited for, and keep the threads on one CPU (moving
         them when another is quieter by more than ``MOVE_MARGIN``), or spread them over all the CPUs (see
         :meth:`_choose`). It also places the host's threads started since (a channel sweeper the embedding
-        program's thread started). The watchdog's thread calls it each round."""
+        program's thread started). The watchdog's thread calls it each round; between two looks, a round only
+        watches the host's CPU for a busy process while the I/O thread is batched (:meth:`_watch_io_cpu`)."""
         if self.cpu is None:
             return
         now = time.monotonic()
         if not force and now < self._next_review:
+            self._watch_io_cpu(now)
             return
         self._next_review = now + REVIEW_INTERVAL * self._jitter.uniform(0.8, 1.2)
+        self._watched = None
         with self._lock:
             tasks = self._tasks()
             busy = _busy_by_cpu()
@@ -365,6 +376,7 @@ class ThreadPlacement:
                              for native_id, (_, delay) in times.items())
                 others = self._others(elapsed, busy, last[1], used)
                 cpu, spread, shared = self._choose(others, used / elapsed, waited / elapsed)
+                shared = shared or now < self._held_until
             if shared != self.shared and not spread:
                 if shared:
                     self._log.info("libzmq's I/O thread under the default scheduling policy: other processes keep "
@@ -393,6 +405,30 @@ class ThreadPlacement:
             self.cpu = cpu
             self._pin(tasks, self.cpus if spread else {cpu})
             if self._io_policy != self._wanted_io_policy():
+                self._apply_io_policy()
+
+    def _watch_io_cpu(self, now: float) -> None:
+        """Between two looks, each watchdog round while libzmq's I/O thread is under ``SCHED_BATCH``: whether other
+        processes kept the host's CPU at least ``BATCH_BELOW`` busy since the last round (its busy time from
+        /proc/stat less the whole process's CPU time: two reads). If so the I/O thread is under the default policy at
+        once, for at least ``HOLD_DEFAULT_POLICY``: a ``SCHED_BATCH`` thread beside a busy process waits a tick (4 ms)
+        for every message, and a look comes only every 4-6 s."""
+        cpu = self.cpu
+        if not self.io_batched or cpu is None:
+            self._watched = None
+            return
+        busy, process = _busy_by_cpu().get(cpu, 0.0), sum(os.times()[:2])
+        last, self._watched = self._watched, (now, busy, process)
+        if last is None or now <= last[0] or (busy - last[1] - (process - last[2])) / (now - last[0]) < BATCH_BELOW:
+            return
+        with self._lock:
+            if self.spread or self.cpu != cpu:
+                return
+            self._held_until = now + HOLD_DEFAULT_POLICY
+            if not self.shared:
+                self.shared = True
+                self._log.info("libzmq's I/O thread under the default scheduling policy: other processes keep CPU %d "
+                               "busy", cpu)
                 self._apply_io_policy()
 
     def _others(self, elapsed: float, busy: dict[int, float], last_busy: dict[int, float],

@@ -245,6 +245,53 @@ def test_beside_a_busy_process_the_io_thread_is_under_the_default_policy_and_bat
 
 
 @two_cpus
+def test_a_watchdog_round_between_two_looks_finds_a_busy_process_on_the_hosts_cpu_and_holds_the_default_policy(
+        om_host, monkeypatch, caplog):
+    """A look comes every 4-6 s; each round (every second) between two looks only watches the host's CPU while the
+    I/O thread is batched, and puts it under the default policy at once, for at least HOLD_DEFAULT_POLICY."""
+    before = zmq_policies(io_only=True)
+    placement = om_host(("rec", Recorder()), watchdog_timeout=3600).placement  # rounds by hand below
+    (task,) = (task for task in zmq_policies(io_only=True) if task not in before)
+    cpu = placement.cpu
+    assert cpu is not None and placement.io_batched
+    monkeypatch.setattr(placement, "_next_review", time.monotonic() + 3600)  # no look: rounds only watch
+    caplog.set_level(logging.INFO, logger="openmodule_host")
+    busy = busy_process(cpu)
+    try:
+        time.sleep(0.3)  # it runs
+        for _ in range(5):
+            placement.review()  # a round
+            time.sleep(1.0)
+            placement.review()
+            if not placement.io_batched:
+                break
+        assert os.sched_getscheduler(task) == os.SCHED_OTHER and placement.shared
+        assert f"libzmq's I/O thread under the default scheduling policy: other processes keep CPU {cpu} busy" \
+            in caplog.text
+    finally:
+        busy.kill()
+        busy.wait()
+    monkeypatch.setattr(placement, "_place_by", lambda *_: (cpu, False))
+    placement.review(force=True)  # a look, the first since the start: it only measures
+    time.sleep(0.5)
+    placement.review(force=True)  # the CPU is quiet now, but the policy is held
+    assert os.sched_getscheduler(task) == os.SCHED_OTHER and placement.shared
+    monkeypatch.setattr(placement, "_held_until", 0.0)  # the hold is over
+    if not reviewed_until(placement, lambda: os.sched_getscheduler(task) == os.SCHED_BATCH) and cpu not in quiet_cpus():
+        pytest.skip(f"the machine keeps CPU {cpu} busy")
+    assert placement.io_batched and not placement.shared
+
+
+def test_a_round_watches_nothing_while_the_io_thread_is_not_batched(monkeypatch):
+    placement = ThreadPlacement("auto", logging.getLogger("test"))
+    placement.cpu = next(iter(ALLOWED))
+    placement._next_review = time.monotonic() + 3600  # rounds between two looks
+    monkeypatch.setattr(placement_module, "_busy_by_cpu", lambda: pytest.fail("looked at /proc/stat"))
+    placement.review()  # not batched (no I/O thread adopted): nothing read
+    assert placement._watched is None
+
+
+@two_cpus
 def test_a_host_starting_where_every_cpu_runs_another_process_keeps_its_io_thread_under_the_default_policy(
         om_host, monkeypatch, tmp_path):
     monkeypatch.setenv("OMH_CPU_CLAIMS_DIR", str(tmp_path))

@@ -26,7 +26,10 @@ GIL and is usually about to send more, but runs when that thread sleeps, or at t
 queued by then at once. Under the default policy it preempted the sender for every message (two context switches
 each). Measured (docs/benchmarks.md, round seven): a plugin's publish flood 40 % less CPU per message, 16 RPCs in
 flight 5-30 % more calls/s for a quarter less CPU per call. Spread, the I/O thread is under the default policy again
-(there it would wait for a tick behind another process's thread, not the host's).
+(there it would wait for a tick behind another process's thread, not the host's), and so it is beside a busy process
+on the host's CPU: found at start (one of its threads running there) or on a watchdog round (the CPU busy with others
+and the I/O thread waiting a millisecond or more each time it runs), until a look finds the CPU quiet, 30 s later at
+the earliest (:meth:`ThreadPlacement.review`).
 
 ``cpu_placement``: ``auto`` (default: one CPU of those the process may use at start), ``off`` (the threads
 stay where the kernel puts them), or a CPU list as Linux writes it (``"2"``, ``"2-3"``, ``"0,2"``): one CPU of
@@ -68,10 +71,17 @@ SATURATED = 0.9
 CONTENDED = 0.5
 #: spread threads come together again once they use less than this share of a CPU (and a CPU is not crowded).
 TOGETHER_BELOW = 0.8
-#: libzmq's I/O thread runs under ``SCHED_BATCH`` only while other processes keep the host's CPU less busy than this
-#: share: woken beside another process's running thread, a ``SCHED_BATCH`` thread waits for the scheduler's next
-#: tick (up to 4 ms at 250 Hz; an RPC's p50 went from 150 us to 2.1 ms).
+#: libzmq's I/O thread goes under the default policy when other processes keep the host's CPU at least this busy
+#: (a share of the CPU)... : woken beside another process's running thread, a ``SCHED_BATCH`` thread waits for the
+#: scheduler's next tick (up to 4 ms at 250 Hz; an RPC's p50 went from 180 us to 4 ms).
 BATCH_BELOW = 0.5
+#: ... while libzmq's I/O thread waits this long for the CPU each time it runs (s), on average over a watchdog
+#: round: beside a busy process it waits for the tick (2 ms on average at 250 Hz); on a CPU its own host's threads keep
+#: busy, for a worker's turn (tens of us). Both must hold: a plugin thread that publishes without end keeps the I/O
+#: thread waiting as long, by design (see the module), and other processes' short tasks keep a CPU busy too.
+IO_WAIT_LIMIT = 0.001
+#: the shortest span a watchdog round judges the host's CPU over (s).
+_WATCH_SECONDS = 0.5
 #: after a watchdog round found another process busy on the host's CPU (see :meth:`ThreadPlacement.review`), the I/O
 #: thread stays under the default policy at least this long (s): a busy process the kernel moves back and forth
 #: between CPUs would otherwise turn it back to ``SCHED_BATCH`` at one look and catch it there before the next.
@@ -133,6 +143,20 @@ def _busy_by_cpu() -> dict[int, float]:
         values = [int(field) for field in fields[:8]]
         busy[int(name[3:])] = (sum(values) - values[3] - values[4]) / ticks
     return busy
+
+
+def _waits(native_ids: Iterable[int]) -> tuple[float, int]:
+    """Threads of this process: the time they waited for a CPU while runnable so far (s), and how many times they
+    ran, summed (``/proc/self/task/<id>/schedstat``; a thread that ended counts nothing)."""
+    waited, runs = 0.0, 0
+    for native_id in native_ids:
+        try:
+            _, delay, slices = Path(f"/proc/self/task/{native_id}/schedstat").read_text().split()
+        except (OSError, ValueError):
+            continue
+        waited += int(delay) / 1e9
+        runs += int(slices)
+    return waited, runs
 
 
 def _thread_times(native_id: int) -> tuple[float, float]:
@@ -251,8 +275,9 @@ class ThreadPlacement:
         self.shared = False
         #: the policy last set on libzmq's threads (None: none yet)
         self._io_policy: int | None = None
-        #: the last round's look at the host's CPU while batched: (when, its busy seconds, the process's CPU seconds)
-        self._watched: tuple[float, float, float] | None = None
+        #: the last round's look at the host's CPU while batched: (when, its busy seconds, the process's CPU seconds,
+        #: libzmq's threads' wait for the CPU in seconds, and their runs)
+        self._watched: tuple[float, float, float, float, int] | None = None
         #: the I/O thread stays under the default policy until then (``HOLD_DEFAULT_POLICY``)
         self._held_until = 0.0
         if setting == "off" or not _SUPPORTED:
@@ -375,14 +400,11 @@ class ThreadPlacement:
                 waited = sum(max(0.0, delay - last[2].get(native_id, (0.0, 0.0))[1])
                              for native_id, (_, delay) in times.items())
                 others = self._others(elapsed, busy, last[1], used)
-                cpu, spread, shared = self._choose(others, used / elapsed, waited / elapsed)
-                shared = shared or now < self._held_until
-            if shared != self.shared and not spread:
-                if shared:
-                    self._log.info("libzmq's I/O thread under the default scheduling policy: other processes keep "
-                                   "CPU %d busy", cpu)
-                else:
-                    self._log.info("libzmq's I/O thread under SCHED_BATCH again: CPU %d is quiet", cpu)
+                cpu, spread, busy_beside = self._choose(others, used / elapsed, waited / elapsed)
+                # Set by a round (or at start), ended by a look: see _watch_io_cpu.
+                shared = self.shared and (busy_beside or now < self._held_until)
+            if self.shared and not shared and not spread:
+                self._log.info("libzmq's I/O thread under SCHED_BATCH again: CPU %d is quiet", cpu)
             self.shared = shared
             if spread != self.spread:
                 if not spread:
@@ -406,20 +428,29 @@ class ThreadPlacement:
             self._pin(tasks, self.cpus if spread else {cpu})
             if self._io_policy != self._wanted_io_policy():
                 self._apply_io_policy()
+        self._watch_io_cpu(now)  # the next round's span starts here
 
     def _watch_io_cpu(self, now: float) -> None:
-        """Between two looks, each watchdog round while libzmq's I/O thread is under ``SCHED_BATCH``: whether other
-        processes kept the host's CPU at least ``BATCH_BELOW`` busy since the last round (its busy time from
-        /proc/stat less the whole process's CPU time: two reads). If so the I/O thread is under the default policy at
-        once, for at least ``HOLD_DEFAULT_POLICY``: a ``SCHED_BATCH`` thread beside a busy process waits a tick (4 ms)
-        for every message, and a look comes only every 4-6 s."""
+        """Between two looks, each watchdog round while libzmq's I/O thread is under ``SCHED_BATCH``: whether, since
+        the last round, other processes kept the host's CPU at least ``BATCH_BELOW`` busy (its busy time from
+        /proc/stat less the whole process's CPU time) and the I/O thread waited at least ``IO_WAIT_LIMIT`` for the
+        CPU each time it ran (its schedstat): a busy process beside it, whose time slice it waits out, a tick, for
+        every message. Then it is under the default policy at once, for at least ``HOLD_DEFAULT_POLICY`` (the looks,
+        every 4-6 s, only end that; see :meth:`review`)."""
         cpu = self.cpu
         if not self.io_batched or cpu is None:
             self._watched = None
             return
+        last = self._watched
+        if last is not None and now - last[0] < _WATCH_SECONDS:
+            return  # (/proc/stat counts in ticks: a shorter span says little)
+        waited, runs = _waits(self._io_threads)
         busy, process = _busy_by_cpu().get(cpu, 0.0), sum(os.times()[:2])
-        last, self._watched = self._watched, (now, busy, process)
-        if last is None or now <= last[0] or (busy - last[1] - (process - last[2])) / (now - last[0]) < BATCH_BELOW:
+        self._watched = (now, busy, process, waited, runs)
+        if last is None or runs <= last[4]:
+            return
+        others = (busy - last[1] - (process - last[2])) / (now - last[0])
+        if others < BATCH_BELOW or (waited - last[3]) / (runs - last[4]) < IO_WAIT_LIMIT:
             return
         with self._lock:
             if self.spread or self.cpu != cpu:
@@ -451,8 +482,9 @@ class ThreadPlacement:
         Spread while other processes keep every CPU ``CROWDED`` (nothing idle to wake), or while the threads
         themselves need more than their one CPU (``SATURATED`` and ``CONTENDED``: something of theirs runs
         without the GIL, a plugin's compression or hashing); together again, on the CPU others leave quietest,
-        once a CPU is not crowded and the threads use less than ``TOGETHER_BELOW`` of a CPU. Together on a CPU
-        others keep ``BATCH_BELOW`` busy, libzmq's I/O thread is under the default policy (see the module)."""
+        once a CPU is not crowded and the threads use less than ``TOGETHER_BELOW`` of a CPU. Whether others keep the
+        CPU ``BATCH_BELOW`` busy decides whether a busy process found beside libzmq's I/O thread (by a watchdog round,
+        or at start) still counts (see :meth:`_watch_io_cpu`)."""
         cpu, spread = self._place_by(others, used, waited)
         return cpu, spread, others[cpu] >= BATCH_BELOW
 

@@ -217,61 +217,66 @@ def test_the_io_thread_is_under_the_default_policy_while_spread_and_batch_again_
     assert not placement.spread and os.sched_getscheduler(task) == os.SCHED_BATCH
 
 
+class Sending:
+    """Messages through the host's publisher, one every 0.5 ms from a thread of the test's, while in the block: each
+    wakes the host's I/O thread."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._send, daemon=True)
+
+    def _send(self) -> None:
+        assert self.host.publisher is not None
+        while not self.stop.wait(0.0005):
+            self.host.publisher.send("healthz", b'{"type":"tick"}')  # a topic the host subscribes: it is sent
+
+    def __enter__(self) -> "Sending":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def watch_rounds(condition, rounds: int = 6) -> bool:
+    """Up to ``rounds`` of the host's watchdog (a second each: between two looks, a round only watches), until
+    ``condition()``; whether it came."""
+    deadline = time.monotonic() + rounds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
 @two_cpus
-def test_beside_a_busy_process_the_io_thread_is_under_the_default_policy_and_batch_again_once_it_is_gone(
+def test_a_round_finds_a_busy_process_the_io_thread_waits_behind_and_the_default_policy_holds_until_a_quiet_look(
         om_host, monkeypatch, caplog):
     """Woken beside another process's running thread, a ``SCHED_BATCH`` thread waits for the scheduler's tick (up to
-    4 ms): where the threads cannot move off the busy CPU, the I/O thread preempts like any thread."""
+    4 ms) for every message. A look comes every 4-6 s; each watchdog round (every second) between two looks watches
+    the host's CPU and the I/O thread's waits, and puts it under the default policy at once, for at least
+    HOLD_DEFAULT_POLICY; a look that finds the CPU quiet after that ends it."""
     before = zmq_policies(io_only=True)
-    placement = om_host(("rec", Recorder())).placement
-    (task,) = (task for task in zmq_policies(io_only=True) if task not in before)
-    cpu = placement.cpu
-    assert cpu is not None and os.sched_getscheduler(task) == os.SCHED_BATCH and placement.io_batched
-    monkeypatch.setattr(placement, "_place_by", lambda *_: (cpu, False))  # no quieter CPU to move to
-    caplog.set_level(logging.INFO, logger="openmodule_host")
-    busy = busy_process(cpu)
-    try:
-        assert reviewed_until(placement, lambda: os.sched_getscheduler(task) == os.SCHED_OTHER)
-        assert placement.shared and not placement.io_batched and placement.cpu == cpu
-        assert f"libzmq's I/O thread under the default scheduling policy: other processes keep CPU {cpu} busy" \
-            in caplog.text
-    finally:
-        busy.kill()
-        busy.wait()
-    if not reviewed_until(placement, lambda: os.sched_getscheduler(task) == os.SCHED_BATCH) and cpu not in quiet_cpus():
-        pytest.skip(f"the machine keeps CPU {cpu} busy")
-    assert not placement.shared and placement.io_batched
-    assert f"libzmq's I/O thread under SCHED_BATCH again: CPU {cpu} is quiet" in caplog.text
-
-
-@two_cpus
-def test_a_watchdog_round_between_two_looks_finds_a_busy_process_on_the_hosts_cpu_and_holds_the_default_policy(
-        om_host, monkeypatch, caplog):
-    """A look comes every 4-6 s; each round (every second) between two looks only watches the host's CPU while the
-    I/O thread is batched, and puts it under the default policy at once, for at least HOLD_DEFAULT_POLICY."""
-    before = zmq_policies(io_only=True)
-    placement = om_host(("rec", Recorder()), watchdog_timeout=3600).placement  # rounds by hand below
+    host = om_host(("rec", Recorder()))
+    placement = host.placement
     (task,) = (task for task in zmq_policies(io_only=True) if task not in before)
     cpu = placement.cpu
     assert cpu is not None and placement.io_batched
-    monkeypatch.setattr(placement, "_next_review", time.monotonic() + 3600)  # no look: rounds only watch
+    monkeypatch.setattr(placement, "_next_review", time.monotonic() + 3600)  # no look: the watchdog's rounds only watch
+    monkeypatch.setattr(placement, "_place_by", lambda *_: (cpu, False))  # and a look would not move them
     caplog.set_level(logging.INFO, logger="openmodule_host")
     busy = busy_process(cpu)
     try:
-        time.sleep(0.3)  # it runs
-        for _ in range(5):
-            placement.review()  # a round
-            time.sleep(1.0)
-            placement.review()
-            if not placement.io_batched:
-                break
+        with Sending(host):
+            assert watch_rounds(lambda: not placement.io_batched)
         assert os.sched_getscheduler(task) == os.SCHED_OTHER and placement.shared
         assert f"libzmq's I/O thread under the default scheduling policy: other processes keep CPU {cpu} busy" \
             in caplog.text
     finally:
         busy.kill()
         busy.wait()
-    monkeypatch.setattr(placement, "_place_by", lambda *_: (cpu, False))
     placement.review(force=True)  # a look, the first since the start: it only measures
     time.sleep(0.5)
     placement.review(force=True)  # the CPU is quiet now, but the policy is held
@@ -280,6 +285,23 @@ def test_a_watchdog_round_between_two_looks_finds_a_busy_process_on_the_hosts_cp
     if not reviewed_until(placement, lambda: os.sched_getscheduler(task) == os.SCHED_BATCH) and cpu not in quiet_cpus():
         pytest.skip(f"the machine keeps CPU {cpu} busy")
     assert placement.io_batched and not placement.shared
+    assert f"libzmq's I/O thread under SCHED_BATCH again: CPU {cpu} is quiet" in caplog.text
+
+
+@two_cpus
+def test_a_busy_process_beside_a_host_that_sends_nothing_changes_nothing(om_host, monkeypatch):
+    """Its I/O thread does not run, so it waits for nothing: no reason to give up SCHED_BATCH."""
+    placement = om_host(("rec", Recorder())).placement
+    cpu = placement.cpu
+    assert cpu is not None and placement.io_batched
+    monkeypatch.setattr(placement, "_next_review", time.monotonic() + 3600)
+    busy = busy_process(cpu)
+    try:
+        assert not watch_rounds(lambda: not placement.io_batched, rounds=3)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert not placement.shared
 
 
 def test_a_round_watches_nothing_while_the_io_thread_is_not_batched(monkeypatch):

@@ -12,8 +12,9 @@ yielding there only handed the GIL to the intake more often (pub/sub 0.83x raw p
 A yield hands the CPU to any thread runnable on it, another process's too, and under Linux's EEVDF scheduler for
 that thread's whole time slice (1.5 ms on the project's 2-CPU machine): yielding beside a busy process on the
 host's CPU, 16 RPCs in flight made 2,668 calls/s where they made 18,384 without. The placement puts the I/O thread
-under the default policy beside a busy process, and then no worker yields; until its next look (every 5 s), a yield
-that takes longer than ``SLOW_TURN`` pauses the turns for ``PAUSE`` seconds: one slow yield per pause. (On the quiet
+under the default policy beside a busy process, and then no worker yields; until a watchdog round finds it there
+(each second), a yield that takes longer than ``SLOW_TURN`` pauses the turns for ``PAUSE`` seconds: one slow yield
+per pause. (On the quiet
 machine 99.9 % of the yields took less than 0.25 ms, the GIL taken back included.)
 """
 

@@ -71,11 +71,11 @@ SATURATED = 0.9
 CONTENDED = 0.5
 #: spread threads come together again once they use less than this share of a CPU (and a CPU is not crowded).
 TOGETHER_BELOW = 0.8
-#: libzmq's I/O thread goes under the default policy when other processes keep the host's CPU at least this busy
-#: (a share of the CPU)... : woken beside another process's running thread, a ``SCHED_BATCH`` thread waits for the
-#: scheduler's next tick (up to 4 ms at 250 Hz; an RPC's p50 went from 180 us to 4 ms).
+#: libzmq's I/O thread goes under the default policy when other processes keep the host's CPU at least this share
+#: of it busy (and ``IO_WAIT_LIMIT`` holds): woken beside another process's running thread, a ``SCHED_BATCH`` thread
+#: waits for the scheduler's next tick (up to 4 ms at 250 Hz; an RPC's p50 went from 180 us to 4 ms).
 BATCH_BELOW = 0.5
-#: ... while libzmq's I/O thread waits this long for the CPU each time it runs (s), on average over a watchdog
+#: ... and while libzmq's I/O thread waits this long for the CPU each time it runs (s), on average over a watchdog
 #: round: beside a busy process it waits for the tick (2 ms on average at 250 Hz); on a CPU its own host's threads keep
 #: busy, for a worker's turn (tens of us). Both must hold: a plugin thread that publishes without end keeps the I/O
 #: thread waiting as long, by design (see the module), and other processes' short tasks keep a CPU busy too.

@@ -14,8 +14,7 @@ that thread's whole time slice (1.5 ms on the project's 2-CPU machine): yielding
 host's CPU, 16 RPCs in flight made 2,668 calls/s where they made 18,384 without. The placement puts the I/O thread
 under the default policy beside a busy process, and then no worker yields; until a watchdog round finds it there
 (each second), a yield that takes longer than ``SLOW_TURN`` pauses the turns for ``PAUSE`` seconds: one slow yield
-per pause. (On the quiet
-machine 99.9 % of the yields took less than 0.25 ms, the GIL taken back included.)
+per pause. (On the quiet machine 99.9 % of the yields took less than 0.25 ms, the GIL taken back included.)
 """
 
 from __future__ import annotations
